@@ -1,0 +1,150 @@
+/**
+ * `spimstream run`: composes the sidecar. Starts (or waits for) the ring producer, the worker pool,
+ * the pipeline, the HTTP/WebSocket server and the exporters, and owns the life cycle: SIGINT/SIGTERM
+ * stop intake, drain the workers, flush every buffered chunk and shard, finalize metadata, exit 0.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type http from 'node:http';
+import { EventBus } from './pipeline/events.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { WorkerPool } from './pipeline/worker-pool.js';
+import { RingReader } from './ingest/ring-reader.js';
+import { RingFormatError } from './ingest/ring-layout.js';
+import { attachLogger } from './log.js';
+import { Metrics } from './server/metrics.js';
+import { startHttpServer, type Route } from './server/http-server.js';
+import { PACKAGE_ROOT, VERSION } from './package-info.js';
+import type { Config } from './config/config.js';
+
+export interface RunOptions {
+  overwrite: boolean;
+  append: boolean;
+}
+
+export interface App {
+  bus: EventBus;
+  pipeline: Pipeline;
+  server: http.Server;
+  port: number;
+  sim: ChildProcess | null;
+  stop(): Promise<void>;
+}
+
+export function diskFree(dir: string): number | null {
+  try {
+    let d = path.resolve(dir);
+    while (!fs.existsSync(d)) d = path.dirname(d);
+    const s = fs.statfsSync(d);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+async function waitForRing(ringPath: string, seconds: number, bus: EventBus, stopped: () => boolean): Promise<RingReader | null> {
+  const until = seconds > 0 ? Date.now() + seconds * 1000 : Infinity;
+  let told = false;
+  for (;;) {
+    if (stopped()) return null;
+    try {
+      return RingReader.open(ringPath);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (e instanceof RingFormatError) {
+        // A producer may be creating it right now; a persistently bad ring is reported and retried.
+        if (!told) bus.emit('log', { level: 'error', msg: e.message });
+        told = true;
+      } else if (code === 'ENOENT') {
+        if (!told) bus.emit('log', { level: 'info', msg: `waiting for ring ${ringPath} to appear` });
+        told = true;
+      } else {
+        throw new Error(`cannot open ring ${ringPath}: ${(e as Error).message}`);
+      }
+    }
+    if (Date.now() > until) throw new Error(`ring ${ringPath} did not appear (or stayed invalid) within ${seconds} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function startSimulatorProcess(cfg: Config, ringPath: string): ChildProcess {
+  const s = cfg.sim;
+  const args = [
+    path.join(PACKAGE_ROOT, 'bin', 'spimstream.js'), 'sim', '--ring', ringPath,
+    '--width', String(s.width), '--height', String(s.height), '--z-planes', String(s.z_planes),
+    '--channels', String(s.channels), '--fps', String(s.fps), '--slots', String(s.slots),
+    '--bit-depth', String(s.bit_depth), '--seed', String(s.seed), '--blobs', String(s.blobs),
+    '--timepoints', String(s.timepoints), '--faults', JSON.stringify(s.faults), '--unlink',
+  ];
+  return spawn(process.execPath, args, { stdio: ['pipe', 'inherit', 'inherit'] });
+}
+
+export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
+  const bus = new EventBus();
+  attachLogger(bus, cfg.log.json, cfg.log.level as 'info');
+  const simMode = cfg.source === 'sim';
+  const ringPath = simMode ? `/dev/shm/spimstream-sim-${process.pid}` : cfg.source.slice(4);
+  const workers = new WorkerPool(cfg.pipeline.workers);
+  const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
+  if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
+  bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
+  let previewClients = 0;
+  const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
+    ringFillRatio: () => pipeline.ringFill,
+    diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
+    previewClients: () => previewClients,
+    framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
+  });
+  metrics.pixelSizeUm = cfg.pixel_size_um.x;
+  let stopped = false;
+  const routes: Route[] = [
+    { method: 'GET', path: '/metrics', handle: async () => ({ status: 200, type: metrics.contentType, body: await metrics.text() }) },
+    { method: 'GET', path: '/healthz', handle: async () => ({ status: 200, body: { status: 'ok', version: VERSION } }) },
+    {
+      method: 'GET', path: '/readyz', handle: async () => {
+        const s = pipeline.status();
+        const ok = s.attached && s.storeWritable;
+        return { status: ok ? 200 : 503, body: { ready: ok, ring_attached: s.attached, store_writable: s.storeWritable, ring: s.ringPath, storage_error: pipeline.storingDisabledReason } };
+      },
+    },
+    { method: 'GET', path: '/api/status', handle: async () => ({ status: 200, body: { ...pipeline.status(), counters: { ...pipeline.counters }, codec: pipeline.codec } }) },
+  ];
+  const server = await startHttpServer({ host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), token: cfg.server.token, routes });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : cfg.server.port;
+  bus.emit('log', { level: 'info', msg: `listening on http://${cfg.server.host}:${port}/ (page), /metrics, /healthz, /readyz` });
+
+  let sim: ChildProcess | null = null;
+  if (simMode) {
+    sim = startSimulatorProcess(cfg, ringPath);
+    sim.on('exit', (code, sig) => {
+      if (!stopped) bus.emit('log', { level: code === 0 ? 'info' : 'error', msg: `simulator exited (${sig ?? code})` });
+    });
+  }
+  const attaching = (async () => {
+    const reader = await waitForRing(ringPath, cfg.ring_wait_seconds, bus, () => stopped);
+    if (reader && !stopped) pipeline.attach(reader);
+  })();
+  attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));
+
+  const app: App = {
+    bus, pipeline, server, port, sim,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (sim && sim.exitCode === null) {
+        sim.kill('SIGTERM');
+        await new Promise((r) => sim?.once('exit', r));
+      }
+      await attaching.catch(() => undefined);
+      await pipeline.stop();
+      await workers.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+    },
+  };
+  void os;
+  return app;
+}

@@ -1,0 +1,170 @@
+/**
+ * Command line: `spimstream run|sim|config|help`. Errors are one line naming what is wrong;
+ * exit codes: 0 ok, 2 bad usage/config/input.
+ */
+import { buildConfig, loadConfigFile, overrideFromString, ConfigError, DEFAULT_CONFIG, type Config } from './config/config.js';
+import { runSimulator } from './ingest/simulator.js';
+import { startApp } from './app.js';
+import { VERSION } from './package-info.js';
+
+const HELP = `spimstream ${VERSION} - on-scope QC and lossless OME-Zarr streaming for light-sheet microscopes
+
+Usage:
+  spimstream run [--config FILE] [--source sim|shm:PATH] [--out DIR] [--host H] [--port N]
+                 [--codec NAME] [--overwrite] [--append] [--json-logs] [--set key.path=VALUE ...]
+  spimstream sim --ring PATH [--width N] [--height N] [--z-planes N] [--channels N] [--fps F | --mbps M]
+                 [--slots N] [--bit-depth N] [--timepoints N] [--frames N] [--faults JSON] [--seed N]
+                 [--precomputed N] [--log-frames FILE] [--unlink]
+  spimstream config --print [--config FILE] [run flags]   print the effective configuration
+  spimstream help | --version
+`;
+
+export class UsageError extends Error {}
+
+interface Parsed {
+  cmd: string;
+  flags: Map<string, string[]>;
+}
+
+const BOOLEAN_FLAGS = new Set(['overwrite', 'append', 'json-logs', 'unlink', 'print', 'help', 'version']);
+
+export function parseArgs(argv: string[]): Parsed {
+  const [cmd = 'help', ...rest] = argv;
+  const flags = new Map<string, string[]>();
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}" (see spimstream help)`);
+    let name = a.slice(2);
+    let value: string;
+    const eq = name.indexOf('=');
+    if (eq >= 0 && !name.startsWith('set')) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    } else if (BOOLEAN_FLAGS.has(name)) value = 'true';
+    else {
+      if (i + 1 >= rest.length) throw new UsageError(`flag --${name} needs a value`);
+      value = rest[++i];
+    }
+    flags.set(name, [...(flags.get(name) ?? []), value]);
+  }
+  return { cmd, flags };
+}
+
+const RUN_FLAGS: Record<string, string> = {
+  source: 'source', out: 'storage.out', host: 'server.host', port: 'server.port', codec: 'storage.codec',
+};
+
+export function configFromFlags(flags: Map<string, string[]>): Config {
+  const layers: unknown[] = [];
+  const file = flags.get('config')?.[0];
+  if (file) layers.push(loadConfigFile(file));
+  for (const [flag, key] of Object.entries(RUN_FLAGS)) {
+    const v = flags.get(flag)?.[0];
+    if (v !== undefined) layers.push(overrideFromString(key, v));
+  }
+  if (flags.has('overwrite')) layers.push({ storage: { overwrite: true } });
+  if (flags.has('json-logs')) layers.push({ log: { json: true } });
+  for (const s of flags.get('set') ?? []) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set needs key.path=VALUE, got "${s}"`);
+    layers.push(overrideFromString(s.slice(0, eq), s.slice(eq + 1)));
+  }
+  const known = new Set([...Object.keys(RUN_FLAGS), 'config', 'overwrite', 'append', 'json-logs', 'set', 'print']);
+  for (const k of flags.keys()) if (!known.has(k)) throw new UsageError(`unknown flag --${k} (see spimstream help)`);
+  return buildConfig(...layers);
+}
+
+function num(flags: Map<string, string[]>, name: string, def: number): number {
+  const v = flags.get(name)?.[0];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}"`);
+  return n;
+}
+
+async function cmdSim(flags: Map<string, string[]>): Promise<number> {
+  const ring = flags.get('ring')?.[0];
+  if (!ring) throw new UsageError('sim needs --ring PATH (e.g. /dev/shm/spimstream-ring)');
+  const d = DEFAULT_CONFIG.sim;
+  const width = num(flags, 'width', d.width);
+  const height = num(flags, 'height', d.height);
+  const bitDepth = num(flags, 'bit-depth', d.bit_depth);
+  let fps = num(flags, 'fps', d.fps);
+  if (flags.has('mbps')) fps = (num(flags, 'mbps', 0) * 1e6) / (width * height * (bitDepth > 8 ? 2 : 1));
+  let faults: Record<string, number | number[]> = {};
+  const fj = flags.get('faults')?.[0];
+  if (fj) {
+    try {
+      faults = JSON.parse(fj) as typeof faults;
+    } catch {
+      throw new UsageError(`--faults must be a JSON object, got ${fj}`);
+    }
+  }
+  // Validate through the config rules so the sim refuses what `run` would refuse.
+  const cfg = buildConfig({ sim: { width, height, bit_depth: bitDepth, fps, z_planes: num(flags, 'z-planes', d.z_planes), channels: num(flags, 'channels', d.channels), slots: num(flags, 'slots', d.slots), timepoints: num(flags, 'timepoints', d.timepoints), seed: num(flags, 'seed', d.seed), blobs: num(flags, 'blobs', d.blobs), faults } });
+  const n = await runSimulator({
+    ...cfg.sim, ring, offset: num(flags, 'offset', 100), frames: num(flags, 'frames', 0),
+    logFrames: flags.get('log-frames')?.[0], precomputed: num(flags, 'precomputed', 0), unlinkAtExit: flags.has('unlink'),
+  });
+  process.stderr.write(`sim: published ${n} frames to ${ring}\n`);
+  return 0;
+}
+
+async function cmdRun(flags: Map<string, string[]>): Promise<number> {
+  const cfg = configFromFlags(flags);
+  const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append') });
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: string) => {
+      signals++;
+      if (signals > 1) {
+        process.stderr.write(`spimstream: second ${sig}, still flushing; send SIGKILL to abandon unflushed data\n`);
+        return;
+      }
+      app.bus.emit('log', { level: 'info', msg: `${sig}: stopping intake, draining workers, flushing store` });
+      app.stop().then(() => {
+        app.bus.emit('log', { level: 'info', msg: 'stopped cleanly' });
+        resolve(0);
+      }, (e: unknown) => {
+        process.stderr.write(`spimstream: error while stopping: ${(e as Error).message}\n`);
+        resolve(1);
+      });
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { cmd, flags } = parseArgs(argv);
+    switch (cmd) {
+      case 'run':
+        return await cmdRun(flags);
+      case 'sim':
+        return await cmdSim(flags);
+      case 'config': {
+        const cfg = configFromFlags(flags);
+        const shown = { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } };
+        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        return 0;
+      }
+      case '--version':
+      case 'version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case 'help':
+      case '--help':
+        process.stdout.write(HELP);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}" (see spimstream help)`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      process.stderr.write(`spimstream: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

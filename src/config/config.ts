@@ -1,0 +1,230 @@
+/**
+ * The effective configuration: built-in defaults (which run the simulator), overlaid by a JSON
+ * config file, overlaid by CLI flags. Validation is derived from the defaults' shapes, so every key
+ * has a type, unknown keys are refused by name, and enumerated values list what is allowed.
+ */
+import fs from 'node:fs';
+
+export interface SimConfig {
+  width: number;
+  height: number;
+  z_planes: number;
+  channels: number;
+  timepoints: number;
+  fps: number;
+  slots: number;
+  bit_depth: number;
+  seed: number;
+  blobs: number;
+  /** e.g. {"defocus_from_t": 5, "drift_px_per_t": [0.3, -0.2], "saturate_from_t": 3, "gap_every": 50, "bleach_per_t": 0.01} */
+  faults: Record<string, number | number[]>;
+}
+
+export interface Config {
+  source: string;
+  ring_wait_seconds: number;
+  sim: SimConfig;
+  camera: { name: string; bit_depth: number; saturation_level: number; offset: number; gain_e_per_adu: number };
+  channels: { name: string; color: string }[];
+  pixel_size_um: { x: number; y: number; z: number };
+  time_step_s: number;
+  metadata: { microscope: string; objective: string; user: string; project: string; sample: string; notes: string };
+  qc: {
+    focus: string[];
+    dcts_psf_px: number;
+    roi: number[];
+    focus_bin: number;
+    drift_reference: string;
+    drift_bin: number;
+    drift_window: number;
+    drift_upsample: number;
+    drift_min_confidence: number;
+    thresholds: { saturated_ratio: number; focus_drop_ratio: number; drift_um: number; ring_fill_ratio: number; disk_free_bytes: number };
+  };
+  storage: {
+    enabled: boolean;
+    out: string;
+    name: string;
+    codec: string;
+    clevel: number;
+    blocksize: number;
+    chunk: number[];
+    shard: number[];
+    sharding: boolean;
+    checksum: boolean;
+    overwrite: boolean;
+    min_free_bytes: number;
+  };
+  server: { host: string; port: number; token: string; allowed_origins: string[] };
+  preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
+  pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number };
+  log: { json: boolean; level: string };
+}
+
+export const DEFAULT_CONFIG: Config = {
+  source: 'sim',
+  ring_wait_seconds: 0,
+  sim: {
+    width: 512, height: 512, z_planes: 16, channels: 2, timepoints: 0, fps: 40, slots: 64,
+    bit_depth: 16, seed: 1, blobs: 400, faults: {},
+  },
+  camera: { name: 'cam0', bit_depth: 16, saturation_level: 65535, offset: 100, gain_e_per_adu: 0.46 },
+  channels: [
+    { name: 'GFP', color: '00FF00' },
+    { name: 'mCherry', color: 'FF00FF' },
+  ],
+  pixel_size_um: { x: 0.406, y: 0.406, z: 1.0 },
+  time_step_s: 1,
+  metadata: { microscope: '', objective: '', user: '', project: '', sample: '', notes: '' },
+  qc: {
+    focus: ['dcts', 'tenengrad'],
+    dcts_psf_px: 3,
+    roi: [],
+    focus_bin: 0,
+    drift_reference: 'first',
+    drift_bin: 0,
+    drift_window: 256,
+    drift_upsample: 20,
+    drift_min_confidence: 5,
+    thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9 },
+  },
+  storage: {
+    enabled: true, out: './data', name: '{date}_{time}_acq{acq}', codec: 'blosc-zstd', clevel: 1, blocksize: 0,
+    chunk: [32, 256, 256], shard: [32, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
+  },
+  server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
+  preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
+  pipeline: { workers: 0, frame_pool_mib: 512, block_pool_mib: 1536 },
+  log: { json: false, level: 'info' },
+};
+
+export const ENUMS: Record<string, readonly string[]> = {
+  'qc.drift_reference': ['first', 'previous'],
+  'storage.codec': ['blosc-zstd', 'blosc-lz4', 'blosc-zlib', 'gzip', 'numcodecs-blosc-zstd', 'numcodecs-blosc-lz4', 'none'],
+  'preview.format': ['jpeg', 'webp', 'raw'],
+  'log.level': ['debug', 'info', 'warn', 'error'],
+};
+const FOCUS_MEASURES = ['dcts', 'tenengrad', 'laplacian_variance', 'brenner'] as const;
+
+/** Free-form maps whose keys are not checked against the defaults. */
+const OPEN_MAPS = new Set(['sim.faults']);
+
+export class ConfigError extends Error {
+  constructor(msg: string) {
+    super(msg);
+    this.name = 'ConfigError';
+  }
+}
+
+function kind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v;
+}
+
+function merge(base: unknown, over: unknown, path: string): unknown {
+  const want = kind(base);
+  const got = kind(over);
+  if (want !== got) {
+    throw new ConfigError(`config key "${path}": expected ${want}, got ${got} (${JSON.stringify(over)})`);
+  }
+  if (want === 'object' && !OPEN_MAPS.has(path)) {
+    const b = base as Record<string, unknown>;
+    const o = over as Record<string, unknown>;
+    const out: Record<string, unknown> = { ...b };
+    for (const k of Object.keys(o)) {
+      const p = path ? `${path}.${k}` : k;
+      if (!(k in b)) throw new ConfigError(`config key "${p}" is unknown; allowed keys here: ${Object.keys(b).join(', ')}`);
+      out[k] = merge(b[k], o[k], p);
+    }
+    return out;
+  }
+  if (want === 'array' && Array.isArray(base) && base.length > 0) {
+    const proto = base[0];
+    (over as unknown[]).forEach((item, i) => merge(proto, item, `${path}[${i}]`));
+  }
+  return over;
+}
+
+function check(cond: boolean, key: string, msg: string): void {
+  if (!cond) throw new ConfigError(`config key "${key}": ${msg}`);
+}
+
+function get(obj: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (o === null || typeof o !== 'object' ? undefined : (o as Record<string, unknown>)[k]), obj);
+}
+
+export function validate(c: Config): Config {
+  for (const [key, allowed] of Object.entries(ENUMS)) {
+    const v = get(c, key) as string;
+    check(allowed.includes(v), key, `"${v}" is not one of: ${allowed.join(', ')}`);
+  }
+  check(c.source === 'sim' || /^shm:.+/.test(c.source), 'source', `"${c.source}" must be "sim" or "shm:/dev/shm/NAME"`);
+  for (const m of c.qc.focus) {
+    check((FOCUS_MEASURES as readonly string[]).includes(m), 'qc.focus', `"${m}" is not one of: ${FOCUS_MEASURES.join(', ')}`);
+  }
+  const int = (key: string, lo: number, hi: number) => {
+    const v = get(c, key) as number;
+    check(Number.isInteger(v) && v >= lo && v <= hi, key, `${v} must be an integer in ${lo}..${hi}`);
+  };
+  int('sim.width', 1, 65536); int('sim.height', 1, 65536); int('sim.z_planes', 1, 100000);
+  int('sim.channels', 1, 64); int('sim.slots', 2, 1 << 20); int('sim.bit_depth', 8, 16);
+  int('camera.bit_depth', 1, 16); int('camera.saturation_level', 1, 65535); int('server.port', 0, 65535);
+  int('storage.clevel', 0, 22); int('pipeline.workers', 0, 256); int('qc.dcts_psf_px', 1, 64);
+  int('qc.drift_upsample', 1, 1000); int('qc.drift_window', 16, 4096); int('preview.max_size', 16, 8192);
+  int('preview.quality', 1, 100);
+  check(c.sim.fps > 0 && c.sim.fps <= 10000, 'sim.fps', `${c.sim.fps} must be in (0, 10000]`);
+  check(c.preview.fps > 0 && c.preview.fps <= 60, 'preview.fps', `${c.preview.fps} must be in (0, 60]`);
+  check(c.storage.chunk.length === 3 && c.storage.chunk.every((v) => Number.isInteger(v) && v >= 1), 'storage.chunk', `${JSON.stringify(c.storage.chunk)} must be [z, y, x] positive integers`);
+  check(c.storage.shard.length === 3 && c.storage.shard.every((v) => Number.isInteger(v) && v >= 0), 'storage.shard', `${JSON.stringify(c.storage.shard)} must be [z, y, x] integers (0 = whole axis)`);
+  c.storage.shard.forEach((s, i) => {
+    check(s === 0 || s % c.storage.chunk[i] === 0, 'storage.shard', `shard ${JSON.stringify(c.storage.shard)} must be a multiple of chunk ${JSON.stringify(c.storage.chunk)} on every axis (or 0 = whole axis)`);
+  });
+  check(c.storage.out.length > 0, 'storage.out', 'must not be empty');
+  check(c.qc.roi.length === 0 || c.qc.roi.length === 4, 'qc.roi', 'must be [] (centred) or [x, y, width, height]');
+  check(c.pipeline.frame_pool_mib >= 1, 'pipeline.frame_pool_mib', 'must be >= 1');
+  check(c.pipeline.block_pool_mib >= 1, 'pipeline.block_pool_mib', 'must be >= 1');
+  return c;
+}
+
+export function loadConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Overlays layers on the defaults (later wins) and validates the result. */
+export function buildConfig(...layers: unknown[]): Config {
+  let c: unknown = structuredClone(DEFAULT_CONFIG);
+  for (const l of layers) if (l !== undefined) c = merge(c, l, '');
+  return validate(c as Config);
+}
+
+/** Sets a dotted key from a CLI string, keeping the default's type. */
+export function overrideFromString(path: string, raw: string): Record<string, unknown> {
+  const parts = path.split('.');
+  const def = get(DEFAULT_CONFIG, path);
+  let value: unknown = raw;
+  if (typeof def === 'number') value = Number(raw);
+  else if (typeof def === 'boolean') value = raw === 'true' || raw === '1';
+  else if (Array.isArray(def) || (typeof def === 'object' && def !== null)) {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(`config key "${path}": ${JSON.stringify(raw)} is not valid JSON`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  let o = out;
+  for (let i = 0; i < parts.length - 1; i++) o = o[parts[i]] = {} as Record<string, unknown>;
+  o[parts[parts.length - 1]] = value;
+  return out;
+}

@@ -1,0 +1,109 @@
+/**
+ * Consumer side of the ring. Node has no mmap, so slots are copied with positional reads
+ * (one syscall for the slot header, one for the pixels straight into the destination, one to
+ * re-check seq_begin). On tmpfs this is a page-cache memcpy: see README "Why pread, not mmap".
+ */
+import fs from 'node:fs';
+import {
+  H, S, HEADER_BYTES, SLOT_HEADER_BYTES, RingFormatError, parseRingHeader,
+  type FrameMeta, type RingHeader,
+} from './ring-layout.js';
+
+export type ReadOutcome = 'ok' | 'not-yet' | 'overwritten';
+
+export class RingReader {
+  readonly header: RingHeader;
+  private readonly fd: number;
+  private readonly small = new Uint8Array(SLOT_HEADER_BYTES);
+  private readonly smallView = new DataView(this.small.buffer);
+
+  private constructor(readonly path: string, fd: number, header: RingHeader) {
+    this.fd = fd;
+    this.header = header;
+  }
+
+  /** Opens and validates a ring. Throws RingFormatError (one line, names the field) or a system error. */
+  static open(path: string): RingReader {
+    const fd = fs.openSync(path, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const buf = new Uint8Array(HEADER_BYTES);
+      fs.readSync(fd, buf, 0, Math.min(HEADER_BYTES, size), 0);
+      return new RingReader(path, fd, parseRingHeader(buf, size, path));
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  private u64(pos: number): number {
+    fs.readSync(this.fd, this.small, 0, 8, pos);
+    return Number(this.smallView.getBigUint64(0, true));
+  }
+
+  writeCount(): number {
+    return this.u64(H.writeCount);
+  }
+
+  /** Acquisition id, state and first frame number, read together for boundary detection. */
+  acquisitionState(): { id: number; state: number; firstFrame: number } {
+    fs.readSync(this.fd, this.small, 0, 40, H.acquisitionId);
+    const v = this.smallView;
+    return { id: Number(v.getBigUint64(0, true)), state: v.getUint32(8, true), firstFrame: Number(v.getBigUint64(H.acquisitionFirstFrame - H.acquisitionId, true)) };
+  }
+
+  /**
+   * Re-validates the header against the geometry this reader attached with. A producer that
+   * restarts with another geometry, or a corrupted header, makes this throw RingFormatError.
+   */
+  revalidate(): void {
+    const size = fs.fstatSync(this.fd).size;
+    const buf = new Uint8Array(HEADER_BYTES);
+    fs.readSync(this.fd, buf, 0, Math.min(HEADER_BYTES, size), 0);
+    const h = parseRingHeader(buf, size, this.path);
+    for (const k of ['width', 'height', 'dtype', 'slotCount', 'slotStride'] as const) {
+      if (h[k] !== this.header[k]) {
+        throw new RingFormatError(this.path, k, `changed while attached (${this.header[k]} -> ${h[k]})`);
+      }
+    }
+  }
+
+  /**
+   * Copies frame number n into `dst` (frameBytes long) and fills `meta`.
+   * 'not-yet': the producer has not finished frame n; 'overwritten': frame n is gone or was
+   * overwritten while we copied it (torn) and must be counted as lost.
+   */
+  read(n: number, dst: Uint8Array, meta: FrameMeta): ReadOutcome {
+    const h = this.header;
+    const slotPos = HEADER_BYTES + (n % h.slotCount) * h.slotStride;
+    fs.readSync(this.fd, this.small, 0, SLOT_HEADER_BYTES, slotPos);
+    const v = this.smallView;
+    const end = Number(v.getBigUint64(S.seqEnd, true));
+    const begin = Number(v.getBigUint64(S.seqBegin, true));
+    if (end < n + 1 && begin <= n + 1) return 'not-yet';
+    if (end !== n + 1 || begin !== n + 1) return 'overwritten';
+    const payload = v.getUint32(S.payloadBytes, true);
+    const w = v.getUint32(S.width, true);
+    const ht = v.getUint32(S.height, true);
+    if (payload !== h.frameBytes || w !== h.width || ht !== h.height) {
+      throw new RingFormatError(this.path, `slot ${n % h.slotCount} geometry`,
+        `frame ${n} says ${w}x${ht} (${payload} bytes), header says ${h.width}x${h.height} (${h.frameBytes} bytes)`);
+    }
+    meta.seq = n;
+    meta.cameraCounter = Number(v.getBigUint64(S.cameraCounter, true));
+    meta.timestampNs = Number(v.getBigUint64(S.timestampNs, true));
+    meta.t = v.getUint32(S.t, true);
+    meta.c = v.getUint32(S.c, true);
+    meta.z = v.getUint32(S.z, true);
+    meta.view = v.getUint32(S.view, true);
+    meta.flags = v.getUint32(S.flags, true);
+    fs.readSync(this.fd, dst, 0, h.frameBytes, slotPos + SLOT_HEADER_BYTES);
+    // The producer bumps seq_begin before touching pixels: unchanged means our copy is whole.
+    if (this.u64(slotPos + S.seqBegin) !== n + 1) return 'overwritten';
+    return 'ok';
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}

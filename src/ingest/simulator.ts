@@ -1,0 +1,146 @@
+/**
+ * The built-in simulated camera: a producer process that writes realistic SPIM frames into a ring
+ * at a set rate, t -> channel -> z order, with faults injectable from the start (config) or live
+ * (one JSON object per line on stdin, e.g. {"saturate": 1} or {"defocus_px": 3}).
+ */
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { RingWriter } from './ring-writer.js';
+import { FLAG_STACK_END, FLAG_STACK_START } from './ring-layout.js';
+import { SimScene, type PlaneState } from './sim-scene.js';
+import { checksumPixels } from '../../workers/kernels/stats.js';
+import type { SimConfig } from '../config/config.js';
+
+export interface SimRunOptions extends SimConfig {
+  ring: string;
+  offset: number;
+  /** Stop after this many frames (0 = by timepoints / forever). */
+  frames: number;
+  /** Write one JSON line per published frame: {seq, counter, t, c, z, checksum} (tests). */
+  logFrames?: string;
+  /** Pre-render this many noisy variants per (c, z) and cycle them: for rates the renderer cannot reach. */
+  precomputed: number;
+  /** Remove the ring file at exit. */
+  unlinkAtExit: boolean;
+}
+
+/** Live-adjustable faults (all default to "healthy"). */
+export interface Faults {
+  drift_px_per_t: [number, number];
+  defocus_px: number;
+  defocus_from_t: number;
+  defocus_px_per_t: number;
+  saturate: number;
+  saturate_from_t: number;
+  bleach_per_t: number;
+  gap_every: number;
+}
+
+export function faultsFrom(f: Record<string, number | number[]>): Faults {
+  const out: Faults = {
+    drift_px_per_t: [0, 0], defocus_px: 0, defocus_from_t: -1, defocus_px_per_t: 0,
+    saturate: 0, saturate_from_t: -1, bleach_per_t: 0, gap_every: 0,
+  };
+  for (const [k, v] of Object.entries(f)) {
+    if (!(k in out)) throw new Error(`unknown sim fault "${k}"; known: ${Object.keys(out).join(', ')}`);
+    (out as unknown as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
+
+export function planeState(f: Faults, t: number): PlaneState {
+  let blur = f.defocus_px;
+  if (f.defocus_from_t >= 0 && t >= f.defocus_from_t) blur += f.defocus_px_per_t * (t - f.defocus_from_t + 1);
+  let gainFactor = Math.exp(-f.bleach_per_t * t);
+  if (f.saturate > 0 || (f.saturate_from_t >= 0 && t >= f.saturate_from_t)) gainFactor *= 40;
+  return { dx: f.drift_px_per_t[0] * t, dy: f.drift_px_per_t[1] * t, blur, gainFactor };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Promise<number> {
+  const faults = faultsFrom(o.faults);
+  const dtype = o.bit_depth > 8 ? 'uint16' : 'uint8';
+  const writer = RingWriter.create(o.ring, {
+    width: o.width, height: o.height, dtype, bitDepth: o.bit_depth, slotCount: o.slots,
+    zPlanes: o.z_planes, channels: o.channels, views: 1,
+  });
+  const scene = new SimScene({
+    width: o.width, height: o.height, zPlanes: o.z_planes, channels: o.channels, blobs: o.blobs,
+    seed: o.seed, bitDepth: o.bit_depth, offset: o.offset, peak: o.bit_depth > 8 ? 1500 : 60,
+    readNoise: 1.6, gain: 0.46,
+  });
+  const n = o.width * o.height;
+  const frame = dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
+  const bytes = new Uint8Array(frame.buffer);
+  const log = o.logFrames ? fs.openSync(o.logFrames, 'w') : -1;
+  let stopping = false;
+  const stop = () => { stopping = true; };
+  signal?.addEventListener('abort', stop);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  if (!process.stdin.isTTY && process.stdin.readable) {
+    const rl = readline.createInterface({ input: process.stdin });
+    rl.on('line', (line) => {
+      try {
+        Object.assign(faults, faultsFrom(JSON.parse(line) as Record<string, number | number[]>));
+      } catch (e) {
+        process.stderr.write(`sim: ignoring command ${JSON.stringify(line)}: ${(e as Error).message}\n`);
+      }
+    });
+    rl.on('close', () => undefined);
+  }
+  // Cache of pre-rendered frames (precomputed mode) keyed by (c, z, variant).
+  const cache = new Map<string, Uint8Array>();
+  const cleanCache = new Map<string, { sig: string; img: Float32Array }>();
+  const start = performance.now();
+  let counter = 0;
+  let published = 0;
+  writer.startAcquisition();
+  try {
+    for (let t = 0; !stopping && (o.timepoints === 0 || t < o.timepoints); t++) {
+      const st = planeState(faults, t);
+      for (let c = 0; c < o.channels && !stopping; c++) {
+        for (let z = 0; z < o.z_planes && !stopping; z++) {
+          if (o.frames > 0 && published >= o.frames) { stopping = true; break; }
+          if (o.precomputed > 0) {
+            const key = `${c}/${z}/${t % o.precomputed}`;
+            let px = cache.get(key);
+            if (!px) {
+              scene.expose(scene.renderClean(z, c, st), frame, 10);
+              px = bytes.slice();
+              cache.set(key, px);
+            }
+            bytes.set(px);
+          } else {
+            // The clean plane only changes when a fault changes the scene: cache it per (c, z).
+            const sig = `${st.dx},${st.dy},${st.blur},${st.gainFactor}`;
+            const key = `${c}/${z}`;
+            let clean = cleanCache.get(key);
+            if (!clean || clean.sig !== sig) {
+              clean = { sig, img: scene.renderClean(z, c, st).slice() };
+              cleanCache.set(key, clean);
+            }
+            scene.expose(clean.img, frame, 10);
+          }
+          if (faults.gap_every > 0 && counter > 0 && counter % faults.gap_every === 0) counter++; // camera lost one
+          const flags = (z === 0 ? FLAG_STACK_START : 0) | (z === o.z_planes - 1 ? FLAG_STACK_END : 0);
+          const seq = writer.publish(bytes, { cameraCounter: counter, timestampNs: Math.round((performance.timeOrigin + performance.now()) * 1e6), t, c, z, view: 0, flags });
+          if (log >= 0) fs.writeSync(log, `${JSON.stringify({ seq, counter, t, c, z, checksum: checksumPixels(frame) })}\n`);
+          counter++;
+          published++;
+          const due = start + (published * 1000) / o.fps;
+          const ahead = due - performance.now();
+          if (ahead > 1) await sleep(ahead);
+          else if (published % 64 === 0) await sleep(0); // let stdin/signals in when running flat out
+        }
+      }
+    }
+  } finally {
+    writer.finishAcquisition();
+    writer.close();
+    if (log >= 0) fs.closeSync(log);
+    if (o.unlinkAtExit) fs.rmSync(o.ring, { force: true });
+  }
+  return published;
+}

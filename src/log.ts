@@ -1,0 +1,33 @@
+/** The log: a subscriber of the event bus that writes human lines or JSON lines to stderr. */
+import type { EventBus } from './pipeline/events.js';
+
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+
+export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof LEVELS, out: NodeJS.WritableStream = process.stderr): void {
+  const min = LEVELS[level];
+  const write = (lvl: keyof typeof LEVELS, msg: string, fields: Record<string, unknown> = {}) => {
+    if (LEVELS[lvl] < min) return;
+    const time = new Date().toISOString();
+    if (json) out.write(`${JSON.stringify({ time, level: lvl, msg, ...fields })}\n`);
+    else {
+      const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+      out.write(`${time} ${lvl.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ''}\n`);
+    }
+  };
+  bus.on('log', (e) => write(e.level, e.msg, e.fields));
+  // Losses are aggregated per second so a storm of overruns is one line, not thousands.
+  const pending = { overrun: 0, gap: 0, unstored: 0 };
+  bus.on('frames-lost', (e) => { pending[e.reason] += e.count; });
+  bus.on('frames-unstored', (e) => { pending.unstored += e.count; });
+  const timer = setInterval(() => {
+    if (pending.overrun > 0) write('warn', 'frames lost: ring overrun (spimstream fell behind the producer)', { frames: pending.overrun });
+    if (pending.gap > 0) write('warn', 'frames lost: camera frame counter gap (lost before the ring)', { frames: pending.gap });
+    if (pending.unstored > 0) write('warn', 'frames not stored (QC and preview continue)', { frames: pending.unstored });
+    pending.overrun = pending.gap = pending.unstored = 0;
+  }, 1000);
+  timer.unref();
+  bus.on('acquisition-started', (e) => write('info', 'acquisition started', { id: e.id, name: e.name, store: e.storePath, ...e.geometry }));
+  bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
+  bus.on('storage-error', (e) => write('error', `storage: ${e.message}`, { code: e.code }));
+  bus.on('alert', (e) => write(e.active ? 'warn' : 'info', `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`, { stream: e.stream }));
+}

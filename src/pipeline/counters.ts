@@ -1,0 +1,15 @@
+/** Running totals of one acquisition (what the summary line and /metrics report). */
+export class Counters {
+  framesReceived = 0;
+  framesOverrun = 0;
+  framesGap = 0;
+  framesUnstored = 0;
+  bytesReceived = 0;
+  bytesRawStored = 0;
+  bytesWritten = 0;
+  startedAt = Date.now();
+
+  reset(): void {
+    Object.assign(this, new Counters());
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The one typed event stream of the pipeline. Exporters (Prometheus, WebSocket hub, log,
+ * acquisition summary) subscribe; none of them calls into the pipeline.
+ */
+import { EventEmitter } from 'node:events';
+import type { FrameMeta } from '../ingest/ring-layout.js';
+import type { FrameQc, StackQc } from '../qc/qc-types.js';
+
+export interface StreamKey {
+  camera: string;
+  channel: string;
+  view: string;
+}
+
+export interface PipelineEvents {
+  'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey };
+  'frames-lost': { reason: 'overrun' | 'gap'; count: number; atSeq: number };
+  'frame-qc': { meta: FrameMeta; stream: StreamKey; qc: FrameQc; latencyMs: number; processingSeconds: number };
+  'stack-qc': { stream: StreamKey; t: number; qc: StackQc };
+  'frames-unstored': { count: number; reason: string };
+  'chunk-stored': { stream: StreamKey; rawBytes: number; storedBytes: number; frames: number; latencyMs: number };
+  'shard-written': { path: string; bytes: number };
+  'acquisition-started': { id: number; name: string; storePath: string | null; geometry: Record<string, unknown> };
+  'acquisition-finished': { id: number; name: string; summary: AcquisitionSummary };
+  'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number };
+  'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number };
+  'storage-error': { message: string; code: string };
+  'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+}
+
+export interface AcquisitionSummary {
+  framesReceived: number;
+  framesOverrun: number;
+  framesGap: number;
+  framesUnstored: number;
+  bytesReceived: number;
+  bytesWritten: number;
+  compressionRatio: number;
+  durationSeconds: number;
+}
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+  constructor() {
+    this.emitter.setMaxListeners(100);
+  }
+  on<K extends keyof PipelineEvents>(name: K, fn: (e: PipelineEvents[K]) => void): () => void {
+    this.emitter.on(name, fn);
+    return () => this.emitter.off(name, fn);
+  }
+  emit<K extends keyof PipelineEvents>(name: K, e: PipelineEvents[K]): void {
+    this.emitter.emit(name, e);
+  }
+}

@@ -1,0 +1,482 @@
+/**
+ * The pipeline of one attached ring: poll -> frame pool -> worker QC + block copy -> z-block encode
+ * -> shard store, with every lost frame counted on the event bus. The main thread only moves
+ * indices and small results; pixels stay in SharedArrayBuffers.
+ */
+import path from 'node:path';
+import { RingReader } from '../ingest/ring-reader.js';
+import { RingFormatError, STATE_FINISHED, STATE_IDLE, bytesPerPixel, type FrameMeta } from '../ingest/ring-layout.js';
+import { FramePool } from './frame-pool.js';
+import { BlockAssembler, type ZBlock } from './block-assembler.js';
+import { Counters } from './counters.js';
+import type { EventBus, StreamKey } from './events.js';
+import type { WorkerPool } from './worker-pool.js';
+import type { Config } from '../config/config.js';
+import { makeLayout, tilesX, tilesY, type ArrayLayout } from '../zarr/layout.js';
+import { AcquisitionStore, StoreError } from '../zarr/acquisition-store.js';
+import { chunkCodecMetadata, resolveCodec, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import type { QcParams } from '../../workers/tasks.js';
+import { acquisitionName } from './naming.js';
+import { VERSION } from '../package-info.js';
+
+export interface PipelineStatus {
+  attached: boolean;
+  ringPath: string;
+  acquisition: { id: number; name: string; storePath: string | null } | null;
+  ringFillRatio: number;
+  framePoolInUse: number;
+  storeWritable: boolean;
+}
+
+export class Pipeline {
+  readonly counters = new Counters();
+  readonly codec: ResolvedCodec;
+  reader: RingReader | null = null;
+  store: AcquisitionStore | null = null;
+  layout: ArrayLayout | null = null;
+  private pool: FramePool | null = null;
+  private blocks: BlockAssembler | null = null;
+  private next = 0;
+  private lastCounter = -1;
+  private lastSeq = -1;
+  private timer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private refs: Int32Array = new Int32Array(0);
+  private acqId = -1;
+  private acqName = '';
+  private lastRevalidate = 0;
+  private readonly driftRefs = new Map<string, SharedArrayBuffer>();
+  private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
+  private readonly lastT = new Map<string, number>();
+  ringFill = 0;
+  /** Hooks for the preview service: called with every frame whose pool slot it may borrow. */
+  onFrameForPreview: ((slot: number, meta: FrameMeta, stream: StreamKey) => boolean) | null = null;
+  storingDisabledReason: string | null = null;
+  metadataPatch: Record<string, unknown> = {};
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly bus: EventBus,
+    private readonly workers: WorkerPool,
+    private readonly ringPath: string,
+    private readonly opts: { overwrite: boolean; append: boolean },
+  ) {
+    this.codec = resolveCodec(cfg.storage.codec, cfg.storage.clevel, cfg.storage.blocksize, cfg.storage.checksum);
+  }
+
+  streamKey(meta: { c: number; view: number }): StreamKey {
+    return {
+      camera: this.cfg.camera.name,
+      channel: this.cfg.channels[meta.c]?.name ?? `ch${meta.c}`,
+      view: String(meta.view),
+    };
+  }
+
+  get framePool(): FramePool | null {
+    return this.pool;
+  }
+
+  status(): PipelineStatus {
+    return {
+      attached: this.reader !== null,
+      ringPath: this.ringPath,
+      acquisition: this.acqOpen ? { id: this.acqId, name: this.acqName, storePath: this.store?.root ?? null } : null,
+      ringFillRatio: this.ringFill,
+      framePoolInUse: this.pool?.inUse ?? 0,
+      storeWritable: this.cfg.storage.enabled ? this.store !== null && this.store.failed === null : true,
+    };
+  }
+
+  /** Attaches to an opened ring and starts polling it. */
+  attach(reader: RingReader): void {
+    this.reader = reader;
+    const h = reader.header;
+    const frameBytes = h.frameBytes;
+    const cap = Math.max(4, Math.min(4096, Math.floor((this.cfg.pipeline.frame_pool_mib * 1048576) / frameBytes)));
+    this.pool = new FramePool(cap, frameBytes);
+    this.refs = new Int32Array(cap);
+    // Joining a running acquisition: its frames that are still in the ring are read, the ones
+    // already overwritten are counted as overrun. An idle ring: start with the next frame.
+    const acq = reader.acquisitionState();
+    this.next = acq.state === STATE_IDLE ? reader.writeCount() : Math.min(acq.firstFrame, reader.writeCount());
+    this.bus.emit('log', { level: 'info', msg: 'ring attached', fields: { ring: reader.path, width: h.width, height: h.height, dtype: h.dtype, slots: h.slotCount, z_planes: h.zPlanes, channels: h.channels, frame_pool: cap } });
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopping) return;
+    this.timer = setTimeout(() => this.pump(), ms);
+  }
+
+  private acqOpen = false;
+
+  private startAcquisition(id: number): void {
+    const h = (this.reader as RingReader).header;
+    this.acqId = id;
+    this.acqOpen = true;
+    this.counters.reset();
+    this.acqName = acquisitionName(this.cfg.storage.name, id, this.metadataPatch);
+    this.counters.startedAt = Date.now();
+    const bpp = bytesPerPixel(h.dtype);
+    this.layout = makeLayout(
+      { t: 1, c: h.channels, z: h.zPlanes, h: h.height, w: h.width },
+      this.cfg.storage.chunk, this.cfg.storage.sharding ? this.cfg.storage.shard : null, bpp,
+    );
+    const maxBlocks = Math.max(2, Math.floor((this.cfg.pipeline.block_pool_mib * 1048576) / (this.layout.chunk[2] * h.width * h.height * bpp)));
+    this.blocks = new BlockAssembler(this.layout, maxBlocks, (b) => this.encodeBlock(b));
+    this.store = null;
+    this.storingDisabledReason = null;
+    if (this.cfg.storage.enabled) {
+      const root = path.resolve(this.cfg.storage.out, `${this.acqName}.ome.zarr`);
+      try {
+        this.store = AcquisitionStore.create({
+          root, layout: this.layout, dtype: h.dtype,
+          innerCodecs: chunkCodecMetadata(this.codec, bpp),
+          image: {
+            name: this.acqName,
+            channels: Array.from({ length: h.channels }, (_, c) => ({
+              name: this.cfg.channels[c]?.name ?? `ch${c}`, color: this.cfg.channels[c]?.color ?? 'FFFFFF',
+            })),
+            pixelSizeUm: this.cfg.pixel_size_um,
+            timeStepS: this.cfg.time_step_s,
+            window: { min: 0, max: this.cfg.camera.saturation_level, start: this.cfg.camera.offset, end: Math.min(this.cfg.camera.saturation_level, this.cfg.camera.offset * 20) },
+            acquisition: {
+              ...this.cfg.metadata, ...this.metadataPatch, start_time: new Date().toISOString(), acquisition_id: id,
+              camera: this.cfg.camera, ring: this.ringPath, spimstream_version: VERSION,
+              codec: { requested: this.codec.requested, effective: this.codec.effective, implementation: this.codec.implementation },
+            },
+          },
+          overwrite: this.opts.overwrite, append: this.opts.append,
+          onError: (e, frames) => this.storageFailed(e, frames),
+          onShard: (file, bytes) => {
+            this.counters.bytesWritten += bytes;
+            this.bus.emit('shard-written', { path: file, bytes });
+          },
+        });
+      } catch (e) {
+        const err = e instanceof StoreError ? e : new StoreError(String(e), 'EUNKNOWN');
+        this.storingDisabledReason = err.message;
+        this.bus.emit('storage-error', { message: err.message, code: err.code });
+        this.bus.emit('log', { level: 'error', msg: `storage disabled: ${err.message}` });
+      }
+    }
+    this.bus.emit('acquisition-started', {
+      id, name: this.acqName, storePath: this.store?.root ?? null,
+      geometry: { width: h.width, height: h.height, dtype: h.dtype, z_planes: h.zPlanes, channels: h.channels, codec: this.codec.effective, chunk: this.layout.chunk, shard: this.layout.shard },
+    });
+  }
+
+  private storageFailed(e: StoreError, frames: number): void {
+    if (frames > 0) this.countUnstored(frames, e.code);
+    if (this.storingDisabledReason === null) {
+      this.storingDisabledReason = e.message;
+      this.bus.emit('storage-error', { message: e.message, code: e.code });
+      this.bus.emit('log', { level: 'error', msg: `storage stopped: ${e.message}` });
+    }
+  }
+
+  private countUnstored(n: number, reason: string): void {
+    this.counters.framesUnstored += n;
+    this.bus.emit('frames-unstored', { count: n, reason });
+  }
+
+  private lose(reason: 'overrun' | 'gap', count: number, atSeq: number): void {
+    if (count <= 0) return;
+    if (reason === 'overrun') this.counters.framesOverrun += count;
+    else this.counters.framesGap += count;
+    this.bus.emit('frames-lost', { reason, count, atSeq });
+  }
+
+  /** One polling tick: acquisition boundaries, then every available frame (bounded per tick). */
+  private pump(): void {
+    const reader = this.reader;
+    if (!reader || this.stopping) return;
+    try {
+      const now = Date.now();
+      if (now - this.lastRevalidate > 1000) {
+        this.lastRevalidate = now;
+        reader.revalidate();
+      }
+      const acq = reader.acquisitionState();
+      if (this.acqOpen && acq.id !== this.acqId) {
+        // New acquisition: close the previous one first, then come back.
+        void this.finishAcquisition().then(() => this.schedule(0));
+        return;
+      }
+      if (!this.acqOpen && ((acq.id > 0 && acq.id !== this.acqId) || (!this.finishedIds.has(acq.id) && reader.writeCount() > this.next))) {
+        this.startAcquisition(acq.id);
+      }
+      const progressed = this.readAvailable(Infinity, 20);
+      if (this.acqOpen && this.next >= reader.writeCount() && acq.state === STATE_FINISHED) {
+        // The producer says the acquisition is over and we have everything: close it, wait for the next.
+        this.finishedIds.add(this.acqId);
+        void this.finishAcquisition();
+      }
+      this.schedule(progressed ? 0 : 1);
+    } catch (e) {
+      this.onRingError(e);
+    }
+  }
+
+  private onRingError(e: unknown): void {
+    if (!(e instanceof RingFormatError)) throw e;
+    this.bus.emit('log', { level: 'error', msg: `${e.message}; detaching (stored data is kept, acquisition finalized)` });
+    this.bus.emit('storage-error', { message: e.message, code: 'ERING' });
+    this.ringError = e;
+    void this.finishAcquisition();
+    this.lastHeader = this.reader?.header ?? null;
+    this.reader = null;
+  }
+
+  /** Reads frames up to `limit` (exclusive) for at most `budgetMs`; true when any frame was read. */
+  private readAvailable(limit: number, budgetMs: number): boolean {
+    const reader = this.reader as RingReader;
+    const slots = reader.header.slotCount;
+    const pool = this.pool as FramePool;
+    const meta: FrameMeta = { seq: 0, cameraCounter: 0, timestampNs: 0, t: 0, c: 0, z: 0, view: 0, flags: 0 };
+    const deadline = performance.now() + budgetMs;
+    let wc = Math.min(limit, reader.writeCount());
+    let progressed = false;
+    while (this.next < wc && performance.now() < deadline) {
+      const live = reader.writeCount();
+      if (live - this.next > slots) {
+        const lostTo = live - slots;
+        this.lose('overrun', lostTo - this.next, this.next);
+        this.next = lostTo;
+        if (this.next >= wc) break;
+      }
+      const slot = pool.acquire();
+      if (slot < 0) break; // every buffer busy: the ring absorbs the backlog or overruns (counted)
+      const r = reader.read(this.next, pool.bytes(slot), meta);
+      if (r === 'not-yet') {
+        pool.release(slot);
+        break;
+      }
+      if (r === 'overwritten') {
+        pool.release(slot);
+        this.lose('overrun', 1, this.next);
+        this.next++;
+        continue;
+      }
+      this.next++;
+      progressed = true;
+      this.onFrame(slot, { ...meta });
+      if (this.next >= wc) wc = Math.min(limit, reader.writeCount());
+    }
+    this.ringFill = Math.min(1, Math.max(0, reader.writeCount() - this.next) / slots);
+    return progressed;
+  }
+
+  ringError: RingFormatError | null = null;
+  private readonly finishedIds = new Set<number>();
+
+  private retain(slot: number): void {
+    this.refs[slot]++;
+  }
+
+  releaseSlot(slot: number): void {
+    if (--this.refs[slot] === 0) (this.pool as FramePool).release(slot);
+  }
+
+  private onFrame(slot: number, meta: FrameMeta): void {
+    const c = this.counters;
+    const h = (this.reader as RingReader).header;
+    c.framesReceived++;
+    c.bytesReceived += h.frameBytes;
+    if (this.lastSeq >= 0) this.lose('gap', meta.cameraCounter - this.lastCounter - (meta.seq - this.lastSeq), meta.seq);
+    this.lastSeq = meta.seq;
+    this.lastCounter = meta.cameraCounter;
+    const stream = this.streamKey(meta);
+    this.bus.emit('frame-received', { meta, bytes: h.frameBytes, stream });
+    if (meta.c >= h.channels || meta.z >= h.zPlanes) {
+      this.bus.emit('log', { level: 'warn', msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes}: not stored` });
+      this.countUnstored(1, 'index');
+    }
+    const storable = meta.c < h.channels && meta.z < h.zPlanes;
+    let target: { block: ZBlock; offset: number } | null = null;
+    if (this.cfg.storage.enabled && storable) {
+      if (this.store && this.store.failed === null && this.storingDisabledReason === null) {
+        this.trackTimepoint(meta);
+        const backlog = this.store.pendingBytes > this.cfg.pipeline.block_pool_mib * 1048576;
+        target = backlog ? null : (this.blocks as BlockAssembler).assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
+        if (target) {
+          const k = `${meta.t}/${meta.c}/${meta.view}`;
+          const tc = this.tcOpen.get(k);
+          if (target.block.planesAssigned === 1 && tc) tc.opened++;
+        } else this.countUnstored(1, backlog ? 'write-backlog' : 'block-pool-full');
+      } else this.countUnstored(1, this.storingDisabledReason ?? 'store-failed');
+    }
+    this.retain(slot);
+    const task = this.workers.frame({
+      kind: 'frame', frames: (this.pool as FramePool).buffer, frameOffset: slot * h.frameBytes,
+      width: h.width, height: h.height, bytesPerPixel: bytesPerPixel(h.dtype),
+      saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1), offset: this.cfg.camera.offset,
+      block: target ? target.block.buffer : null, blockOffset: target ? target.offset : 0,
+      qc: this.qcParams(), driftReference: this.driftRefs.get(`${stream.view}/${meta.c}/${meta.z}`) ?? null,
+    }).then((r) => {
+      this.releaseSlot(slot);
+      if (target) (this.blocks as BlockAssembler).copied(target.block);
+      const refKey = `${stream.view}/${meta.c}/${meta.z}`;
+      if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
+      const latencyMs = Date.now() - meta.timestampNs / 1e6;
+      this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
+    }, (e: unknown) => {
+      this.releaseSlot(slot);
+      if (target) (this.blocks as BlockAssembler).copied(target.block);
+      this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
+    });
+    this.track(task);
+    if (this.onFrameForPreview) {
+      this.retain(slot);
+      if (!this.onFrameForPreview(slot, meta, stream)) this.releaseSlot(slot);
+    }
+  }
+
+  private qcCache: QcParams | null = null;
+  qcParams(): QcParams {
+    if (this.qcCache) return this.qcCache;
+    const q = this.cfg.qc;
+    this.qcCache = {
+      focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
+      driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
+      gain: this.cfg.camera.gain_e_per_adu, enabled: true,
+    };
+    return this.qcCache;
+  }
+
+  /** Keeps per (t, c, view) counts so partial shards are flushed once a stream has moved on. */
+  private trackTimepoint(meta: FrameMeta): void {
+    const sk = `${meta.c}/${meta.view}`;
+    const prev = this.lastT.get(sk);
+    if (prev !== meta.t) {
+      (this.store as AcquisitionStore).ensureTimepoint(meta.t);
+      if (prev !== undefined) {
+        const old = this.tcOpen.get(`${prev}/${meta.c}/${meta.view}`);
+        if (old) {
+          old.closed = true;
+          this.maybeFlush(prev, meta.c, meta.view);
+        }
+      }
+      this.lastT.set(sk, meta.t);
+      if (!this.tcOpen.has(`${meta.t}/${meta.c}/${meta.view}`)) this.tcOpen.set(`${meta.t}/${meta.c}/${meta.view}`, { opened: 0, delivered: 0, closed: false });
+    }
+  }
+
+  private maybeFlush(t: number, c: number, view: number): void {
+    const k = `${t}/${c}/${view}`;
+    const tc = this.tcOpen.get(k);
+    if (tc && tc.closed && tc.delivered >= tc.opened) {
+      this.tcOpen.delete(k);
+      this.store?.flush(t, c);
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private encodeBlock(b: ZBlock): void {
+    const l = this.layout as ArrayLayout;
+    const h = (this.reader?.header ?? this.lastHeader) as NonNullable<RingReader['header']>;
+    const nty = tilesY(l);
+    const ntx = tilesX(l);
+    const jobs: Promise<{ bytes: Uint8Array; rawBytes: number; empty: boolean }>[] = [];
+    const planes = b.present.reduce((s, v) => s + v, 0);
+    for (let ty = 0; ty < nty; ty++) {
+      for (let tx = 0; tx < ntx; tx++) {
+        jobs.push(this.workers.encode({
+          kind: 'encode', block: b.buffer, planes: l.chunk[2], height: l.shape[3], width: l.shape[4], bytesPerPixel: l.bytesPerPixel,
+          y0: ty * l.chunk[3], x0: tx * l.chunk[4], cz: l.chunk[2], cy: l.chunk[3], cx: l.chunk[4], present: b.present, codec: this.codec,
+        }));
+      }
+    }
+    void h;
+    const store = this.store;
+    const done = Promise.all(jobs).then((res) => {
+      this.blocks?.release(b);
+      const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
+      const stored = res.reduce((s, r) => s + r.bytes.length, 0);
+      this.counters.bytesRawStored += raw;
+      if (store) store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.empty ? null : r.bytes)), planes);
+      this.bus.emit('chunk-stored', { stream: this.streamKey(b), rawBytes: raw, storedBytes: stored, frames: planes, latencyMs: Date.now() - b.firstTimestampNs / 1e6 });
+      const k = `${b.t}/${b.c}/${b.view}`;
+      const tc = this.tcOpen.get(k);
+      if (tc) {
+        tc.delivered++;
+        this.maybeFlush(b.t, b.c, b.view);
+      }
+    }, (e: unknown) => {
+      this.blocks?.release(b);
+      this.countUnstored(planes, 'encode-failed');
+      this.bus.emit('log', { level: 'error', msg: `encoding block t=${b.t} c=${b.c} z-block=${b.zb} failed: ${(e as Error).message}` });
+    });
+    this.track(done);
+  }
+
+  private lastHeader: RingReader['header'] | null = null;
+
+  /** Waits until every frame task, encode and write in flight has finished. */
+  private async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Ends the current acquisition: seal blocks, encode, flush shards, finalize metadata, emit summary. */
+  private finishing: Promise<void> | null = null;
+  finishAcquisition(): Promise<void> {
+    if (this.finishing) return this.finishing;
+    if (!this.acqOpen) return this.settle();
+    this.finishing = (async () => {
+      await this.settle();
+      this.blocks?.sealAll();
+      await this.settle();
+      if (this.store) await this.store.close();
+      await this.settle();
+      {
+        const c = this.counters;
+        const summary = {
+          framesReceived: c.framesReceived, framesOverrun: c.framesOverrun, framesGap: c.framesGap,
+          framesUnstored: c.framesUnstored, bytesReceived: c.bytesReceived, bytesWritten: c.bytesWritten,
+          compressionRatio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
+          durationSeconds: (Date.now() - c.startedAt) / 1000,
+        };
+        this.bus.emit('acquisition-finished', { id: this.acqId, name: this.acqName, summary });
+      }
+      this.acqOpen = false;
+      this.store = null;
+      this.tcOpen.clear();
+      this.lastT.clear();
+      this.driftRefs.clear();
+    })().finally(() => {
+      this.finishing = null;
+    });
+    return this.finishing;
+  }
+
+  /**
+   * Stops intake and flushes everything buffered. Frames the producer had published when stop was
+   * called are still read (or counted as overrun if the ring overwrote them meanwhile).
+   */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    const reader = this.reader;
+    if (reader && !this.stopping) {
+      this.stopping = true;
+      try {
+        const target = reader.writeCount();
+        const until = Date.now() + 10_000;
+        while (this.reader && this.next < target && Date.now() < until) {
+          if (!this.readAvailable(target, 50)) await new Promise((r) => setTimeout(r, 2));
+        }
+      } catch (e) {
+        this.onRingError(e);
+      }
+    }
+    this.stopping = true;
+    await this.finishAcquisition();
+    this.lastHeader = this.reader?.header ?? this.lastHeader;
+    this.reader?.close();
+    this.reader = null;
+  }
+}

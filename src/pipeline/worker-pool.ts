@@ -1,0 +1,47 @@
+/** The piscina pool that runs every per-pixel job; workers come from the compiled `dist/workers`. */
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { PACKAGE_ROOT } from '../package-info.js';
+import { Piscina } from 'piscina';
+import type { EncodeResult, EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask } from '../../workers/tasks.js';
+
+/** Finds dist/workers/pipeline-worker.js from either the compiled tree or the TS sources (tests). */
+export function workerFile(): string {
+  const file = path.join(PACKAGE_ROOT, 'dist', 'workers', 'pipeline-worker.js');
+  if (!fs.existsSync(file)) throw new Error(`cannot find ${file}: run \`npm run build\` first`);
+  return file;
+}
+
+export class WorkerPool {
+  private readonly pool: Piscina;
+
+  constructor(threads: number) {
+    const n = threads > 0 ? threads : Math.max(1, os.availableParallelism());
+    this.pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 60_000 });
+  }
+
+  get threads(): number {
+    return this.pool.threads.length;
+  }
+
+  get queued(): number {
+    return this.pool.queueSize;
+  }
+
+  frame(t: FrameTask): Promise<FrameResult> {
+    return this.pool.run(t) as Promise<FrameResult>;
+  }
+
+  encode(t: EncodeTask): Promise<EncodeResult> {
+    return this.pool.run(t) as Promise<EncodeResult>;
+  }
+
+  preview(t: PreviewTask): Promise<PreviewResult> {
+    return this.pool.run(t) as Promise<PreviewResult>;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

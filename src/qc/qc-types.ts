@@ -1,0 +1,47 @@
+/** Results of the per-frame and per-stack QC kernels (small, plain data: they cross threads). */
+
+export interface FrameStats {
+  /** FNV-1a over pixel values (see workers/kernels/stats.ts): lets tests prove bit-exact delivery. */
+  checksum: number;
+  min: number;
+  max: number;
+  mean: number;
+  /** Fraction of pixels >= the saturation level. */
+  saturatedRatio: number;
+  /** Fraction of pixels <= the camera offset. */
+  underexposedRatio: number;
+  /** 0.1, 50 and 99.9 percentiles (exact, from the full histogram; nearest-rank). */
+  p001: number;
+  p50: number;
+  p999: number;
+  /** Compact histogram for the preview: HIST_BINS bins spanning [0, saturation level]. */
+  histogram: number[];
+}
+
+export interface DriftResult {
+  dx: number;
+  dy: number;
+  /** Peak-to-sidelobe ratio of the correlation peak; below the config minimum the shift is not reported. */
+  confidence: number;
+  valid: boolean;
+}
+
+export interface FrameQc extends FrameStats {
+  /** Focus measures by name (dcts, tenengrad, laplacian_variance, brenner). Higher = sharper. */
+  focus: Record<string, number>;
+  drift: DriftResult | null;
+  /** Mean signal above offset (ADU). */
+  signal: number;
+  /** signal / sqrt(signal/gain + background variance): a simple SNR estimate. */
+  snr: number;
+}
+
+export interface StackQc {
+  planes: number;
+  bestFocusZ: number;
+  meanFocus: number;
+  maxSaturatedRatio: number;
+  meanSignal: number;
+}
+
+export const HIST_BINS = 128;

@@ -1,0 +1,168 @@
+/**
+ * Prometheus exposition (prom-client), fed only by the event bus. Per-stream series carry
+ * camera/channel/view labels; nothing is labelled per frame, z or t (bounded cardinality).
+ */
+import client from 'prom-client';
+import type { EventBus, StreamKey } from '../pipeline/events.js';
+
+const SL = ['camera', 'channel', 'view'] as const;
+
+export interface MetricsSources {
+  ringFillRatio(): number;
+  diskFreeBytes(): number | null;
+  previewClients(): number;
+  framePoolInUseRatio(): number;
+}
+
+export class Metrics {
+  readonly registry: client.Registry;
+  private readonly camera: string;
+
+  constructor(bus: EventBus, camera: string, info: Record<string, string>, sources: MetricsSources) {
+    this.camera = camera;
+    const reg = new client.Registry();
+    const defaults = new client.Registry();
+    client.collectDefaultMetrics({ register: defaults });
+    // Node's handle/request/resource counts are gauges named *_total, which promtool's lint rejects.
+    for (const m of defaults.getMetricsAsArray()) {
+      if (m.name.endsWith('_total') && (m as unknown as { constructor: { name: string } }).constructor.name === 'Gauge') defaults.removeSingleMetric(m.name);
+    }
+    const c = (name: string, help: string, labelNames: readonly string[]) => new client.Counter({ name, help, labelNames, registers: [reg] });
+    const g = (name: string, help: string, labelNames: readonly string[], collect?: client.GaugeConfiguration<string>['collect']) =>
+      new client.Gauge({ name, help, labelNames, registers: [reg], ...(collect ? { collect } : {}) });
+    const received = c('spimstream_frames_received_total', 'Frames read whole from the ring.', SL);
+    const dropped = c('spimstream_frames_dropped_total', 'Frames lost before processing: overrun = overwritten in the ring before spimstream read them; gap = missing from the camera frame counter.', ['camera', 'reason']);
+    const unstored = c('spimstream_frames_unstored_total', 'Frames received (QC and preview ran) but not written to the store.', ['camera']);
+    const bytesIn = c('spimstream_bytes_received_total', 'Raw pixel bytes read from the ring.', ['camera']);
+    const bytesOut = c('spimstream_bytes_written_total', 'Compressed bytes written to the store (shards renamed into place).', ['camera']);
+    const ratio = g('spimstream_compression_ratio', 'Raw bytes / compressed bytes of the chunks stored so far in this acquisition.', ['camera']);
+    const focus = g('spimstream_focus_score', 'Focus measure of the latest frame (higher = sharper; compare within a measure only).', [...SL, 'measure']);
+    const sat = g('spimstream_saturated_pixels_ratio', 'Fraction of pixels at or above the saturation level in the latest frame.', SL);
+    const under = g('spimstream_underexposed_pixels_ratio', 'Fraction of pixels at or below the camera offset in the latest frame.', SL);
+    const driftPx = g('spimstream_drift_pixels', 'Lateral shift of the latest frame against its reference, pixels.', [...SL, 'axis']);
+    const driftUm = g('spimstream_drift_micrometers', 'Lateral shift of the latest frame against its reference, micrometres.', [...SL, 'axis']);
+    const driftConf = g('spimstream_drift_confidence', 'Peak-to-sidelobe ratio of the drift estimate (low = unreliable, shift not reported).', SL);
+    const intensity = g('spimstream_intensity_relative', 'Mean signal above offset relative to the first timepoint (photobleaching trend).', SL);
+    const snr = g('spimstream_snr', 'Simple signal-to-noise estimate of the latest frame.', SL);
+    const meanI = g('spimstream_intensity_mean', 'Mean pixel value of the latest frame, ADU.', SL);
+    const fps = g('spimstream_frame_rate_hertz', 'Frames per second received, over the last second.', SL);
+    const jitter = g('spimstream_frame_interval_jitter_seconds', 'Standard deviation of the interval between frames over the last second.', SL);
+    const proc = new client.Histogram({
+      name: 'spimstream_frame_processing_seconds', help: 'Worker time spent on QC of one frame.', labelNames: ['camera'], registers: [reg],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    });
+    const latency = new client.Histogram({
+      name: 'spimstream_frame_latency_seconds', help: 'Time from the frame timestamp in the ring to its QC result.', labelNames: ['camera'], registers: [reg],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    const storeLatency = new client.Histogram({
+      name: 'spimstream_store_latency_seconds', help: 'Time from the first frame of a z-block to its chunks being encoded.', labelNames: ['camera'], registers: [reg],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    });
+    g('spimstream_ring_fill_ratio', 'Fraction of the ring holding frames not yet read (1 = about to overrun).', ['camera'], function collect() { this.set({ camera }, sources.ringFillRatio()); });
+    g('spimstream_frame_pool_used_ratio', 'Fraction of the frame buffer pool in use.', ['camera'], function collect() { this.set({ camera }, sources.framePoolInUseRatio()); });
+    g('spimstream_disk_free_bytes', 'Free bytes on the file system of the output directory.', [], function collect() {
+      const v = sources.diskFreeBytes();
+      if (v !== null) this.set(v);
+    });
+    g('spimstream_preview_clients', 'Connected preview (WebSocket) clients.', [], function collect() { this.set(sources.previewClients()); });
+    const storageOk = g('spimstream_storage_ok', '1 while frames are being stored, 0 after a storage error or when the disk guard stopped storing.', ['camera']);
+    const alertG = g('spimstream_alert_active', 'Alerts computed by spimstream from the configured thresholds (1 = firing).', ['camera', 'alert']);
+    const infoG = g('spimstream_build_info', 'Version and codec in use (value is always 1).', Object.keys(info));
+    infoG.set(info, 1);
+    const acqG = g('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']);
+
+    for (const reason of ['overrun', 'gap']) dropped.inc({ camera, reason }, 0);
+    unstored.inc({ camera }, 0);
+    bytesIn.inc({ camera }, 0);
+    bytesOut.inc({ camera }, 0);
+    storageOk.set({ camera }, 1);
+    acqG.set({ camera }, 0);
+
+    const first = new Map<string, number>();
+    const times = new Map<string, number[]>();
+    let raw = 0;
+    let stored = 0;
+    const lbl = (s: StreamKey) => ({ camera: s.camera, channel: s.channel, view: s.view });
+    bus.on('frame-received', (e) => {
+      received.inc(lbl(e.stream));
+      bytesIn.inc({ camera }, e.bytes);
+      const k = `${e.stream.channel}/${e.stream.view}`;
+      let arr = times.get(k);
+      if (!arr) times.set(k, (arr = []));
+      arr.push(performance.now());
+    });
+    const rate = setInterval(() => {
+      const now = performance.now();
+      for (const [k, arr] of times) {
+        while (arr.length > 0 && arr[0] < now - 1000) arr.shift();
+        const [channel, view] = k.split('/');
+        fps.set({ camera, channel, view }, arr.length);
+        if (arr.length > 2) {
+          const d = arr.slice(1).map((t, i) => (t - arr[i]) / 1000);
+          const m = d.reduce((s, v) => s + v, 0) / d.length;
+          jitter.set({ camera, channel, view }, Math.sqrt(d.reduce((s, v) => s + (v - m) * (v - m), 0) / d.length));
+        }
+      }
+    }, 1000);
+    rate.unref();
+    bus.on('frames-lost', (e) => dropped.inc({ camera, reason: e.reason }, e.count));
+    bus.on('frames-unstored', (e) => unstored.inc({ camera }, e.count));
+    bus.on('shard-written', (e) => bytesOut.inc({ camera }, e.bytes));
+    bus.on('chunk-stored', (e) => {
+      raw += e.rawBytes;
+      stored += e.storedBytes;
+      if (stored > 0) ratio.set({ camera }, raw / stored);
+      storeLatency.observe({ camera }, e.latencyMs / 1000);
+    });
+    bus.on('storage-error', () => storageOk.set({ camera }, 0));
+    bus.on('acquisition-started', (e) => {
+      raw = 0;
+      stored = 0;
+      first.clear();
+      acqG.set({ camera }, 1);
+      storageOk.set({ camera }, e.storePath ? 1 : 0);
+    });
+    bus.on('acquisition-finished', () => acqG.set({ camera }, 0));
+    bus.on('alert', (e) => alertG.set({ camera, alert: e.name }, e.active ? 1 : 0));
+    bus.on('frame-qc', (e) => {
+      const l = lbl(e.stream);
+      const q = e.qc;
+      for (const [m, v] of Object.entries(q.focus)) focus.set({ ...l, measure: m }, v);
+      sat.set(l, q.saturatedRatio);
+      under.set(l, q.underexposedRatio);
+      meanI.set(l, q.mean);
+      snr.set(l, q.snr);
+      if (q.drift) {
+        driftConf.set(l, q.drift.confidence);
+        if (q.drift.valid) {
+          driftPx.set({ ...l, axis: 'x' }, q.drift.dx);
+          driftPx.set({ ...l, axis: 'y' }, q.drift.dy);
+          driftUm.set({ ...l, axis: 'x' }, q.drift.dx * this.pixelSizeUm);
+          driftUm.set({ ...l, axis: 'y' }, q.drift.dy * this.pixelSizeUm);
+        }
+      }
+      const k = `${l.channel}/${l.view}/${e.meta.z}`;
+      if (!first.has(k) && q.signal > 0) first.set(k, q.signal);
+      const f0 = first.get(k);
+      if (f0) intensity.set(l, q.signal / f0);
+      proc.observe({ camera }, e.processingSeconds);
+      latency.observe({ camera }, Math.max(0, e.latencyMs) / 1000);
+    });
+    this.registry = client.Registry.merge([reg, defaults]);
+  }
+
+  pixelSizeUm = 1;
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  get cameraName(): string {
+    return this.camera;
+  }
+}

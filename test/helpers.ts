@@ -1,0 +1,92 @@
+/** Shared test plumbing: temp dirs, child processes, the app in-process, zarrita read-back. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as zarr from 'zarrita';
+import { FileSystemStore } from '@zarrita/storage';
+import { buildConfig, type Config } from '../src/config/config.js';
+import { startApp, type App } from '../src/app.js';
+import type { PipelineEvents } from '../src/pipeline/events.js';
+import { PACKAGE_ROOT } from '../src/package-info.js';
+
+export const ROOT = PACKAGE_ROOT;
+export const BIN = path.join(ROOT, 'bin', 'spimstream.js');
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `spimstream-${prefix}-`));
+}
+
+export function shmPath(name: string): string {
+  return `/dev/shm/spimstream-test-${name}-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export interface Recorder {
+  events: { [K in keyof PipelineEvents]?: PipelineEvents[K][] };
+  lost: { overrun: number; gap: number };
+}
+
+/** Starts the sidecar in this process with test-friendly defaults, recording its events. */
+export async function startTestApp(overrides: Record<string, unknown>, opts: { overwrite?: boolean; append?: boolean } = {}): Promise<{ app: App; rec: Recorder; cfg: Config }> {
+  const cfg = buildConfig({ server: { port: 0 }, log: { level: 'warn' }, pipeline: { workers: 2 } }, overrides);
+  const app = await startApp(cfg, { overwrite: opts.overwrite ?? false, append: opts.append ?? false });
+  const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0 } };
+  const names: (keyof PipelineEvents)[] = ['frame-qc', 'frames-lost', 'frames-unstored', 'acquisition-started', 'acquisition-finished', 'storage-error', 'stack-qc', 'alert', 'chunk-stored'];
+  for (const n of names) {
+    app.bus.on(n, (e: never) => {
+      ((rec.events[n] ??= []) as unknown[]).push(e);
+      if (n === 'frames-lost') rec.lost[(e as PipelineEvents['frames-lost']).reason] += (e as PipelineEvents['frames-lost']).count;
+    });
+  }
+  return { app, rec, cfg };
+}
+
+export function spawnNode(args: string[], opts: { stdin?: boolean } = {}): ChildProcess & { output: () => string } {
+  const p = spawn(process.execPath, args, { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], cwd: ROOT });
+  let out = '';
+  p.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  p.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  return Object.assign(p, { output: () => out });
+}
+
+export function exited(p: ChildProcess): Promise<number | null> {
+  if (p.exitCode !== null) return Promise.resolve(p.exitCode);
+  return new Promise((r) => p.once('exit', (code) => r(code)));
+}
+
+export interface LoggedFrame {
+  seq: number;
+  counter: number;
+  t: number;
+  c: number;
+  z: number;
+  checksum: number;
+}
+
+export function readFrameLog(file: string): LoggedFrame[] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedFrame);
+}
+
+export async function openArray(storeDir: string): Promise<zarr.Array<zarr.DataType, FileSystemStore>> {
+  const store = new FileSystemStore(storeDir);
+  return zarr.open.v3(zarr.root(store).resolve('0'), { kind: 'array' });
+}
+
+export async function readPlane(arr: zarr.Array<zarr.DataType, FileSystemStore>, t: number, c: number, z: number): Promise<Uint16Array | Uint8Array> {
+  const r = await zarr.get(arr, [t, c, z, null, null]);
+  return r.data as Uint16Array | Uint8Array;
+}
+
+export function storeDirs(out: string): string[] {
+  return fs.existsSync(out) ? fs.readdirSync(out).filter((d) => d.endsWith('.ome.zarr')).map((d) => path.join(out, d)).sort() : [];
+}

@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RingWriter } from '../src/ingest/ring-writer.js';
+import { RingReader } from '../src/ingest/ring-reader.js';
+import { H, HEADER_BYTES, RingFormatError, encodeRingHeader, ringFileBytes, type FrameMeta, type RingGeometry } from '../src/ingest/ring-layout.js';
+import { shmPath, startTestApp, waitFor } from './helpers.js';
+
+const geom: RingGeometry = { width: 37, height: 21, dtype: 'uint16', bitDepth: 12, slotCount: 8, zPlanes: 4, channels: 2, views: 1 };
+const files: string[] = [];
+afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true }); });
+
+function ring(name: string, g = geom): { path: string; w: RingWriter } {
+  const p = shmPath(name);
+  files.push(p);
+  return { path: p, w: RingWriter.create(p, g) };
+}
+
+function frame(n: number, g = geom): Uint8Array {
+  const px = new Uint16Array(g.width * g.height);
+  for (let i = 0; i < px.length; i++) px[i] = (i * 31 + n * 977) & 0xfff;
+  return new Uint8Array(px.buffer);
+}
+
+const meta = (): FrameMeta => ({ seq: -1, cameraCounter: 0, timestampNs: 0, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+
+describe('ring layout', () => {
+  it('round-trips header, slot metadata and pixels', () => {
+    const { path, w } = ring('rt');
+    w.publish(frame(0), { cameraCounter: 1000, timestampNs: 123456789012345, t: 3, c: 1, z: 2, view: 0, flags: 1 });
+    w.publish(frame(1), { cameraCounter: 1001, timestampNs: 123456789099999, t: 3, c: 1, z: 3, view: 0, flags: 2 });
+    const r = RingReader.open(path);
+    expect(r.header).toMatchObject({ width: 37, height: 21, dtype: 'uint16', bitDepth: 12, slotCount: 8, zPlanes: 4, channels: 2, frameBytes: 37 * 21 * 2 });
+    expect(r.writeCount()).toBe(2);
+    const dst = new Uint8Array(r.header.frameBytes);
+    const m = meta();
+    expect(r.read(1, dst, m)).toBe('ok');
+    expect(Buffer.compare(Buffer.from(dst), Buffer.from(frame(1)))).toBe(0);
+    expect(m).toEqual({ seq: 1, cameraCounter: 1001, timestampNs: 123456789099999, t: 3, c: 1, z: 3, view: 0, flags: 2 });
+    expect(r.read(2, dst, m)).toBe('not-yet');
+    r.close();
+    w.close();
+  });
+
+  it('detects a torn write: a slot whose seq_begin moved on is never returned as valid', () => {
+    const { path, w } = ring('torn');
+    for (let i = 0; i < 8; i++) w.publish(frame(i), { cameraCounter: i, timestampNs: i, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+    const r = RingReader.open(path);
+    const dst = new Uint8Array(r.header.frameBytes);
+    expect(r.read(0, dst, meta())).toBe('ok');
+    // The producer starts overwriting slot 0 with frame 8 but has not finished it.
+    w.beginWithoutFinishing(8);
+    expect(r.read(0, dst, meta())).toBe('overwritten');
+    expect(r.read(8, dst, meta())).toBe('not-yet');
+    r.close();
+    w.close();
+  });
+
+  it('refuses bad rings with a one-line error naming the field', () => {
+    const cases: [string, (b: Uint8Array, dv: DataView) => void, RegExp, number?][] = [
+      ['magic', (b) => { b[0] = 0x58; }, /bad ring .*: magic: expected "SPIMRING"/],
+      ['version', (_b, dv) => dv.setUint32(H.version, 7, true), /: version: 7 is not supported/],
+      ['width', (_b, dv) => dv.setUint32(H.width, 0, true), /: width: 0 is outside/],
+      ['dtype', (_b, dv) => dv.setUint32(H.dtype, 3, true), /: dtype: code 3/],
+      ['bit depth', (_b, dv) => dv.setUint32(H.bitDepth, 17, true), /: bit_depth: 17 is outside 1..16/],
+      ['slot count', (_b, dv) => dv.setUint32(H.slotCount, 1, true), /: slot_count: 1 is outside/],
+      ['slot stride', (_b, dv) => dv.setBigUint64(H.slotStride, 100n, true), /: slot_stride: 100 bytes cannot hold/],
+      ['short file', () => undefined, /: file size: \d+ bytes, but 8 slots/, 20_000],
+      ['no header', () => undefined, /: file size: 10 bytes is shorter than the 4096-byte header/, 10],
+    ];
+    for (const [name, corrupt, re, size] of cases) {
+      const p = shmPath(`bad-${name.replace(' ', '')}`);
+      files.push(p);
+      const hdr = encodeRingHeader(geom, 1);
+      corrupt(hdr, new DataView(hdr.buffer));
+      const full = new Uint8Array(size ?? ringFileBytes(geom));
+      full.set(hdr.subarray(0, Math.min(HEADER_BYTES, full.length)));
+      fs.writeFileSync(p, full);
+      let err: unknown;
+      try {
+        RingReader.open(p).close();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, name).toBeInstanceOf(RingFormatError);
+      expect((err as Error).message, name).toMatch(re);
+      expect((err as Error).message.includes('\n'), name).toBe(false);
+    }
+  });
+});
+
+describe('loss accounting in the pipeline', () => {
+  it('counts ring overruns exactly when the consumer falls behind by more than the ring', async () => {
+    const { path, w } = ring('overrun');
+    w.startAcquisition();
+    const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false } });
+    try {
+      await waitFor(() => app.pipeline.status().attached, 5000, 'attach');
+      // Written synchronously: the sidecar's event loop cannot read until all 100 are in a ring of 8.
+      for (let i = 0; i < 100; i++) w.publish(frame(i), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + rec.lost.overrun >= 100, 10000, 'all frames accounted');
+      expect(rec.lost.overrun).toBe(92);
+      expect(rec.events['frame-qc']?.length).toBe(8);
+      expect(rec.events['frame-qc']?.map((e) => e.meta.seq).sort((a, b) => a - b)).toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
+      expect(rec.lost.gap).toBe(0);
+    } finally {
+      await app.stop();
+      w.close();
+    }
+  });
+
+  it('counts camera frame-counter gaps exactly and separately from overruns', async () => {
+    const { path, w } = ring('gap');
+    w.startAcquisition();
+    const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false } });
+    try {
+      await waitFor(() => app.pipeline.status().attached, 5000, 'attach');
+      const counters = [10, 11, 12, 15, 16, 20, 21, 22]; // 2 + 3 = 5 frames the camera lost
+      for (let i = 0; i < counters.length; i++) {
+        w.publish(frame(i), { cameraCounter: counters[i], timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+        await waitFor(() => (rec.events['frame-qc']?.length ?? 0) > i, 5000, `frame ${i}`);
+      }
+      expect(rec.lost.gap).toBe(5);
+      expect(rec.lost.overrun).toBe(0);
+      const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+      expect(metrics).toMatch(/spimstream_frames_dropped_total\{camera="cam0",reason="gap"\} 5/);
+    } finally {
+      await app.stop();
+      w.close();
+    }
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The chunk codec chain as configured (`storage.codec`), resolved once at start-up to what this
+ * machine can run, plus the Zarr v3 codec metadata that describes exactly what gets written.
+ */
+import { gzipSync } from 'fflate';
+import { bloscEncode, DEFAULT_BLOCKSIZE } from './blosc1.js';
+import { appendCrc32c } from './crc32c.js';
+import { codecAvailability, innerCompressor, type InnerName } from './inner-compressors.js';
+
+export interface ResolvedCodec {
+  /** What was asked for. */
+  requested: string;
+  /** What will be written: blosc-zstd | blosc-lz4 | blosc-zlib | gzip | none. */
+  effective: string;
+  implementation: string;
+  clevel: number;
+  blocksize: number;
+  /** Split blosc blocks into per-byte streams (on for lz4, as c-blosc does; off for entropy coders). */
+  split: boolean;
+  checksum: boolean;
+  fallbackReason: string | null;
+}
+
+export function resolveCodec(requested: string, clevel: number, blocksize: number, checksum: boolean): ResolvedCodec {
+  const avail = codecAvailability();
+  let effective = requested.replace(/^numcodecs-/, '');
+  let fallbackReason: string | null = null;
+  const innerOf = (e: string) => e.replace('blosc-', '') as InnerName;
+  if (effective.startsWith('blosc-') && !avail[innerOf(effective)]) {
+    fallbackReason = `native ${innerOf(effective)} is not available on this machine (optional npm dependency did not build); using blosc-zlib (fflate)`;
+    effective = 'blosc-zlib';
+  }
+  if (requested.startsWith('numcodecs-')) {
+    fallbackReason = `${requested} is written by spimstream's own Blosc writer (same format) with ${avail[innerOf(effective)] ?? 'fflate'}`;
+  }
+  const implementation = effective === 'gzip' ? 'fflate gzip' : effective === 'none' ? 'raw' : `blosc1 writer + ${avail[innerOf(effective)]}`;
+  const inner = effective.startsWith('blosc-') ? innerOf(effective) : null;
+  const level = inner === 'lz4' ? Math.max(1, clevel) : effective === 'gzip' || inner === 'zlib' ? Math.min(9, clevel) : clevel;
+  return {
+    requested, effective, implementation, clevel: level,
+    blocksize: blocksize > 0 ? blocksize : DEFAULT_BLOCKSIZE,
+    split: inner === 'lz4', checksum, fallbackReason,
+  };
+}
+
+/** Encodes one inner chunk's raw little-endian bytes. */
+export function encodeChunk(raw: Uint8Array, typesize: number, c: ResolvedCodec): Uint8Array {
+  let out: Uint8Array;
+  if (c.effective === 'gzip') {
+    out = gzipSync(raw, { level: c.clevel as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, mtime: 0 });
+  } else if (c.effective === 'none') {
+    out = raw.slice();
+  } else {
+    const inner = innerCompressor(c.effective.replace('blosc-', '') as InnerName);
+    if (!inner) throw new Error(`codec ${c.effective} is not available in this worker`);
+    out = bloscEncode(raw, inner, { typesize, clevel: c.clevel, shuffle: true, blocksize: c.blocksize, split: c.split });
+  }
+  return c.checksum ? appendCrc32c(out) : out;
+}
+
+/** Zarr v3 codec list for the inner chunks (after the array->bytes `bytes` codec). */
+export function chunkCodecMetadata(c: ResolvedCodec, typesize: number): Record<string, unknown>[] {
+  const list: Record<string, unknown>[] = [{ name: 'bytes', configuration: { endian: 'little' } }];
+  if (c.effective === 'gzip') list.push({ name: 'gzip', configuration: { level: c.clevel } });
+  else if (c.effective.startsWith('blosc-')) {
+    list.push({
+      name: 'blosc',
+      configuration: {
+        cname: c.effective.replace('blosc-', ''), clevel: c.clevel, shuffle: 'shuffle', typesize, blocksize: c.blocksize,
+      },
+    });
+  }
+  if (c.checksum) list.push({ name: 'crc32c' });
+  return list;
+}

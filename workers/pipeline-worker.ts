@@ -1,0 +1,18 @@
+/**
+ * Piscina entry: one worker module serves every per-pixel job (QC, chunk encoding, previews) so
+ * that the pool balances them; each job lives in its own file.
+ */
+import { runFrameTask } from './frame-task.js';
+import { runEncodeTask } from './encode-task.js';
+import type { Task } from './tasks.js';
+
+export default async function handle(task: Task): Promise<unknown> {
+  switch (task.kind) {
+    case 'frame':
+      return runFrameTask(task);
+    case 'encode':
+      return runEncodeTask(task);
+    default:
+      throw new Error(`unknown task ${JSON.stringify((task as { kind: string }).kind)}`);
+  }
+}

@@ -1,0 +1,95 @@
+/** Messages between the main thread and the worker pool. Pixels travel in SharedArrayBuffers. */
+import type { ResolvedCodec } from './codecs/chunk-codec.js';
+import type { FrameQc } from '../src/qc/qc-types.js';
+
+export interface FrameTask {
+  kind: 'frame';
+  frames: SharedArrayBuffer;
+  frameOffset: number;
+  width: number;
+  height: number;
+  bytesPerPixel: number;
+  saturationLevel: number;
+  offset: number;
+  /** Where to copy the plane for chunk assembly, or null when it is not stored. */
+  block: SharedArrayBuffer | null;
+  blockOffset: number;
+  qc: QcParams;
+  /** Drift reference for this stream and plane (float32, window^2), or null: the result then carries one. */
+  driftReference: SharedArrayBuffer | null;
+}
+
+export interface QcParams {
+  focus: string[];
+  dctsPsfPx: number;
+  roi: number[];
+  focusBin: number;
+  driftWindow: number;
+  driftBin: number;
+  driftUpsample: number;
+  driftMinConfidence: number;
+  gain: number;
+  enabled: boolean;
+}
+
+export interface FrameResult {
+  qc: FrameQc;
+  /** Set when the task had no drift reference: the prepared window, to become the reference. */
+  newReference: SharedArrayBuffer | null;
+  seconds: number;
+}
+
+export interface EncodeTask {
+  kind: 'encode';
+  block: SharedArrayBuffer;
+  /** Block layout: planes x height x width, bytes per pixel. */
+  planes: number;
+  height: number;
+  width: number;
+  bytesPerPixel: number;
+  /** Inner chunk: z0..z0+cz, y0..y0+cy, x0..x0+cx (chunk shape; edge chunks are padded with fill 0). */
+  y0: number;
+  x0: number;
+  cz: number;
+  cy: number;
+  cx: number;
+  /** present[z] = 1 for planes that arrived; the others are fill value 0. */
+  present: number[];
+  codec: ResolvedCodec;
+}
+
+export interface EncodeResult {
+  bytes: Uint8Array;
+  rawBytes: number;
+  seconds: number;
+  /** true when every sample is the fill value: the shard index marks it empty. */
+  empty: boolean;
+}
+
+export interface PreviewTask {
+  kind: 'preview';
+  frames: SharedArrayBuffer;
+  frameOffset: number;
+  width: number;
+  height: number;
+  bytesPerPixel: number;
+  planes: number;
+  maxSize: number;
+  format: string;
+  quality: number;
+  clipPercent: number;
+  /** Fixed contrast window, or null for percentile auto-contrast. */
+  window: [number, number] | null;
+}
+
+export interface PreviewResult {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  format: string;
+  lo: number;
+  hi: number;
+  seconds: number;
+}
+
+export type Task = FrameTask | EncodeTask | PreviewTask;
