@@ -54,8 +54,8 @@ export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOpt
       shuffle(blk, tmp, typesize, bsize);
       data = tmp.subarray(0, bsize);
     }
-    // c-blosc never splits the leftover block.
-    const nstreams = o.split && !isLeftover ? typesize : 1;
+    // c-blosc splits only full blocks of at least MIN_BUFFERSIZE (128) elements, typesize <= 16.
+    const nstreams = o.split && !isLeftover && typesize <= 16 && blocksize / typesize >= 128 ? typesize : 1;
     const slen = bsize / nstreams;
     for (let s = 0; s < nstreams; s++) {
       const stream = data.subarray(s * slen, (s + 1) * slen);
