@@ -14,6 +14,8 @@ import { WorkerPool } from './pipeline/worker-pool.js';
 import { RingReader } from './ingest/ring-reader.js';
 import { RingFormatError } from './ingest/ring-layout.js';
 import { attachLogger } from './log.js';
+import { StreamQc } from './qc/stream-qc.js';
+import { AlertEngine } from './qc/alerts.js';
 import { Metrics } from './server/metrics.js';
 import { startHttpServer, type Route } from './server/http-server.js';
 import { PACKAGE_ROOT, VERSION } from './package-info.js';
@@ -26,6 +28,8 @@ export interface RunOptions {
 
 export interface App {
   bus: EventBus;
+  alerts: AlertEngine;
+  streamQc: StreamQc;
   pipeline: Pipeline;
   server: http.Server;
   port: number;
@@ -90,12 +94,16 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
   const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
+  const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts');
+  const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
   let previewClients = 0;
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,
     diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
     previewClients: () => previewClients,
     framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
+    streams: () => streamQc.streams.values(),
+    focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
   });
   metrics.pixelSizeUm = cfg.pixel_size_um.x;
   let stopped = false;
@@ -130,7 +138,7 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
   attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));
 
   const app: App = {
-    bus, pipeline, server, port, sim,
+    bus, alerts, streamQc, pipeline, server, port, sim,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -141,6 +149,7 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
       await attaching.catch(() => undefined);
       await pipeline.stop();
       await workers.close();
+      alerts.stop();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
     },

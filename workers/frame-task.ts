@@ -1,18 +1,66 @@
-/** Per-frame job: QC metrics on the frame in the pool, and its copy into the z-block being assembled. */
+/**
+ * Per-frame job: QC metrics on the frame in the pool, and its copy into the z-block being assembled.
+ * Focus runs on a centred (or configured) power-of-two ROI of at most 1024 px, binned to <= 256 px;
+ * drift on a centred `drift_window` region (binned by `drift_bin`) of the planes the main thread picks.
+ */
 import { frameStats } from './kernels/stats.js';
+import { focusMeasures } from './kernels/focus.js';
+import { phaseCorrelate, spectrum } from './kernels/drift.js';
+import { binRegion, centredRegion } from './kernels/roi.js';
+import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
+
+const FOCUS_MAX_ROI = 1024;
+const FOCUS_TARGET = 256;
+let focusImg = new Float64Array(0);
+let driftImg = new Float64Array(0);
+let spec = new Float64Array(0);
 
 export function runFrameTask(t: FrameTask): FrameResult {
   const t0 = performance.now();
   const n = t.width * t.height;
-  const px = t.bytesPerPixel === 2
-    ? new Uint16Array(t.frames, t.frameOffset, n)
-    : new Uint8Array(t.frames, t.frameOffset, n);
+  const px = t.bytesPerPixel === 2 ? new Uint16Array(t.frames, t.frameOffset, n) : new Uint8Array(t.frames, t.frameOffset, n);
   if (t.block) {
     new Uint8Array(t.block, t.blockOffset, n * t.bytesPerPixel).set(new Uint8Array(t.frames, t.frameOffset, n * t.bytesPerPixel));
   }
   const stats = frameStats(px, t.saturationLevel, t.offset);
+  const q = t.qc;
+  let focus: Record<string, number> = {};
+  if (q.focus.length > 0) {
+    const r = centredRegion(t.width, t.height, FOCUS_MAX_ROI, q.roi);
+    const bin = q.focusBin > 0 ? q.focusBin : Math.max(1, Math.floor(Math.max(r.w, r.h) / FOCUS_TARGET));
+    const bw = Math.floor(r.w / bin);
+    const bh = Math.floor(r.h / bin);
+    if (focusImg.length < bw * bh) focusImg = new Float64Array(bw * bh);
+    binRegion(px, t.width, r, bin, focusImg);
+    focus = focusMeasures(focusImg.subarray(0, bw * bh), bw, bh, q.focus, q.dctsPsfPx / bin);
+  }
+  let drift: DriftResult | null = null;
+  let newReference: SharedArrayBuffer | null = null;
+  if (t.drift) {
+    const bin = Math.max(1, q.driftBin);
+    const r = centredRegion(t.width, t.height, q.driftWindow * bin, []);
+    const bw = Math.floor(r.w / bin);
+    const bh = Math.floor(r.h / bin);
+    if (bw >= 8 && bh >= 8) {
+      if (driftImg.length < bw * bh) driftImg = new Float64Array(bw * bh);
+      if (spec.length < 2 * bw * bh) spec = new Float64Array(2 * bw * bh);
+      binRegion(px, t.width, r, bin, driftImg);
+      const s = spectrum(driftImg.subarray(0, bw * bh), bw, bh, spec.subarray(0, 2 * bw * bh));
+      if (t.driftReference && t.driftReference.byteLength === s.byteLength) {
+        const d = phaseCorrelate(s, new Float64Array(t.driftReference), bw, bh, q.driftUpsample, q.driftMinConfidence);
+        drift = { ...d, dx: d.dx * bin, dy: d.dy * bin };
+      }
+      if (!t.driftReference || t.driftRefreshReference) {
+        newReference = new SharedArrayBuffer(s.byteLength);
+        new Float64Array(newReference).set(s);
+      }
+    }
+  }
   const signal = Math.max(0, stats.mean - t.offset);
-  const qc = { ...stats, focus: {}, drift: null, signal, snr: 0 };
-  return { qc, newReference: null, seconds: (performance.now() - t0) / 1000 };
+  // Simple SNR: bright signal above the background median, over the background's shot + read noise.
+  const bgNoise = Math.sqrt(Math.max(0, stats.p50 - t.offset) / q.gain + q.readNoise * q.readNoise);
+  const snr = bgNoise > 0 ? (stats.p999 - stats.p50) / bgNoise : 0;
+  const qc: FrameQc = { ...stats, focus, drift, signal, snr };
+  return { qc, newReference, seconds: (performance.now() - t0) / 1000 };
 }

@@ -15,8 +15,12 @@ export interface FrameTask {
   block: SharedArrayBuffer | null;
   blockOffset: number;
   qc: QcParams;
-  /** Drift reference for this stream and plane (float32, window^2), or null: the result then carries one. */
+  /** Compute drift on this frame (the main thread picks which planes). */
+  drift: boolean;
+  /** Drift reference spectrum for this stream and plane, or null: the result then carries one. */
   driftReference: SharedArrayBuffer | null;
+  /** Return this frame's spectrum as the new reference ("previous timepoint" mode). */
+  driftRefreshReference: boolean;
 }
 
 export interface QcParams {
@@ -29,7 +33,7 @@ export interface QcParams {
   driftUpsample: number;
   driftMinConfidence: number;
   gain: number;
-  enabled: boolean;
+  readNoise: number;
 }
 
 export interface FrameResult {

@@ -24,7 +24,7 @@ export interface Config {
   source: string;
   ring_wait_seconds: number;
   sim: SimConfig;
-  camera: { name: string; bit_depth: number; saturation_level: number; offset: number; gain_e_per_adu: number };
+  camera: { name: string; bit_depth: number; saturation_level: number; offset: number; gain_e_per_adu: number; read_noise_adu: number };
   channels: { name: string; color: string }[];
   pixel_size_um: { x: number; y: number; z: number };
   time_step_s: number;
@@ -35,6 +35,7 @@ export interface Config {
     roi: number[];
     focus_bin: number;
     drift_reference: string;
+    drift_planes: string;
     drift_bin: number;
     drift_window: number;
     drift_upsample: number;
@@ -68,7 +69,7 @@ export const DEFAULT_CONFIG: Config = {
     width: 512, height: 512, z_planes: 16, channels: 2, timepoints: 0, fps: 40, slots: 64,
     bit_depth: 16, seed: 1, blobs: 400, faults: {},
   },
-  camera: { name: 'cam0', bit_depth: 16, saturation_level: 65535, offset: 100, gain_e_per_adu: 0.46 },
+  camera: { name: 'cam0', bit_depth: 16, saturation_level: 65535, offset: 100, gain_e_per_adu: 0.46, read_noise_adu: 1.6 },
   channels: [
     { name: 'GFP', color: '00FF00' },
     { name: 'mCherry', color: 'FF00FF' },
@@ -82,10 +83,11 @@ export const DEFAULT_CONFIG: Config = {
     roi: [],
     focus_bin: 0,
     drift_reference: 'first',
-    drift_bin: 0,
+    drift_planes: 'center',
+    drift_bin: 1,
     drift_window: 256,
     drift_upsample: 20,
-    drift_min_confidence: 5,
+    drift_min_confidence: 8,
     thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9 },
   },
   storage: {
@@ -100,6 +102,7 @@ export const DEFAULT_CONFIG: Config = {
 
 export const ENUMS: Record<string, readonly string[]> = {
   'qc.drift_reference': ['first', 'previous'],
+  'qc.drift_planes': ['center', 'all'],
   'storage.codec': ['blosc-zstd', 'blosc-lz4', 'blosc-zlib', 'gzip', 'numcodecs-blosc-zstd', 'numcodecs-blosc-lz4', 'none'],
   'preview.format': ['jpeg', 'webp', 'raw'],
   'log.level': ['debug', 'info', 'warn', 'error'],

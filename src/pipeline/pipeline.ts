@@ -307,17 +307,20 @@ export class Pipeline {
         } else this.countUnstored(1, backlog ? 'write-backlog' : 'block-pool-full');
       } else this.countUnstored(1, this.storingDisabledReason ?? 'store-failed');
     }
+    // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
+    const refKey = `${stream.view}/${meta.c}/${meta.z}`;
+    const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
     this.retain(slot);
     const task = this.workers.frame({
       kind: 'frame', frames: (this.pool as FramePool).buffer, frameOffset: slot * h.frameBytes,
       width: h.width, height: h.height, bytesPerPixel: bytesPerPixel(h.dtype),
       saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1), offset: this.cfg.camera.offset,
       block: target ? target.block.buffer : null, blockOffset: target ? target.offset : 0,
-      qc: this.qcParams(), driftReference: this.driftRefs.get(`${stream.view}/${meta.c}/${meta.z}`) ?? null,
+      qc: this.qcParams(), drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
+      driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
     }).then((r) => {
       this.releaseSlot(slot);
       if (target) (this.blocks as BlockAssembler).copied(target.block);
-      const refKey = `${stream.view}/${meta.c}/${meta.z}`;
       if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
       const latencyMs = Date.now() - meta.timestampNs / 1e6;
       this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
@@ -340,7 +343,7 @@ export class Pipeline {
     this.qcCache = {
       focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
       driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
-      gain: this.cfg.camera.gain_e_per_adu, enabled: true,
+      gain: this.cfg.camera.gain_e_per_adu, readNoise: this.cfg.camera.read_noise_adu,
     };
     return this.qcCache;
   }

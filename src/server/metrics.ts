@@ -4,6 +4,7 @@
  */
 import client from 'prom-client';
 import type { EventBus, StreamKey } from '../pipeline/events.js';
+import type { StreamState } from '../qc/stream-qc.js';
 
 const SL = ['camera', 'channel', 'view'] as const;
 
@@ -12,6 +13,8 @@ export interface MetricsSources {
   diskFreeBytes(): number | null;
   previewClients(): number;
   framePoolInUseRatio(): number;
+  streams(): Iterable<StreamState>;
+  focusMeasure(): string;
 }
 
 export class Metrics {
@@ -27,6 +30,7 @@ export class Metrics {
     for (const m of defaults.getMetricsAsArray()) {
       if (m.name.endsWith('_total') && (m as unknown as { constructor: { name: string } }).constructor.name === 'Gauge') defaults.removeSingleMetric(m.name);
     }
+    const lbl = (s: StreamKey) => ({ camera: s.camera, channel: s.channel, view: s.view });
     const c = (name: string, help: string, labelNames: readonly string[]) => new client.Counter({ name, help, labelNames, registers: [reg] });
     const g = (name: string, help: string, labelNames: readonly string[], collect?: client.GaugeConfiguration<string>['collect']) =>
       new client.Gauge({ name, help, labelNames, registers: [reg], ...(collect ? { collect } : {}) });
@@ -42,11 +46,20 @@ export class Metrics {
     const driftPx = g('spimstream_drift_pixels', 'Lateral shift of the latest frame against its reference, pixels.', [...SL, 'axis']);
     const driftUm = g('spimstream_drift_micrometers', 'Lateral shift of the latest frame against its reference, micrometres.', [...SL, 'axis']);
     const driftConf = g('spimstream_drift_confidence', 'Peak-to-sidelobe ratio of the drift estimate (low = unreliable, shift not reported).', SL);
-    const intensity = g('spimstream_intensity_relative', 'Mean signal above offset relative to the first timepoint (photobleaching trend).', SL);
     const snr = g('spimstream_snr', 'Simple signal-to-noise estimate of the latest frame.', SL);
     const meanI = g('spimstream_intensity_mean', 'Mean pixel value of the latest frame, ADU.', SL);
-    const fps = g('spimstream_frame_rate_hertz', 'Frames per second received, over the last second.', SL);
-    const jitter = g('spimstream_frame_interval_jitter_seconds', 'Standard deviation of the interval between frames over the last second.', SL);
+    g('spimstream_frame_rate_hertz', 'Frame rate of the stream from the ring timestamps (last 100 frames).', SL, function collect() {
+      for (const s of sources.streams()) this.set(lbl(s.stream), s.timing.get().fps);
+    });
+    g('spimstream_frame_interval_jitter_seconds', 'Standard deviation of the interval between frames (ring timestamps, last 100 frames).', SL, function collect() {
+      for (const s of sources.streams()) this.set(lbl(s.stream), s.timing.get().jitterSeconds);
+    });
+    g('spimstream_intensity_relative', 'Mean signal above offset relative to the first timepoint, same plane (photobleaching trend).', SL, function collect() {
+      for (const s of sources.streams()) this.set(lbl(s.stream), s.intensityRelative);
+    });
+    const stackFocus = g('spimstream_stack_focus_score', 'Mean focus measure over the last completed z-stack (the focus alerts use this).', [...SL, 'measure']);
+    const bestZ = g('spimstream_best_focus_plane', 'Plane index of best focus in the last completed stack (axial drift proxy).', SL);
+    const stackSat = g('spimstream_stack_saturated_pixels_ratio', 'Largest saturated fraction over the planes of the last completed stack.', SL);
     const proc = new client.Histogram({
       name: 'spimstream_frame_processing_seconds', help: 'Worker time spent on QC of one frame.', labelNames: ['camera'], registers: [reg],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
@@ -79,33 +92,12 @@ export class Metrics {
     storageOk.set({ camera }, 1);
     acqG.set({ camera }, 0);
 
-    const first = new Map<string, number>();
-    const times = new Map<string, number[]>();
     let raw = 0;
     let stored = 0;
-    const lbl = (s: StreamKey) => ({ camera: s.camera, channel: s.channel, view: s.view });
     bus.on('frame-received', (e) => {
       received.inc(lbl(e.stream));
       bytesIn.inc({ camera }, e.bytes);
-      const k = `${e.stream.channel}/${e.stream.view}`;
-      let arr = times.get(k);
-      if (!arr) times.set(k, (arr = []));
-      arr.push(performance.now());
     });
-    const rate = setInterval(() => {
-      const now = performance.now();
-      for (const [k, arr] of times) {
-        while (arr.length > 0 && arr[0] < now - 1000) arr.shift();
-        const [channel, view] = k.split('/');
-        fps.set({ camera, channel, view }, arr.length);
-        if (arr.length > 2) {
-          const d = arr.slice(1).map((t, i) => (t - arr[i]) / 1000);
-          const m = d.reduce((s, v) => s + v, 0) / d.length;
-          jitter.set({ camera, channel, view }, Math.sqrt(d.reduce((s, v) => s + (v - m) * (v - m), 0) / d.length));
-        }
-      }
-    }, 1000);
-    rate.unref();
     bus.on('frames-lost', (e) => dropped.inc({ camera, reason: e.reason }, e.count));
     bus.on('frames-unstored', (e) => unstored.inc({ camera }, e.count));
     bus.on('shard-written', (e) => bytesOut.inc({ camera }, e.bytes));
@@ -119,11 +111,15 @@ export class Metrics {
     bus.on('acquisition-started', (e) => {
       raw = 0;
       stored = 0;
-      first.clear();
       acqG.set({ camera }, 1);
       storageOk.set({ camera }, e.storePath ? 1 : 0);
     });
     bus.on('acquisition-finished', () => acqG.set({ camera }, 0));
+    bus.on('stack-qc', (e) => {
+      stackFocus.set({ ...lbl(e.stream), measure: sources.focusMeasure() }, e.qc.meanFocus);
+      bestZ.set(lbl(e.stream), e.qc.bestFocusZ);
+      stackSat.set(lbl(e.stream), e.qc.maxSaturatedRatio);
+    });
     bus.on('alert', (e) => alertG.set({ camera, alert: e.name }, e.active ? 1 : 0));
     bus.on('frame-qc', (e) => {
       const l = lbl(e.stream);
@@ -142,10 +138,6 @@ export class Metrics {
           driftUm.set({ ...l, axis: 'y' }, q.drift.dy * this.pixelSizeUm);
         }
       }
-      const k = `${l.channel}/${l.view}/${e.meta.z}`;
-      if (!first.has(k) && q.signal > 0) first.set(k, q.signal);
-      const f0 = first.get(k);
-      if (f0) intensity.set(l, q.signal / f0);
       proc.observe({ camera }, e.processingSeconds);
       latency.observe({ camera }, Math.max(0, e.latencyMs) / 1000);
     });

@@ -1,0 +1,97 @@
+/**
+ * Alerts computed once from the configured thresholds and published on the event bus, so the page
+ * and the log show what Grafana/Alertmanager would (grafana/ rules are generated from the same
+ * thresholds by `spimstream rules`, and a test checks they agree).
+ */
+import type { EventBus, StreamKey } from '../pipeline/events.js';
+import type { Config } from '../config/config.js';
+
+export interface AlertState {
+  name: string;
+  stream: StreamKey | null;
+  active: boolean;
+  message: string;
+  value: number;
+  since: number;
+}
+
+/** Window of stack means that the focus baseline averages over (as avg_over_time in the rules). */
+export const FOCUS_BASELINE_SECONDS = 1800;
+export const DROP_WINDOW_SECONDS = 60;
+
+export class AlertEngine {
+  readonly active = new Map<string, AlertState>();
+  private readonly focusHistory = new Map<string, { at: number; v: number }[]>();
+  private readonly drops: { at: number; n: number }[] = [];
+  private timer: NodeJS.Timeout;
+
+  constructor(private readonly bus: EventBus, private cfg: Config, private readonly probes: { ringFill(): number; diskFree(): number | null }) {
+    const th = () => this.cfg.qc.thresholds;
+    bus.on('frame-qc', (e) => {
+      const s = e.stream;
+      this.set('saturation', s, e.qc.saturatedRatio > th().saturated_ratio, e.qc.saturatedRatio,
+        `${(e.qc.saturatedRatio * 100).toFixed(3)}% of pixels saturated (threshold ${(th().saturated_ratio * 100).toFixed(3)}%)`);
+      if (e.qc.drift?.valid) {
+        const um = Math.hypot(e.qc.drift.dx, e.qc.drift.dy) * this.cfg.pixel_size_um.x;
+        this.set('drift', s, um > th().drift_um, um, `lateral drift ${um.toFixed(2)} µm (threshold ${th().drift_um} µm)`);
+      }
+    });
+    bus.on('stack-qc', (e) => {
+      const k = `${e.stream.channel}/${e.stream.view}`;
+      let h = this.focusHistory.get(k);
+      if (!h) this.focusHistory.set(k, (h = []));
+      const now = Date.now();
+      h.push({ at: now, v: e.qc.meanFocus });
+      while (h.length > 0 && h[0].at < now - FOCUS_BASELINE_SECONDS * 1000) h.shift();
+      const base = h.reduce((a, b) => a + b.v, 0) / h.length;
+      const low = h.length >= 3 && e.qc.meanFocus < (1 - th().focus_drop_ratio) * base;
+      this.set('focus_lost', e.stream, low, e.qc.meanFocus,
+        `stack focus ${e.qc.meanFocus.toPrecision(3)} is ${base > 0 ? ((1 - e.qc.meanFocus / base) * 100).toFixed(0) : 0}% below its baseline ${base.toPrecision(3)} (threshold ${(th().focus_drop_ratio * 100).toFixed(0)}%)`);
+    });
+    bus.on('frames-lost', (e) => this.drops.push({ at: Date.now(), n: e.count }));
+    bus.on('storage-error', (e) => this.set('storage', null, true, 1, e.message));
+    bus.on('acquisition-started', (e) => {
+      if (e.storePath) this.set('storage', null, false, 0, 'storing');
+      this.focusHistory.clear();
+    });
+    this.timer = setInterval(() => this.periodic(), 1000);
+    this.timer.unref();
+  }
+
+  reload(cfg: Config): void {
+    this.cfg = cfg;
+  }
+
+  private periodic(): void {
+    const now = Date.now();
+    while (this.drops.length > 0 && this.drops[0].at < now - DROP_WINDOW_SECONDS * 1000) this.drops.shift();
+    const dropped = this.drops.reduce((s, d) => s + d.n, 0);
+    this.set('frames_dropped', null, dropped > 0, dropped, `${dropped} frames lost in the last ${DROP_WINDOW_SECONDS} s`);
+    const fill = this.probes.ringFill();
+    this.set('ring_filling', null, fill > this.cfg.qc.thresholds.ring_fill_ratio, fill, `ring ${(fill * 100).toFixed(0)}% full (threshold ${(this.cfg.qc.thresholds.ring_fill_ratio * 100).toFixed(0)}%)`);
+    const free = this.probes.diskFree();
+    if (free !== null) {
+      this.set('disk_low', null, free < this.cfg.qc.thresholds.disk_free_bytes, free, `${(free / 1e9).toFixed(1)} GB free on the output disk (threshold ${(this.cfg.qc.thresholds.disk_free_bytes / 1e9).toFixed(1)} GB)`);
+    }
+  }
+
+  private set(name: string, stream: StreamKey | null, on: boolean, value: number, message: string): void {
+    const key = `${name}/${stream ? `${stream.channel}/${stream.view}` : ''}`;
+    const cur = this.active.get(key);
+    if (on && !cur) {
+      const a = { name, stream, active: true, message, value, since: Date.now() };
+      this.active.set(key, a);
+      this.bus.emit('alert', { name, stream, active: true, message, value });
+    } else if (on && cur) {
+      cur.message = message;
+      cur.value = value;
+    } else if (!on && cur) {
+      this.active.delete(key);
+      this.bus.emit('alert', { name, stream, active: false, message, value });
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Per-stream QC that needs history, kept on the main thread (a few numbers per frame): frame timing
+ * from the ring timestamps (fps, interval jitter), intensity relative to the first timepoint,
+ * stack summaries (best-focus z, mean focus, max saturation) and the best-focus z over time as a
+ * cheap axial-drift proxy. Consumes `frame-qc`, emits `stack-qc`.
+ */
+import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js';
+import type { StackQc } from './qc-types.js';
+
+export interface StreamTiming {
+  fps: number;
+  jitterSeconds: number;
+  meanIntervalSeconds: number;
+}
+
+/** Timing over a sliding window of the last `window` frame timestamps (ns) of one stream. */
+export class TimingWindow {
+  private readonly ts: number[] = [];
+  constructor(private readonly window = 100) {}
+
+  add(tsNs: number): void {
+    this.ts.push(tsNs);
+    if (this.ts.length > this.window) this.ts.shift();
+  }
+
+  get(): StreamTiming {
+    const n = this.ts.length;
+    if (n < 2) return { fps: 0, jitterSeconds: 0, meanIntervalSeconds: 0 };
+    const iv: number[] = [];
+    for (let i = 1; i < n; i++) iv.push((this.ts[i] - this.ts[i - 1]) / 1e9);
+    const mean = iv.reduce((s, v) => s + v, 0) / iv.length;
+    const sd = Math.sqrt(iv.reduce((s, v) => s + (v - mean) * (v - mean), 0) / iv.length);
+    return { fps: mean > 0 ? 1 / mean : 0, jitterSeconds: sd, meanIntervalSeconds: mean };
+  }
+}
+
+interface StackAcc {
+  t: number;
+  planes: number;
+  focusSum: number;
+  bestZ: number;
+  bestFocus: number;
+  maxSat: number;
+  signalSum: number;
+}
+
+export interface StreamState {
+  stream: StreamKey;
+  timing: TimingWindow;
+  firstSignal: Map<number, number>;
+  intensityRelative: number;
+  stack: StackAcc | null;
+  lastStack: StackQc | null;
+  bestFocusZHistory: { t: number; z: number }[];
+}
+
+export class StreamQc {
+  readonly streams = new Map<string, StreamState>();
+
+  constructor(private readonly bus: EventBus, private readonly zPlanes: () => number, private readonly focusMeasure: () => string) {
+    bus.on('frame-qc', (e) => this.onFrame(e));
+    // Timing in ring order (QC results may complete out of order across workers).
+    bus.on('frame-received', (e) => this.state(e.stream).timing.add(e.meta.timestampNs));
+    bus.on('acquisition-started', () => this.streams.clear());
+    bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeStack(s); });
+  }
+
+  private state(stream: StreamKey): StreamState {
+    const k = `${stream.camera}/${stream.channel}/${stream.view}`;
+    let s = this.streams.get(k);
+    if (!s) {
+      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stack: null, lastStack: null, bestFocusZHistory: [] };
+      this.streams.set(k, s);
+    }
+    return s;
+  }
+
+  private onFrame(e: PipelineEvents['frame-qc']): void {
+    const s = this.state(e.stream);
+    const z = e.meta.z;
+    if (!s.firstSignal.has(z) && e.qc.signal > 0) s.firstSignal.set(z, e.qc.signal);
+    const f0 = s.firstSignal.get(z);
+    if (f0) s.intensityRelative = e.qc.signal / f0;
+    if (s.stack && s.stack.t !== e.meta.t) this.closeStack(s);
+    if (!s.stack) s.stack = { t: e.meta.t, planes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0 };
+    const st = s.stack;
+    const f = e.qc.focus[this.focusMeasure()] ?? 0;
+    st.planes++;
+    st.focusSum += f;
+    st.signalSum += e.qc.signal;
+    st.maxSat = Math.max(st.maxSat, e.qc.saturatedRatio);
+    if (f > st.bestFocus) {
+      st.bestFocus = f;
+      st.bestZ = z;
+    }
+    if (st.planes >= this.zPlanes()) this.closeStack(s);
+  }
+
+  private closeStack(s: StreamState): void {
+    const st = s.stack;
+    if (!st || st.planes === 0) return;
+    s.stack = null;
+    const qc: StackQc = { planes: st.planes, bestFocusZ: st.bestZ, meanFocus: st.focusSum / st.planes, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes };
+    s.lastStack = qc;
+    s.bestFocusZHistory.push({ t: st.t, z: st.bestZ });
+    if (s.bestFocusZHistory.length > 1000) s.bestFocusZHistory.shift();
+    this.bus.emit('stack-qc', { stream: s.stream, t: st.t, qc });
+  }
+}
