@@ -18,6 +18,8 @@ import { StreamQc } from './qc/stream-qc.js';
 import { AlertEngine } from './qc/alerts.js';
 import { Metrics } from './server/metrics.js';
 import { startHttpServer, type Route } from './server/http-server.js';
+import { PreviewService } from './server/preview-service.js';
+import { WsHub, streamList } from './server/ws-hub.js';
 import { PACKAGE_ROOT, VERSION } from './package-info.js';
 import type { Config } from './config/config.js';
 
@@ -30,11 +32,25 @@ export interface App {
   bus: EventBus;
   alerts: AlertEngine;
   streamQc: StreamQc;
+  hub: WsHub;
   pipeline: Pipeline;
   server: http.Server;
   port: number;
   sim: ChildProcess | null;
   stop(): Promise<void>;
+}
+
+/** Metadata form input: only the known keys, strings of at most 2000 characters. */
+export function validateMetadata(body: unknown, keys: string[]): Record<string, string> | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body must be a JSON object';
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (!keys.includes(k)) return `unknown metadata field "${k}"; allowed: ${keys.join(', ')}`;
+    if (typeof v !== 'string') return `metadata field "${k}" must be a string`;
+    if (v.length > 2000) return `metadata field "${k}" is longer than 2000 characters`;
+    out[k] = v;
+  }
+  return out;
 }
 
 export function diskFree(dir: string): number | null {
@@ -80,7 +96,7 @@ export function startSimulatorProcess(cfg: Config, ringPath: string): ChildProce
     '--width', String(s.width), '--height', String(s.height), '--z-planes', String(s.z_planes),
     '--channels', String(s.channels), '--fps', String(s.fps), '--slots', String(s.slots),
     '--bit-depth', String(s.bit_depth), '--seed', String(s.seed), '--blobs', String(s.blobs),
-    '--timepoints', String(s.timepoints), '--faults', JSON.stringify(s.faults), '--unlink',
+    '--timepoints', String(s.timepoints), '--faults', JSON.stringify(s.faults), '--unlink', '--stdin-commands',
   ];
   return spawn(process.execPath, args, { stdio: ['pipe', 'inherit', 'inherit'] });
 }
@@ -96,11 +112,10 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
   const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts');
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
-  let previewClients = 0;
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,
     diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
-    previewClients: () => previewClients,
+    previewClients: () => hub.count,
     framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
     streams: () => streamQc.streams.values(),
     focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
@@ -119,7 +134,68 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
     },
     { method: 'GET', path: '/api/status', handle: async () => ({ status: 200, body: { ...pipeline.status(), counters: { ...pipeline.counters }, codec: pipeline.codec } }) },
   ];
-  const server = await startHttpServer({ host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), token: cfg.server.token, routes });
+  const previews = new PreviewService(cfg, bus, pipeline, workers);
+  const hub: WsHub = new WsHub(bus, previews, {
+    token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,
+    defaultFormat: cfg.preview.format, maxFps: cfg.preview.fps * 4,
+    hello: () => {
+      const h = pipeline.reader?.header;
+      const channels = Array.from({ length: h?.channels ?? cfg.channels.length }, (_, c) => cfg.channels[c]?.name ?? `ch${c}`);
+      return {
+        version: VERSION, camera: cfg.camera.name,
+        streams: streamList(channels, h?.views ?? 1, cfg.camera.name),
+        channel_colors: Object.fromEntries(cfg.channels.map((c) => [c.name, c.color])),
+        saturation_level: cfg.camera.saturation_level, offset: cfg.camera.offset, bit_depth: h?.bitDepth ?? cfg.camera.bit_depth,
+        thresholds: cfg.qc.thresholds, pixel_size_um: cfg.pixel_size_um, focus_measures: cfg.qc.focus,
+        geometry: h ? { width: h.width, height: h.height, z_planes: h.zPlanes } : null,
+        metadata: currentMetadata(), alerts: [...alerts.active.values()].map((a) => ({ name: a.name, stream: a.stream ? `${a.stream.channel}/${a.stream.view}` : null, active: true, message: a.message, value: a.value })),
+        token_required: cfg.server.token !== '',
+      };
+    },
+    status: (): Record<string, unknown> => {
+      const c = pipeline.counters;
+      return {
+        acquisition: pipeline.status().acquisition, frames_received: c.framesReceived, frames_overrun: c.framesOverrun,
+        frames_gap: c.framesGap, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
+        compression_ratio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
+        disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null, ring_fill_ratio: pipeline.ringFill,
+        storage_error: pipeline.storingDisabledReason, preview_clients: hub.count, attached: pipeline.status().attached,
+        streams: Object.fromEntries([...streamQc.streams.values()].map((st) => [`${st.stream.channel}/${st.stream.view}`, { fps: st.timing.get().fps, jitter_s: st.timing.get().jitterSeconds, intensity_relative: st.intensityRelative, best_focus_z: st.lastStack?.bestFocusZ ?? null }])),
+      };
+    },
+  });
+  const currentMetadata = (): Record<string, unknown> => {
+    const keys = Object.keys(cfg.metadata);
+    const all = { ...cfg.metadata, ...pipeline.metadataPatch };
+    return Object.fromEntries(keys.map((k) => [k, (all as Record<string, unknown>)[k]]));
+  };
+  routes.push(
+    { method: 'GET', path: '/api/metadata', handle: async () => ({ status: 200, body: currentMetadata() }) },
+    {
+      method: 'POST', path: '/api/metadata', protected: true, handle: async (_req, body) => {
+        const r = validateMetadata(body, Object.keys(cfg.metadata));
+        if (typeof r === 'string') return { status: 400, body: { error: r } };
+        pipeline.metadataPatch = { ...pipeline.metadataPatch, ...r };
+        pipeline.store?.updateAttributes(r);
+        bus.emit('log', { level: 'info', msg: 'acquisition metadata updated', fields: r });
+        hub.broadcast({ type: 'metadata', metadata: currentMetadata() });
+        return { status: 200, body: currentMetadata() };
+      },
+    },
+    {
+      method: 'POST', path: '/api/sim', protected: true, handle: async (_req, body) => {
+        if (!sim || sim.exitCode !== null || !sim.stdin) return { status: 409, body: { error: 'the built-in simulator is not running (source is not "sim")' } };
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) return { status: 400, body: { error: 'body must be a JSON object of sim faults' } };
+        sim.stdin.write(`${JSON.stringify(body)}\n`);
+        return { status: 200, body: { ok: true } };
+      },
+    },
+    { method: 'GET', path: '/api/config', handle: async () => ({ status: 200, body: { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } } }) },
+  );
+  const server = await startHttpServer({
+    host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), token: cfg.server.token, routes,
+    onUpgrade: (req, socket, head) => hub.handleUpgrade(req, socket, head),
+  });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.server.port;
   bus.emit('log', { level: 'info', msg: `listening on http://${cfg.server.host}:${port}/ (page), /metrics, /healthz, /readyz` });
@@ -138,20 +214,24 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
   attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));
 
   const app: App = {
-    bus, alerts, streamQc, pipeline, server, port, sim,
+    bus, alerts, streamQc, hub, pipeline, server, port, sim,
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (sim && sim.exitCode === null) {
+      if (sim && sim.exitCode === null && sim.signalCode === null) {
+        const exited = new Promise((r) => sim?.once('exit', r));
+        sim.stdin?.end();
         sim.kill('SIGTERM');
-        await new Promise((r) => sim?.once('exit', r));
+        await exited;
       }
       await attaching.catch(() => undefined);
       await pipeline.stop();
       await workers.close();
       alerts.stop();
-      await new Promise<void>((r) => server.close(() => r()));
+      hub.close();
+      const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
+      await closed;
     },
   };
   void os;

@@ -14,7 +14,7 @@ Usage:
                  [--codec NAME] [--overwrite] [--append] [--json-logs] [--set key.path=VALUE ...]
   spimstream sim --ring PATH [--width N] [--height N] [--z-planes N] [--channels N] [--fps F | --mbps M]
                  [--slots N] [--bit-depth N] [--timepoints N] [--frames N] [--faults JSON] [--seed N]
-                 [--precomputed N] [--log-frames FILE] [--unlink]
+                 [--precomputed N] [--log-frames FILE] [--unlink] [--stdin-commands]
   spimstream config --print [--config FILE] [run flags]   print the effective configuration
   spimstream help | --version
 `;
@@ -26,7 +26,7 @@ interface Parsed {
   flags: Map<string, string[]>;
 }
 
-const BOOLEAN_FLAGS = new Set(['overwrite', 'append', 'json-logs', 'unlink', 'print', 'help', 'version']);
+const BOOLEAN_FLAGS = new Set(['overwrite', 'append', 'json-logs', 'unlink', 'print', 'help', 'version', 'stdin-commands']);
 
 export function parseArgs(argv: string[]): Parsed {
   const [cmd = 'help', ...rest] = argv;
@@ -104,7 +104,7 @@ async function cmdSim(flags: Map<string, string[]>): Promise<number> {
   const cfg = buildConfig({ sim: { width, height, bit_depth: bitDepth, fps, z_planes: num(flags, 'z-planes', d.z_planes), channels: num(flags, 'channels', d.channels), slots: num(flags, 'slots', d.slots), timepoints: num(flags, 'timepoints', d.timepoints), seed: num(flags, 'seed', d.seed), blobs: num(flags, 'blobs', d.blobs), faults } });
   const n = await runSimulator({
     ...cfg.sim, ring, offset: num(flags, 'offset', 100), frames: num(flags, 'frames', 0),
-    logFrames: flags.get('log-frames')?.[0], precomputed: num(flags, 'precomputed', 0), unlinkAtExit: flags.has('unlink'),
+    logFrames: flags.get('log-frames')?.[0], precomputed: num(flags, 'precomputed', 0), unlinkAtExit: flags.has('unlink'), commandsOnStdin: flags.has('stdin-commands'),
   });
   process.stderr.write(`sim: published ${n} frames to ${ring}\n`);
   return 0;

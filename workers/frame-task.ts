@@ -7,6 +7,7 @@ import { frameStats } from './kernels/stats.js';
 import { focusMeasures } from './kernels/focus.js';
 import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
+import { accumulateMip } from './kernels/preview.js';
 import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
 
@@ -24,6 +25,7 @@ export function runFrameTask(t: FrameTask): FrameResult {
     new Uint8Array(t.block, t.blockOffset, n * t.bytesPerPixel).set(new Uint8Array(t.frames, t.frameOffset, n * t.bytesPerPixel));
   }
   const stats = frameStats(px, t.saturationLevel, t.offset);
+  if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   const q = t.qc;
   let focus: Record<string, number> = {};
   if (q.focus.length > 0) {

@@ -4,6 +4,7 @@
  */
 import { runFrameTask } from './frame-task.js';
 import { runEncodeTask } from './encode-task.js';
+import { runPreviewTask } from './preview-task.js';
 import type { Task } from './tasks.js';
 
 export default async function handle(task: Task): Promise<unknown> {
@@ -12,6 +13,8 @@ export default async function handle(task: Task): Promise<unknown> {
       return runFrameTask(task);
     case 'encode':
       return runEncodeTask(task);
+    case 'preview':
+      return runPreviewTask(task);
     default:
       throw new Error(`unknown task ${JSON.stringify((task as { kind: string }).kind)}`);
   }

@@ -21,6 +21,9 @@ export interface FrameTask {
   driftReference: SharedArrayBuffer | null;
   /** Return this frame's spectrum as the new reference ("previous timepoint" mode). */
   driftRefreshReference: boolean;
+  /** Stack MIP accumulator of this stream (uint16, every mipStep-th pixel), or null. */
+  mip: SharedArrayBuffer | null;
+  mipStep: number;
 }
 
 export interface QcParams {
@@ -72,12 +75,14 @@ export interface EncodeResult {
 
 export interface PreviewTask {
   kind: 'preview';
+  /** The frame pool (a plane) or a stream's MIP buffer (uint16, already at MIP resolution). */
   frames: SharedArrayBuffer;
   frameOffset: number;
   width: number;
   height: number;
   bytesPerPixel: number;
-  planes: number;
+  isMip: boolean;
+  saturationLevel: number;
   maxSize: number;
   format: string;
   quality: number;
@@ -93,6 +98,8 @@ export interface PreviewResult {
   format: string;
   lo: number;
   hi: number;
+  /** Preview pixel indices whose source block reached the saturation level (capped at 65536). */
+  saturated: Uint32Array;
   seconds: number;
 }
 

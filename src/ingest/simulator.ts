@@ -22,6 +22,8 @@ export interface SimRunOptions extends SimConfig {
   precomputed: number;
   /** Remove the ring file at exit. */
   unlinkAtExit: boolean;
+  /** Read live fault commands (JSON lines) from stdin. */
+  commandsOnStdin: boolean;
 }
 
 /** Live-adjustable faults (all default to "healthy"). */
@@ -52,7 +54,8 @@ export function planeState(f: Faults, t: number): PlaneState {
   let blur = f.defocus_px;
   if (f.defocus_from_t >= 0 && t >= f.defocus_from_t) blur += f.defocus_px_per_t * (t - f.defocus_from_t + 1);
   let gainFactor = Math.exp(-f.bleach_per_t * t);
-  if (f.saturate > 0 || (f.saturate_from_t >= 0 && t >= f.saturate_from_t)) gainFactor *= 40;
+  // x200: the brightest structures clip at the camera maximum, as with a too-long exposure.
+  if (f.saturate > 0 || (f.saturate_from_t >= 0 && t >= f.saturate_from_t)) gainFactor *= 200;
   return { dx: f.drift_px_per_t[0] * t, dy: f.drift_px_per_t[1] * t, blur, gainFactor };
 }
 
@@ -79,8 +82,9 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   signal?.addEventListener('abort', stop);
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  if (!process.stdin.isTTY && process.stdin.readable) {
-    const rl = readline.createInterface({ input: process.stdin });
+  let rl: readline.Interface | null = null;
+  if (o.commandsOnStdin) {
+    rl = readline.createInterface({ input: process.stdin });
     rl.on('line', (line) => {
       try {
         Object.assign(faults, faultsFrom(JSON.parse(line) as Record<string, number | number[]>));
@@ -88,7 +92,6 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
         process.stderr.write(`sim: ignoring command ${JSON.stringify(line)}: ${(e as Error).message}\n`);
       }
     });
-    rl.on('close', () => undefined);
   }
   // Cache of pre-rendered frames (precomputed mode) keyed by (c, z, variant).
   const cache = new Map<string, Uint8Array>();
@@ -137,6 +140,10 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
       }
     }
   } finally {
+    rl?.close();
+    process.stdin.destroy();
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
     writer.finishAcquisition();
     writer.close();
     if (log >= 0) fs.closeSync(log);

@@ -22,7 +22,7 @@ export interface PipelineEvents {
   'shard-written': { path: string; bytes: number };
   'acquisition-started': { id: number; name: string; storePath: string | null; geometry: Record<string, unknown> };
   'acquisition-finished': { id: number; name: string; summary: AcquisitionSummary };
-  'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number };
+  'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
   'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number };
   'storage-error': { message: string; code: string };
   'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };

@@ -52,6 +52,8 @@ export class Pipeline {
   ringFill = 0;
   /** Hooks for the preview service: called with every frame whose pool slot it may borrow. */
   onFrameForPreview: ((slot: number, meta: FrameMeta, stream: StreamKey) => boolean) | null = null;
+  /** Hook for the preview service: the stack MIP accumulator a frame should add to. */
+  mipTarget: ((meta: FrameMeta, stream: StreamKey) => { buffer: SharedArrayBuffer; step: number } | null) | null = null;
   storingDisabledReason: string | null = null;
   metadataPatch: Record<string, unknown> = {};
 
@@ -310,6 +312,7 @@ export class Pipeline {
     // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
     const refKey = `${stream.view}/${meta.c}/${meta.z}`;
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
+    const mip = this.mipTarget ? this.mipTarget(meta, stream) : null;
     this.retain(slot);
     const task = this.workers.frame({
       kind: 'frame', frames: (this.pool as FramePool).buffer, frameOffset: slot * h.frameBytes,
@@ -318,6 +321,7 @@ export class Pipeline {
       block: target ? target.block.buffer : null, blockOffset: target ? target.offset : 0,
       qc: this.qcParams(), drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
       driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
+      mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
     }).then((r) => {
       this.releaseSlot(slot);
       if (target) (this.blocks as BlockAssembler).copied(target.block);

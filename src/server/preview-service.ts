@@ -1,0 +1,132 @@
+/**
+ * Decides which frames become previews: per stream, at most the rate viewers asked for, and only the
+ * latest frame (a preview in flight means newer frames are skipped, never queued). Also keeps each
+ * stream's stack MIP accumulator and renders it when a stack completes. Emits `preview` events.
+ */
+import type { EventBus, StreamKey } from '../pipeline/events.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { WorkerPool } from '../pipeline/worker-pool.js';
+import type { Config } from '../config/config.js';
+import type { FrameMeta } from '../ingest/ring-layout.js';
+import { bytesPerPixel } from '../ingest/ring-layout.js';
+import { previewBin } from '../../workers/kernels/preview.js';
+
+export interface StreamDemand {
+  fps: number;
+  format: string;
+  window: [number, number] | null;
+  mip: boolean;
+}
+
+interface StreamPreview {
+  inFlight: boolean;
+  last: number;
+  mipBuffers: [SharedArrayBuffer, SharedArrayBuffer] | null;
+  mipT: number;
+  mipInFlight: boolean;
+}
+
+export function streamId(s: StreamKey): string {
+  return `${s.channel}/${s.view}`;
+}
+
+export class PreviewService {
+  private readonly streams = new Map<string, StreamPreview>();
+  private demand = new Map<string, StreamDemand>();
+  previewsMade = 0;
+  previewSeconds: number[] = [];
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly bus: EventBus,
+    private readonly pipeline: Pipeline,
+    private readonly workers: WorkerPool,
+  ) {
+    pipeline.onFrameForPreview = (slot, meta, stream) => this.onFrame(slot, meta, stream);
+    pipeline.mipTarget = (meta, stream) => this.mipTarget(meta, stream);
+    bus.on('stack-qc', (e) => this.onStack(e.stream, e.t));
+    bus.on('acquisition-started', () => this.streams.clear());
+  }
+
+  /** The hub tells us what viewers want, per stream id ("channel/view"). */
+  setDemand(d: Map<string, StreamDemand>): void {
+    this.demand = d;
+  }
+
+  private state(id: string): StreamPreview {
+    let s = this.streams.get(id);
+    if (!s) this.streams.set(id, (s = { inFlight: false, last: 0, mipBuffers: null, mipT: -1, mipInFlight: false }));
+    return s;
+  }
+
+  private mipGeometry(): { step: number; w: number; h: number } | null {
+    const h = this.pipeline.reader?.header;
+    if (!h) return null;
+    const step = previewBin(h.width, h.height, this.cfg.preview.max_size);
+    return { step, w: Math.ceil(h.width / step), h: Math.ceil(h.height / step) };
+  }
+
+  private mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null {
+    const id = streamId(stream);
+    if (!this.demand.get(id)?.mip) return null;
+    const g = this.mipGeometry();
+    if (!g) return null;
+    const s = this.state(id);
+    if (!s.mipBuffers) s.mipBuffers = [new SharedArrayBuffer(g.w * g.h * 2), new SharedArrayBuffer(g.w * g.h * 2)];
+    const buf = s.mipBuffers[meta.t % 2];
+    if (s.mipT !== meta.t) {
+      // First plane of a new stack for this stream: its buffer last held stack t-2, long rendered.
+      s.mipT = meta.t;
+      new Uint16Array(buf).fill(0);
+    }
+    return { buffer: buf, step: g.step };
+  }
+
+  private onStack(stream: StreamKey, t: number): void {
+    const id = streamId(stream);
+    const d = this.demand.get(id);
+    const s = this.streams.get(id);
+    const g = this.mipGeometry();
+    if (!d?.mip || !s?.mipBuffers || !g || s.mipInFlight) return;
+    s.mipInFlight = true;
+    this.render(s.mipBuffers[t % 2], 0, g.w, g.h, 2, true, d, stream, { seq: -1, cameraCounter: 0, timestampNs: 0, t, c: 0, z: 0, view: Number(stream.view), flags: 0 })
+      .finally(() => { s.mipInFlight = false; });
+  }
+
+  /** Called for every frame: returns true when it borrowed the pool slot for a preview. */
+  private onFrame(slot: number, meta: FrameMeta, stream: StreamKey): boolean {
+    const id = streamId(stream);
+    const d = this.demand.get(id);
+    if (!d) return false;
+    const s = this.state(id);
+    const now = performance.now();
+    if (s.inFlight || now - s.last < 1000 / d.fps) return false;
+    const pool = this.pipeline.framePool;
+    const h = this.pipeline.reader?.header;
+    if (!pool || !h) return false;
+    s.inFlight = true;
+    s.last = now;
+    void this.render(pool.buffer, slot * pool.frameBytes, h.width, h.height, bytesPerPixel(h.dtype), false, d, stream, meta)
+      .finally(() => {
+        s.inFlight = false;
+        this.pipeline.releaseSlot(slot);
+      });
+    return true;
+  }
+
+  private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta): Promise<void> {
+    try {
+      const r = await this.workers.preview({
+        kind: 'preview', frames: buf, frameOffset: offset, width: w, height: h, bytesPerPixel: bpp, isMip,
+        saturationLevel: this.cfg.camera.saturation_level, maxSize: this.cfg.preview.max_size, format: d.format,
+        quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window,
+      });
+      this.previewsMade++;
+      this.previewSeconds.push(r.seconds);
+      if (this.previewSeconds.length > 200) this.previewSeconds.shift();
+      this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
+    } catch (e) {
+      this.bus.emit('log', { level: 'warn', msg: `preview failed: ${(e as Error).message}` });
+    }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The WebSocket hub: one socket per viewer carries binary previews and small JSON messages (QC,
+ * stack summaries, status, alerts, metadata). Latest wins per client: a client whose send buffer is
+ * full simply misses messages (counted), so a stalled browser costs neither memory nor pipeline time.
+ */
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js';
+import { encodePreview } from './preview-protocol.js';
+import { streamId, type PreviewService, type StreamDemand } from './preview-service.js';
+import { tokenOk } from './http-server.js';
+
+export const MAX_BUFFERED_BYTES = 1 << 20;
+export const MAX_MESSAGE_BYTES = 16 * 1024;
+const QC_HZ = 10;
+
+interface Client {
+  ws: WebSocket;
+  stream: string | null;
+  fps: number;
+  format: string;
+  window: [number, number] | null;
+  mip: boolean;
+  lastPreview: number;
+  lastMip: number;
+  skipped: number;
+  sent: number;
+}
+
+export interface HubOptions {
+  token: string;
+  allowedOrigins: string[];
+  defaultFps: number;
+  defaultFormat: string;
+  maxFps: number;
+  hello: () => Record<string, unknown>;
+  status: () => Record<string, unknown>;
+}
+
+export class WsHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  readonly clients = new Set<Client>();
+  private readonly lastQc = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+  skippedTotal = 0;
+
+  constructor(private readonly bus: EventBus, private readonly previews: PreviewService, private readonly o: HubOptions) {
+    bus.on('preview', (e) => this.onPreview(e));
+    bus.on('frame-qc', (e) => this.onQc(e));
+    bus.on('stack-qc', (e) => this.broadcast({ type: 'stack', stream: streamId(e.stream), t: e.t, qc: e.qc }));
+    bus.on('alert', (e) => this.broadcast({ type: 'alert', name: e.name, stream: e.stream ? streamId(e.stream) : null, active: e.active, message: e.message, value: e.value }));
+    bus.on('acquisition-started', () => this.broadcast({ type: 'hello', ...this.o.hello() }));
+    this.timer = setInterval(() => this.broadcast({ type: 'status', ...this.o.status() }), 1000);
+    this.timer.unref();
+  }
+
+  get count(): number {
+    return this.clients.size;
+  }
+
+  /** Origin check for browsers: same host as the page, or explicitly allowed. */
+  originOk(req: http.IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (!origin) return true; // not a browser (CLI tools, tests): the token still applies
+    if (this.o.allowedOrigins.includes(origin)) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const refuse = (code: number, msg: string) => {
+      socket.write(`HTTP/1.1 ${code} ${msg}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
+    };
+    if (url.pathname !== '/ws') return refuse(404, 'Not Found');
+    if (!this.originOk(req)) return refuse(403, 'Forbidden');
+    if (!tokenOk(req, this.o.token)) return refuse(401, 'Unauthorized');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+  }
+
+  private onConnection(ws: WebSocket): void {
+    const c: Client = { ws, stream: null, fps: this.o.defaultFps, format: this.o.defaultFormat, window: null, mip: false, lastPreview: 0, lastMip: 0, skipped: 0, sent: 0 };
+    this.clients.add(c);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary));
+    ws.on('close', () => {
+      this.clients.delete(c);
+      this.updateDemand();
+    });
+    ws.on('error', () => ws.terminate());
+    this.sendJson(c, { type: 'hello', ...this.o.hello() });
+  }
+
+  private onMessage(c: Client, data: RawData, isBinary: boolean): boolean | void {
+    if (isBinary) return this.sendJson(c, { type: 'error', message: 'binary messages are not accepted' });
+    let m: Record<string, unknown>;
+    try {
+      m = JSON.parse(data.toString()) as Record<string, unknown>;
+    } catch {
+      return this.sendJson(c, { type: 'error', message: 'message is not valid JSON' });
+    }
+    if (m.type === 'subscribe') {
+      if (typeof m.stream === 'string') c.stream = m.stream;
+      if (typeof m.fps === 'number' && m.fps > 0) c.fps = Math.min(this.o.maxFps, m.fps);
+      if (m.format === 'raw' || m.format === 'jpeg' || m.format === 'webp') c.format = m.format;
+      if (m.window === null) c.window = null;
+      else if (Array.isArray(m.window) && m.window.length === 2 && m.window.every((v) => typeof v === 'number') && (m.window[1] as number) > (m.window[0] as number)) c.window = [m.window[0] as number, m.window[1] as number];
+      if (typeof m.mip === 'boolean') c.mip = m.mip;
+      this.updateDemand();
+      this.sendJson(c, { type: 'subscribed', stream: c.stream, fps: c.fps, format: c.format, window: c.window, mip: c.mip });
+    } else if (m.type === 'ping') {
+      this.sendJson(c, { type: 'pong', t: m.t ?? null });
+    } else {
+      this.sendJson(c, { type: 'error', message: `unknown message type ${JSON.stringify(m.type)}` });
+    }
+  }
+
+  private updateDemand(): void {
+    const d = new Map<string, StreamDemand>();
+    for (const c of this.clients) {
+      if (!c.stream) continue;
+      const cur = d.get(c.stream);
+      d.set(c.stream, {
+        fps: Math.max(cur?.fps ?? 0, c.fps), format: c.format, window: c.window, mip: (cur?.mip ?? false) || c.mip,
+      });
+    }
+    this.previews.setDemand(d);
+  }
+
+  /** Sends unless the client is backed up; returns whether it was sent. */
+  private sendRaw(c: Client, payload: Buffer | string): boolean {
+    if (c.ws.readyState !== WebSocket.OPEN) return false;
+    if (c.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      c.skipped++;
+      this.skippedTotal++;
+      return false;
+    }
+    c.ws.send(payload);
+    c.sent++;
+    return true;
+  }
+
+  private sendJson(c: Client, m: Record<string, unknown>): boolean {
+    return this.sendRaw(c, JSON.stringify(m));
+  }
+
+  broadcast(m: Record<string, unknown>): void {
+    if (this.clients.size === 0) return;
+    const s = JSON.stringify(m);
+    for (const c of this.clients) this.sendRaw(c, s);
+  }
+
+  private onPreview(e: PipelineEvents['preview']): void {
+    const id = streamId(e.stream);
+    let payload: Buffer | null = null;
+    const now = performance.now();
+    for (const c of this.clients) {
+      if (c.stream !== id) continue;
+      if (e.kind === 'mip' ? !c.mip : now - c.lastPreview < 1000 / c.fps - 5) continue;
+      payload ??= encodePreview({ kind: e.kind, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, data: e.data, saturated: e.saturated });
+      if (this.sendRaw(c, payload)) {
+        if (e.kind === 'mip') c.lastMip = now;
+        else c.lastPreview = now;
+      }
+    }
+  }
+
+  private onQc(e: PipelineEvents['frame-qc']): void {
+    if (this.clients.size === 0) return;
+    const id = streamId(e.stream);
+    const now = performance.now();
+    // Throttled, except frames that carry a drift estimate (one plane per stack by default).
+    if (now - (this.lastQc.get(id) ?? 0) < 1000 / QC_HZ && !e.qc.drift) return;
+    this.lastQc.set(id, now);
+    const q = e.qc;
+    this.broadcast({
+      type: 'qc', stream: id, seq: e.meta.seq, t: e.meta.t, c: e.meta.c, z: e.meta.z, focus: q.focus,
+      saturated_ratio: q.saturatedRatio, underexposed_ratio: q.underexposedRatio, min: q.min, max: q.max, mean: q.mean,
+      p001: q.p001, p50: q.p50, p999: q.p999, histogram: q.histogram, drift: q.drift, signal: q.signal, snr: q.snr,
+      latency_ms: e.latencyMs,
+    });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const c of this.clients) c.ws.terminate();
+    this.wss.close();
+  }
+}
+
+export function streamList(channels: string[], views: number, camera: string): (StreamKey & { id: string })[] {
+  const out: (StreamKey & { id: string })[] = [];
+  for (let v = 0; v < views; v++) for (const ch of channels) out.push({ id: `${ch}/${v}`, camera, channel: ch, view: String(v) });
+  return out;
+}

@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import { ROOT, sleep, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('the live page in headless Chromium', () => {
+  it('shows a changing image, updating plots, the saturation banner, and round-trips the metadata form into the store', async () => {
+    const out = tmpDir('e2e');
+    const { app } = await startTestApp({
+      source: 'sim', storage: { out },
+      sim: { width: 512, height: 384, z_planes: 6, channels: 2, fps: 30, blobs: 300 },
+    });
+    let browser: Browser | null = null;
+    try {
+      await waitFor(() => app.pipeline.status().acquisition !== null, 10000, 'acquisition');
+      browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`http://127.0.0.1:${app.port}/`);
+      await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 2, undefined, { timeout: 15000 });
+      const canvasHash = () => page.evaluate(() => {
+        const c = document.getElementById('view') as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let sum = 0;
+        let h = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          sum += d[i];
+          h = (Math.imul(h, 31) + d[i]) | 0;
+        }
+        return { sum, h };
+      });
+      const a = await canvasHash();
+      expect(a.sum).toBeGreaterThan(0); // not blank
+      await sleep(1500);
+      const b = await canvasHash();
+      expect(b.h).not.toBe(a.h); // changes over time
+      const seriesLen = () => page.evaluate(() => {
+        const s = (window as unknown as { spimstream: { series: Record<string, unknown[]> } }).spimstream.series;
+        return { sat: s.sat?.length ?? 0, int: s.int?.length ?? 0, focus: s.focus?.length ?? 0 };
+      });
+      const s1 = await seriesLen();
+      await sleep(2500);
+      const s2 = await seriesLen();
+      expect(s2.sat).toBeGreaterThan(s1.sat);
+      expect(s2.int).toBeGreaterThan(s1.int);
+      expect(s2.focus).toBeGreaterThan(s1.focus);
+
+      // Inject saturation in the simulator: the same threshold that Grafana uses raises the banner.
+      const r = await fetch(`http://127.0.0.1:${app.port}/api/sim`, { method: 'POST', body: JSON.stringify({ saturate: 1 }), headers: { 'content-type': 'application/json' } });
+      expect(r.status).toBe(200);
+      await page.waitForSelector('#alerts [data-alert="saturation"]', { timeout: 15000 });
+      expect(await page.textContent('#alerts')).toMatch(/saturation .*% of pixels saturated/);
+
+      // Metadata form -> store attributes, and shown back after a reload.
+      await page.fill('form#meta input[name=user]', 'ada');
+      await page.fill('form#meta input[name=sample]', 'zebrafish embryo 48 hpf');
+      await page.fill('form#meta textarea[name=notes]', 'lightsheet QC run');
+      await page.click('form#meta button[type=submit]');
+      await page.waitForFunction(() => document.getElementById('metastate')?.textContent === 'saved', undefined, { timeout: 5000 });
+      const [dir] = storeDirs(out);
+      const attrs = JSON.parse(fs.readFileSync(path.join(dir, 'zarr.json'), 'utf8')).attributes.spimstream;
+      expect(attrs).toMatchObject({ user: 'ada', sample: 'zebrafish embryo 48 hpf', notes: 'lightsheet QC run' });
+      await page.reload();
+      await page.waitForFunction(() => (document.querySelector('form#meta input[name=user]') as HTMLInputElement).value === 'ada', undefined, { timeout: 10000 });
+      await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 1, undefined, { timeout: 15000 });
+      fs.mkdirSync(path.join(ROOT, 'test-output'), { recursive: true });
+      await page.screenshot({ path: path.join(ROOT, 'test-output', 'page.png') });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser?.close();
+      await app.stop();
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

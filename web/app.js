@@ -1,0 +1,317 @@
+// spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
+const $ = (id) => document.getElementById(id);
+const token = new URLSearchParams(location.search).get('token') || '';
+const state = { hello: null, stream: null, kind: 'plane', lo: null, hi: null, img: null, imgW: 0, imgH: 0, zoom: 1, panX: 0, panY: 0, alerts: new Map(), series: {}, lastHist: null, frames: 0 };
+const HISTORY_MS = 5 * 60 * 1000;
+let ws = null;
+let retry = 1000;
+
+function connect() {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  ws = new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
+  ws.onopen = () => { setConn(true); retry = 1000; };
+  ws.onclose = () => { setConn(false); setTimeout(connect, retry); retry = Math.min(retry * 2, 5000); };
+  ws.onerror = () => ws.close();
+  ws.onmessage = (ev) => (typeof ev.data === 'string' ? onJson(JSON.parse(ev.data)) : onPreview(ev.data));
+}
+
+function setConn(ok) {
+  const c = $('conn');
+  c.textContent = ok ? 'live' : 'reconnecting…';
+  c.className = `conn ${ok ? 'ok' : 'bad'}`;
+}
+
+function subscribe() {
+  if (!ws || ws.readyState !== 1 || !state.stream) return;
+  const auto = $('auto').checked;
+  const lo = Number($('lo').value);
+  const hi = Number($('hi').value);
+  ws.send(JSON.stringify({
+    type: 'subscribe', stream: state.stream, fps: Number($('fps').value), format: $('format').value,
+    window: auto || !(hi > lo) ? null : [lo, hi], mip: state.kind === 'mip',
+  }));
+}
+
+function onJson(m) {
+  if (m.type === 'hello') {
+    state.hello = m;
+    const sel = $('stream');
+    const prev = state.stream;
+    sel.innerHTML = '';
+    for (const s of m.streams) sel.add(new Option(`${s.camera} · ${s.channel} · view ${s.view}`, s.id));
+    state.stream = m.streams.some((s) => s.id === prev) ? prev : m.streams[0]?.id ?? null;
+    sel.value = state.stream;
+    for (const a of m.alerts || []) state.alerts.set(`${a.name}/${a.stream}`, a);
+    renderAlerts();
+    fillMetadata(m.metadata);
+    subscribe();
+  } else if (m.type === 'qc' && m.stream === state.stream) {
+    state.lastHist = m.histogram;
+    drawHist();
+    push('sat', m.saturated_ratio * 100);
+    if (m.drift && m.drift.valid) {
+      const um = state.hello ? state.hello.pixel_size_um.x : 1;
+      push('dx', m.drift.dx * um);
+      push('dy', m.drift.dy * um);
+    }
+    $('histinfo').textContent = `min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} · z ${m.z}`;
+  } else if (m.type === 'stack' && m.stream === state.stream) {
+    push('focus', m.qc.meanFocus);
+  } else if (m.type === 'status') {
+    onStatus(m);
+  } else if (m.type === 'alert') {
+    const k = `${m.name}/${m.stream}`;
+    if (m.active) state.alerts.set(k, m); else state.alerts.delete(k);
+    renderAlerts();
+  } else if (m.type === 'metadata') {
+    fillMetadata(m.metadata);
+  }
+}
+
+function fmtBytes(b) {
+  if (b === null || b === undefined) return '–';
+  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (b >= 1000 && i < u.length - 1) { b /= 1000; i++; }
+  return `${b.toFixed(1)} ${u[i]}`;
+}
+
+function onStatus(m) {
+  const s = m.streams && m.streams[state.stream];
+  $('st-fps').textContent = s ? s.fps.toFixed(1) : '–';
+  $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap}`;
+  $('st-unstored').textContent = `${m.frames_unstored}`;
+  $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
+  $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
+  $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;
+  $('acq').textContent = m.acquisition ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}` : (m.attached ? 'idle' : 'waiting for ring…');
+  if (s) push('int', s.intensity_relative);
+  drawPlots();
+}
+
+function renderAlerts() {
+  const box = $('alerts');
+  box.innerHTML = '';
+  for (const a of state.alerts.values()) {
+    const d = document.createElement('div');
+    d.className = 'alert';
+    d.dataset.alert = a.name;
+    d.textContent = `⚠ ${a.name.replace(/_/g, ' ')}${a.stream ? ` (${a.stream})` : ''}: ${a.message}`;
+    box.appendChild(d);
+  }
+}
+
+function push(name, v) {
+  const now = Date.now();
+  const s = (state.series[name] ||= []);
+  s.push([now, v]);
+  while (s.length && s[0][0] < now - HISTORY_MS) s.shift();
+}
+
+function drawSeries(canvas, names, colors) {
+  const g = canvas.getContext('2d');
+  const w = canvas.width;
+  const h = canvas.height;
+  g.clearRect(0, 0, w, h);
+  const now = Date.now();
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const n of names) for (const [, v] of state.series[n] || []) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!Number.isFinite(lo)) return;
+  if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
+  g.fillStyle = '#8a96a3';
+  g.font = '10px sans-serif';
+  g.fillText(hi.toPrecision(3), 2, 10);
+  g.fillText(lo.toPrecision(3), 2, h - 2);
+  names.forEach((n, i) => {
+    g.strokeStyle = colors[i];
+    g.beginPath();
+    (state.series[n] || []).forEach(([t, v], k) => {
+      const x = w - ((now - t) / HISTORY_MS) * w;
+      const y = h - 4 - ((v - lo) / (hi - lo)) * (h - 8);
+      if (k === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+  });
+}
+
+function drawPlots() {
+  drawSeries($('p-focus'), ['focus'], ['#7ee787']);
+  drawSeries($('p-sat'), ['sat'], ['#ff7b72']);
+  drawSeries($('p-drift'), ['dx', 'dy'], ['#ff5050', '#50a0ff']);
+  drawSeries($('p-int'), ['int'], ['#d2a8ff']);
+}
+
+function drawHist() {
+  const c = $('hist');
+  const g = c.getContext('2d');
+  const h = state.lastHist;
+  g.clearRect(0, 0, c.width, c.height);
+  if (!h) return;
+  const max = Math.log1p(Math.max(...h));
+  const bw = c.width / h.length;
+  g.fillStyle = '#9fb3c8';
+  h.forEach((v, i) => {
+    const bh = (Math.log1p(v) / max) * (c.height - 12);
+    g.fillRect(i * bw, c.height - bh, Math.max(1, bw - 0.5), bh);
+  });
+  const sat = state.hello ? state.hello.saturation_level : 65535;
+  // The bins span [0, saturation level]: the level is the right edge.
+  g.strokeStyle = '#ff4040';
+  g.beginPath(); g.moveTo(c.width - 1, 0); g.lineTo(c.width - 1, c.height); g.stroke();
+  g.fillStyle = '#ff4040';
+  g.font = '10px sans-serif';
+  g.fillText(`saturation ${sat}`, c.width - 95, 10);
+  if (state.lo !== null) {
+    g.strokeStyle = '#e3b341';
+    for (const v of [state.lo, state.hi]) {
+      const x = (v / (sat + 1)) * c.width;
+      g.beginPath(); g.moveTo(x, 12); g.lineTo(x, c.height); g.stroke();
+    }
+  }
+}
+
+function lutFor(name) {
+  const lut = new Uint8ClampedArray(256 * 3);
+  let rgb = [1, 1, 1];
+  if (name === 'channel' && state.hello) {
+    const ch = state.stream ? state.stream.split('/')[0] : '';
+    const hex = (state.hello.channel_colors || {})[ch] || 'FFFFFF';
+    rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+  }
+  for (let i = 0; i < 256; i++) {
+    if (name === 'fire') {
+      lut[i * 3] = Math.min(255, i * 3);
+      lut[i * 3 + 1] = Math.max(0, Math.min(255, (i - 85) * 3));
+      lut[i * 3 + 2] = Math.max(0, (i - 170) * 3);
+    } else {
+      lut[i * 3] = i * rgb[0];
+      lut[i * 3 + 1] = i * rgb[1];
+      lut[i * 3 + 2] = i * rgb[2];
+    }
+  }
+  return lut;
+}
+
+const frameCanvas = document.createElement('canvas');
+const scratch = document.createElement('canvas');
+
+async function onPreview(buf) {
+  const dv = new DataView(buf);
+  const b = new Uint8Array(buf);
+  if (String.fromCharCode(b[0], b[1], b[2], b[3]) !== 'SPV1') return;
+  const kind = b[4] === 1 ? 'mip' : 'plane';
+  if (kind !== state.kind) return;
+  const format = b[5];
+  const w = dv.getUint32(8, true);
+  const h = dv.getUint32(12, true);
+  const t = dv.getUint32(16, true);
+  const z = dv.getUint32(24, true);
+  state.lo = dv.getFloat32(32, true);
+  state.hi = dv.getFloat32(36, true);
+  const satCount = dv.getUint32(40, true);
+  const imageBytes = dv.getUint32(44, true);
+  const img = b.subarray(48, 48 + imageBytes);
+  let grey;
+  if (format === 0) {
+    grey = img;
+  } else {
+    const bmp = await createImageBitmap(new Blob([img], { type: format === 1 ? 'image/jpeg' : 'image/webp' }));
+    scratch.width = w;
+    scratch.height = h;
+    const sg = scratch.getContext('2d', { willReadFrequently: true });
+    sg.drawImage(bmp, 0, 0);
+    const d = sg.getImageData(0, 0, w, h).data;
+    grey = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) grey[i] = d[i * 4];
+  }
+  const lut = lutFor($('lut').value);
+  const out = new ImageData(w, h);
+  const o = out.data;
+  for (let i = 0; i < w * h; i++) {
+    const v = grey[i] * 3;
+    o[i * 4] = lut[v]; o[i * 4 + 1] = lut[v + 1]; o[i * 4 + 2] = lut[v + 2]; o[i * 4 + 3] = 255;
+  }
+  if ($('sathl').checked && satCount > 0) {
+    const sv = new DataView(buf, 48 + imageBytes, satCount * 4);
+    for (let k = 0; k < satCount; k++) {
+      const i = sv.getUint32(k * 4, true);
+      o[i * 4] = 255; o[i * 4 + 1] = 0; o[i * 4 + 2] = 0;
+    }
+  }
+  frameCanvas.width = w;
+  frameCanvas.height = h;
+  frameCanvas.getContext('2d').putImageData(out, 0, 0);
+  if (state.imgW !== w || state.imgH !== h) { state.imgW = w; state.imgH = h; fit(); }
+  state.frames++;
+  $('imginfo').textContent = `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
+  if ($('auto').checked) { $('lo').value = Math.round(state.lo); $('hi').value = Math.round(state.hi); }
+  draw();
+}
+
+function fit() {
+  const c = $('view');
+  c.width = c.clientWidth;
+  c.height = c.clientHeight;
+  if (!state.imgW) return;
+  state.zoom = Math.min(c.width / state.imgW, c.height / state.imgH);
+  state.panX = (c.width - state.imgW * state.zoom) / 2;
+  state.panY = (c.height - state.imgH * state.zoom) / 2;
+  draw();
+}
+
+function draw() {
+  const c = $('view');
+  const g = c.getContext('2d');
+  g.setTransform(1, 0, 0, 1, 0, 0);
+  g.fillStyle = '#000';
+  g.fillRect(0, 0, c.width, c.height);
+  g.imageSmoothingEnabled = state.zoom < 2;
+  g.setTransform(state.zoom, 0, 0, state.zoom, state.panX, state.panY);
+  g.drawImage(frameCanvas, 0, 0);
+}
+
+function fillMetadata(md) {
+  if (!md) return;
+  const f = $('meta');
+  for (const [k, v] of Object.entries(md)) if (f.elements[k] && document.activeElement !== f.elements[k]) f.elements[k].value = v ?? '';
+}
+
+$('meta').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const body = {};
+  for (const k of ['user', 'project', 'sample', 'notes']) body[k] = f.elements[k].value;
+  $('metastate').textContent = 'saving…';
+  const r = await fetch('/api/metadata', { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  $('metastate').textContent = r.ok ? 'saved' : `error: ${(await r.json()).error}`;
+});
+
+const view = $('view');
+view.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  const f = e.deltaY < 0 ? 1.2 : 1 / 1.2;
+  const r = view.getBoundingClientRect();
+  const mx = e.clientX - r.left;
+  const my = e.clientY - r.top;
+  state.panX = mx - (mx - state.panX) * f;
+  state.panY = my - (my - state.panY) * f;
+  state.zoom *= f;
+  draw();
+}, { passive: false });
+let drag = null;
+view.addEventListener('mousedown', (e) => { drag = [e.clientX - state.panX, e.clientY - state.panY]; view.style.cursor = 'grabbing'; });
+window.addEventListener('mouseup', () => { drag = null; view.style.cursor = 'grab'; });
+window.addEventListener('mousemove', (e) => { if (drag) { state.panX = e.clientX - drag[0]; state.panY = e.clientY - drag[1]; draw(); } });
+window.addEventListener('resize', fit);
+$('fit').addEventListener('click', fit);
+$('stream').addEventListener('change', (e) => { state.stream = e.target.value; state.series = {}; subscribe(); });
+for (const r of document.querySelectorAll('input[name=kind]')) r.addEventListener('change', (e) => { state.kind = e.target.value; subscribe(); });
+for (const id of ['auto', 'fps', 'format']) $(id).addEventListener('change', subscribe);
+for (const id of ['lo', 'hi']) $(id).addEventListener('change', () => { $('auto').checked = false; subscribe(); });
+$('lut').addEventListener('change', () => undefined);
+setInterval(drawPlots, 1000);
+// For debugging in the browser console (and the end-to-end test): the live state.
+window.spimstream = state;
+connect();

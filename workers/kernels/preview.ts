@@ -1,0 +1,105 @@
+/**
+ * Preview kernels: mean-binning to the preview size, percentile auto-contrast, 16 -> 8-bit mapping,
+ * strided max-accumulation for the stack MIP, and the list of saturated preview pixels.
+ */
+
+export function previewBin(width: number, height: number, maxSize: number): number {
+  return Math.max(1, Math.ceil(Math.max(width, height) / maxSize));
+}
+
+/** Mean of bin x bin blocks (edge blocks average what they have) into out (Uint16Array). */
+export function binMean(px: Uint16Array | Uint8Array, width: number, height: number, bin: number, out: Uint16Array, maxOut: Uint16Array | null): void {
+  const ow = Math.ceil(width / bin);
+  const oh = Math.ceil(height / bin);
+  if (bin === 1) {
+    for (let i = 0; i < width * height; i++) out[i] = px[i];
+    if (maxOut) maxOut.set(out.subarray(0, width * height));
+    return;
+  }
+  const acc = new Float64Array(ow);
+  const mx = new Uint16Array(ow);
+  for (let oy = 0; oy < oh; oy++) {
+    acc.fill(0);
+    mx.fill(0);
+    const y0 = oy * bin;
+    const y1 = Math.min(height, y0 + bin);
+    for (let y = y0; y < y1; y++) {
+      const row = y * width;
+      for (let x = 0; x < width; x++) {
+        const v = px[row + x];
+        const o = (x / bin) | 0;
+        acc[o] += v;
+        if (v > mx[o]) mx[o] = v;
+      }
+    }
+    for (let ox = 0; ox < ow; ox++) {
+      const cw = Math.min(width, (ox + 1) * bin) - ox * bin;
+      out[oy * ow + ox] = Math.round(acc[ox] / (cw * (y1 - y0)));
+      if (maxOut) maxOut[oy * ow + ox] = mx[ox];
+    }
+  }
+}
+
+/** Percentile window [lo, hi] of n values (clip % at each end), from a 65536-bin histogram. */
+export function percentileWindow(img: Uint16Array, n: number, clipPercent: number): [number, number] {
+  const hist = new Uint32Array(65536);
+  for (let i = 0; i < n; i++) hist[img[i]]++;
+  const lowRank = Math.floor((clipPercent / 100) * n);
+  const highRank = Math.max(0, Math.ceil((1 - clipPercent / 100) * n) - 1);
+  let cum = 0;
+  let lo = 0;
+  let hi = 0;
+  let haveLo = false;
+  for (let v = 0; v < 65536; v++) {
+    const c = hist[v];
+    if (c === 0) continue;
+    if (!haveLo && cum + c > lowRank) {
+      lo = v;
+      haveLo = true;
+    }
+    if (cum + c > highRank) {
+      hi = v;
+      break;
+    }
+    cum += c;
+  }
+  if (hi <= lo) hi = lo + 1;
+  return [lo, hi];
+}
+
+export function toByte(img: Uint16Array, n: number, lo: number, hi: number, out: Uint8Array): void {
+  const scale = 255 / (hi - lo);
+  for (let i = 0; i < n; i++) {
+    const v = (img[i] - lo) * scale;
+    out[i] = v <= 0 ? 0 : v >= 255 ? 255 : v + 0.5;
+  }
+}
+
+/** Max-accumulates every step-th pixel into the MIP buffer (CAS only when the value is larger). */
+export function accumulateMip(px: Uint16Array | Uint8Array, width: number, height: number, step: number, mip: Uint16Array): void {
+  const mw = Math.ceil(width / step);
+  for (let y = 0, my = 0; y < height; y += step, my++) {
+    const row = y * width;
+    const mrow = my * mw;
+    for (let x = 0, mx = 0; x < width; x += step, mx++) {
+      const v = px[row + x];
+      let cur = mip[mrow + mx];
+      // Two workers may add planes of the same stack at once: compare-and-swap keeps every maximum.
+      while (v > cur) {
+        const prev = Atomics.compareExchange(mip, mrow + mx, cur, v);
+        if (prev === cur) break;
+        cur = prev;
+      }
+    }
+  }
+}
+
+/** Indices of preview pixels whose block maximum reached the saturation level (capped). */
+export function saturatedIndices(maxImg: Uint16Array, n: number, level: number, cap: number): Uint32Array {
+  let count = 0;
+  for (let i = 0; i < n; i++) if (maxImg[i] >= level) count++;
+  const out = new Uint32Array(Math.min(count, cap));
+  let k = 0;
+  for (let i = 0; i < n && k < out.length; i++) if (maxImg[i] >= level) out[k++] = i;
+  return out;
+}

@@ -1,0 +1,36 @@
+/**
+ * Preview job: bin the frame (or the stack MIP) to <= max_size, auto-contrast (percentile clip) or the
+ * client's window, map to 8 bit, and encode with sharp (JPEG by default: see README for the
+ * JPEG/WebP measurement) or leave raw. Saturated preview pixels are listed so the page can paint them.
+ */
+import sharp from 'sharp';
+import { binMean, percentileWindow, previewBin, saturatedIndices, toByte } from './kernels/preview.js';
+import type { PreviewResult, PreviewTask } from './tasks.js';
+
+const SATURATED_CAP = 1 << 16;
+
+export async function runPreviewTask(t: PreviewTask): Promise<PreviewResult> {
+  const t0 = performance.now();
+  const n = t.width * t.height;
+  const src = t.bytesPerPixel === 2 || t.isMip ? new Uint16Array(t.frames, t.frameOffset, n) : new Uint8Array(t.frames, t.frameOffset, n);
+  const bin = t.isMip ? 1 : previewBin(t.width, t.height, t.maxSize);
+  const ow = Math.ceil(t.width / bin);
+  const oh = Math.ceil(t.height / bin);
+  const on = ow * oh;
+  const img = new Uint16Array(on);
+  const maxImg = new Uint16Array(on);
+  binMean(src, t.width, t.height, bin, img, maxImg);
+  const [lo, hi] = t.window ?? percentileWindow(img, on, t.clipPercent);
+  const bytes = new Uint8Array(on);
+  toByte(img, on, lo, hi, bytes);
+  const saturated = saturatedIndices(maxImg, on, t.saturationLevel, SATURATED_CAP);
+  let data: Uint8Array = bytes;
+  let format = 'raw';
+  if (t.format === 'jpeg' || t.format === 'webp') {
+    const pipe = sharp(bytes, { raw: { width: ow, height: oh, channels: 1 } }).toColourspace('b-w');
+    const buf = t.format === 'jpeg' ? await pipe.jpeg({ quality: t.quality, mozjpeg: false }).toBuffer() : await pipe.webp({ quality: t.quality, effort: 0 }).toBuffer();
+    data = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+    format = t.format;
+  }
+  return { data, width: ow, height: oh, format, lo, hi, saturated, seconds: (performance.now() - t0) / 1000 };
+}
