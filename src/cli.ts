@@ -6,6 +6,7 @@ import { buildConfig, loadConfigFile, overrideFromString, ConfigError, DEFAULT_C
 import { runSimulator } from './ingest/simulator.js';
 import { startApp } from './app.js';
 import { VERSION } from './package-info.js';
+import { writeProvisioning } from './observability/provisioning.js';
 
 const HELP = `spimstream ${VERSION} - on-scope QC and lossless OME-Zarr streaming for light-sheet microscopes
 
@@ -16,6 +17,7 @@ Usage:
                  [--slots N] [--bit-depth N] [--timepoints N] [--frames N] [--faults JSON] [--seed N]
                  [--precomputed N] [--log-frames FILE] [--unlink] [--stdin-commands]
   spimstream config --print [--config FILE] [run flags]   print the effective configuration
+  spimstream grafana [--out DIR] [--config FILE]          write Grafana provisioning + Prometheus rules from the thresholds
   spimstream help | --version
 `;
 
@@ -147,6 +149,13 @@ export async function main(argv: string[]): Promise<number> {
         const cfg = configFromFlags(flags);
         const shown = { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } };
         process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        return 0;
+      }
+      case 'grafana': {
+        const dir = flags.get('out')?.[0] ?? 'grafana';
+        flags.delete('out');
+        const cfg = configFromFlags(flags);
+        for (const f of writeProvisioning(cfg, dir)) process.stdout.write(`wrote ${dir}/${f}\n`);
         return 0;
       }
       case '--version':

@@ -44,7 +44,7 @@ export class Metrics {
     const sat = g('spimstream_saturated_pixels_ratio', 'Fraction of pixels at or above the saturation level in the latest frame.', SL);
     const under = g('spimstream_underexposed_pixels_ratio', 'Fraction of pixels at or below the camera offset in the latest frame.', SL);
     const driftPx = g('spimstream_drift_pixels', 'Lateral shift of the latest frame against its reference, pixels.', [...SL, 'axis']);
-    const driftUm = g('spimstream_drift_micrometers', 'Lateral shift of the latest frame against its reference, micrometres.', [...SL, 'axis']);
+    const driftM = g('spimstream_drift_meters', 'Lateral shift of the latest frame against its reference, metres (pixels x pixel size).', [...SL, 'axis']);
     const driftConf = g('spimstream_drift_confidence', 'Peak-to-sidelobe ratio of the drift estimate (low = unreliable, shift not reported).', SL);
     const snr = g('spimstream_snr', 'Simple signal-to-noise estimate of the latest frame.', SL);
     const meanI = g('spimstream_intensity_mean', 'Mean pixel value of the latest frame, ADU.', SL);
@@ -134,8 +134,8 @@ export class Metrics {
         if (q.drift.valid) {
           driftPx.set({ ...l, axis: 'x' }, q.drift.dx);
           driftPx.set({ ...l, axis: 'y' }, q.drift.dy);
-          driftUm.set({ ...l, axis: 'x' }, q.drift.dx * this.pixelSizeUm);
-          driftUm.set({ ...l, axis: 'y' }, q.drift.dy * this.pixelSizeUm);
+          driftM.set({ ...l, axis: 'x' }, q.drift.dx * this.pixelSizeUm * 1e-6);
+          driftM.set({ ...l, axis: 'y' }, q.drift.dy * this.pixelSizeUm * 1e-6);
         }
       }
       proc.observe({ camera }, e.processingSeconds);

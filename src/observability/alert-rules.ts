@@ -1,0 +1,124 @@
+/**
+ * The alert catalogue, generated from the configured thresholds into both a Prometheus rules file
+ * (for Alertmanager) and Grafana-managed alert provisioning, so the page, Prometheus and Grafana
+ * alert on the same conditions. Each rule is `value op threshold` over a PromQL value expression.
+ */
+import type { Config } from '../config/config.js';
+import { DROP_WINDOW_SECONDS, FOCUS_BASELINE_SECONDS } from '../qc/alerts.js';
+
+export interface AlertRule {
+  name: string;
+  /** PromQL that yields the value compared with the threshold. */
+  value: string;
+  op: '>' | '<';
+  threshold: number;
+  for: string;
+  severity: 'critical' | 'warning';
+  summary: string;
+  description: string;
+}
+
+const S = '{job="spimstream"}';
+
+export function alertRules(cfg: Config): AlertRule[] {
+  const th = cfg.qc.thresholds;
+  const stream = 'instance, camera, channel, view';
+  return [
+    {
+      name: 'SpimstreamDown', value: `up${S}`, op: '<', threshold: 1, for: '1m', severity: 'critical',
+      summary: 'spimstream sidecar {{ $labels.instance }} is down',
+      description: 'Prometheus cannot scrape the sidecar: no QC, no preview, and frames are not being stored.',
+    },
+    {
+      name: 'SpimstreamFramesDropped', value: `sum by (instance, camera, reason) (increase(spimstream_frames_dropped_total${S}[${DROP_WINDOW_SECONDS}s]))`, op: '>', threshold: 0, for: '0s', severity: 'critical',
+      summary: '{{ $labels.camera }} on {{ $labels.instance }} lost {{ $value | printf "%.0f" }} frames ({{ $labels.reason }})',
+      description: 'overrun = spimstream fell behind the ring; gap = the camera counter skipped frames before the ring.',
+    },
+    {
+      name: 'SpimstreamFramesUnstored', value: `sum by (instance, camera) (increase(spimstream_frames_unstored_total${S}[${DROP_WINDOW_SECONDS}s]))`, op: '>', threshold: 0, for: '0s', severity: 'critical',
+      summary: '{{ $labels.camera }} on {{ $labels.instance }}: {{ $value | printf "%.0f" }} frames not written to disk',
+      description: 'Frames were received (QC and preview ran) but could not be stored: disk full, not writable, or write backlog.',
+    },
+    {
+      name: 'SpimstreamStorageFailed', value: `spimstream_storage_ok${S}`, op: '<', threshold: 1, for: '0s', severity: 'critical',
+      summary: 'storage stopped on {{ $labels.instance }} ({{ $labels.camera }})', description: 'See the sidecar log for the storage error.',
+    },
+    {
+      name: 'SpimstreamFocusLost',
+      value: `spimstream_stack_focus_score${S} / avg_over_time(spimstream_stack_focus_score${S}[${FOCUS_BASELINE_SECONDS}s])`,
+      op: '<', threshold: Number((1 - th.focus_drop_ratio).toFixed(6)), for: '2m', severity: 'warning',
+      summary: 'focus of {{ $labels.camera }}/{{ $labels.channel }} dropped below {{ $value | humanizePercentage }} of its baseline',
+      description: `Mean stack focus is more than ${Math.round(th.focus_drop_ratio * 100)}% below its ${FOCUS_BASELINE_SECONDS / 60}-minute average.`,
+    },
+    {
+      name: 'SpimstreamSaturation', value: `spimstream_stack_saturated_pixels_ratio${S}`, op: '>', threshold: th.saturated_ratio, for: '1m', severity: 'warning',
+      summary: '{{ $labels.camera }}/{{ $labels.channel }}: {{ $value | humanizePercentage }} of pixels saturated',
+      description: 'Reduce laser power or exposure; saturated pixels are lost information.',
+    },
+    {
+      name: 'SpimstreamDrift', value: `1e6 * sqrt(sum by (${stream}) (spimstream_drift_meters${S} ^ 2))`, op: '>', threshold: th.drift_um, for: '2m', severity: 'warning',
+      summary: '{{ $labels.camera }}/{{ $labels.channel }} drifted {{ $value | printf "%.2f" }} µm',
+      description: 'Lateral drift against the reference timepoint exceeds the threshold.',
+    },
+    {
+      name: 'SpimstreamRingFilling', value: `spimstream_ring_fill_ratio${S}`, op: '>', threshold: th.ring_fill_ratio, for: '30s', severity: 'warning',
+      summary: 'ring of {{ $labels.camera }} on {{ $labels.instance }} is {{ $value | humanizePercentage }} full',
+      description: 'spimstream is falling behind the camera; frames will be lost when the ring overruns.',
+    },
+    {
+      name: 'SpimstreamDiskLow', value: `spimstream_disk_free_bytes${S}`, op: '<', threshold: th.disk_free_bytes, for: '5m', severity: 'warning',
+      summary: 'only {{ $value | humanize1024 }}B free for the store on {{ $labels.instance }}',
+      description: 'Free space on the output disk is below the margin; storing stops before the disk is full.',
+    },
+  ];
+}
+
+export function prometheusRules(cfg: Config): Record<string, unknown> {
+  return {
+    groups: [{
+      name: 'spimstream',
+      rules: alertRules(cfg).map((r) => ({
+        alert: r.name,
+        expr: `${r.value} ${r.op} ${r.threshold}`,
+        for: r.for,
+        labels: { severity: r.severity },
+        annotations: { summary: r.summary, description: r.description },
+      })),
+    }],
+  };
+}
+
+export function grafanaAlertProvisioning(cfg: Config, datasourceUid: string): Record<string, unknown> {
+  return {
+    apiVersion: 1,
+    groups: [{
+      orgId: 1,
+      name: 'spimstream',
+      folder: 'spimstream',
+      interval: '30s',
+      rules: alertRules(cfg).map((r) => ({
+        uid: `spimstream-${r.name.replace(/^Spimstream/, '').toLowerCase()}`,
+        title: r.name,
+        condition: 'C',
+        data: [
+          {
+            refId: 'A', relativeTimeRange: { from: 600, to: 0 }, datasourceUid,
+            model: { refId: 'A', expr: r.value, instant: true, intervalMs: 1000, maxDataPoints: 43200 },
+          },
+          {
+            refId: 'C', relativeTimeRange: { from: 600, to: 0 }, datasourceUid: '__expr__',
+            model: {
+              refId: 'C', type: 'threshold', expression: 'A',
+              conditions: [{ evaluator: { type: r.op === '>' ? 'gt' : 'lt', params: [r.threshold] } }],
+            },
+          },
+        ],
+        noDataState: r.name === 'SpimstreamDown' ? 'Alerting' : 'OK',
+        execErrState: 'Error',
+        for: r.for,
+        labels: { severity: r.severity },
+        annotations: { summary: r.summary, description: r.description },
+      })),
+    }],
+  };
+}

@@ -1,0 +1,97 @@
+/** The Grafana overview dashboard of all sidecars (instance / camera variables), as JSON. */
+import type { Config } from '../config/config.js';
+import { alertRules } from './alert-rules.js';
+
+const SEL = 'job="spimstream", instance=~"$instance", camera=~"$camera"';
+
+interface PanelDef {
+  title: string;
+  exprs: { expr: string; legend: string }[];
+  unit: string;
+  type?: 'timeseries' | 'stat';
+  threshold?: { value: number; op: '>' | '<' };
+  description?: string;
+}
+
+function panels(cfg: Config): PanelDef[] {
+  const th = cfg.qc.thresholds;
+  const rule = (n: string) => alertRules(cfg).find((r) => r.name === n);
+  const t = (n: string) => {
+    const r = rule(n);
+    return r ? { value: r.threshold, op: r.op } : undefined;
+  };
+  void th;
+  return [
+    { title: 'Sidecars up', type: 'stat', unit: 'none', exprs: [{ expr: 'up{job="spimstream", instance=~"$instance"}', legend: '{{instance}}' }] },
+    { title: 'Input (from the ring)', unit: 'Bps', exprs: [{ expr: `sum by (instance, camera) (rate(spimstream_bytes_received_total{${SEL}}[$__rate_interval]))`, legend: '{{instance}} {{camera}}' }] },
+    { title: 'Written to disk (compressed)', unit: 'Bps', exprs: [{ expr: `sum by (instance, camera) (rate(spimstream_bytes_written_total{${SEL}}[$__rate_interval]))`, legend: '{{instance}} {{camera}}' }] },
+    { title: 'Compression ratio', unit: 'none', exprs: [{ expr: `spimstream_compression_ratio{${SEL}}`, legend: '{{instance}} {{camera}}' }] },
+    { title: 'Frame rate', unit: 'hertz', exprs: [{ expr: `spimstream_frame_rate_hertz{${SEL}}`, legend: '{{camera}} {{channel}} v{{view}}' }] },
+    { title: 'Frames lost (5 min)', unit: 'none', threshold: t('SpimstreamFramesDropped'), exprs: [{ expr: `sum by (instance, camera, reason) (increase(spimstream_frames_dropped_total{${SEL}}[5m]))`, legend: '{{instance}} {{camera}} {{reason}}' }, { expr: `sum by (instance, camera) (increase(spimstream_frames_unstored_total{${SEL}}[5m]))`, legend: '{{instance}} {{camera}} not stored' }] },
+    { title: 'Focus (stack mean)', unit: 'none', exprs: [{ expr: `spimstream_stack_focus_score{${SEL}}`, legend: '{{camera}} {{channel}} {{measure}}' }] },
+    { title: 'Focus relative to its 30-min baseline', unit: 'percentunit', threshold: t('SpimstreamFocusLost'), exprs: [{ expr: rule('SpimstreamFocusLost')!.value.replace('{job="spimstream"}', `{${SEL}}`).replace('{job="spimstream"}', `{${SEL}}`), legend: '{{camera}} {{channel}}' }] },
+    { title: 'Saturated pixels (stack max)', unit: 'percentunit', threshold: t('SpimstreamSaturation'), exprs: [{ expr: `spimstream_stack_saturated_pixels_ratio{${SEL}}`, legend: '{{camera}} {{channel}}' }] },
+    { title: 'Under-exposed pixels', unit: 'percentunit', exprs: [{ expr: `spimstream_underexposed_pixels_ratio{${SEL}}`, legend: '{{camera}} {{channel}}' }] },
+    { title: 'Lateral drift (µm)', unit: 'none', threshold: t('SpimstreamDrift'), exprs: [{ expr: `1e6 * spimstream_drift_meters{${SEL}}`, legend: '{{camera}} {{channel}} {{axis}}' }] },
+    { title: 'Best-focus plane (axial drift proxy)', unit: 'none', exprs: [{ expr: `spimstream_best_focus_plane{${SEL}}`, legend: '{{camera}} {{channel}}' }] },
+    { title: 'Intensity relative to first timepoint', unit: 'percentunit', exprs: [{ expr: `spimstream_intensity_relative{${SEL}}`, legend: '{{camera}} {{channel}}' }] },
+    { title: 'Latency ring -> QC (p50, p99)', unit: 's', exprs: [0.5, 0.99].map((q) => ({ expr: `histogram_quantile(${q}, sum by (le, instance, camera) (rate(spimstream_frame_latency_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: `p${q * 100} {{instance}} {{camera}}` })) },
+    { title: 'QC time per frame (p99)', unit: 's', exprs: [{ expr: `histogram_quantile(0.99, sum by (le, instance, camera) (rate(spimstream_frame_processing_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: '{{instance}} {{camera}}' }] },
+    { title: 'Ring fill', unit: 'percentunit', threshold: t('SpimstreamRingFilling'), exprs: [{ expr: `spimstream_ring_fill_ratio{${SEL}}`, legend: '{{instance}} {{camera}}' }] },
+    { title: 'Disk free', unit: 'bytes', threshold: t('SpimstreamDiskLow'), exprs: [{ expr: 'spimstream_disk_free_bytes{job="spimstream", instance=~"$instance"}', legend: '{{instance}}' }] },
+    { title: 'Preview clients', unit: 'none', exprs: [{ expr: 'spimstream_preview_clients{job="spimstream", instance=~"$instance"}', legend: '{{instance}}' }] },
+    { title: 'Alerts raised by the sidecar', unit: 'none', exprs: [{ expr: `spimstream_alert_active{${SEL}}`, legend: '{{instance}} {{alert}}' }] },
+  ];
+}
+
+export function dashboard(cfg: Config): Record<string, unknown> {
+  const ds = { type: 'prometheus', uid: '${datasource}' };
+  const list = panels(cfg).map((p, i) => ({
+    id: i + 1,
+    type: p.type ?? 'timeseries',
+    title: p.title,
+    description: p.description ?? '',
+    datasource: ds,
+    gridPos: { x: (i % 3) * 8, y: Math.floor(i / 3) * 8, w: 8, h: 8 },
+    fieldConfig: {
+      defaults: {
+        unit: p.unit,
+        thresholds: {
+          mode: 'absolute',
+          steps: p.threshold
+            ? (p.threshold.op === '>' ? [{ color: 'green', value: null }, { color: 'red', value: p.threshold.value }] : [{ color: 'red', value: null }, { color: 'green', value: p.threshold.value }])
+            : [{ color: 'green', value: null }],
+        },
+        custom: p.threshold ? { thresholdsStyle: { mode: 'line' } } : {},
+      },
+      overrides: [],
+    },
+    options: {},
+    targets: p.exprs.map((e, k) => ({ refId: String.fromCharCode(65 + k), datasource: ds, expr: e.expr, legendFormat: e.legend })),
+  }));
+  return {
+    uid: 'spimstream-overview',
+    title: 'spimstream — microscopes overview',
+    tags: ['spimstream', 'microscopy'],
+    timezone: 'browser',
+    schemaVersion: 39,
+    version: 1,
+    refresh: '10s',
+    time: { from: 'now-1h', to: 'now' },
+    templating: {
+      list: [
+        { name: 'datasource', type: 'datasource', query: 'prometheus', label: 'Prometheus' },
+        { name: 'instance', type: 'query', datasource: ds, query: 'label_values(up{job="spimstream"}, instance)', refresh: 2, includeAll: true, multi: true, allValue: '.*', current: { text: 'All', value: '$__all' } },
+        { name: 'camera', type: 'query', datasource: ds, query: 'label_values(spimstream_frames_received_total{job="spimstream", instance=~"$instance"}, camera)', refresh: 2, includeAll: true, multi: true, allValue: '.*', current: { text: 'All', value: '$__all' } },
+      ],
+    },
+    panels: list,
+  };
+}
+
+/** Every PromQL expression of the dashboard (targets and variable queries' label_values selectors). */
+export function dashboardExpressions(d: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const p of d.panels as { targets: { expr: string }[] }[]) for (const t of p.targets) out.push(t.expr);
+  return out;
+}
