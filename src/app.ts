@@ -85,7 +85,7 @@ async function waitForRing(ringPath: string, seconds: number, bus: EventBus, sto
       }
     }
     if (Date.now() > until) throw new Error(`ring ${ringPath} did not appear (or stayed invalid) within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
