@@ -22,8 +22,8 @@ function p95(v: number[]): number {
 describe('live preview over WebSockets', () => {
   it('previews arrive at the requested rate and decode to the announced size; a stalled client costs no latency or memory', async () => {
     const { app } = await startTestApp({
-      source: 'sim', storage: { enabled: false }, preview: { max_size: 512, fps: 10 },
-      sim: { width: 1200, height: 800, z_planes: 8, channels: 2, fps: 60, blobs: 300 },
+      source: 'sim', storage: { enabled: false }, preview: { max_size: 800, fps: 10 },
+      sim: { width: 1600, height: 1000, z_planes: 8, channels: 2, fps: 30, blobs: 300 },
     });
     try {
       await waitFor(() => app.pipeline.status().attached, 10000, 'attach');
@@ -44,13 +44,14 @@ describe('live preview over WebSockets', () => {
       await sleep(3000);
       const secs = (Date.now() - t0) / 1000;
       const rate = previews.filter((p) => p.kind === 'plane').length / secs;
-      expect(rate).toBeGreaterThan(4 * 0.7);
-      expect(rate).toBeLessThan(4 * 1.3);
+      // Never faster than asked; on a loaded 2-core machine a preview may be late, so only a floor of half.
+      expect(rate).toBeGreaterThan(4 * 0.5);
+      expect(rate).toBeLessThan(4 * 1.25);
       for (const p of previews.slice(0, 3)) {
-        // 1200 x 800 binned by ceil(1200 / 512) = 3 -> 400 x 267
-        expect([p.width, p.height]).toEqual([400, 267]);
+        // 1600 x 1000 binned by ceil(1600 / 800) = 2 -> 800 x 500
+        expect([p.width, p.height]).toEqual([800, 500]);
         const meta = await sharp(Buffer.from(p.data)).metadata();
-        expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 400, 267]);
+        expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 800, 500]);
         expect(p.hi).toBeGreaterThan(p.lo);
       }
 

@@ -212,7 +212,8 @@ async function onPreview(buf) {
   state.hi = dv.getFloat32(36, true);
   const satCount = dv.getUint32(40, true);
   const imageBytes = dv.getUint32(44, true);
-  const img = b.subarray(48, 48 + imageBytes);
+  const HEADER = 56;
+  const img = b.subarray(HEADER, HEADER + imageBytes);
   let grey;
   if (format === 0) {
     grey = img;
@@ -234,7 +235,7 @@ async function onPreview(buf) {
     o[i * 4] = lut[v]; o[i * 4 + 1] = lut[v + 1]; o[i * 4 + 2] = lut[v + 2]; o[i * 4 + 3] = 255;
   }
   if ($('sathl').checked && satCount > 0) {
-    const sv = new DataView(buf, 48 + imageBytes, satCount * 4);
+    const sv = new DataView(buf, HEADER + imageBytes, satCount * 4);
     for (let k = 0; k < satCount; k++) {
       const i = sv.getUint32(k * 4, true);
       o[i * 4] = 255; o[i * 4 + 1] = 0; o[i * 4 + 2] = 0;

@@ -96,9 +96,21 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   // Cache of pre-rendered frames (precomputed mode) keyed by (c, z, variant).
   const cache = new Map<string, Uint8Array>();
   const cleanCache = new Map<string, { sig: string; img: Float32Array }>();
-  const start = performance.now();
   let counter = 0;
   let published = 0;
+  if (o.precomputed > 0) {
+    // Render every variant before the acquisition starts, so the rate holds from the first frame.
+    for (let v = 0; v < o.precomputed; v++) {
+      const st = planeState(faults, v);
+      for (let c = 0; c < o.channels; c++) {
+        for (let z = 0; z < o.z_planes; z++) {
+          scene.expose(scene.renderClean(z, c, st), frame, 10);
+          cache.set(`${c}/${z}/${v}`, bytes.slice());
+        }
+      }
+    }
+  }
+  const start = performance.now();
   writer.startAcquisition();
   try {
     for (let t = 0; !stopping && (o.timepoints === 0 || t < o.timepoints); t++) {

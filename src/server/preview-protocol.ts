@@ -10,8 +10,9 @@
  * 16  u32 t    20 u32 c    24 u32 z    28 u32 view
  * 32  f32      lo (ADU mapped to 0)    36 f32 hi (ADU mapped to 255)
  * 40  u32      saturatedCount          44 u32 imageBytes
+ * 48  f64      frame timestamp, ms since the Unix epoch (from the ring; 0 for a MIP)
  */
-export const PREVIEW_HEADER_BYTES = 48;
+export const PREVIEW_HEADER_BYTES = 56;
 export const FORMAT_CODES: Record<string, number> = { raw: 0, jpeg: 1, webp: 2 };
 
 export interface PreviewMessage {
@@ -25,6 +26,7 @@ export interface PreviewMessage {
   view: number;
   lo: number;
   hi: number;
+  timestampMs: number;
   data: Uint8Array;
   saturated: Uint32Array;
 }
@@ -44,6 +46,7 @@ export function encodePreview(m: PreviewMessage): Buffer {
   buf.writeFloatLE(m.hi, 36);
   buf.writeUInt32LE(m.saturated.length, 40);
   buf.writeUInt32LE(m.data.length, 44);
+  buf.writeDoubleLE(m.timestampMs, 48);
   buf.set(m.data, PREVIEW_HEADER_BYTES);
   Buffer.from(m.saturated.buffer, m.saturated.byteOffset, m.saturated.byteLength).copy(buf, PREVIEW_HEADER_BYTES + m.data.length);
   return buf;
@@ -62,7 +65,7 @@ export function decodePreview(b: Uint8Array): PreviewMessage {
     kind: b[4] === 1 ? 'mip' : 'plane', format: formats[b[5]] ?? 'raw',
     width: dv.getUint32(8, true), height: dv.getUint32(12, true),
     t: dv.getUint32(16, true), c: dv.getUint32(20, true), z: dv.getUint32(24, true), view: dv.getUint32(28, true),
-    lo: dv.getFloat32(32, true), hi: dv.getFloat32(36, true),
+    lo: dv.getFloat32(32, true), hi: dv.getFloat32(36, true), timestampMs: dv.getFloat64(48, true),
     data: b.subarray(PREVIEW_HEADER_BYTES, PREVIEW_HEADER_BYTES + imageBytes), saturated: sat,
   };
 }

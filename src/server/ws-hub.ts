@@ -161,7 +161,7 @@ export class WsHub {
     for (const c of this.clients) {
       if (c.stream !== id) continue;
       if (e.kind === 'mip' ? !c.mip : now - c.lastPreview < 1000 / c.fps - 5) continue;
-      payload ??= encodePreview({ kind: e.kind, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, data: e.data, saturated: e.saturated });
+      payload ??= encodePreview({ kind: e.kind, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, timestampMs: e.meta.timestampNs / 1e6, data: e.data, saturated: e.saturated });
       if (this.sendRaw(c, payload)) {
         if (e.kind === 'mip') c.lastMip = now;
         else c.lastPreview = now;

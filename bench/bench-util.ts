@@ -1,0 +1,51 @@
+/** Shared bits of the benchmarks: timing, the machine line, tables and the JSON summary line. */
+import os from 'node:os';
+
+export function machine(): Record<string, unknown> {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  return { cores: os.availableParallelism(), cpu, mem_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+}
+
+/** Runs fn repeatedly for at least minMs (after one warm-up) and returns seconds per call. */
+export function timeIt(fn: () => void, minMs = 400, minRuns = 3): number {
+  fn();
+  let runs = 0;
+  const t0 = performance.now();
+  while (runs < minRuns || performance.now() - t0 < minMs) {
+    fn();
+    runs++;
+  }
+  return (performance.now() - t0) / 1000 / runs;
+}
+
+export async function timeItAsync(fn: () => Promise<void>, minMs = 400, minRuns = 3): Promise<number> {
+  await fn();
+  let runs = 0;
+  const t0 = performance.now();
+  while (runs < minRuns || performance.now() - t0 < minMs) {
+    await fn();
+    runs++;
+  }
+  return (performance.now() - t0) / 1000 / runs;
+}
+
+export function table(rows: Record<string, string | number>[]): string {
+  if (rows.length === 0) return '';
+  const cols = Object.keys(rows[0]);
+  const cell = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)) : v);
+  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c] ?? '').length)));
+  const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(w[i])).join(' | ')} |`;
+  return [line(cols), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map((r) => line(cols.map((c) => cell(r[c] ?? ''))))].join('\n');
+}
+
+/** Order-0 entropy of 16-bit values in bits per value: the lossless bound of a memoryless coder. */
+export function entropyBits(values: ArrayLike<number>): number {
+  const hist = new Map<number, number>();
+  for (let i = 0; i < values.length; i++) hist.set(values[i], (hist.get(values[i]) ?? 0) + 1);
+  let h = 0;
+  for (const c of hist.values()) {
+    const p = c / values.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}

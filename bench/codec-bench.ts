@@ -1,0 +1,148 @@
+/**
+ * Lossless codec table (issue: fast codec path): MB/s on one core and ratio for every codec spimstream
+ * offers and the references, on simulator chunks and on the REAL raw light-sheet stack in
+ * ../shared/data/real/, with the order-0 entropy bound and the memory-copy bound.
+ * Prints a human table and one JSON line. Usage: node dist/bench/codec-bench.js [--quick]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { gzipSync } from 'fflate';
+import { Blosc } from 'numcodecs';
+import { SimScene } from '../src/ingest/sim-scene.js';
+import { PACKAGE_ROOT } from '../src/package-info.js';
+import { bloscEncode } from '../workers/codecs/blosc1.js';
+import { innerCompressor, type InnerName } from '../workers/codecs/inner-compressors.js';
+import { shuffle } from '../workers/codecs/shuffle.js';
+import { entropyBits, machine, table, timeIt, timeItAsync } from './bench-util.js';
+import { readTiffStack } from './tiff.js';
+
+export interface CodecRow {
+  data: string;
+  codec: string;
+  mb_s: number;
+  ratio: number;
+  of_bound: number;
+}
+
+/** A 32 x 256 x 256 uint16 chunk from the simulator, as the store's default inner chunk. */
+export function simChunk(planes = 32, size = 256, background = 10): Uint16Array {
+  const s = new SimScene({ width: size, height: size, zPlanes: planes, channels: 1, blobs: Math.round((400 * size * size) / (512 * 512)), seed: 3, bitDepth: 16, offset: 100, peak: 1500, readNoise: 1.6, gain: 0.46 });
+  const out = new Uint16Array(planes * size * size);
+  const plane = new Uint16Array(size * size);
+  for (let z = 0; z < planes; z++) {
+    s.expose(s.renderClean(z, 0, { dx: 0, dy: 0, blur: 0, gainFactor: 1 }), plane, background);
+    out.set(plane, z * size * size);
+  }
+  return out;
+}
+
+export function realStack(): { chunk: Uint16Array; frames: Uint16Array[]; file: string } | null {
+  const file = path.resolve(PACKAGE_ROOT, '..', 'shared', 'data', 'real', 'llsm-bead-psf-61x128x128.tif');
+  if (!fs.existsSync(file)) return null;
+  const t = readTiffStack(file);
+  const frames = t.pages as Uint16Array[];
+  const chunk = new Uint16Array(32 * t.width * t.height);
+  for (let z = 0; z < 32; z++) chunk.set(frames[z], z * t.width * t.height);
+  return { chunk, frames, file };
+}
+
+function nativeBlosc(raw: Uint8Array, cname: string, clevel: number, shuffleMode: number, blocksize: number): { bytes: number; seconds: number } | null {
+  const src = path.join(PACKAGE_ROOT, 'bench', 'native', 'blosc_bench.c');
+  const exe = path.join(os.tmpdir(), `spimstream-blosc-bench-${process.pid}`);
+  try {
+    if (!fs.existsSync(exe)) execFileSync('cc', ['-O2', '-o', exe, src, '-lblosc'], { stdio: 'pipe' });
+    const data = path.join(os.tmpdir(), `spimstream-blosc-data-${process.pid}.raw`);
+    fs.writeFileSync(data, raw);
+    const out = execFileSync(exe, [data, cname, String(clevel), String(shuffleMode), '2', String(blocksize)], { encoding: 'utf8' }).trim().split(' ');
+    fs.rmSync(data, { force: true });
+    return { bytes: Number(out[0]), seconds: Number(out[1]) };
+  } catch {
+    return null;
+  }
+}
+
+export async function codecTable(quick: boolean): Promise<{ rows: CodecRow[]; nativeAvailable: boolean }> {
+  const sets: { name: string; data: Uint16Array }[] = [{ name: 'sim 32x256x256', data: simChunk() }];
+  const real = realStack();
+  if (real) sets.push({ name: 'real LLSM 32x128x128', data: real.chunk });
+  const rows: CodecRow[] = [];
+  let nativeAvailable = false;
+  const minMs = quick ? 150 : 500;
+  for (const set of sets) {
+    const raw = new Uint8Array(set.data.buffer, set.data.byteOffset, set.data.byteLength);
+    const mb = raw.length / 1e6;
+    const bound = 16 / entropyBits(set.data);
+    const add = (codec: string, seconds: number, bytes: number) => rows.push({ data: set.name, codec, mb_s: mb / seconds, ratio: raw.length / bytes, of_bound: raw.length / bytes / bound });
+    const copy = new Uint8Array(raw.length);
+    rows.push({ data: set.name, codec: 'memory copy (bound)', mb_s: mb / timeIt(() => copy.set(raw), minMs), ratio: 1, of_bound: 1 / bound });
+    rows.push({ data: set.name, codec: 'order-0 entropy (ratio bound)', mb_s: 0, ratio: bound, of_bound: 1 });
+    const tmp = new Uint8Array(raw.length);
+    add('byte shuffle only (JS kernel)', timeIt(() => shuffle(raw, tmp, 2, raw.length), minMs), raw.length);
+    for (const [name, inner, level, bs, split] of [
+      ['blosc-zstd 1, 1 MiB blocks (default)', 'zstd', 1, 1 << 20, false],
+      ['blosc-zstd 1, 256 KiB blocks', 'zstd', 1, 1 << 18, false],
+      ['blosc-zstd 1, whole-chunk block', 'zstd', 1, raw.length, false],
+      ['blosc-zstd 3, 1 MiB blocks', 'zstd', 3, 1 << 20, false],
+      ['blosc-lz4 (split, 256 KiB)', 'lz4', 1, 1 << 18, true],
+      ['blosc-zlib 1 (fflate, fallback)', 'zlib', 1, 1 << 20, false],
+    ] as [string, InnerName, number, number, boolean][]) {
+      const c = innerCompressor(inner);
+      if (!c) continue;
+      let out: Uint8Array = new Uint8Array(0);
+      const s = timeIt(() => { out = bloscEncode(raw, c, { typesize: 2, clevel: level, shuffle: true, blocksize: bs, split }); }, minMs);
+      add(`${name} [${c.implementation}]`, s, out.length);
+    }
+    let gz: Uint8Array = new Uint8Array(0);
+    add('gzip 1 (fflate, no shuffle)', timeIt(() => { gz = gzipSync(raw, { level: 1 }); }, minMs), gz.length);
+    let dz: Buffer = Buffer.alloc(0);
+    add('node:zlib deflate 1 + shuffle', timeIt(() => { shuffle(raw, tmp, 2, raw.length); dz = zlib.deflateSync(tmp, { level: 1 }); }, minMs), dz.length);
+    for (const cname of ['lz4', 'zstd']) {
+      const codec = Blosc.fromConfig({ cname, clevel: 1, shuffle: 1, blocksize: 0 });
+      let enc: Uint8Array = new Uint8Array(0);
+      const s = await timeItAsync(async () => { enc = (await codec.encode(raw)) as Uint8Array; }, minMs);
+      add(`numcodecs WASM blosc-${cname} 1 (see note)`, s, enc.length);
+    }
+    for (const [label, cname, level, sh, bs] of [
+      ['native c-blosc zstd 1 + shuffle, 1 MiB', 'zstd', 1, 1, 1 << 20],
+      ['native c-blosc zstd 1 + shuffle, auto blocks', 'zstd', 1, 1, 0],
+      ['native c-blosc lz4 + shuffle, auto blocks', 'lz4', 1, 1, 0],
+      ['native c-blosc zstd 1 + bitshuffle, auto', 'zstd', 1, 2, 0],
+    ] as [string, string, number, number, number][]) {
+      const r = nativeBlosc(raw, cname, level, sh, bs);
+      if (r) {
+        nativeAvailable = true;
+        add(label, r.seconds, r.bytes);
+      }
+    }
+  }
+  return { rows, nativeAvailable };
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const { rows, nativeAvailable } = await codecTable(quick);
+  process.stdout.write(`spimstream codec bench — one core, ${JSON.stringify(machine())}\n\n`);
+  process.stdout.write(`${table(rows.map((r) => ({ data: r.data, codec: r.codec, 'MB/s': r.mb_s, ratio: r.ratio, 'of bound': `${(r.of_bound * 100).toFixed(0)}%` })))}\n`);
+  if (!nativeAvailable) process.stdout.write('\nnative c-blosc: NOT AVAILABLE (apt-get install libblosc-dev to print the side-by-side rows)\n');
+  process.stdout.write('note: the numcodecs WASM encoder ignores the shuffle setting and hard-wires typesize 4 (see README); its rows are for speed reference only.\n');
+  const pick = (data: string, prefix: string) => rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
+  const summary = {
+    bench: 'codec',
+    machine: machine(),
+    default_codec: 'blosc-zstd 1, 1 MiB blocks',
+    default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, 1 MiB')?.mb_s,
+    default_ratio_sim: pick('sim', 'blosc-zstd 1, 1 MiB')?.ratio,
+    default_mb_s_per_core_real: pick('real', 'blosc-zstd 1, 1 MiB')?.mb_s,
+    default_ratio_real: pick('real', 'blosc-zstd 1, 1 MiB')?.ratio,
+    default_of_bound_real: pick('real', 'blosc-zstd 1, 1 MiB')?.of_bound,
+    lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
+    native_blosc: nativeAvailable,
+    rows,
+  };
+  process.stdout.write(`\n${JSON.stringify(summary)}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();

@@ -1,0 +1,74 @@
+/**
+ * Per-frame cost of each QC kernel at 2048 x 2048 uint16 on one core, and its share of a 100 fps
+ * frame budget (10 ms). Usage: node dist/bench/qc-bench.js [--quick]
+ */
+import { SimScene } from '../src/ingest/sim-scene.js';
+import { frameStats, checksumPixels } from '../workers/kernels/stats.js';
+import { binRegion, centredRegion } from '../workers/kernels/roi.js';
+import { brenner, dcts, laplacianVariance, tenengrad } from '../workers/kernels/focus.js';
+import { phaseCorrelate, spectrum } from '../workers/kernels/drift.js';
+import { accumulateMip } from '../workers/kernels/preview.js';
+import { runPreviewTask } from '../workers/preview-task.js';
+import { runFrameTask } from '../workers/frame-task.js';
+import { DEFAULT_CONFIG } from '../src/config/config.js';
+import type { QcParams } from '../workers/tasks.js';
+import { machine, table, timeIt, timeItAsync } from './bench-util.js';
+
+export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string; ms: number; budget: string }[]; defaultMs: number }> {
+  const W = 2048;
+  const H = 2048;
+  const minMs = quick ? 150 : 600;
+  const s = new SimScene({ width: W, height: H, zPlanes: 1, channels: 1, blobs: 6400, seed: 4, bitDepth: 16, offset: 100, peak: 1500, readNoise: 1.6, gain: 0.46 });
+  const sab = new SharedArrayBuffer(W * H * 2);
+  const px = new Uint16Array(sab);
+  s.expose(s.renderClean(0.5, 0, { dx: 0, dy: 0, blur: 0, gainFactor: 1 }), px, 10);
+  const rows: { kernel: string; ms: number; budget: string }[] = [];
+  const add = (kernel: string, sec: number) => rows.push({ kernel, ms: sec * 1000, budget: `${((sec * 1000) / 10 * 100).toFixed(1)}%` });
+  add('histogram pass: saturation, under-exposure, percentiles, min/max/mean, checksum', timeIt(() => frameStats(px, 65535, 100), minMs));
+  add('  of which the checksum alone', timeIt(() => checksumPixels(px), minMs));
+  const fr = centredRegion(W, H, 1024, []);
+  const bin = 4;
+  const bw = fr.w / bin;
+  const img = new Float64Array(bw * bw);
+  add('focus ROI 1024² centred, binned 4x4 -> 256²', timeIt(() => binRegion(px, W, fr, bin, img), minMs));
+  add('  DCTS (2-D DCT-II via FFT, 256²)', timeIt(() => dcts(img, bw, bw, 3 / bin), minMs));
+  add('  Tenengrad (256²)', timeIt(() => tenengrad(img, bw, bw), minMs));
+  add('  variance of Laplacian (256²)', timeIt(() => laplacianVariance(img, bw, bw), minMs));
+  add('  Brenner (256²)', timeIt(() => brenner(img, bw, bw), minMs));
+  const dr = centredRegion(W, H, 256, []);
+  const dimg = new Float64Array(dr.w * dr.h);
+  const spec = new Float64Array(2 * dr.w * dr.h);
+  binRegion(px, W, dr, 1, dimg);
+  const ref = spectrum(dimg, dr.w, dr.h, new Float64Array(2 * dr.w * dr.h)).slice();
+  add('drift: window 256² + spectrum (FFT)', timeIt(() => { binRegion(px, W, dr, 1, dimg); spectrum(dimg, dr.w, dr.h, spec); }, minMs));
+  add('drift: correlate + upsampled DFT x20', timeIt(() => phaseCorrelate(spec, ref, dr.w, dr.h, 20, 8), minMs));
+  const mip = new Uint16Array(512 * 512);
+  add('stack MIP accumulate (every 4th pixel)', timeIt(() => accumulateMip(px, W, H, 4, mip), minMs));
+  const q = DEFAULT_CONFIG.qc;
+  const params: QcParams = {
+    focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window, driftBin: q.drift_bin,
+    driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence, gain: 0.46, readNoise: 1.6,
+  };
+  const task = (drift: boolean) => runFrameTask({
+    kind: 'frame', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
+    block: null, blockOffset: 0, qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
+    driftRefreshReference: false, mip: null, mipStep: 4,
+  });
+  const defaultSec = timeIt(() => task(false), minMs);
+  add('DEFAULT per-frame QC (histogram pass + DCTS + Tenengrad)', defaultSec);
+  add('  + drift on this plane (center plane of each stack by default)', timeIt(() => task(true), minMs));
+  for (const format of ['jpeg', 'webp', 'raw']) {
+    add(`preview 2048² -> 1024² ${format} (sharp)`, await timeItAsync(async () => {
+      await runPreviewTask({ kind: 'preview', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, isMip: false, saturationLevel: 65535, maxSize: 1024, format, quality: 80, clipPercent: 0.1, window: null });
+    }, minMs));
+  }
+  return { rows, defaultMs: defaultSec * 1000 };
+}
+
+async function main(): Promise<void> {
+  const { rows, defaultMs } = await qcTable(process.argv.includes('--quick'));
+  process.stdout.write(`spimstream QC bench — 2048x2048 uint16, one core, budget = 10 ms (100 fps); ${JSON.stringify(machine())}\n\n${table(rows)}\n`);
+  process.stdout.write(`\n${JSON.stringify({ bench: 'qc', machine: machine(), default_qc_ms_per_frame: defaultMs, target_ms: 5, rows })}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();

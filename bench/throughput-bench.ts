@@ -1,0 +1,198 @@
+/**
+ * End-to-end sustained throughput: the simulator as a separate process writing the ring at a set
+ * rate, spimstream (separate process) with the default config (full QC, default codec, Zarr on disk),
+ * one preview client connected and /metrics scraped every second. Steps the rate up until frames are
+ * lost; reports per step input MB/s, losses, latencies, CPU per GB, RSS peak, bytes written, ratio.
+ * Usage: node dist/bench/throughput-bench.js [--quick] [--rates 100,200,300] [--seconds 20] [--size 2048]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import WebSocket from 'ws';
+import { PACKAGE_ROOT } from '../src/package-info.js';
+import { decodePreview } from '../src/server/preview-protocol.js';
+import { machine, table } from './bench-util.js';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'spimstream.js');
+
+export interface StepResult {
+  target_mb_s: number;
+  input_mb_s: number;
+  frames: number;
+  lost_overrun: number;
+  lost_gap: number;
+  unstored: number;
+  store_p50_ms: number;
+  store_p99_ms: number;
+  qc_p99_ms: number;
+  preview_p50_ms: number;
+  preview_p99_ms: number;
+  previews: number;
+  cpu_s_per_gb: number;
+  rss_peak_mb: number;
+  written_mb: number;
+  ratio: number;
+}
+
+function parseMetrics(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line) continue;
+    const i = line.lastIndexOf(' ');
+    m.set(line.slice(0, i), (m.get(line.slice(0, i)) ?? 0) + Number(line.slice(i + 1)));
+  }
+  return m;
+}
+
+function sum(m: Map<string, number>, prefix: string, filter = ''): number {
+  let s = 0;
+  for (const [k, v] of m) if ((k === prefix || k.startsWith(`${prefix}{`)) && k.includes(filter)) s += v;
+  return s;
+}
+
+/** Quantile from a Prometheus histogram's cumulative buckets (linear inside the bucket). */
+function histQuantile(m: Map<string, number>, name: string, q: number): number {
+  const buckets: [number, number][] = [];
+  for (const [k, v] of m) {
+    const r = new RegExp(`^${name}_bucket\\{le="([^"]+)"`).exec(k);
+    if (r) buckets.push([r[1] === '+Inf' ? Infinity : Number(r[1]), v]);
+  }
+  buckets.sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return 0;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevC = 0;
+  for (const [le, c] of buckets) {
+    if (c >= rank) {
+      if (!Number.isFinite(le)) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevC)) / Math.max(1, c - prevC);
+    }
+    prevLe = le;
+    prevC = c;
+  }
+  return prevLe;
+}
+
+function cpuSeconds(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())));
+
+export async function runStep(rate: number, seconds: number, size: number, port: number): Promise<StepResult> {
+  const ring = `/dev/shm/spimstream-bench-${process.pid}-${rate}`;
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'spimstream-bench-'));
+  const frameBytes = size * size * 2;
+  const zPlanes = 32;
+  const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  sidecar.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  const sim = spawn(process.execPath, [BIN, 'sim', '--ring', ring, '--width', String(size), '--height', String(size), '--z-planes', String(zPlanes), '--channels', '1', '--mbps', String(rate), '--precomputed', '2', '--slots', String(Math.max(16, Math.floor((512 * 2 ** 20) / frameBytes))), '--blobs', String(Math.round((400 * size * size) / (512 * 512)))], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let simLog = '';
+  sim.stderr?.on('data', (d: Buffer) => { simLog += d.toString(); });
+  const base = `http://127.0.0.1:${port}`;
+  // wait for the acquisition to start (the simulator pre-renders its frames first)
+  for (let i = 0; i < 600; i++) {
+    try {
+      const s = (await (await fetch(`${base}/api/status`)).json()) as { counters: { framesReceived: number } };
+      if (s.counters.framesReceived > 0) break;
+    } catch { /* not up yet */ }
+    await sleep(100);
+  }
+  const previewLat: number[] = [];
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+  ws.on('message', (d: Buffer, bin: boolean) => {
+    if (bin) previewLat.push(Date.now() - decodePreview(new Uint8Array(d)).timestampMs);
+  });
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 5, format: 'jpeg' })));
+  ws.on('error', () => undefined);
+  await sleep(1000); // settle
+  const m0 = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+  const cpu0 = cpuSeconds(sidecar.pid!);
+  const t0 = performance.now();
+  let rssPeak = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    await sleep(1000);
+    const m = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    rssPeak = Math.max(rssPeak, sum(m, 'process_resident_memory_bytes'));
+  }
+  const m1 = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(sidecar.pid!);
+  ws.close();
+  sim.kill('SIGTERM');
+  await exited(sim);
+  sidecar.kill('SIGTERM');
+  await exited(sidecar);
+  const fin = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, number | string>).find((l) => l.msg === 'acquisition finished');
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.rmSync(ring, { force: true });
+  const d = (name: string, filter = '') => sum(m1, name, filter) - sum(m0, name, filter);
+  const bytesIn = d('spimstream_bytes_received_total');
+  const sorted = [...previewLat].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+  void simLog;
+  return {
+    target_mb_s: rate,
+    input_mb_s: bytesIn / 1e6 / elapsed,
+    frames: d('spimstream_frames_received_total'),
+    lost_overrun: d('spimstream_frames_dropped_total', 'overrun'),
+    lost_gap: d('spimstream_frames_dropped_total', 'gap'),
+    unstored: d('spimstream_frames_unstored_total'),
+    store_p50_ms: histQuantile(m1, 'spimstream_store_latency_seconds', 0.5) * 1000,
+    store_p99_ms: histQuantile(m1, 'spimstream_store_latency_seconds', 0.99) * 1000,
+    qc_p99_ms: histQuantile(m1, 'spimstream_frame_latency_seconds', 0.99) * 1000,
+    preview_p50_ms: q(0.5),
+    preview_p99_ms: q(0.99),
+    previews: previewLat.length,
+    cpu_s_per_gb: bytesIn > 0 ? (cpu1 - cpu0) / (bytesIn / 1e9) : 0,
+    rss_peak_mb: rssPeak / 1e6,
+    written_mb: Number(fin?.bytes_written ?? 0) / 1e6,
+    ratio: Number(fin?.compression_ratio ?? 0),
+  };
+}
+
+export async function throughput(rates: number[], seconds: number, size: number): Promise<{ steps: StepResult[]; max: number }> {
+  const steps: StepResult[] = [];
+  let max = 0;
+  for (const r of rates) {
+    const s = await runStep(r, seconds, size, 18900 + steps.length);
+    steps.push(s);
+    process.stderr.write(`step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored}\n`);
+    const clean = s.lost_overrun === 0 && s.lost_gap === 0 && s.unstored === 0 && s.input_mb_s > 0.9 * r;
+    if (!clean) break;
+    max = s.input_mb_s;
+  }
+  return { steps, max };
+}
+
+async function main(): Promise<void> {
+  const arg = (n: string, d: string) => {
+    const i = process.argv.indexOf(`--${n}`);
+    return i >= 0 ? process.argv[i + 1] : d;
+  };
+  const quick = process.argv.includes('--quick');
+  const rates = arg('rates', quick ? '20' : '100,200,300,350,400,450,500').split(',').map(Number);
+  const { steps, max } = await throughput(rates, Number(arg('seconds', quick ? '3' : '20')), Number(arg('size', quick ? '512' : '2048')));
+  process.stdout.write(`spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(steps.map((s) => ({
+    'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
+    'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
+    'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
+  })))}\n`);
+  const best = steps.filter((s) => s.input_mb_s <= max + 1e-9 && s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
+  process.stdout.write(`\n${JSON.stringify({
+    bench: 'throughput', machine: machine(), max_sustained_mb_s: max, per_core_mb_s: max / os.availableParallelism(),
+    ratio: best?.ratio ?? 0, p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0,
+    cpu_s_per_gb: best?.cpu_s_per_gb ?? 0, steps,
+  })}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();
