@@ -26,6 +26,7 @@ export function readTiffStack(file: string): TiffStack {
     for (let i = 0; i < n; i++) {
       const e = ifd + 2 + i * 12;
       const tag = u16(e);
+      if (![256, 257, 258, 259, 273, 279].includes(tag)) continue; // only what a grayscale stack needs
       const type = u16(e + 2);
       const count = u32(e + 4);
       const size = type === 3 ? 2 : 4;

@@ -26,6 +26,7 @@ export interface BloscOptions {
 export const DEFAULT_BLOCKSIZE = 1 << 20;
 
 let tmp = new Uint8Array(0);
+let scratchOut = new Uint8Array(0);
 
 export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOptions): Uint8Array {
   const nbytes = src.length;
@@ -40,8 +41,10 @@ export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOpt
   // Worst case: every stream raw, plus headers and block starts.
   const streamsPerBlock = o.split ? typesize : 1;
   const cap = MAX_OVERHEAD + 4 * nblocks + nbytes + 4 * nblocks * streamsPerBlock;
-  const out = new Uint8Array(cap);
-  const dv = new DataView(out.buffer);
+  // One reused scratch output (not zero-filled); the result is copied out at the end.
+  if (scratchOut.length < cap) scratchOut = new Uint8Array(Buffer.allocUnsafeSlow(cap).buffer, 0, cap);
+  const out = scratchOut;
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   if (tmp.length < blocksize) tmp = new Uint8Array(blocksize);
   let pos = MAX_OVERHEAD + 4 * nblocks;
   for (let b = 0; b < nblocks; b++) {
