@@ -32,7 +32,7 @@ describe('a real second process writing the ring', () => {
     const ring = shmPath('tsprod');
     const log = path.join(tmpDir('tsprod'), 'frames.jsonl');
     files.push(ring, path.dirname(log));
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false } });
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false }, qc: { checksum: true } });
     try {
       const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '128', '--height', '96', '--z-planes', '5', '--channels', '2', '--fps', '150', '--frames', '300', '--slots', '32', '--log-frames', log]);
       expect(await exited(sim), sim.output()).toBe(0);
@@ -50,7 +50,7 @@ describe('a real second process writing the ring', () => {
     const ring = shmPath('pyprod');
     const log = path.join(tmpDir('pyprod'), 'frames.jsonl');
     files.push(ring, path.dirname(log));
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false } });
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false }, qc: { checksum: true } });
     try {
       const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_producer.py'), ring, log, '120', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';

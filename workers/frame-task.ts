@@ -24,7 +24,7 @@ export function runFrameTask(t: FrameTask): FrameResult {
   if (t.block) {
     new Uint8Array(t.block, t.blockOffset, n * t.bytesPerPixel).set(new Uint8Array(t.frames, t.frameOffset, n * t.bytesPerPixel));
   }
-  const stats = frameStats(px, t.saturationLevel, t.offset);
+  const stats = frameStats(px, t.saturationLevel, t.offset, t.qc.checksum);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   const q = t.qc;
   let focus: Record<string, number> = {};

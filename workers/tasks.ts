@@ -27,6 +27,7 @@ export interface FrameTask {
 }
 
 export interface QcParams {
+  checksum: boolean;
   focus: string[];
   dctsPsfPx: number;
   roi: number[];

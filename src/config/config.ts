@@ -30,6 +30,7 @@ export interface Config {
   time_step_s: number;
   metadata: { microscope: string; objective: string; user: string; project: string; sample: string; notes: string };
   qc: {
+    checksum: boolean;
     focus: string[];
     dcts_psf_px: number;
     roi: number[];
@@ -78,6 +79,7 @@ export const DEFAULT_CONFIG: Config = {
   time_step_s: 1,
   metadata: { microscope: '', objective: '', user: '', project: '', sample: '', notes: '' },
   qc: {
+    checksum: false,
     focus: ['dcts', 'tenengrad'],
     dcts_psf_px: 3,
     roi: [],

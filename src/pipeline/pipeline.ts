@@ -345,7 +345,7 @@ export class Pipeline {
     if (this.qcCache) return this.qcCache;
     const q = this.cfg.qc;
     this.qcCache = {
-      focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
+      checksum: q.checksum, focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
       driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
       gain: this.cfg.camera.gain_e_per_adu, readNoise: this.cfg.camera.read_noise_adu,
     };

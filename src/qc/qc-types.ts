@@ -1,7 +1,7 @@
 /** Results of the per-frame and per-stack QC kernels (small, plain data: they cross threads). */
 
 export interface FrameStats {
-  /** FNV-1a over pixel values (see workers/kernels/stats.ts): lets tests prove bit-exact delivery. */
+  /** FNV-1a over pixel values (see workers/kernels/stats.ts), 0 unless `qc.checksum` is on. */
   checksum: number;
   min: number;
   max: number;

@@ -119,3 +119,46 @@ export function dct2(x: Float64Array, out: Float64Array, n: number, xOff = 0, xS
   fft(re, im);
   for (let k = 0; k < n; k++) out[oOff + k * oStride] = re[k] * d.c[k] - im[k] * d.s[k];
 }
+
+const pairCache = new Map<number, { c: Float64Array; s: Float64Array; re: Float64Array; im: Float64Array }>();
+
+/**
+ * Two unscaled DCT-IIs at once (rows a and b, length n even) from ONE complex FFT: with Makhoul's
+ * reordering v_a, v_b, FFT(v_a + i·v_b) = Z gives V_a[k] = (Z[k] + conj Z[n-k]) / 2 and
+ * V_b[k] = (Z[k] − conj Z[n-k]) / 2i. Halves the FFT work of the 2-D DCT.
+ */
+export function dct2Pair(x: Float64Array, aOff: number, bOff: number, stride: number, n: number, out: Float64Array, oa: number, ob: number, oStride: number): void {
+  let d = pairCache.get(n);
+  if (!d) {
+    const c = new Float64Array(n);
+    const sn = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      c[k] = 2 * Math.cos((Math.PI * k) / (2 * n));
+      sn[k] = -2 * Math.sin((Math.PI * k) / (2 * n));
+    }
+    d = { c, s: sn, re: new Float64Array(n), im: new Float64Array(n) };
+    pairCache.set(n, d);
+  }
+  const { re, im, c, s } = d;
+  const half = n >> 1;
+  for (let j = 0; j < half; j++) {
+    re[j] = x[aOff + 2 * j * stride];
+    im[j] = x[bOff + 2 * j * stride];
+    re[n - 1 - j] = x[aOff + (2 * j + 1) * stride];
+    im[n - 1 - j] = x[bOff + (2 * j + 1) * stride];
+  }
+  fft(re, im);
+  for (let k = 0; k < n; k++) {
+    const m = k === 0 ? 0 : n - k;
+    const zr = re[k];
+    const zi = im[k];
+    const wr = re[m];
+    const wi = -im[m]; // conj Z[n-k]
+    const ar = (zr + wr) / 2;
+    const ai = (zi + wi) / 2;
+    const br = (zi - wi) / 2; // (Z - conj)/2i : real part = imag(Z - conj)/2
+    const bi = -(zr - wr) / 2;
+    out[oa + k * oStride] = ar * c[k] - ai * s[k];
+    out[ob + k * oStride] = br * c[k] - bi * s[k];
+  }
+}

@@ -7,7 +7,7 @@
  * - laplacian_variance: var(I * [0 1 0; 1 -4 1; 0 1 0]) / mean²
  * - brenner: Σ (I(x+2,y) − I(x,y))² / (N · mean²)
  */
-import { dct2 } from './fft.js';
+import { dct2, dct2Pair } from './fft.js';
 
 let rowsOut = new Float64Array(0);
 let coef = new Float64Array(0);
@@ -18,8 +18,13 @@ export function dcts(img: Float64Array, w: number, h: number, psfPx: number): nu
     rowsOut = new Float64Array(n);
     coef = new Float64Array(n);
   }
-  for (let y = 0; y < h; y++) dct2(img, rowsOut, w, y * w, 1, y * w, 1);
-  for (let x = 0; x < w; x++) dct2(rowsOut, coef, h, x, w, x, w);
+  if (w % 2 === 0 && h % 2 === 0) {
+    for (let y = 0; y < h; y += 2) dct2Pair(img, y * w, (y + 1) * w, 1, w, rowsOut, y * w, (y + 1) * w, 1);
+    for (let x = 0; x < w; x += 2) dct2Pair(rowsOut, x, x + 1, w, h, coef, x, x + 1, w);
+  } else {
+    for (let y = 0; y < h; y++) dct2(img, rowsOut, w, y * w, 1, y * w, 1);
+    for (let x = 0; x < w; x++) dct2(rowsOut, coef, h, x, w, x, w);
+  }
   let l2 = 0;
   for (let i = 0; i < n; i++) l2 += coef[i] * coef[i];
   if (l2 === 0) return 0;

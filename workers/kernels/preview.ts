@@ -7,7 +7,7 @@ export function previewBin(width: number, height: number, maxSize: number): numb
   return Math.max(1, Math.ceil(Math.max(width, height) / maxSize));
 }
 
-/** Mean of bin x bin blocks (edge blocks average what they have) into out (Uint16Array). */
+/** Mean of bin x bin blocks (edge blocks average what they have) into out, and their maxima into maxOut. */
 export function binMean(px: Uint16Array | Uint8Array, width: number, height: number, bin: number, out: Uint16Array, maxOut: Uint16Array | null): void {
   const ow = Math.ceil(width / bin);
   const oh = Math.ceil(height / bin);
@@ -18,18 +18,30 @@ export function binMean(px: Uint16Array | Uint8Array, width: number, height: num
   }
   const acc = new Float64Array(ow);
   const mx = new Uint16Array(ow);
+  const full = Math.floor(width / bin);
   for (let oy = 0; oy < oh; oy++) {
     acc.fill(0);
     mx.fill(0);
     const y0 = oy * bin;
     const y1 = Math.min(height, y0 + bin);
     for (let y = y0; y < y1; y++) {
-      const row = y * width;
-      for (let x = 0; x < width; x++) {
-        const v = px[row + x];
-        const o = (x / bin) | 0;
-        acc[o] += v;
-        if (v > mx[o]) mx[o] = v;
+      let p = y * width;
+      // whole blocks without a division per pixel, then the ragged right edge
+      for (let o = 0; o < full; o++) {
+        let s = 0;
+        let m = mx[o];
+        for (let k = 0; k < bin; k++) {
+          const v = px[p++];
+          s += v;
+          if (v > m) m = v;
+        }
+        acc[o] += s;
+        mx[o] = m;
+      }
+      for (let x = full * bin; x < width; x++) {
+        const v = px[p++];
+        acc[full] += v;
+        if (v > mx[full]) mx[full] = v;
       }
     }
     for (let ox = 0; ox < ow; ox++) {

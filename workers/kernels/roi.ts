@@ -29,18 +29,19 @@ export function centredRegion(width: number, height: number, maxSide: number, ro
 export function binRegion(px: Uint16Array | Uint8Array, width: number, r: Region, bin: number, out: Float64Array): number {
   const bw = Math.floor(r.w / bin);
   const bh = Math.floor(r.h / bin);
-  out.fill(0, 0, bw * bh);
-  let sum = 0;
+  const n = bw * bh;
+  out.fill(0, 0, n);
   for (let y = 0; y < bh * bin; y++) {
-    const row = (r.y + y) * width + r.x;
-    const orow = Math.floor(y / bin) * bw;
-    if (bin === 1) {
-      for (let x = 0; x < bw; x++) out[orow + x] = px[row + x];
-    } else {
-      for (let x = 0; x < bw * bin; x++) out[orow + ((x / bin) | 0)] += px[row + x];
+    let p = (r.y + y) * width + r.x;
+    const orow = ((y / bin) | 0) * bw;
+    // No division per pixel: walk each output column's `bin` inputs.
+    for (let ox = 0; ox < bw; ox++) {
+      let acc = 0;
+      for (let k = 0; k < bin; k++) acc += px[p++];
+      out[orow + ox] += acc;
     }
   }
-  const n = bw * bh;
+  let sum = 0;
   for (let i = 0; i < n; i++) sum += out[i];
   return n > 0 ? sum / n : 0;
 }
