@@ -20,7 +20,10 @@ export interface StreamDemand {
 
 interface StreamPreview {
   inFlight: boolean;
-  last: number;
+  /** Token bucket (refills fps tokens/s, holds 2): streams get frames in bursts (t -> c -> z order),
+   * so the rate is averaged, not enforced as a minimum spacing that bursts would halve. */
+  tokens: number;
+  refilledAt: number;
   mipBuffers: [SharedArrayBuffer, SharedArrayBuffer] | null;
   mipT: number;
   mipInFlight: boolean;
@@ -55,7 +58,7 @@ export class PreviewService {
 
   private state(id: string): StreamPreview {
     let s = this.streams.get(id);
-    if (!s) this.streams.set(id, (s = { inFlight: false, last: 0, mipBuffers: null, mipT: -1, mipInFlight: false }));
+    if (!s) this.streams.set(id, (s = { inFlight: false, tokens: 1, refilledAt: performance.now(), mipBuffers: null, mipT: -1, mipInFlight: false }));
     return s;
   }
 
@@ -100,12 +103,14 @@ export class PreviewService {
     if (!d) return false;
     const s = this.state(id);
     const now = performance.now();
-    if (s.inFlight || now - s.last < 1000 / d.fps) return false;
+    s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * d.fps);
+    s.refilledAt = now;
+    if (s.inFlight || s.tokens < 1) return false;
     const pool = this.pipeline.framePool;
     const h = this.pipeline.reader?.header;
     if (!pool || !h) return false;
     s.inFlight = true;
-    s.last = now;
+    s.tokens -= 1;
     void this.render(pool.buffer, slot * pool.frameBytes, h.width, h.height, bytesPerPixel(h.dtype), false, d, stream, meta)
       .finally(() => {
         s.inFlight = false;

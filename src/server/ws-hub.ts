@@ -22,8 +22,9 @@ interface Client {
   format: string;
   window: [number, number] | null;
   mip: boolean;
-  lastPreview: number;
-  lastMip: number;
+  /** Token bucket for this client's preview rate (refills fps tokens/s, holds at most 2). */
+  tokens: number;
+  refilledAt: number;
   skipped: number;
   sent: number;
 }
@@ -84,7 +85,7 @@ export class WsHub {
   }
 
   private onConnection(ws: WebSocket): void {
-    const c: Client = { ws, stream: null, fps: this.o.defaultFps, format: this.o.defaultFormat, window: null, mip: false, lastPreview: 0, lastMip: 0, skipped: 0, sent: 0 };
+    const c: Client = { ws, stream: null, fps: this.o.defaultFps, format: this.o.defaultFormat, window: null, mip: false, tokens: 1, refilledAt: performance.now(), skipped: 0, sent: 0 };
     this.clients.add(c);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary));
     ws.on('close', () => {
@@ -160,12 +161,17 @@ export class WsHub {
     const now = performance.now();
     for (const c of this.clients) {
       if (c.stream !== id) continue;
-      if (e.kind === 'mip' ? !c.mip : now - c.lastPreview < 1000 / c.fps - 5) continue;
-      payload ??= encodePreview({ kind: e.kind, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, timestampMs: e.meta.timestampNs / 1e6, data: e.data, saturated: e.saturated });
-      if (this.sendRaw(c, payload)) {
-        if (e.kind === 'mip') c.lastMip = now;
-        else c.lastPreview = now;
+      if (e.kind === 'mip') {
+        if (!c.mip) continue;
+      } else {
+        // Previews arrive with jitter; a bucket keeps each client's average at its rate without
+        // dropping every other one when two arrive slightly early.
+        c.tokens = Math.min(2, c.tokens + ((now - c.refilledAt) / 1000) * c.fps);
+        c.refilledAt = now;
+        if (c.tokens < 1) continue;
       }
+      payload ??= encodePreview({ kind: e.kind, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, timestampMs: e.meta.timestampNs / 1e6, data: e.data, saturated: e.saturated });
+      if (this.sendRaw(c, payload) && e.kind !== 'mip') c.tokens -= 1;
     }
   }
 
