@@ -1,0 +1,42 @@
+/**
+ * `npm run bench`: every benchmark in turn — ring read, codecs (sim + real stack), QC kernels, and the
+ * end-to-end sustained throughput — each printing its table; then one JSON summary line.
+ * `npm run bench -- --quick` runs a short smoke version (used by the test suite to keep it from rotting).
+ */
+import os from 'node:os';
+import { codecTable } from './codec-bench.js';
+import { qcTable } from './qc-bench.js';
+import { ringReadTable } from './ring-read-bench.js';
+import { throughput } from './throughput-bench.js';
+import { machine, table } from './bench-util.js';
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  out(`spimstream benchmarks — ${JSON.stringify(machine())}${quick ? ' (quick smoke run: numbers are not representative)' : ''}\n`);
+  const ring = ringReadTable(quick);
+  out(`## Ring read (pread into SharedArrayBuffer)\n\n${table(ring.rows)}\n`);
+  const codecs = await codecTable(quick);
+  out(`## Lossless codecs, one core\n\n${table(codecs.rows.map((r) => ({ data: r.data, codec: r.codec, 'MB/s': r.mb_s, ratio: r.ratio, 'of bound': `${(r.of_bound * 100).toFixed(0)}%` })))}\n`);
+  if (!codecs.nativeAvailable) out('native c-blosc: NOT AVAILABLE (apt-get install libblosc-dev for the side-by-side rows)\n');
+  const qc = await qcTable(quick);
+  out(`## QC kernels, 2048x2048 uint16, one core\n\n${table(qc.rows)}\n`);
+  const rates = quick ? [20] : [100, 200, 300, 400, 500];
+  const tp = await throughput(rates, quick ? 3 : 20, quick ? 512 : 2048);
+  out(`## Sustained throughput (separate simulator process, default config, preview client, /metrics scraped)\n\n${table(tp.steps.map((s) => ({
+    'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
+    'store p99 ms': s.store_p99_ms, 'preview p99 ms': s.preview_p99_ms, 'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, ratio: s.ratio,
+  })))}\n`);
+  const best = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
+  const pick = (data: string, prefix: string) => codecs.rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
+  out(JSON.stringify({
+    bench: 'all', quick, machine: machine(),
+    max_sustained_mb_s: tp.max, per_core_mb_s: tp.max / os.availableParallelism(), ratio: best?.ratio ?? 0,
+    p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0, cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
+    codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, 1 MiB')?.mb_s, codec_default_ratio_real: pick('real', 'blosc-zstd 1, 1 MiB')?.ratio,
+    codec_default_of_bound_real: pick('real', 'blosc-zstd 1, 1 MiB')?.of_bound, codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
+    qc_default_ms_per_2048_frame: qc.defaultMs, ring_read_ms_2048: ring.ms2048,
+  }));
+}
+
+void main();
