@@ -51,7 +51,7 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
   };
   const task = (drift: boolean) => runFrameTask({
     kind: 'frame', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
-    block: null, blockOffset: 0, qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
+    qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
     driftRefreshReference: false, mip: null, mipStep: 4,
   });
   const defaultSec = timeIt(() => task(false), minMs);

@@ -17,13 +17,18 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   bus.on('log', (e) => write(e.level, e.msg, e.fields));
   // Losses are aggregated per second so a storm of overruns is one line, not thousands.
   const pending = { overrun: 0, gap: 0, unstored: 0 };
+  const unstoredWhy = new Map<string, number>();
   bus.on('frames-lost', (e) => { pending[e.reason] += e.count; });
-  bus.on('frames-unstored', (e) => { pending.unstored += e.count; });
+  bus.on('frames-unstored', (e) => {
+    pending.unstored += e.count;
+    unstoredWhy.set(e.reason, (unstoredWhy.get(e.reason) ?? 0) + e.count);
+  });
   const timer = setInterval(() => {
     if (pending.overrun > 0) write('warn', 'frames lost: ring overrun (spimstream fell behind the producer)', { frames: pending.overrun });
     if (pending.gap > 0) write('warn', 'frames lost: camera frame counter gap (lost before the ring)', { frames: pending.gap });
-    if (pending.unstored > 0) write('warn', 'frames not stored (QC and preview continue)', { frames: pending.unstored });
+    if (pending.unstored > 0) write('warn', 'frames not stored (QC and preview continue)', { frames: pending.unstored, reasons: Object.fromEntries(unstoredWhy) });
     pending.overrun = pending.gap = pending.unstored = 0;
+    unstoredWhy.clear();
   }, 1000);
   timer.unref();
   bus.on('acquisition-started', (e) => write('info', 'acquisition started', { id: e.id, name: e.name, store: e.storePath, ...e.geometry }));

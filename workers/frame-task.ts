@@ -21,9 +21,6 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const t0 = performance.now();
   const n = t.width * t.height;
   const px = t.bytesPerPixel === 2 ? new Uint16Array(t.frames, t.frameOffset, n) : new Uint8Array(t.frames, t.frameOffset, n);
-  if (t.block) {
-    new Uint8Array(t.block, t.blockOffset, n * t.bytesPerPixel).set(new Uint8Array(t.frames, t.frameOffset, n * t.bytesPerPixel));
-  }
   const stats = frameStats(px, t.saturationLevel, t.offset, t.qc.checksum);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   const q = t.qc;

@@ -11,9 +11,6 @@ export interface FrameTask {
   bytesPerPixel: number;
   saturationLevel: number;
   offset: number;
-  /** Where to copy the plane for chunk assembly, or null when it is not stored. */
-  block: SharedArrayBuffer | null;
-  blockOffset: number;
   qc: QcParams;
   /** Compute drift on this frame (the main thread picks which planes). */
   drift: boolean;

@@ -69,11 +69,10 @@ export class RingReader {
   }
 
   /**
-   * Copies frame number n into `dst` (frameBytes long) and fills `meta`.
-   * 'not-yet': the producer has not finished frame n; 'overwritten': frame n is gone or was
-   * overwritten while we copied it (torn) and must be counted as lost.
+   * Reads the slot header of frame number n into `meta`. 'not-yet': the producer has not finished
+   * frame n; 'overwritten': frame n is gone (count it as lost). On 'ok' call `readPixels` next.
    */
-  read(n: number, dst: Uint8Array, meta: FrameMeta): ReadOutcome {
+  readHeader(n: number, meta: FrameMeta): ReadOutcome {
     const h = this.header;
     const slotPos = HEADER_BYTES + (n % h.slotCount) * h.slotStride;
     fs.readSync(this.fd, this.small, 0, SLOT_HEADER_BYTES, slotPos);
@@ -97,10 +96,26 @@ export class RingReader {
     meta.z = v.getUint32(S.z, true);
     meta.view = v.getUint32(S.view, true);
     meta.flags = v.getUint32(S.flags, true);
+    return 'ok';
+  }
+
+  /**
+   * Copies the pixels of frame n (after `readHeader` said 'ok') into dst. Returns false when the
+   * producer began overwriting the slot during the copy (torn): the copy must be discarded.
+   */
+  readPixels(n: number, dst: Uint8Array): boolean {
+    const h = this.header;
+    const slotPos = HEADER_BYTES + (n % h.slotCount) * h.slotStride;
     fs.readSync(this.fd, dst, 0, h.frameBytes, slotPos + SLOT_HEADER_BYTES);
     // The producer bumps seq_begin before touching pixels: unchanged means our copy is whole.
-    if (this.u64(slotPos + S.seqBegin) !== n + 1) return 'overwritten';
-    return 'ok';
+    return this.u64(slotPos + S.seqBegin) === n + 1;
+  }
+
+  /** readHeader + readPixels in one call (tests, tools). */
+  read(n: number, dst: Uint8Array, meta: FrameMeta): ReadOutcome {
+    const r = this.readHeader(n, meta);
+    if (r !== 'ok') return r;
+    return this.readPixels(n, dst) ? 'ok' : 'overwritten';
   }
 
   close(): void {

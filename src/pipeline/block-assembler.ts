@@ -15,7 +15,8 @@ export interface ZBlock {
   planesExpected: number;
   planesAssigned: number;
   copiesPending: number;
-  /** 1 for planes that arrived; missing planes (lost frames) are written as fill value 0. */
+  /** 1 for planes that arrived; missing planes (lost frames) are written as fill value 0.
+   * copiesPending counts the readers still using the block (its planes are read in place). */
   present: number[];
   sealed: boolean;
   /** ns timestamp of the first frame (latency to storage is measured from it). */
@@ -85,10 +86,22 @@ export class BlockAssembler {
     return { block: b, offset };
   }
 
-  /** A worker finished copying one plane into b. */
+  /** A reader of one of b's planes is done (QC task, preview). */
   copied(b: ZBlock): void {
     b.copiesPending--;
     if (b.sealed && b.copiesPending === 0) this.onReady(b);
+  }
+
+  /** One more reader of a plane of b (a preview borrowing the plane). */
+  retain(b: ZBlock): void {
+    b.copiesPending++;
+  }
+
+  /** Undoes an assignment whose frame turned out torn: the plane stays fill value. */
+  unassign(b: ZBlock, offset: number): void {
+    const planeBytes = this.layout.shape[3] * this.layout.shape[4] * this.layout.bytesPerPixel;
+    b.present[offset / planeBytes] = 0;
+    this.copied(b);
   }
 
   private seal(key: string, b: ZBlock): void {

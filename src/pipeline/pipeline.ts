@@ -5,10 +5,11 @@
  */
 import path from 'node:path';
 import { RingReader } from '../ingest/ring-reader.js';
-import { RingFormatError, STATE_FINISHED, STATE_IDLE, bytesPerPixel, type FrameMeta } from '../ingest/ring-layout.js';
+import { RingFormatError, STATE_ACQUIRING, STATE_FINISHED, bytesPerPixel, type FrameMeta } from '../ingest/ring-layout.js';
 import { FramePool } from './frame-pool.js';
 import { BlockAssembler, type ZBlock } from './block-assembler.js';
 import { Counters } from './counters.js';
+import type { FrameRef } from './frame-ref.js';
 import type { EventBus, StreamKey } from './events.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { Config } from '../config/config.js';
@@ -50,8 +51,8 @@ export class Pipeline {
   private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
   private readonly lastT = new Map<string, number>();
   ringFill = 0;
-  /** Hooks for the preview service: called with every frame whose pool slot it may borrow. */
-  onFrameForPreview: ((slot: number, meta: FrameMeta, stream: StreamKey) => boolean) | null = null;
+  /** Hook for the preview service: offered every frame; it may `retain` the ref (and release it later). */
+  onFrameForPreview: ((ref: FrameRef, meta: FrameMeta, stream: StreamKey) => void) | null = null;
   /** Hook for the preview service: the stack MIP accumulator a frame should add to. */
   mipTarget: ((meta: FrameMeta, stream: StreamKey) => { buffer: SharedArrayBuffer; step: number } | null) | null = null;
   storingDisabledReason: string | null = null;
@@ -100,8 +101,17 @@ export class Pipeline {
     this.refs = new Int32Array(cap);
     // Joining a running acquisition: its frames that are still in the ring are read, the ones
     // already overwritten are counted as overrun. An idle ring: start with the next frame.
+    // A finished acquisition left in the ring (or an idle ring) is not ours: start with the next frame.
     const acq = reader.acquisitionState();
-    this.next = acq.state === STATE_IDLE ? reader.writeCount() : Math.min(acq.firstFrame, reader.writeCount());
+    if (acq.state === STATE_ACQUIRING) {
+      this.next = Math.min(acq.firstFrame, reader.writeCount());
+    } else {
+      this.next = reader.writeCount();
+      if (acq.state === STATE_FINISHED) {
+        this.acqId = acq.id;
+        this.finishedIds.add(acq.id);
+      }
+    }
     this.bus.emit('log', { level: 'info', msg: 'ring attached', fields: { ring: reader.path, width: h.width, height: h.height, dtype: h.dtype, slots: h.slotCount, z_planes: h.zPlanes, channels: h.channels, frame_pool: cap } });
     this.schedule(0);
   }
@@ -134,7 +144,7 @@ export class Pipeline {
       try {
         this.store = AcquisitionStore.create({
           root, layout: this.layout, dtype: h.dtype,
-          innerCodecs: chunkCodecMetadata(this.codec, bpp),
+          innerCodecs: chunkCodecMetadata(this.codec, bpp, this.layout.chunk[2] * this.layout.chunk[3] * this.layout.chunk[4] * bpp),
           image: {
             name: this.acqName,
             channels: Array.from({ length: h.channels }, (_, c) => ({
@@ -235,7 +245,6 @@ export class Pipeline {
   private readAvailable(limit: number, budgetMs: number): boolean {
     const reader = this.reader as RingReader;
     const slots = reader.header.slotCount;
-    const pool = this.pool as FramePool;
     const meta: FrameMeta = { seq: 0, cameraCounter: 0, timestampNs: 0, t: 0, c: 0, z: 0, view: 0, flags: 0 };
     const deadline = performance.now() + budgetMs;
     let wc = Math.min(limit, reader.writeCount());
@@ -248,22 +257,24 @@ export class Pipeline {
         this.next = lostTo;
         if (this.next >= wc) break;
       }
-      const slot = pool.acquire();
-      if (slot < 0) break; // every buffer busy: the ring absorbs the backlog or overruns (counted)
-      const r = reader.read(this.next, pool.bytes(slot), meta);
-      if (r === 'not-yet') {
-        pool.release(slot);
-        break;
-      }
+      const r = reader.readHeader(this.next, meta);
+      if (r === 'not-yet') break;
       if (r === 'overwritten') {
-        pool.release(slot);
+        this.lose('overrun', 1, this.next);
+        this.next++;
+        continue;
+      }
+      const place = this.placeFrame(meta);
+      if (!place) break; // every buffer busy: the ring absorbs the backlog or overruns (counted)
+      if (!reader.readPixels(this.next, new Uint8Array(place.ref.buffer, place.ref.offset, reader.header.frameBytes))) {
+        place.undo();
         this.lose('overrun', 1, this.next);
         this.next++;
         continue;
       }
       this.next++;
       progressed = true;
-      this.onFrame(slot, { ...meta });
+      this.onFrame(place.ref, { ...meta }, place.unstored);
       if (this.next >= wc) wc = Math.min(limit, reader.writeCount());
     }
     this.ringFill = Math.min(1, Math.max(0, reader.writeCount() - this.next) / slots);
@@ -273,15 +284,51 @@ export class Pipeline {
   ringError: RingFormatError | null = null;
   private readonly finishedIds = new Set<number>();
 
-  private retain(slot: number): void {
-    this.refs[slot]++;
+  private poolRef(slot: number): FrameRef {
+    const pool = this.pool as FramePool;
+    return {
+      buffer: pool.buffer, offset: slot * pool.frameBytes,
+      retain: () => { this.refs[slot]++; },
+      release: () => { if (--this.refs[slot] === 0) pool.release(slot); },
+    };
   }
 
-  releaseSlot(slot: number): void {
-    if (--this.refs[slot] === 0) (this.pool as FramePool).release(slot);
+  private blockRef(block: ZBlock, offset: number): FrameRef {
+    const blocks = this.blocks as BlockAssembler;
+    // The assignment itself holds the first reference (released by the QC task).
+    return { buffer: block.buffer, offset, retain: () => blocks.retain(block), release: () => blocks.copied(block) };
   }
 
-  private onFrame(slot: number, meta: FrameMeta): void {
+  /**
+   * Decides where frame `meta` is read to: its plane in a z-block when it is stored, else a frame-pool
+   * slot. Returns null when no buffer is free (the frame stays in the ring for now).
+   */
+  private placeFrame(meta: FrameMeta): { ref: FrameRef; unstored: string | null; undo(): void } | null {
+    const h = (this.reader as RingReader).header;
+    let unstored: string | null = null;
+    if (meta.c >= h.channels || meta.z >= h.zPlanes) unstored = 'index';
+    else if (this.cfg.storage.enabled) {
+      if (this.store && this.store.failed === null && this.storingDisabledReason === null) {
+        this.trackTimepoint(meta);
+        const backlog = this.store.pendingBytes > this.cfg.pipeline.block_pool_mib * 1048576;
+        const target = backlog ? null : (this.blocks as BlockAssembler).assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
+        if (target) {
+          const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
+          if (target.block.planesAssigned === 1 && tc) tc.opened++;
+          return { ref: this.blockRef(target.block, target.offset), unstored: null, undo: () => (this.blocks as BlockAssembler).unassign(target.block, target.offset) };
+        }
+        unstored = backlog ? 'write-backlog' : 'block-pool-full';
+      } else unstored = this.storingDisabledReason ?? 'store-failed';
+    }
+    const slot = (this.pool as FramePool).acquire();
+    if (slot < 0) return null;
+    this.refs[slot] = 1;
+    const ref = this.poolRef(slot);
+    return { ref, unstored, undo: () => ref.release() };
+  }
+
+  /** A frame is in memory (`ref` holds one reference): account for it, run QC, offer it to the preview. */
+  private onFrame(ref: FrameRef, meta: FrameMeta, unstored: string | null): void {
     const c = this.counters;
     const h = (this.reader as RingReader).header;
     c.framesReceived++;
@@ -291,53 +338,32 @@ export class Pipeline {
     this.lastCounter = meta.cameraCounter;
     const stream = this.streamKey(meta);
     this.bus.emit('frame-received', { meta, bytes: h.frameBytes, stream });
-    if (meta.c >= h.channels || meta.z >= h.zPlanes) {
+    if (unstored === 'index') {
       this.bus.emit('log', { level: 'warn', msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes}: not stored` });
-      this.countUnstored(1, 'index');
     }
-    const storable = meta.c < h.channels && meta.z < h.zPlanes;
-    let target: { block: ZBlock; offset: number } | null = null;
-    if (this.cfg.storage.enabled && storable) {
-      if (this.store && this.store.failed === null && this.storingDisabledReason === null) {
-        this.trackTimepoint(meta);
-        const backlog = this.store.pendingBytes > this.cfg.pipeline.block_pool_mib * 1048576;
-        target = backlog ? null : (this.blocks as BlockAssembler).assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
-        if (target) {
-          const k = `${meta.t}/${meta.c}/${meta.view}`;
-          const tc = this.tcOpen.get(k);
-          if (target.block.planesAssigned === 1 && tc) tc.opened++;
-        } else this.countUnstored(1, backlog ? 'write-backlog' : 'block-pool-full');
-      } else this.countUnstored(1, this.storingDisabledReason ?? 'store-failed');
-    }
+    if (unstored) this.countUnstored(1, unstored);
     // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
     const refKey = `${stream.view}/${meta.c}/${meta.z}`;
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
     const mip = this.mipTarget ? this.mipTarget(meta, stream) : null;
-    this.retain(slot);
+    if (this.onFrameForPreview) this.onFrameForPreview(ref, meta, stream);
     const task = this.workers.frame({
-      kind: 'frame', frames: (this.pool as FramePool).buffer, frameOffset: slot * h.frameBytes,
+      kind: 'frame', frames: ref.buffer, frameOffset: ref.offset,
       width: h.width, height: h.height, bytesPerPixel: bytesPerPixel(h.dtype),
       saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1), offset: this.cfg.camera.offset,
-      block: target ? target.block.buffer : null, blockOffset: target ? target.offset : 0,
       qc: this.qcParams(), drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
       driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
       mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
     }).then((r) => {
-      this.releaseSlot(slot);
-      if (target) (this.blocks as BlockAssembler).copied(target.block);
+      ref.release();
       if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
       const latencyMs = Date.now() - meta.timestampNs / 1e6;
       this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
     }, (e: unknown) => {
-      this.releaseSlot(slot);
-      if (target) (this.blocks as BlockAssembler).copied(target.block);
+      ref.release();
       this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
     });
     this.track(task);
-    if (this.onFrameForPreview) {
-      this.retain(slot);
-      if (!this.onFrameForPreview(slot, meta, stream)) this.releaseSlot(slot);
-    }
   }
 
   private qcCache: QcParams | null = null;

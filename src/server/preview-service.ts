@@ -8,6 +8,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import type { Config } from '../config/config.js';
 import type { FrameMeta } from '../ingest/ring-layout.js';
+import type { FrameRef } from '../pipeline/frame-ref.js';
 import { bytesPerPixel } from '../ingest/ring-layout.js';
 import { previewBin } from '../../workers/kernels/preview.js';
 
@@ -96,27 +97,26 @@ export class PreviewService {
       .finally(() => { s.mipInFlight = false; });
   }
 
-  /** Called for every frame: returns true when it borrowed the pool slot for a preview. */
-  private onFrame(slot: number, meta: FrameMeta, stream: StreamKey): boolean {
+  /** Called for every frame: borrows it (retain, later release) when a preview is due. */
+  private onFrame(ref: FrameRef, meta: FrameMeta, stream: StreamKey): void {
     const id = streamId(stream);
     const d = this.demand.get(id);
-    if (!d) return false;
+    if (!d) return;
     const s = this.state(id);
     const now = performance.now();
     s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * d.fps);
     s.refilledAt = now;
-    if (s.inFlight || s.tokens < 1) return false;
-    const pool = this.pipeline.framePool;
+    if (s.inFlight || s.tokens < 1) return;
     const h = this.pipeline.reader?.header;
-    if (!pool || !h) return false;
+    if (!h) return;
     s.inFlight = true;
     s.tokens -= 1;
-    void this.render(pool.buffer, slot * pool.frameBytes, h.width, h.height, bytesPerPixel(h.dtype), false, d, stream, meta)
+    ref.retain();
+    void this.render(ref.buffer, ref.offset, h.width, h.height, bytesPerPixel(h.dtype), false, d, stream, meta)
       .finally(() => {
         s.inFlight = false;
-        this.pipeline.releaseSlot(slot);
+        ref.release();
       });
-    return true;
   }
 
   private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta): Promise<void> {

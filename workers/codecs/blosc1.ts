@@ -5,7 +5,7 @@
  * starts, then per block one stream (or `typesize` streams when split), each [int32 csize][bytes];
  * a stream that does not shrink is stored raw with csize = its length.
  */
-import { shuffle } from './shuffle.js';
+import { shuffle, unshuffle } from './shuffle.js';
 import { BLOSC_CODE, type InnerCompressor } from './inner-compressors.js';
 
 const FLAG_SHUFFLE = 0x1;
@@ -21,6 +21,10 @@ export interface BloscOptions {
   blocksize: number;
   /** Split full blocks into `typesize` streams (c-blosc does for lz4/blosclz). */
   split: boolean;
+  /** `src` is already byte-shuffled as ONE block (the encode task fuses tile extraction and shuffle). */
+  preShuffled?: boolean;
+  /** Return a view of the internal scratch buffer (valid until the next call) instead of a copy. */
+  view?: boolean;
 }
 
 export const DEFAULT_BLOCKSIZE = 1 << 20;
@@ -31,7 +35,7 @@ let scratchOut = new Uint8Array(0);
 export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOptions): Uint8Array {
   const nbytes = src.length;
   const typesize = Math.max(1, Math.min(255, o.typesize));
-  let blocksize = Math.min(o.blocksize > 0 ? o.blocksize : DEFAULT_BLOCKSIZE, nbytes);
+  let blocksize = o.preShuffled ? nbytes : Math.min(o.blocksize > 0 ? o.blocksize : DEFAULT_BLOCKSIZE, nbytes);
   if (blocksize > typesize) blocksize -= blocksize % typesize;
   const nblocks = nbytes === 0 ? 0 : Math.ceil(nbytes / blocksize);
   const leftover = nbytes % blocksize;
@@ -53,7 +57,7 @@ export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOpt
     const bsize = isLeftover ? leftover : blocksize;
     const blk = src.subarray(b * blocksize, b * blocksize + bsize);
     let data = blk;
-    if (doShuffle) {
+    if (doShuffle && !o.preShuffled) {
       shuffle(blk, tmp, typesize, bsize);
       data = tmp.subarray(0, bsize);
     }
@@ -75,14 +79,15 @@ export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOpt
     }
   }
   if (pos >= nbytes + MAX_OVERHEAD || nbytes === 0) {
-    // Did not compress: store the whole chunk raw ("memcpyed"), header + data.
+    // Did not compress: store the whole chunk raw ("memcpyed"), header + data, unshuffled.
     const raw = new Uint8Array(MAX_OVERHEAD + nbytes);
     writeHeader(raw, flags | FLAG_MEMCPYED | FLAG_DONT_SPLIT, typesize, nbytes, blocksize, raw.length);
-    raw.set(src, MAX_OVERHEAD);
+    if (o.preShuffled && doShuffle) unshuffle(src, raw.subarray(MAX_OVERHEAD), typesize, nbytes);
+    else raw.set(src, MAX_OVERHEAD);
     return raw;
   }
   writeHeader(out, flags, typesize, nbytes, blocksize, pos);
-  return out.slice(0, pos);
+  return o.view ? out.subarray(0, pos) : out.slice(0, pos);
 }
 
 function writeHeader(out: Uint8Array, flags: number, typesize: number, nbytes: number, blocksize: number, cbytes: number): void {

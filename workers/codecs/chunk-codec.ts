@@ -3,7 +3,7 @@
  * machine can run, plus the Zarr v3 codec metadata that describes exactly what gets written.
  */
 import { gzipSync } from 'fflate';
-import { bloscEncode, DEFAULT_BLOCKSIZE } from './blosc1.js';
+import { bloscEncode } from './blosc1.js';
 import { appendCrc32c } from './crc32c.js';
 import { codecAvailability, innerCompressor, type InnerName } from './inner-compressors.js';
 
@@ -38,35 +38,46 @@ export function resolveCodec(requested: string, clevel: number, blocksize: numbe
   const level = inner === 'lz4' ? Math.max(1, clevel) : effective === 'gzip' || inner === 'zlib' ? Math.min(9, clevel) : clevel;
   return {
     requested, effective, implementation, clevel: level,
-    blocksize: blocksize > 0 ? blocksize : DEFAULT_BLOCKSIZE,
+    // 0 = one block per chunk (measured fastest with the fused extract+shuffle, same ratio).
+    blocksize: blocksize > 0 ? blocksize : 0,
     split: inner === 'lz4', checksum, fallbackReason,
   };
 }
 
-/** Encodes one inner chunk's raw little-endian bytes. */
-export function encodeChunk(raw: Uint8Array, typesize: number, c: ResolvedCodec): Uint8Array {
+/**
+ * Encodes one inner chunk's raw little-endian bytes. `preShuffled`: raw is already byte-shuffled
+ * (blosc codecs with a whole-chunk block only; see `wantsPreShuffled`).
+ */
+export function encodeChunk(raw: Uint8Array, typesize: number, c: ResolvedCodec, preShuffled = false): Uint8Array {
   let out: Uint8Array;
   if (c.effective === 'gzip') {
     out = gzipSync(raw, { level: c.clevel as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, mtime: 0 });
   } else if (c.effective === 'none') {
-    out = raw.slice();
+    out = raw;
   } else {
     const inner = innerCompressor(c.effective.replace('blosc-', '') as InnerName);
     if (!inner) throw new Error(`codec ${c.effective} is not available in this worker`);
-    out = bloscEncode(raw, inner, { typesize, clevel: c.clevel, shuffle: true, blocksize: c.blocksize, split: c.split });
+    out = bloscEncode(raw, inner, { typesize, clevel: c.clevel, shuffle: true, blocksize: c.blocksize, split: c.split, preShuffled, view: true });
   }
-  return c.checksum ? appendCrc32c(out) : out;
+  // One copy into the result, with room for the crc32c when it is on.
+  return c.checksum ? appendCrc32c(out) : out.slice();
+}
+
+/** True when the encode task may hand over a pre-shuffled chunk (one Blosc block = the whole chunk). */
+export function wantsPreShuffled(c: ResolvedCodec, chunkBytes: number, typesize: number): boolean {
+  return c.effective.startsWith('blosc-') && typesize === 2 && (c.blocksize === 0 || c.blocksize >= chunkBytes);
 }
 
 /** Zarr v3 codec list for the inner chunks (after the array->bytes `bytes` codec). */
-export function chunkCodecMetadata(c: ResolvedCodec, typesize: number): Record<string, unknown>[] {
+export function chunkCodecMetadata(c: ResolvedCodec, typesize: number, chunkBytes: number): Record<string, unknown>[] {
   const list: Record<string, unknown>[] = [{ name: 'bytes', configuration: { endian: 'little' } }];
   if (c.effective === 'gzip') list.push({ name: 'gzip', configuration: { level: c.clevel } });
   else if (c.effective.startsWith('blosc-')) {
     list.push({
       name: 'blosc',
       configuration: {
-        cname: c.effective.replace('blosc-', ''), clevel: c.clevel, shuffle: 'shuffle', typesize, blocksize: c.blocksize,
+        cname: c.effective.replace('blosc-', ''), clevel: c.clevel, shuffle: 'shuffle', typesize,
+        blocksize: c.blocksize === 0 ? chunkBytes : Math.min(c.blocksize, chunkBytes),
       },
     });
   }
