@@ -13,6 +13,8 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { WorkerPool } from './pipeline/worker-pool.js';
 import { RingReader } from './ingest/ring-reader.js';
 import { RingFormatError } from './ingest/ring-layout.js';
+import { lockRing } from './ingest/ring-lock.js';
+import { diskFree } from './zarr/disk.js';
 import { attachLogger } from './log.js';
 import { StreamQc } from './qc/stream-qc.js';
 import { AlertEngine } from './qc/alerts.js';
@@ -33,6 +35,7 @@ export interface App {
   alerts: AlertEngine;
   streamQc: StreamQc;
   hub: WsHub;
+  reload(): { ok: boolean; message: string };
   pipeline: Pipeline;
   server: http.Server;
   port: number;
@@ -53,16 +56,6 @@ export function validateMetadata(body: unknown, keys: string[]): Record<string, 
   return out;
 }
 
-export function diskFree(dir: string): number | null {
-  try {
-    let d = path.resolve(dir);
-    while (!fs.existsSync(d)) d = path.dirname(d);
-    const s = fs.statfsSync(d);
-    return s.bavail * s.bsize;
-  } catch {
-    return null;
-  }
-}
 
 async function waitForRing(ringPath: string, seconds: number, bus: EventBus, stopped: () => boolean): Promise<RingReader | null> {
   const until = seconds > 0 ? Date.now() + seconds * 1000 : Infinity;
@@ -101,7 +94,7 @@ export function startSimulatorProcess(cfg: Config, ringPath: string): ChildProce
   return spawn(process.execPath, args, { stdio: ['pipe', 'inherit', 'inherit'] });
 }
 
-export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
+export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () => Config): Promise<App> {
   const bus = new EventBus();
   attachLogger(bus, cfg.log.json, cfg.log.level as 'info');
   const simMode = cfg.source === 'sim';
@@ -134,6 +127,20 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
     },
     { method: 'GET', path: '/api/status', handle: async () => ({ status: 200, body: { ...pipeline.status(), counters: { ...pipeline.counters }, codec: pipeline.codec } }) },
   ];
+  /** Reloads thresholds (the only settings that change without a restart); frames keep flowing. */
+  const reload = (): { ok: boolean; message: string; thresholds?: Config['qc']['thresholds'] } => {
+    if (!reloadConfig) return { ok: false, message: 'no config file to reload from' };
+    try {
+      const next = reloadConfig();
+      cfg.qc.thresholds = next.qc.thresholds;
+      alerts.reload(cfg);
+      bus.emit('log', { level: 'info', msg: 'thresholds reloaded', fields: { ...cfg.qc.thresholds } });
+      return { ok: true, message: 'thresholds reloaded', thresholds: cfg.qc.thresholds };
+    } catch (e) {
+      bus.emit('log', { level: 'error', msg: `reload refused: ${(e as Error).message}` });
+      return { ok: false, message: (e as Error).message };
+    }
+  };
   const previews = new PreviewService(cfg, bus, pipeline, workers);
   const hub: WsHub = new WsHub(bus, previews, {
     token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,
@@ -190,6 +197,10 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
         return { status: 200, body: { ok: true } };
       },
     },
+    { method: 'POST', path: '/api/reload', protected: true, handle: async () => {
+      const r = reload();
+      return { status: r.ok ? 200 : 400, body: r };
+    } },
     { method: 'GET', path: '/api/config', handle: async () => ({ status: 200, body: { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } } }) },
   );
   const server = await startHttpServer({
@@ -207,6 +218,16 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
       if (!stopped) bus.emit('log', { level: code === 0 ? 'info' : 'error', msg: `simulator exited (${sig ?? code})` });
     });
   }
+  // One sidecar per ring, refused clearly before anything else starts listening.
+  let unlock: () => void;
+  try {
+    unlock = lockRing(ringPath);
+  } catch (e) {
+    await new Promise<void>((r) => server.close(() => r()));
+    sim?.kill('SIGTERM');
+    await workers.close();
+    throw e;
+  }
   const attaching = (async () => {
     const reader = await waitForRing(ringPath, cfg.ring_wait_seconds, bus, () => stopped);
     if (reader && !stopped) pipeline.attach(reader);
@@ -214,7 +235,7 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
   attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));
 
   const app: App = {
-    bus, alerts, streamQc, hub, pipeline, server, port, sim,
+    bus, alerts, streamQc, hub, pipeline, server, port, sim, reload,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -229,6 +250,7 @@ export async function startApp(cfg: Config, opts: RunOptions): Promise<App> {
       await workers.close();
       alerts.stop();
       hub.close();
+      unlock();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       await closed;

@@ -114,7 +114,8 @@ async function cmdSim(flags: Map<string, string[]>): Promise<number> {
 
 async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   const cfg = configFromFlags(flags);
-  const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append') });
+  const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append') }, () => configFromFlags(flags));
+  process.on('SIGHUP', () => { app.reload(); });
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (sig: string) => {

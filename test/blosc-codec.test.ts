@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Blosc } from 'numcodecs';
 import { bloscEncode } from '../workers/codecs/blosc1.js';
 import { codecAvailability, innerCompressor, type InnerName } from '../workers/codecs/inner-compressors.js';
-import { crc32c } from '../workers/codecs/crc32c.js';
+import { crc32c, crc32cImplementation, crc32cJs } from '../workers/codecs/crc32c.js';
 import { shuffle, unshuffle } from '../workers/codecs/shuffle.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 
@@ -118,9 +118,11 @@ describe('Blosc 1 chunk writer', () => {
       return (c ^ 0xffffffff) >>> 0;
     };
     const rnd = mulberry32(9);
-    for (const n of [0, 1, 7, 8, 9, 1000]) {
+    for (const n of [0, 1, 7, 8, 9, 63, 64, 65, 1000, 100_003]) {
       const d = sample('noise', n, rnd);
       expect(crc32c(d)).toBe(bitwise(d));
+      expect(crc32cJs(d)).toBe(bitwise(d));
     }
+    expect(crc32cImplementation).toMatch(/native/); // the optional native kernel installed here
   });
 });

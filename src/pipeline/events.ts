@@ -25,6 +25,7 @@ export interface PipelineEvents {
   'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
   'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number };
   'storage-error': { message: string; code: string };
+  'storage-resumed': { message: string };
   'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 }
 

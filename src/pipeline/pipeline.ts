@@ -18,6 +18,7 @@ import { AcquisitionStore, StoreError } from '../zarr/acquisition-store.js';
 import { chunkCodecMetadata, resolveCodec, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
 import type { QcParams } from '../../workers/tasks.js';
 import { acquisitionName } from './naming.js';
+import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
 
 export interface PipelineStatus {
@@ -112,8 +113,37 @@ export class Pipeline {
         this.finishedIds.add(acq.id);
       }
     }
+    this.guardTimer = setInterval(() => this.diskGuard(), 1000);
+    this.guardTimer.unref();
     this.bus.emit('log', { level: 'info', msg: 'ring attached', fields: { ring: reader.path, width: h.width, height: h.height, dtype: h.dtype, slots: h.slotCount, z_planes: h.zPlanes, channels: h.channels, frame_pool: cap } });
     this.schedule(0);
+  }
+
+  private guardTimer: NodeJS.Timeout | null = null;
+  private guardStopped = false;
+
+  /**
+   * Stops storing, loudly, before the output disk is full (storage.min_free_bytes), and resumes when
+   * space is back (5 % above the margin). QC and previews go on; frames not stored are counted.
+   */
+  diskGuard(): void {
+    if (!this.cfg.storage.enabled || !this.acqOpen) return;
+    const free = diskFree(this.cfg.storage.out);
+    if (free === null) return;
+    const min = this.cfg.storage.min_free_bytes;
+    if (!this.guardStopped && free < min && this.storingDisabledReason === null) {
+      this.guardStopped = true;
+      const msg = `disk guard: ${(free / 1e9).toFixed(2)} GB free on the output disk (${this.cfg.storage.out}), below storage.min_free_bytes ${(min / 1e9).toFixed(2)} GB: storing stopped, QC and preview continue`;
+      this.storingDisabledReason = msg;
+      this.bus.emit('storage-error', { message: msg, code: 'EDISKGUARD' });
+      this.bus.emit('log', { level: 'error', msg });
+    } else if (this.guardStopped && free > min * 1.05) {
+      this.guardStopped = false;
+      this.storingDisabledReason = null;
+      const msg = `disk guard: ${(free / 1e9).toFixed(2)} GB free again: storing resumed`;
+      this.bus.emit('storage-resumed', { message: msg });
+      this.bus.emit('log', { level: 'warn', msg });
+    }
   }
 
   private schedule(ms: number): void {
@@ -139,6 +169,7 @@ export class Pipeline {
     this.blocks = new BlockAssembler(this.layout, maxBlocks, (b) => this.encodeBlock(b));
     this.store = null;
     this.storingDisabledReason = null;
+    this.guardStopped = false;
     if (this.cfg.storage.enabled) {
       const root = path.resolve(this.cfg.storage.out, `${this.acqName}.ome.zarr`);
       try {
@@ -507,6 +538,7 @@ export class Pipeline {
       }
     }
     this.stopping = true;
+    if (this.guardTimer) clearInterval(this.guardTimer);
     await this.finishAcquisition();
     this.lastHeader = this.reader?.header ?? this.lastHeader;
     this.reader?.close();

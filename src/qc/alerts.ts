@@ -50,6 +50,7 @@ export class AlertEngine {
     });
     bus.on('frames-lost', (e) => this.drops.push({ at: Date.now(), n: e.count }));
     bus.on('storage-error', (e) => this.set('storage', null, true, 1, e.message));
+    bus.on('storage-resumed', (e) => this.set('storage', null, false, 0, e.message));
     bus.on('acquisition-started', (e) => {
       if (e.storePath) this.set('storage', null, false, 0, 'storing');
       this.focusHistory.clear();

@@ -108,6 +108,7 @@ export class Metrics {
       storeLatency.observe({ camera }, e.latencyMs / 1000);
     });
     bus.on('storage-error', () => storageOk.set({ camera }, 0));
+    bus.on('storage-resumed', () => storageOk.set({ camera }, 1));
     bus.on('acquisition-started', (e) => {
       raw = 0;
       stored = 0;

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 /** CRC-32C (Castagnoli), slicing-by-8, as the Zarr v3 `crc32c` codec and the shard index use. */
 const T = new Uint32Array(8 * 256);
 for (let i = 0; i < 256; i++) {
@@ -9,7 +10,24 @@ for (let i = 0; i < 256; i++) {
   for (let s = 1; s < 8; s++) T[s * 256 + i] = (T[(s - 1) * 256 + i] >>> 8) ^ T[T[(s - 1) * 256 + i] & 0xff];
 }
 
+const nativeCrc = (() => {
+  try {
+    // Optional npm dependency with a prebuilt SSE4.2 / ARMv8 kernel (~5 GB/s here vs ~0.8 GB/s in JS).
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c(b: Uint8Array, seed?: number): number }).crc32c;
+  } catch {
+    return null;
+  }
+})();
+
+export const crc32cImplementation = nativeCrc ? '@node-rs/crc32 (native)' : 'JavaScript (slicing-by-8)';
+
 export function crc32c(data: Uint8Array, seed = 0): number {
+  if (nativeCrc && data.length >= 64) return nativeCrc(data, seed) >>> 0;
+  return crc32cJs(data, seed);
+}
+
+/** The portable implementation (also the reference the tests compare the native one with). */
+export function crc32cJs(data: Uint8Array, seed = 0): number {
   let c = ~seed >>> 0;
   let i = 0;
   const n = data.length;

@@ -1,0 +1,45 @@
+/**
+ * One sidecar per ring: `<ring>.lock` holds the owner's pid, created exclusively. A lock whose pid is
+ * no longer alive (a crashed sidecar) is taken over.
+ */
+import fs from 'node:fs';
+
+export class RingLockError extends Error {
+  constructor(msg: string) {
+    super(msg);
+    this.name = 'RingLockError';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function lockRing(ringPath: string): () => void {
+  const lock = `${ringPath}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(lock, 'wx');
+      fs.writeSync(fd, `${process.pid}\n`);
+      fs.closeSync(fd);
+      return () => {
+        try {
+          if (fs.readFileSync(lock, 'utf8').trim() === String(process.pid)) fs.rmSync(lock, { force: true });
+        } catch { /* already gone */ }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new RingLockError(`cannot create lock ${lock}: ${(e as Error).message}`);
+      const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid) && pid !== process.pid) {
+        throw new RingLockError(`ring ${ringPath} is already used by another spimstream (pid ${pid}, lock ${lock}); stop it first`);
+      }
+      fs.rmSync(lock, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new RingLockError(`cannot lock ring ${ringPath}`);
+}
