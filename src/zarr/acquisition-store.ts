@@ -55,6 +55,21 @@ export function describeFsError(e: unknown, what: string, p: string): StoreError
   return new StoreError(`cannot ${what} ${p}: ${why[code] ?? err?.message ?? String(e)} (${code})`, code);
 }
 
+/** The parts of `parts` after the first `skip` bytes. */
+function remaining(parts: Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let k = skip;
+  for (const p of parts) {
+    if (k >= p.length) {
+      k -= p.length;
+      continue;
+    }
+    out.push(k > 0 ? p.subarray(k) : p);
+    k = 0;
+  }
+  return out;
+}
+
 export class AcquisitionStore {
   readonly root: string;
   readonly arrayDir: string;
@@ -84,6 +99,12 @@ export class AcquisitionStore {
       throw describeFsError(e, 'create output directory', parent);
     }
     if (!fs.statSync(parent).isDirectory()) throw new StoreError(`output path ${parent} is not a directory`, 'ENOTDIR');
+    try {
+      // Checked up front: a recursive mkdir on a read-only file system reports a misleading ENOENT.
+      fs.accessSync(parent, fs.constants.W_OK);
+    } catch (e) {
+      throw describeFsError(e, 'create store', o.root);
+    }
     if (fs.existsSync(o.root)) {
       if (o.append) {
         s.loadForAppend();
@@ -136,8 +157,13 @@ export class AcquisitionStore {
 
   private writeJsonAtomic(file: string, doc: unknown): void {
     const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-    fs.renameSync(tmp, file);
+    try {
+      fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true }); // the previous zarr.json stays in place, whole
+      throw e;
+    }
   }
 
   private writeMetadataSync(): void {
@@ -254,7 +280,16 @@ export class AcquisitionStore {
           this.dirs.add(dir);
         }
         fh = await fs.promises.open(tmp, 'w');
-        await fh.writev(parts);
+        // writev may write short on a full disk without throwing: a short shard must never be renamed.
+        let done = 0;
+        let rest = parts;
+        while (rest.length > 0) {
+          const { bytesWritten } = await fh.writev(rest);
+          done += bytesWritten;
+          if (done >= bytes) break;
+          if (bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+          rest = remaining(parts, done);
+        }
         await fh.close();
         fh = null;
         await fs.promises.rename(tmp, file);
