@@ -1,0 +1,21 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers.js';
+
+// Keeps `npm run bench` from rotting: a short run at a low rate, checked for a sane summary.
+// Speed is judged by the bench itself, never here.
+describe('benchmark smoke run', () => {
+  it('npm run bench -- --quick runs every bench and prints one JSON summary line', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/run-all.js'), '--quick'], { encoding: 'utf8', cwd: ROOT, timeout: 180_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const summary = JSON.parse(lines[lines.length - 1]) as Record<string, number | boolean | null>;
+    expect(summary.bench).toBe('all');
+    expect(summary.max_sustained_mb_s).toBeGreaterThan(0);
+    expect(summary.codec_default_ratio_real).toBeGreaterThan(2);
+    expect(summary.qc_default_ms_per_2048_frame).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/## Lossless codecs, one core/);
+    expect(r.stdout).toMatch(/\| real LLSM 32x128x128 \| blosc-zstd 1/);
+  });
+});
