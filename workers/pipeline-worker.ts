@@ -2,6 +2,7 @@
  * Piscina entry: one worker module serves every per-pixel job (QC, chunk encoding, previews) so
  * that the pool balances them; each job lives in its own file.
  */
+import { move } from 'piscina';
 import { runFrameTask } from './frame-task.js';
 import { runEncodeTask } from './encode-task.js';
 import { runPreviewTask } from './preview-task.js';
@@ -12,7 +13,8 @@ export default async function handle(task: Task): Promise<unknown> {
     case 'frame':
       return runFrameTask(task);
     case 'encode':
-      return runEncodeTask(task);
+      // The encoded chunk is transferred, not cloned: ~1/3 of every stored byte crosses back here.
+      return move(runEncodeTask(task).bytes);
     case 'preview':
       return runPreviewTask(task);
     default:

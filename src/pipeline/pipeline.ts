@@ -446,7 +446,7 @@ export class Pipeline {
     const h = (this.reader?.header ?? this.lastHeader) as NonNullable<RingReader['header']>;
     const nty = tilesY(l);
     const ntx = tilesX(l);
-    const jobs: Promise<{ bytes: Uint8Array; rawBytes: number; empty: boolean }>[] = [];
+    const jobs: Promise<Uint8Array>[] = [];
     const planes = b.present.reduce((s, v) => s + v, 0);
     for (let ty = 0; ty < nty; ty++) {
       for (let tx = 0; tx < ntx; tx++) {
@@ -461,9 +461,9 @@ export class Pipeline {
     const done = Promise.all(jobs).then((res) => {
       this.blocks?.release(b);
       const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
-      const stored = res.reduce((s, r) => s + r.bytes.length, 0);
+      const stored = res.reduce((s, r) => s + r.length, 0);
       this.counters.bytesRawStored += raw;
-      if (store) store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.empty ? null : r.bytes)), planes);
+      if (store) store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.length === 0 ? null : r)), planes);
       this.bus.emit('chunk-stored', { stream: this.streamKey(b), rawBytes: raw, storedBytes: stored, frames: planes, latencyMs: Date.now() - b.firstTimestampNs / 1e6 });
       const k = `${b.t}/${b.c}/${b.view}`;
       const tc = this.tcOpen.get(k);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { PACKAGE_ROOT } from '../package-info.js';
 import { Piscina } from 'piscina';
-import type { EncodeResult, EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask } from '../../workers/tasks.js';
+import type { EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask } from '../../workers/tasks.js';
 
 /** Finds dist/workers/pipeline-worker.js from either the compiled tree or the TS sources (tests). */
 export function workerFile(): string {
@@ -39,8 +39,9 @@ export class WorkerPool {
     return this.pool.run(t) as Promise<FrameResult>;
   }
 
-  encode(t: EncodeTask): Promise<EncodeResult> {
-    return this.pool.run(t) as Promise<EncodeResult>;
+  /** Resolves to the encoded chunk; an empty array means "all fill value, not stored". */
+  encode(t: EncodeTask): Promise<Uint8Array> {
+    return this.pool.run(t) as Promise<Uint8Array>;
   }
 
   preview(t: PreviewTask): Promise<PreviewResult> {

@@ -91,13 +91,18 @@ export function fft2(re: Float64Array, im: Float64Array, w: number, h: number, i
   }
 }
 
-/**
- * Unscaled DCT-II of `n` real samples via one complex FFT of length n (Makhoul 1980):
- * C_k = 2 Σ x_j cos(π k (2j+1) / 2n). Uses scratch buffers; writes into out.
- */
-const dctCache = new Map<number, { c: Float64Array; s: Float64Array; re: Float64Array; im: Float64Array }>();
-export function dct2(x: Float64Array, out: Float64Array, n: number, xOff = 0, xStride = 1, oOff = 0, oStride = 1): void {
-  let d = dctCache.get(n);
+interface DctPlan {
+  /** 2·cos(πk/2n) and −2·sin(πk/2n): the post-FFT twiddles of Makhoul's DCT-II. */
+  c: Float64Array;
+  s: Float64Array;
+  re: Float64Array;
+  im: Float64Array;
+}
+
+const dctPlans = new Map<number, DctPlan>();
+
+function dctPlan(n: number): DctPlan {
+  let d = dctPlans.get(n);
   if (!d) {
     const c = new Float64Array(n);
     const s = new Float64Array(n);
@@ -106,8 +111,17 @@ export function dct2(x: Float64Array, out: Float64Array, n: number, xOff = 0, xS
       s[k] = -2 * Math.sin((Math.PI * k) / (2 * n));
     }
     d = { c, s, re: new Float64Array(n), im: new Float64Array(n) };
-    dctCache.set(n, d);
+    dctPlans.set(n, d);
   }
+  return d;
+}
+
+/**
+ * Unscaled DCT-II of `n` real samples via one complex FFT of length n (Makhoul 1980):
+ * C_k = 2 Σ x_j cos(π k (2j+1) / 2n). Uses scratch buffers; writes into out.
+ */
+export function dct2(x: Float64Array, out: Float64Array, n: number, xOff = 0, xStride = 1, oOff = 0, oStride = 1): void {
+  const d = dctPlan(n);
   const { re, im } = d;
   const half = n >> 1;
   for (let j = 0; j < half; j++) {
@@ -120,26 +134,13 @@ export function dct2(x: Float64Array, out: Float64Array, n: number, xOff = 0, xS
   for (let k = 0; k < n; k++) out[oOff + k * oStride] = re[k] * d.c[k] - im[k] * d.s[k];
 }
 
-const pairCache = new Map<number, { c: Float64Array; s: Float64Array; re: Float64Array; im: Float64Array }>();
-
 /**
  * Two unscaled DCT-IIs at once (rows a and b, length n even) from ONE complex FFT: with Makhoul's
  * reordering v_a, v_b, FFT(v_a + i·v_b) = Z gives V_a[k] = (Z[k] + conj Z[n-k]) / 2 and
  * V_b[k] = (Z[k] − conj Z[n-k]) / 2i. Halves the FFT work of the 2-D DCT.
  */
 export function dct2Pair(x: Float64Array, aOff: number, bOff: number, stride: number, n: number, out: Float64Array, oa: number, ob: number, oStride: number): void {
-  let d = pairCache.get(n);
-  if (!d) {
-    const c = new Float64Array(n);
-    const sn = new Float64Array(n);
-    for (let k = 0; k < n; k++) {
-      c[k] = 2 * Math.cos((Math.PI * k) / (2 * n));
-      sn[k] = -2 * Math.sin((Math.PI * k) / (2 * n));
-    }
-    d = { c, s: sn, re: new Float64Array(n), im: new Float64Array(n) };
-    pairCache.set(n, d);
-  }
-  const { re, im, c, s } = d;
+  const { re, im, c, s } = dctPlan(n);
   const half = n >> 1;
   for (let j = 0; j < half; j++) {
     re[j] = x[aOff + 2 * j * stride];
