@@ -108,6 +108,7 @@ const cases: Case[] = [
   { name: 'u8-1x1-sharded-lz4', w: 1, h: 1, dtype: 'uint8', Z: 3, C: 1, T: 2, codec: 'blosc-lz4', chunk: [32, 256, 256], shard: [0, 0, 0], sharding: true },
   { name: 'u8-odd-unsharded-zlib', w: 33, h: 17, dtype: 'uint8', Z: 3, C: 2, T: 2, codec: 'blosc-zlib', chunk: [2, 8, 8], shard: [0, 0, 0], sharding: false },
   { name: 'u16-2000x1500-sharded-gzip', w: 2000, h: 1500, dtype: 'uint16', Z: 2, C: 1, T: 1, codec: 'gzip', chunk: [32, 256, 256], shard: [32, 1024, 0], sharding: true },
+  { name: 'u16-numcodecs-reference-path', w: 40, h: 24, dtype: 'uint16', Z: 3, C: 1, T: 2, codec: 'numcodecs-blosc-lz4', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: true },
   { name: 'u16-holes-sharded-zstd', w: 40, h: 24, dtype: 'uint16', Z: 6, C: 1, T: 2, codec: 'blosc-zstd', chunk: [4, 16, 16], shard: [0, 0, 0], sharding: true, skip: new Set(['0/0/1', '1/0/4', '1/0/5']) },
 ];
 
@@ -122,6 +123,61 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
       expect(all.filter((f) => f.includes('.tmp-'))).toEqual([]);
     });
   }
+
+  it('--append continues the time axis of a compatible store, bit-exact', async () => {
+    const c: Case = { name: 'append', w: 32, h: 16, dtype: 'uint16', Z: 2, C: 1, T: 2, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: true };
+    const out = tmpDir('append');
+    cleanup.push(out);
+    for (const round of [0, 1]) {
+      const ring = shmPath(`append${round}`);
+      cleanup.push(ring);
+      const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'same' } }, { append: round === 1 });
+      try {
+        await pushAcquisition(c, ring, rec);
+        await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 20000, 'finalized');
+      } finally {
+        await app.stop();
+      }
+    }
+    const arr = await openArray(path.join(out, 'same.ome.zarr'));
+    expect(arr.shape).toEqual([4, 1, 2, 16, 32]);
+    for (let t = 0; t < 4; t++) {
+      for (let z = 0; z < 2; z++) {
+        const got = await readPlane(arr, t, 0, z);
+        const want = makeFrame(c, t % 2, 0, z); // the second acquisition's t=0 landed at t=2
+        expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(want.buffer)), `t=${t} z=${z}`).toBe(0);
+      }
+    }
+  });
+
+  it('one sidecar run, several acquisitions: each its own store', async () => {
+    const c: Case = { name: 'multi', w: 16, h: 16, dtype: 'uint8', Z: 2, C: 1, T: 1, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: true };
+    const out = tmpDir('multi');
+    const ring = shmPath('multi');
+    cleanup.push(out, ring);
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'acq{acq}' } });
+    try {
+      const w = RingWriter.create(ring, { width: 16, height: 16, dtype: 'uint8', bitDepth: 8, slotCount: 8, zPlanes: 2, channels: 1, views: 1 });
+      for (let acq = 1; acq <= 3; acq++) {
+        w.startAcquisition();
+        for (let z = 0; z < 2; z++) {
+          const px = new Uint8Array(256).fill(10 * acq + z);
+          w.publish(px, { cameraCounter: acq * 10 + z, timestampNs: Date.now() * 1e6, t: 0, c: 0, z, view: 0, flags: 0 });
+        }
+        await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= acq * 2, 5000, `acquisition ${acq}`);
+        w.finishAcquisition();
+        await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= acq, 5000, `acquisition ${acq} finalized`);
+      }
+      w.close();
+    } finally {
+      await app.stop();
+    }
+    expect(storeDirs(out).map((d) => path.basename(d))).toEqual(['acq1.ome.zarr', 'acq2.ome.zarr', 'acq3.ome.zarr']);
+    for (let acq = 1; acq <= 3; acq++) {
+      const arr = await openArray(path.join(out, `acq${acq}.ome.zarr`));
+      expect((await readPlane(arr, 0, 0, 1))[5]).toBe(10 * acq + 1);
+    }
+  });
 
   it('an independent reader decodes a shard by hand from the spec (index -> crc32c -> blosc) to the same pixels', async () => {
     const c = cases[0];

@@ -1,5 +1,5 @@
 /** Chunk job: cut one inner chunk out of an assembled z-block and encode it with the chunk codec. */
-import { encodeChunk, wantsPreShuffled } from './codecs/chunk-codec.js';
+import { encodeChunk, encodeChunkNumcodecs, wantsPreShuffled } from './codecs/chunk-codec.js';
 import type { EncodeResult, EncodeTask } from './tasks.js';
 
 let scratch = new Uint8Array(0);
@@ -73,6 +73,17 @@ function shuffle16AndCheck(raw: Uint8Array, dst: Uint8Array): boolean {
     hi[i] = ((w >>> 8) & 0xff) | ((w >>> 16) & 0xff00);
   }
   return any !== 0;
+}
+
+/** The numcodecs reference path: same tile extraction, encoded by zarrita's WASM c-blosc. */
+export async function runEncodeTaskNumcodecs(t: EncodeTask): Promise<EncodeResult> {
+  const t0 = performance.now();
+  const rawBytes = t.cz * t.cy * t.cx * t.bytesPerPixel;
+  const raw = new Uint8Array(rawBytes);
+  extractTile(t, raw);
+  const empty = raw.every((v) => v === 0);
+  const bytes = empty ? new Uint8Array(0) : await encodeChunkNumcodecs(raw, t.codec);
+  return { bytes, rawBytes, seconds: (performance.now() - t0) / 1000, empty };
 }
 
 export function runEncodeTask(t: EncodeTask): EncodeResult {

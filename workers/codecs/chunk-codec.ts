@@ -23,15 +23,20 @@ export interface ResolvedCodec {
 
 export function resolveCodec(requested: string, clevel: number, blocksize: number, checksum: boolean): ResolvedCodec {
   const avail = codecAvailability();
-  let effective = requested.replace(/^numcodecs-/, '');
+  if (requested.startsWith('numcodecs-')) {
+    // zarrita's own WASM c-blosc, kept selectable as the reference path: it hard-wires typesize 4 and
+    // ignores the shuffle setting, so these chunks are unshuffled and the metadata says so.
+    return {
+      requested, effective: requested, implementation: 'numcodecs WASM c-blosc (no shuffle)', clevel, blocksize: 0,
+      split: false, checksum, fallbackReason: null,
+    };
+  }
+  let effective = requested;
   let fallbackReason: string | null = null;
   const innerOf = (e: string) => e.replace('blosc-', '') as InnerName;
   if (effective.startsWith('blosc-') && !avail[innerOf(effective)]) {
     fallbackReason = `native ${innerOf(effective)} is not available on this machine (optional npm dependency did not build); using blosc-zlib (fflate)`;
     effective = 'blosc-zlib';
-  }
-  if (requested.startsWith('numcodecs-')) {
-    fallbackReason = `${requested} is written by spimstream's own Blosc writer (same format) with ${avail[innerOf(effective)] ?? 'fflate'}`;
   }
   const implementation = effective === 'gzip' ? 'fflate gzip' : effective === 'none' ? 'raw' : `blosc1 writer + ${avail[innerOf(effective)]}`;
   const inner = effective.startsWith('blosc-') ? innerOf(effective) : null;
@@ -68,10 +73,29 @@ export function wantsPreShuffled(c: ResolvedCodec, chunkBytes: number, typesize:
   return c.effective.startsWith('blosc-') && typesize === 2 && (c.blocksize === 0 || c.blocksize >= chunkBytes);
 }
 
+type NumcodecsBlosc = { encode(b: Uint8Array): Promise<Uint8Array> };
+const numcodecsByName = new Map<string, NumcodecsBlosc>();
+
+/** The numcodecs path (async: its WASM module loads on first use). */
+export async function encodeChunkNumcodecs(raw: Uint8Array, c: ResolvedCodec): Promise<Uint8Array> {
+  const cname = c.effective.replace('numcodecs-blosc-', '');
+  let codec = numcodecsByName.get(cname);
+  if (!codec) {
+    const { Blosc } = (await import('numcodecs')) as unknown as { Blosc: { fromConfig(cfg: Record<string, unknown>): NumcodecsBlosc } };
+    codec = Blosc.fromConfig({ cname, clevel: c.clevel, shuffle: 0, blocksize: 0 });
+    numcodecsByName.set(cname, codec);
+  }
+  const out = new Uint8Array(await codec.encode(raw));
+  return c.checksum ? appendCrc32c(out) : out;
+}
+
 /** Zarr v3 codec list for the inner chunks (after the array->bytes `bytes` codec). */
 export function chunkCodecMetadata(c: ResolvedCodec, typesize: number, chunkBytes: number): Record<string, unknown>[] {
   const list: Record<string, unknown>[] = [{ name: 'bytes', configuration: { endian: 'little' } }];
   if (c.effective === 'gzip') list.push({ name: 'gzip', configuration: { level: c.clevel } });
+  else if (c.effective.startsWith('numcodecs-blosc-')) {
+    list.push({ name: 'blosc', configuration: { cname: c.effective.replace('numcodecs-blosc-', ''), clevel: c.clevel, shuffle: 'noshuffle', typesize: 4, blocksize: 0 } });
+  }
   else if (c.effective.startsWith('blosc-')) {
     list.push({
       name: 'blosc',
