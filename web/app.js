@@ -48,6 +48,8 @@ function onJson(m) {
     subscribe();
   } else if (m.type === 'qc' && m.stream === state.stream) {
     state.lastHist = m.histogram;
+    state.histLo = m.histogram_lo;
+    state.histHi = m.histogram_hi;
     drawHist();
     push('sat', m.saturated_ratio * 100);
     if (m.drift && m.drift.valid) {
@@ -157,17 +159,29 @@ function drawHist() {
     g.fillRect(i * bw, c.height - bh, Math.max(1, bw - 0.5), bh);
   });
   const sat = state.hello ? state.hello.saturation_level : 65535;
-  // The bins span [0, saturation level]: the level is the right edge.
-  g.strokeStyle = '#ff4040';
-  g.beginPath(); g.moveTo(c.width - 1, 0); g.lineTo(c.width - 1, c.height); g.stroke();
-  g.fillStyle = '#ff4040';
+  const lo = state.histLo ?? 0;
+  const hi = Math.max(state.histHi ?? sat + 1, lo + 1);
+  const xOf = (v) => ((v - lo) / (hi - lo)) * c.width;
   g.font = '10px sans-serif';
-  g.fillText(`saturation ${sat}`, c.width - 95, 10);
+  g.fillStyle = '#8a96a3';
+  g.fillText(String(lo), 2, 10);
+  g.fillText(String(hi - 1), c.width - 40, c.height - 2);
+  // The saturation level: a red line where it falls, or an arrow when it is above this frame's range.
+  g.strokeStyle = '#ff4040';
+  g.fillStyle = '#ff4040';
+  if (sat < hi) {
+    const x = Math.max(1, xOf(sat));
+    g.beginPath(); g.moveTo(x, 0); g.lineTo(x, c.height); g.stroke();
+    g.fillText(`saturation ${sat}`, Math.max(0, x - 90), 22);
+  } else {
+    g.fillText(`saturation ${sat} →`, c.width - 110, 22);
+  }
   if (state.lo !== null) {
     g.strokeStyle = '#e3b341';
     for (const v of [state.lo, state.hi]) {
-      const x = (v / (sat + 1)) * c.width;
-      g.beginPath(); g.moveTo(x, 12); g.lineTo(x, c.height); g.stroke();
+      const x = xOf(v);
+      if (x < 0 || x > c.width) continue;
+      g.beginPath(); g.moveTo(x, 26); g.lineTo(x, c.height); g.stroke();
     }
   }
 }

@@ -14,8 +14,10 @@ export interface FrameStats {
   p001: number;
   p50: number;
   p999: number;
-  /** Compact histogram for the preview: HIST_BINS bins spanning [0, saturation level]. */
+  /** Compact histogram for the page: HIST_BINS equal bins spanning [histogramLo, histogramHi). */
   histogram: number[];
+  histogramLo: number;
+  histogramHi: number;
 }
 
 export interface DriftResult {

@@ -186,7 +186,7 @@ export class WsHub {
     this.broadcast({
       type: 'qc', stream: id, seq: e.meta.seq, t: e.meta.t, c: e.meta.c, z: e.meta.z, focus: q.focus,
       saturated_ratio: q.saturatedRatio, underexposed_ratio: q.underexposedRatio, min: q.min, max: q.max, mean: q.mean,
-      p001: q.p001, p50: q.p50, p999: q.p999, histogram: q.histogram, drift: q.drift, signal: q.signal, snr: q.snr,
+      p001: q.p001, p50: q.p50, p999: q.p999, histogram: q.histogram, histogram_lo: q.histogramLo, histogram_hi: q.histogramHi, drift: q.drift, signal: q.signal, snr: q.snr,
       latency_ms: e.latencyMs,
     });
   }

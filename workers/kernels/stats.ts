@@ -51,8 +51,6 @@ export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number
   let p50 = 0;
   let p999 = 0;
   let cum = 0;
-  const compact = new Array<number>(HIST_BINS).fill(0);
-  const binScale = HIST_BINS / (saturationLevel + 1);
   for (let v = 0; v <= top; v++) {
     const c = hist[v];
     if (c === 0) continue;
@@ -66,8 +64,15 @@ export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number
     if (prev < r001 && cum >= r001) p001 = v;
     if (prev < r50 && cum >= r50) p50 = v;
     if (prev < r999 && cum >= r999) p999 = v;
-    const b = Math.min(HIST_BINS - 1, Math.floor(v * binScale));
-    compact[b] += c;
+  }
+  // The page's histogram spans what the frame holds [min, max]: a 16-bit range would squeeze a
+  // low-signal frame into one bin. The page marks the saturation level against this range.
+  const lo = Math.max(min, 0);
+  const span = max - lo + 1;
+  const compact = new Array<number>(HIST_BINS).fill(0);
+  for (let v = lo; v <= max; v++) {
+    const c = hist[v];
+    if (c !== 0) compact[Math.min(HIST_BINS - 1, Math.floor(((v - lo) * HIST_BINS) / span))] += c;
   }
   return {
     checksum: h,
@@ -80,5 +85,7 @@ export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number
     p50,
     p999,
     histogram: compact,
+    histogramLo: lo,
+    histogramHi: max + 1,
   };
 }
