@@ -182,8 +182,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       method: 'POST', path: '/api/metadata', protected: true, handle: async (_req, body) => {
         const r = validateMetadata(body, Object.keys(cfg.metadata));
         if (typeof r === 'string') return { status: 400, body: { error: r } };
-        pipeline.metadataPatch = { ...pipeline.metadataPatch, ...r };
-        pipeline.store?.updateAttributes(r);
+        pipeline.updateMetadata(r);
         bus.emit('log', { level: 'info', msg: 'acquisition metadata updated', fields: r });
         hub.broadcast({ type: 'metadata', metadata: currentMetadata() });
         return { status: 200, body: currentMetadata() };

@@ -179,6 +179,34 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
     }
   });
 
+  it('a ring with two views gives one OME-Zarr image per view', async () => {
+    const out = tmpDir('views');
+    const ring = shmPath('views');
+    cleanup.push(out, ring);
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'mv' } });
+    try {
+      const w = RingWriter.create(ring, { width: 16, height: 8, dtype: 'uint16', bitDepth: 16, slotCount: 8, zPlanes: 2, channels: 1, views: 2 });
+      w.startAcquisition();
+      let n = 0;
+      for (const view of [0, 1]) {
+        for (let z = 0; z < 2; z++) {
+          w.publish(new Uint8Array(new Uint16Array(128).fill(1000 + 100 * view + z).buffer), { cameraCounter: n++, timestampNs: Date.now() * 1e6, t: 0, c: 0, z, view, flags: 0 });
+        }
+      }
+      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= 4, 5000, 'frames');
+      w.finishAcquisition();
+      await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 5000, 'finalized');
+      w.close();
+    } finally {
+      await app.stop();
+    }
+    expect(storeDirs(out).map((d) => path.basename(d))).toEqual(['mv_view0.ome.zarr', 'mv_view1.ome.zarr']);
+    for (const view of [0, 1]) {
+      const arr = await openArray(path.join(out, `mv_view${view}.ome.zarr`));
+      for (let z = 0; z < 2; z++) expect(Array.from(await readPlane(arr, 0, 0, z)).every((v) => v === 1000 + 100 * view + z)).toBe(true);
+    }
+  });
+
   it('an independent reader decodes a shard by hand from the spec (index -> crc32c -> blosc) to the same pixels', async () => {
     const c = cases[0];
     const { dir } = await writeStore(c);

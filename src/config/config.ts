@@ -94,7 +94,7 @@ export const DEFAULT_CONFIG: Config = {
   },
   storage: {
     enabled: true, out: './data', name: '{date}_{time}_acq{acq}', codec: 'blosc-zstd', clevel: 1, blocksize: 0,
-    chunk: [32, 256, 256], shard: [32, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
+    chunk: [32, 256, 256], shard: [128, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },

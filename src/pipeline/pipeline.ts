@@ -34,7 +34,9 @@ export class Pipeline {
   readonly counters = new Counters();
   readonly codec: ResolvedCodec;
   reader: RingReader | null = null;
+  /** The store of view 0 (what status reports); `stores[view]` holds each view's image. */
   store: AcquisitionStore | null = null;
+  stores: AcquisitionStore[] = [];
   layout: ArrayLayout | null = null;
   private pool: FramePool | null = null;
   private blocks: BlockAssembler | null = null;
@@ -57,6 +59,12 @@ export class Pipeline {
   /** Hook for the preview service: the stack MIP accumulator a frame should add to. */
   mipTarget: ((meta: FrameMeta, stream: StreamKey) => { buffer: SharedArrayBuffer; step: number } | null) | null = null;
   storingDisabledReason: string | null = null;
+
+  /** Acquisition metadata from the page: kept for the next acquisitions and written into every open store. */
+  updateMetadata(patch: Record<string, unknown>): void {
+    this.metadataPatch = { ...this.metadataPatch, ...patch };
+    for (const st of this.stores) st.updateAttributes(patch);
+  }
   metadataPatch: Record<string, unknown> = {};
 
   constructor(
@@ -168,12 +176,15 @@ export class Pipeline {
     const maxBlocks = Math.max(2, Math.floor((this.cfg.pipeline.block_pool_mib * 1048576) / (this.layout.chunk[2] * h.width * h.height * bpp)));
     this.blocks = new BlockAssembler(this.layout, maxBlocks, (b) => this.encodeBlock(b));
     this.store = null;
+    this.stores = [];
     this.storingDisabledReason = null;
     this.guardStopped = false;
     if (this.cfg.storage.enabled) {
-      const root = path.resolve(this.cfg.storage.out, `${this.acqName}.ome.zarr`);
       try {
-        this.store = AcquisitionStore.create({
+        // One OME-Zarr image per view: <name>.ome.zarr, or <name>_view<k>.ome.zarr when the ring has several.
+        for (let v = 0; v < h.views; v++) {
+          const root = path.resolve(this.cfg.storage.out, `${this.acqName}${h.views > 1 ? `_view${v}` : ''}.ome.zarr`);
+          this.stores.push(AcquisitionStore.create({
           root, layout: this.layout, dtype: h.dtype,
           innerCodecs: chunkCodecMetadata(this.codec, bpp, this.layout.chunk[2] * this.layout.chunk[3] * this.layout.chunk[4] * bpp),
           image: {
@@ -186,7 +197,7 @@ export class Pipeline {
             window: { min: 0, max: this.cfg.camera.saturation_level, start: this.cfg.camera.offset, end: Math.min(this.cfg.camera.saturation_level, this.cfg.camera.offset * 20) },
             acquisition: {
               ...this.cfg.metadata, ...this.metadataPatch, start_time: new Date().toISOString(), acquisition_id: id,
-              camera: this.cfg.camera, ring: this.ringPath, spimstream_version: VERSION,
+              camera: this.cfg.camera, ring: this.ringPath, spimstream_version: VERSION, view: v, views: h.views,
               codec: { requested: this.codec.requested, effective: this.codec.effective, implementation: this.codec.implementation },
             },
           },
@@ -196,8 +207,11 @@ export class Pipeline {
             this.counters.bytesWritten += bytes;
             this.bus.emit('shard-written', { path: file, bytes });
           },
-        });
+          }));
+        }
+        this.store = this.stores[0];
       } catch (e) {
+        this.stores = [];
         const err = e instanceof StoreError ? e : new StoreError(String(e), 'EUNKNOWN');
         this.storingDisabledReason = err.message;
         this.bus.emit('storage-error', { message: err.message, code: err.code });
@@ -337,11 +351,13 @@ export class Pipeline {
   private placeFrame(meta: FrameMeta): { ref: FrameRef; unstored: string | null; undo(): void } | null {
     const h = (this.reader as RingReader).header;
     let unstored: string | null = null;
-    if (meta.c >= h.channels || meta.z >= h.zPlanes) unstored = 'index';
+    if (meta.c >= h.channels || meta.z >= h.zPlanes || meta.view >= h.views) unstored = 'index';
     else if (this.cfg.storage.enabled) {
-      if (this.store && this.store.failed === null && this.storingDisabledReason === null) {
+      const store = this.stores[meta.view];
+      if (meta.view >= h.views) unstored = 'index';
+      else if (store && store.failed === null && this.storingDisabledReason === null) {
         this.trackTimepoint(meta);
-        const backlog = this.store.pendingBytes > this.cfg.pipeline.block_pool_mib * 1048576;
+        const backlog = this.stores.reduce((sum, st) => sum + st.pendingBytes, 0) > this.cfg.pipeline.block_pool_mib * 1048576;
         const target = backlog ? null : (this.blocks as BlockAssembler).assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
         if (target) {
           const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
@@ -370,7 +386,7 @@ export class Pipeline {
     const stream = this.streamKey(meta);
     this.bus.emit('frame-received', { meta, bytes: h.frameBytes, stream });
     if (unstored === 'index') {
-      this.bus.emit('log', { level: 'warn', msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes}: not stored` });
+      this.bus.emit('log', { level: 'warn', msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z} view=${meta.view}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes} views=${h.views}: not stored` });
     }
     if (unstored) this.countUnstored(1, unstored);
     // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
@@ -414,7 +430,7 @@ export class Pipeline {
     const sk = `${meta.c}/${meta.view}`;
     const prev = this.lastT.get(sk);
     if (prev !== meta.t) {
-      (this.store as AcquisitionStore).ensureTimepoint(meta.t);
+      this.stores[meta.view].ensureTimepoint(meta.t);
       if (prev !== undefined) {
         const old = this.tcOpen.get(`${prev}/${meta.c}/${meta.view}`);
         if (old) {
@@ -432,7 +448,7 @@ export class Pipeline {
     const tc = this.tcOpen.get(k);
     if (tc && tc.closed && tc.delivered >= tc.opened) {
       this.tcOpen.delete(k);
-      this.store?.flush(t, c);
+      this.stores[view]?.flush(t, c);
     }
   }
 
@@ -457,7 +473,7 @@ export class Pipeline {
       }
     }
     void h;
-    const store = this.store;
+    const store = this.stores[b.view];
     const done = Promise.all(jobs).then((res) => {
       this.blocks?.release(b);
       const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
@@ -495,7 +511,7 @@ export class Pipeline {
       await this.settle();
       this.blocks?.sealAll();
       await this.settle();
-      if (this.store) await this.store.close();
+      await Promise.all(this.stores.map((st) => st.close()));
       await this.settle();
       {
         const c = this.counters;
@@ -509,6 +525,7 @@ export class Pipeline {
       }
       this.acqOpen = false;
       this.store = null;
+      this.stores = [];
       this.tcOpen.clear();
       this.lastT.clear();
       this.driftRefs.clear();
