@@ -65,8 +65,8 @@ describe('focus measures', () => {
     ['dense beads and filaments', scene(2, 900, 1000)],
     ['crowded dim specimen', scene(3, 2500, 300)],
   ];
-  const fr = centredRegion(W, H, 1024, []);
-  const bin = Math.max(1, Math.floor(fr.w / 256));
+  const fr = centredRegion(W, H, 512, []);
+  const bin = Math.max(1, Math.floor(fr.w / 128));
   const bw = fr.w / bin;
   const fi = new Float64Array(bw * bw);
   const frame = new Uint16Array(W * H);

@@ -11,8 +11,8 @@ import { accumulateMip } from './kernels/preview.js';
 import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
 
-const FOCUS_MAX_ROI = 1024;
-const FOCUS_TARGET = 256;
+const FOCUS_MAX_ROI = 512;
+const FOCUS_TARGET = 128;
 let focusImg = new Float64Array(0);
 let driftImg = new Float64Array(0);
 let spec = new Float64Array(0);
