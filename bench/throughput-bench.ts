@@ -33,6 +33,7 @@ export interface StepResult {
   rss_peak_mb: number;
   written_mb: number;
   ratio: number;
+  unstored_reasons: Record<string, number>;
 }
 
 function parseMetrics(text: string): Map<string, number> {
@@ -132,7 +133,13 @@ export async function runStep(rate: number, seconds: number, size: number, port:
   await exited(sim);
   sidecar.kill('SIGTERM');
   await exited(sidecar);
-  const fin = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, number | string>).find((l) => l.msg === 'acquisition finished');
+  const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const fin = lines.find((l) => l.msg === 'acquisition finished') as Record<string, number | string> | undefined;
+  const reasons: Record<string, number> = {};
+  for (const l of lines) {
+    if (l.msg !== 'frames not stored (QC and preview continue)') continue;
+    for (const [k, v] of Object.entries(l.reasons as Record<string, number>)) reasons[k] = (reasons[k] ?? 0) + v;
+  }
   fs.rmSync(out, { recursive: true, force: true });
   fs.rmSync(ring, { force: true });
   const d = (name: string, filter = '') => sum(m1, name, filter) - sum(m0, name, filter);
@@ -157,6 +164,7 @@ export async function runStep(rate: number, seconds: number, size: number, port:
     rss_peak_mb: rssPeak / 1e6,
     written_mb: Number(fin?.bytes_written ?? 0) / 1e6,
     ratio: Number(fin?.compression_ratio ?? 0),
+    unstored_reasons: reasons,
   };
 }
 
@@ -166,7 +174,7 @@ export async function throughput(rates: number[], seconds: number, size: number)
   for (const r of rates) {
     const s = await runStep(r, seconds, size, 18900 + steps.length);
     steps.push(s);
-    process.stderr.write(`step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored}\n`);
+    process.stderr.write(`step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored} ${JSON.stringify(s.unstored_reasons)}\n`);
     const clean = s.lost_overrun === 0 && s.lost_gap === 0 && s.unstored === 0 && s.input_mb_s > 0.9 * r;
     if (!clean) break;
     max = s.input_mb_s;
