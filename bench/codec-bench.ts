@@ -39,9 +39,17 @@ export function simChunk(planes = 32, size = 256, background = 10): Uint16Array 
   return out;
 }
 
+/** The real raw LLSM stack: $SPIMSTREAM_REAL_DATA, or ../shared/data/real/ beside the checkout. */
+export function realStackPath(): string {
+  return process.env.SPIMSTREAM_REAL_DATA ?? path.resolve(PACKAGE_ROOT, '..', 'shared', 'data', 'real', 'llsm-bead-psf-61x128x128.tif');
+}
+
 export function realStack(): { chunk: Uint16Array; frames: Uint16Array[]; file: string } | null {
-  const file = path.resolve(PACKAGE_ROOT, '..', 'shared', 'data', 'real', 'llsm-bead-psf-61x128x128.tif');
-  if (!fs.existsSync(file)) return null;
+  const file = realStackPath();
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`codec bench: real light-sheet stack not found at ${file} (set SPIMSTREAM_REAL_DATA); only simulator rows are printed\n`);
+    return null;
+  }
   const t = readTiffStack(file);
   const frames = t.pages as Uint16Array[];
   const chunk = new Uint16Array(32 * t.width * t.height);

@@ -97,8 +97,7 @@ export async function runStep(rate: number, seconds: number, size: number, port:
   let log = '';
   sidecar.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
   const sim = spawn(process.execPath, [BIN, 'sim', '--ring', ring, '--width', String(size), '--height', String(size), '--z-planes', String(zPlanes), '--channels', '1', '--mbps', String(rate), '--precomputed', '2', '--slots', String(Math.max(16, Math.floor((512 * 2 ** 20) / frameBytes))), '--blobs', String(Math.round((400 * size * size) / (512 * 512)))], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let simLog = '';
-  sim.stderr?.on('data', (d: Buffer) => { simLog += d.toString(); });
+  sim.stderr?.resume();
   const base = `http://127.0.0.1:${port}`;
   // wait for the acquisition to start (the simulator pre-renders its frames first)
   for (let i = 0; i < 600; i++) {
@@ -146,7 +145,6 @@ export async function runStep(rate: number, seconds: number, size: number, port:
   const bytesIn = d('spimstream_bytes_received_total');
   const sorted = [...previewLat].sort((a, b) => a - b);
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-  void simLog;
   return {
     target_mb_s: rate,
     input_mb_s: bytesIn / 1e6 / elapsed,

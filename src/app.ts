@@ -4,7 +4,6 @@
  * stop intake, drain the workers, flush every buffered chunk and shard, finalize metadata, exit 0.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type http from 'node:http';
@@ -255,6 +254,5 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       await closed;
     },
   };
-  void os;
   return app;
 }

@@ -14,13 +14,11 @@ interface PanelDef {
 }
 
 function panels(cfg: Config): PanelDef[] {
-  const th = cfg.qc.thresholds;
   const rule = (n: string) => alertRules(cfg).find((r) => r.name === n);
   const t = (n: string) => {
     const r = rule(n);
     return r ? { value: r.threshold, op: r.op } : undefined;
   };
-  void th;
   return [
     { title: 'Sidecars up', type: 'stat', unit: 'none', exprs: [{ expr: 'up{job="spimstream", instance=~"$instance"}', legend: '{{instance}}' }] },
     { title: 'Input (from the ring)', unit: 'Bps', exprs: [{ expr: `sum by (instance, camera) (rate(spimstream_bytes_received_total{${SEL}}[$__rate_interval]))`, legend: '{{instance}} {{camera}}' }] },

@@ -282,7 +282,6 @@ export class Pipeline {
     this.bus.emit('storage-error', { message: e.message, code: 'ERING' });
     this.ringError = e;
     void this.finishAcquisition();
-    this.lastHeader = this.reader?.header ?? null;
     this.reader = null;
   }
 
@@ -459,7 +458,6 @@ export class Pipeline {
 
   private encodeBlock(b: ZBlock): void {
     const l = this.layout as ArrayLayout;
-    const h = (this.reader?.header ?? this.lastHeader) as NonNullable<RingReader['header']>;
     const nty = tilesY(l);
     const ntx = tilesX(l);
     const jobs: Promise<Uint8Array>[] = [];
@@ -472,7 +470,6 @@ export class Pipeline {
         }));
       }
     }
-    void h;
     const store = this.stores[b.view];
     const done = Promise.all(jobs).then((res) => {
       this.blocks?.release(b);
@@ -494,8 +491,6 @@ export class Pipeline {
     });
     this.track(done);
   }
-
-  private lastHeader: RingReader['header'] | null = null;
 
   /** Waits until every frame task, encode and write in flight has finished. */
   private async settle(): Promise<void> {
@@ -557,7 +552,6 @@ export class Pipeline {
     this.stopping = true;
     if (this.guardTimer) clearInterval(this.guardTimer);
     await this.finishAcquisition();
-    this.lastHeader = this.reader?.header ?? this.lastHeader;
     this.reader?.close();
     this.reader = null;
   }
