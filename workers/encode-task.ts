@@ -1,6 +1,6 @@
 /** Chunk job: cut one inner chunk out of an assembled z-block and encode it with the chunk codec. */
 import { encodeChunk, encodeChunkNumcodecs, wantsPreShuffled } from './codecs/chunk-codec.js';
-import type { EncodeResult, EncodeTask } from './tasks.js';
+import type { EncodeTask } from './tasks.js';
 
 let scratch = new Uint8Array(0);
 let shuffled = new Uint8Array(0);
@@ -76,18 +76,17 @@ function shuffle16AndCheck(raw: Uint8Array, dst: Uint8Array): boolean {
 }
 
 /** The numcodecs reference path: same tile extraction, encoded by zarrita's WASM c-blosc. */
-export async function runEncodeTaskNumcodecs(t: EncodeTask): Promise<EncodeResult> {
-  const t0 = performance.now();
-  const rawBytes = t.cz * t.cy * t.cx * t.bytesPerPixel;
-  const raw = new Uint8Array(rawBytes);
+export async function runEncodeTaskNumcodecs(t: EncodeTask): Promise<Uint8Array> {
+  const raw = new Uint8Array(t.cz * t.cy * t.cx * t.bytesPerPixel);
   extractTile(t, raw);
-  const empty = raw.every((v) => v === 0);
-  const bytes = empty ? new Uint8Array(0) : await encodeChunkNumcodecs(raw, t.codec);
-  return { bytes, rawBytes, seconds: (performance.now() - t0) / 1000, empty };
+  return raw.every((v) => v === 0) ? new Uint8Array(0) : encodeChunkNumcodecs(raw, t.codec);
 }
 
-export function runEncodeTask(t: EncodeTask): EncodeResult {
-  const t0 = performance.now();
+/**
+ * Returns the encoded chunk; an empty array means every sample is the fill value 0 (the chunk is then
+ * not stored and the shard index marks it empty).
+ */
+export function runEncodeTask(t: EncodeTask): Uint8Array {
   const bpp = t.bytesPerPixel;
   const rawBytes = t.cz * t.cy * t.cx * bpp;
   if (scratch.length < rawBytes) scratch = new Uint8Array(rawBytes);
@@ -102,8 +101,7 @@ export function runEncodeTask(t: EncodeTask): EncodeResult {
       extractTile(t, raw);
       nonZero = shuffle16AndCheck(raw, sh);
     }
-    const bytes = nonZero ? encodeChunk(sh, bpp, t.codec, true) : new Uint8Array(0);
-    return { bytes, rawBytes, seconds: (performance.now() - t0) / 1000, empty: !nonZero };
+    return nonZero ? encodeChunk(sh, bpp, t.codec, true) : new Uint8Array(0);
   }
   extractTile(t, raw);
   let nonZero = false;
@@ -113,6 +111,5 @@ export function runEncodeTask(t: EncodeTask): EncodeResult {
       break;
     }
   }
-  const bytes = nonZero ? encodeChunk(raw, bpp, t.codec) : new Uint8Array(0);
-  return { bytes, rawBytes, seconds: (performance.now() - t0) / 1000, empty: !nonZero };
+  return nonZero ? encodeChunk(raw, bpp, t.codec) : new Uint8Array(0);
 }

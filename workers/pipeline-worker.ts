@@ -14,8 +14,8 @@ export default async function handle(task: Task): Promise<unknown> {
       return runFrameTask(task);
     case 'encode':
       // The encoded chunk is transferred, not cloned: ~1/3 of every stored byte crosses back here.
-      if (task.codec.effective.startsWith('numcodecs-')) return move((await runEncodeTaskNumcodecs(task)).bytes);
-      return move(runEncodeTask(task).bytes);
+      if (task.codec.effective.startsWith('numcodecs-')) return move(await runEncodeTaskNumcodecs(task));
+      return move(runEncodeTask(task));
     case 'preview':
       return runPreviewTask(task);
     default:

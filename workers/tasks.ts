@@ -63,14 +63,6 @@ export interface EncodeTask {
   codec: ResolvedCodec;
 }
 
-export interface EncodeResult {
-  bytes: Uint8Array;
-  rawBytes: number;
-  seconds: number;
-  /** true when every sample is the fill value: the shard index marks it empty. */
-  empty: boolean;
-}
-
 export interface PreviewTask {
   kind: 'preview';
   /** The frame pool (a plane) or a stream's MIP buffer (uint16, already at MIP resolution). */
