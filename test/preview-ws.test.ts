@@ -93,6 +93,26 @@ describe('live preview over WebSockets', () => {
     }
   });
 
+  it('a completed z-stack yields a max-intensity projection preview', async () => {
+    const { app } = await startTestApp({ source: 'sim', storage: { enabled: false }, preview: { max_size: 128 }, sim: { width: 256, height: 192, z_planes: 6, channels: 1, fps: 30, blobs: 200 } });
+    try {
+      const got: ReturnType<typeof decodePreview>[] = [];
+      const ws = await connect(app.port, (d: Buffer, bin: boolean) => { if (bin) got.push(decodePreview(new Uint8Array(d))); });
+      ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 2, format: 'raw', mip: true }));
+      await waitFor(() => got.some((p) => p.kind === 'mip') && got.some((p) => p.kind === 'plane'), 15000, 'a MIP and a plane preview');
+      const mip = got.find((p) => p.kind === 'mip')!;
+      const plane = got.find((p) => p.kind === 'plane')!;
+      // 256 x 192 at max 128 px: both binned by 2 to 128 x 96, raw 8-bit
+      expect([mip.width, mip.height, mip.data.length]).toEqual([128, 96, 128 * 96]);
+      expect([plane.width, plane.height]).toEqual([128, 96]);
+      // the projection's bright end is at least that of a single (mean-binned) plane
+      expect(mip.hi).toBeGreaterThanOrEqual(plane.hi);
+      ws.close();
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('refuses WebSocket upgrades from a foreign origin and answers bad messages with an error', async () => {
     const { app } = await startTestApp({ source: 'sim', storage: { enabled: false }, sim: { width: 64, height: 64, fps: 10 } });
     try {
