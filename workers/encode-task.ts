@@ -1,5 +1,6 @@
 /** Chunk job: cut one inner chunk out of an assembled z-block and encode it with the chunk codec. */
 import { encodeChunk, encodeChunkNumcodecs, wantsPreShuffled } from './codecs/chunk-codec.js';
+import { shuffle16Words } from './codecs/shuffle.js';
 import type { EncodeTask } from './tasks.js';
 
 let scratch = new Uint8Array(0);
@@ -54,27 +55,6 @@ function extractShuffled16(t: EncodeTask, dst: Uint8Array): boolean {
   return any !== 0;
 }
 
-/**
- * Byte shuffle for 16-bit samples, two at a time from 32-bit words (all low bytes, then all high
- * bytes), that also reports whether any sample is non-zero — the chunk is skipped when all are 0.
- * Works on plain ArrayBuffers: element access on SharedArrayBuffers is markedly slower in V8.
- */
-function shuffle16AndCheck(raw: Uint8Array, dst: Uint8Array): boolean {
-  const elems = raw.length >> 1;
-  const pairs = elems >> 1;
-  const s32 = new Uint32Array(raw.buffer, raw.byteOffset, pairs);
-  const lo = new Uint16Array(dst.buffer, dst.byteOffset, pairs);
-  const hi = new Uint16Array(dst.buffer, dst.byteOffset + elems, pairs);
-  let any = 0;
-  for (let i = 0; i < pairs; i++) {
-    const w = s32[i];
-    any |= w;
-    lo[i] = (w & 0xff) | ((w >>> 8) & 0xff00);
-    hi[i] = ((w >>> 8) & 0xff) | ((w >>> 16) & 0xff00);
-  }
-  return any !== 0;
-}
-
 /** The numcodecs reference path: same tile extraction, encoded by zarrita's WASM c-blosc. */
 export async function runEncodeTaskNumcodecs(t: EncodeTask): Promise<Uint8Array> {
   const raw = new Uint8Array(t.cz * t.cy * t.cx * t.bytesPerPixel);
@@ -99,7 +79,7 @@ export function runEncodeTask(t: EncodeTask): Uint8Array {
     if (fusable) nonZero = extractShuffled16(t, sh);
     else {
       extractTile(t, raw);
-      nonZero = shuffle16AndCheck(raw, sh);
+      nonZero = shuffle16Words(raw, sh, rawBytes >> 1) !== 0;
     }
     return nonZero ? encodeChunk(sh, bpp, t.codec, true) : new Uint8Array(0);
   }

@@ -39,9 +39,6 @@ export class BlockAssembler {
     this.blockBytes = cz * layout.shape[3] * layout.shape[4] * layout.bytesPerPixel;
   }
 
-  get inUse(): number {
-    return this.allocated - this.free.length;
-  }
 
   private acquire(): SharedArrayBuffer | null {
     const b = this.free.pop();
@@ -116,8 +113,4 @@ export class BlockAssembler {
     for (const [k, b] of [...this.open]) this.seal(k, b);
   }
 
-  /** Seals open blocks of streams whose timepoint is older than t (a stream moved on). */
-  openBlocks(): ZBlock[] {
-    return [...this.open.values()];
-  }
 }

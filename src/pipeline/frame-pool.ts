@@ -29,7 +29,4 @@ export class FramePool {
     this.free.push(index);
   }
 
-  bytes(index: number): Uint8Array {
-    return new Uint8Array(this.buffer, index * this.frameBytes, this.frameBytes);
-  }
 }

@@ -280,7 +280,6 @@ export class Pipeline {
     if (!(e instanceof RingFormatError)) throw e;
     this.bus.emit('log', { level: 'error', msg: `${e.message}; detaching (stored data is kept, acquisition finalized)` });
     this.bus.emit('storage-error', { message: e.message, code: 'ERING' });
-    this.ringError = e;
     void this.finishAcquisition();
     this.reader = null;
   }
@@ -325,7 +324,6 @@ export class Pipeline {
     return progressed;
   }
 
-  ringError: RingFormatError | null = null;
   private readonly finishedIds = new Set<number>();
 
   private poolRef(slot: number): FrameRef {

@@ -27,13 +27,7 @@ export class WorkerPool {
     this.previewPool = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: 1, idleTimeout: 60_000 });
   }
 
-  get threads(): number {
-    return this.pool.threads.length;
-  }
 
-  get queued(): number {
-    return this.pool.queueSize;
-  }
 
   frame(t: FrameTask): Promise<FrameResult> {
     return this.pool.run(t) as Promise<FrameResult>;

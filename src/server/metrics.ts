@@ -155,7 +155,4 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  get cameraName(): string {
-    return this.camera;
-  }
 }

@@ -37,8 +37,6 @@ export function streamId(s: StreamKey): string {
 export class PreviewService {
   private readonly streams = new Map<string, StreamPreview>();
   private demand = new Map<string, StreamDemand>();
-  previewsMade = 0;
-  previewSeconds: number[] = [];
 
   constructor(
     private readonly cfg: Config,
@@ -126,9 +124,6 @@ export class PreviewService {
         saturationLevel: this.cfg.camera.saturation_level, maxSize: this.cfg.preview.max_size, format: d.format,
         quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window,
       });
-      this.previewsMade++;
-      this.previewSeconds.push(r.seconds);
-      if (this.previewSeconds.length > 200) this.previewSeconds.shift();
       this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
     } catch (e) {
       this.bus.emit('log', { level: 'warn', msg: `preview failed: ${(e as Error).message}` });

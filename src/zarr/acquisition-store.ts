@@ -147,13 +147,7 @@ export class AcquisitionStore {
   /** Appending continues the time axis after the existing timepoints. */
   timeOffset = 0;
 
-  get layout(): ArrayLayout {
-    return this.o.layout;
-  }
 
-  get timepoints(): number {
-    return this.tMax;
-  }
 
   private writeJsonAtomic(file: string, doc: unknown): void {
     const tmp = `${file}.tmp-${process.pid}`;
@@ -196,9 +190,6 @@ export class AcquisitionStore {
     }
   }
 
-  get attributes(): Record<string, unknown> {
-    return this.image.acquisition;
-  }
 
   private fail(e: StoreError, frames: number): void {
     if (!this.failed) this.failed = e;

@@ -30,21 +30,3 @@ export function buildShard(chunks: (Uint8Array | null)[]): Uint8Array[] {
   parts.push(index);
   return parts;
 }
-
-/** Parses a shard's index (for tests and tools); throws when the checksum does not match. */
-export function readShardIndex(file: Uint8Array, nChunks: number): { offset: number; nbytes: number }[] {
-  const start = file.length - (16 * nChunks + 4);
-  if (start < 0) throw new Error(`shard is ${file.length} bytes, too short for an index of ${nChunks} chunks`);
-  const idx = file.subarray(start, file.length - 4);
-  const dv = new DataView(file.buffer, file.byteOffset + start);
-  const want = dv.getUint32(16 * nChunks, true);
-  const got = crc32c(idx);
-  if (want !== got) throw new Error(`shard index crc32c mismatch: stored ${want}, computed ${got}`);
-  const out: { offset: number; nbytes: number }[] = [];
-  for (let i = 0; i < nChunks; i++) {
-    const o = dv.getBigUint64(16 * i, true);
-    const b = dv.getBigUint64(16 * i + 8, true);
-    out.push(o === EMPTY ? { offset: -1, nbytes: -1 } : { offset: Number(o), nbytes: Number(b) });
-  }
-  return out;
-}
