@@ -12,6 +12,7 @@ import { runPreviewTask } from '../workers/preview-task.js';
 import { runFrameTask } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import type { QcParams } from '../workers/tasks.js';
+import type { TileGeometry } from '../workers/kernels/tiles.js';
 import { machine, table, timeIt, timeItAsync } from './bench-util.js';
 
 export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string; ms: number; budget: string }[]; defaultMs: number }> {
@@ -49,13 +50,20 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
     checksum: false, focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window, driftBin: q.drift_bin,
     driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence, gain: 0.46, readNoise: 1.6,
   };
-  const task = (drift: boolean) => runFrameTask({
+  // The default storage geometry: chunks 32x256x256, byte-shuffled for blosc, in a chunk-major z-block.
+  const geometry: TileGeometry = { width: W, height: H, bytesPerPixel: 2, cz: 32, cy: 256, cx: 256, tilesX: W / 256, tilesY: H / 256, shuffled: true };
+  const block = new SharedArrayBuffer(32 * W * H * 2);
+  const nonZero = new SharedArrayBuffer(geometry.tilesX * geometry.tilesY);
+  let plane = 0;
+  const task = (drift: boolean, store = false) => runFrameTask({
     kind: 'frame', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
     qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
     driftRefreshReference: false, mip: null, mipStep: 4,
+    store: store ? { block, nonZero, z: plane++ % 32, geometry } : null,
   });
   const defaultSec = timeIt(() => task(false), minMs);
   add('DEFAULT per-frame QC (histogram pass + DCTS + Tenengrad)', defaultSec);
+  add('  ... of a stored frame (the histogram pass also writes it, shuffled, into its z-block)', timeIt(() => task(false, true), minMs));
   add('  + drift on this plane (center plane of each stack by default)', timeIt(() => task(true), minMs));
   for (const format of ['jpeg', 'webp', 'raw']) {
     add(`preview 2048² -> 1024² ${format} (sharp)`, await timeItAsync(async () => {

@@ -3,7 +3,8 @@
  * Focus runs on a centred (or configured) power-of-two ROI of at most 1024 px, binned to <= 256 px;
  * drift on a centred `drift_window` region (binned by `drift_bin`) of the planes the main thread picks.
  */
-import { frameStats } from './kernels/stats.js';
+import { clearedHistogram, histogram, statsFromHistogram } from './kernels/stats.js';
+import { histogramToTiles } from './kernels/tiles.js';
 import { focusMeasures } from './kernels/focus.js';
 import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
@@ -21,7 +22,11 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const t0 = performance.now();
   const n = t.width * t.height;
   const px = t.bytesPerPixel === 2 ? new Uint16Array(t.frames, t.frameOffset, n) : new Uint8Array(t.frames, t.frameOffset, n);
-  const stats = frameStats(px, t.saturationLevel, t.offset, t.qc.checksum);
+  // The histogram pass also writes the frame into its z-block when it is stored (one read of the frame).
+  const hist = clearedHistogram();
+  if (t.store) histogramToTiles(px, hist, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero));
+  else histogram(px, hist);
+  const stats = statsFromHistogram(px, hist, t.saturationLevel, t.offset, t.qc.checksum);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   const q = t.qc;
   let focus: Record<string, number> = {};

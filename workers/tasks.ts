@@ -1,6 +1,7 @@
 /** Messages between the main thread and the worker pool. Pixels travel in SharedArrayBuffers. */
 import type { ResolvedCodec } from './codecs/chunk-codec.js';
 import type { FrameQc } from '../src/qc/qc-types.js';
+import type { TileGeometry } from './kernels/tiles.js';
 
 export interface FrameTask {
   kind: 'frame';
@@ -21,6 +22,16 @@ export interface FrameTask {
   /** Stack MIP accumulator of this stream (uint16, every mipStep-th pixel), or null. */
   mip: SharedArrayBuffer | null;
   mipStep: number;
+  /** Where the frame is stored: plane z of a chunk-major z-block (see kernels/tiles.ts), or null. */
+  store: TileTarget | null;
+}
+
+export interface TileTarget {
+  block: SharedArrayBuffer;
+  /** One byte per tile, set to 1 by the frame tasks that wrote a non-zero sample into it. */
+  nonZero: SharedArrayBuffer;
+  z: number;
+  geometry: TileGeometry;
 }
 
 export interface QcParams {
@@ -46,19 +57,12 @@ export interface FrameResult {
 
 export interface EncodeTask {
   kind: 'encode';
+  /** A chunk-major z-block (kernels/tiles.ts); tile `tile` is encoded in place. */
   block: SharedArrayBuffer;
-  /** Block layout: planes x height x width, bytes per pixel. */
-  planes: number;
-  height: number;
-  width: number;
-  bytesPerPixel: number;
-  /** Inner chunk: z0..z0+cz, y0..y0+cy, x0..x0+cx (chunk shape; edge chunks are padded with fill 0). */
-  y0: number;
-  x0: number;
-  cz: number;
-  cy: number;
-  cx: number;
-  /** present[z] = 1 for planes that arrived; the others are fill value 0. */
+  nonZero: SharedArrayBuffer;
+  tile: number;
+  geometry: TileGeometry;
+  /** present[z] = 1 for planes that arrived; the others are set to fill value 0 before encoding. */
   present: number[];
   codec: ResolvedCodec;
 }

@@ -98,7 +98,7 @@ export const DEFAULT_CONFIG: Config = {
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
-  pipeline: { workers: 0, frame_pool_mib: 512, block_pool_mib: 1536 },
+  pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024 },
   log: { json: false, level: 'info' },
 };
 

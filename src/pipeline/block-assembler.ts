@@ -1,9 +1,10 @@
 /**
  * Assembles frames into z-blocks: the planes of one inner-chunk z-slab (t, c, zb), full frame size,
- * in a bounded pool of SharedArrayBuffers. Workers copy planes in; when a block is complete (or its
- * stream moves on) it is sealed, and once every copy has landed it is handed out for encoding.
+ * chunk-major (workers/kernels/tiles.ts), in a bounded pool of SharedArrayBuffers. Frame tasks write
+ * planes in; when a block is complete (or its stream moves on) it is sealed, and once every write
+ * has landed it is handed out for encoding.
  */
-import type { ArrayLayout } from '../zarr/layout.js';
+import { chunkBytesOf, type TileGeometry } from '../../workers/kernels/tiles.js';
 
 export interface ZBlock {
   id: number;
@@ -12,11 +13,13 @@ export interface ZBlock {
   view: number;
   zb: number;
   buffer: SharedArrayBuffer;
+  /** One byte per tile: 1 once a frame task wrote a non-zero sample into it. */
+  nonZero: SharedArrayBuffer;
   planesExpected: number;
   planesAssigned: number;
   copiesPending: number;
   /** 1 for planes that arrived; missing planes (lost frames) are written as fill value 0.
-   * copiesPending counts the readers still using the block (its planes are read in place). */
+   * copiesPending counts the frame tasks still writing into the block. */
   present: number[];
   sealed: boolean;
   /** ns timestamp of the first frame (latency to storage is measured from it). */
@@ -24,40 +27,48 @@ export interface ZBlock {
 }
 
 export class BlockAssembler {
-  private readonly free: SharedArrayBuffer[] = [];
+  private readonly free: { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer }[] = [];
   private allocated = 0;
   private readonly open = new Map<string, ZBlock>();
   private nextId = 1;
   readonly blockBytes: number;
 
   constructor(
-    private readonly layout: ArrayLayout,
+    readonly geometry: TileGeometry,
+    /** Z extent of the array (the last z-block may hold fewer planes). */
+    private readonly zPlanes: number,
     private readonly maxBlocks: number,
     private readonly onReady: (b: ZBlock) => void,
   ) {
-    const [, , cz, , ] = layout.chunk;
-    this.blockBytes = cz * layout.shape[3] * layout.shape[4] * layout.bytesPerPixel;
+    this.blockBytes = geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry);
   }
 
+  /** Blocks that may be allocated from the configured pool size (at least 2: one filling, one encoding). */
+  static capacity(geometry: TileGeometry, poolBytes: number): number {
+    return Math.max(2, Math.floor(poolBytes / (geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry))));
+  }
 
-  private acquire(): SharedArrayBuffer | null {
+  private acquire(): { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer } | null {
     const b = this.free.pop();
-    if (b) return b;
+    if (b) {
+      new Uint8Array(b.nonZero).fill(0);
+      return b;
+    }
     if (this.allocated >= this.maxBlocks) return null;
     this.allocated++;
-    return new SharedArrayBuffer(this.blockBytes);
+    return { buffer: new SharedArrayBuffer(this.blockBytes), nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY) };
   }
 
   release(b: ZBlock): void {
-    this.free.push(b.buffer);
+    this.free.push({ buffer: b.buffer, nonZero: b.nonZero });
   }
 
   /**
-   * Reserves the plane of frame (t, c, z, view) in its block. Returns the block and the byte offset,
-   * or null when no block buffer is free (the frame will not be stored).
+   * Reserves the plane of frame (t, c, z, view) in its block. Returns the block and the plane index
+   * inside it, or null when no block buffer is free (the frame will not be stored).
    */
-  assign(t: number, c: number, z: number, view: number, tsNs: number): { block: ZBlock; offset: number } | null {
-    const cz = this.layout.chunk[2];
+  assign(t: number, c: number, z: number, view: number, tsNs: number): { block: ZBlock; plane: number } | null {
+    const cz = this.geometry.cz;
     const zb = Math.floor(z / cz);
     const key = `${view}/${c}`;
     let b = this.open.get(key);
@@ -66,11 +77,10 @@ export class BlockAssembler {
       b = undefined;
     }
     if (!b) {
-      const buffer = this.acquire();
-      if (!buffer) return null;
-      const Z = this.layout.shape[2];
+      const buf = this.acquire();
+      if (!buf) return null;
       b = {
-        id: this.nextId++, t, c, view, zb, buffer, planesExpected: Math.min(cz, Z - zb * cz), planesAssigned: 0,
+        id: this.nextId++, t, c, view, zb, buffer: buf.buffer, nonZero: buf.nonZero, planesExpected: Math.min(cz, this.zPlanes - zb * cz), planesAssigned: 0,
         copiesPending: 0, present: new Array<number>(cz).fill(0), sealed: false, firstTimestampNs: tsNs,
       };
       this.open.set(key, b);
@@ -78,26 +88,19 @@ export class BlockAssembler {
     b.planesAssigned++;
     b.present[z - zb * cz] = 1;
     b.copiesPending++;
-    const offset = (z - zb * cz) * this.layout.shape[3] * this.layout.shape[4] * this.layout.bytesPerPixel;
     if (b.planesAssigned >= b.planesExpected) this.seal(key, b);
-    return { block: b, offset };
+    return { block: b, plane: z - zb * cz };
   }
 
-  /** A reader of one of b's planes is done (QC task, preview). */
+  /** The frame task writing one of b's planes is done. */
   copied(b: ZBlock): void {
     b.copiesPending--;
     if (b.sealed && b.copiesPending === 0) this.onReady(b);
   }
 
-  /** One more reader of a plane of b (a preview borrowing the plane). */
-  retain(b: ZBlock): void {
-    b.copiesPending++;
-  }
-
-  /** Undoes an assignment whose frame turned out torn: the plane stays fill value. */
-  unassign(b: ZBlock, offset: number): void {
-    const planeBytes = this.layout.shape[3] * this.layout.shape[4] * this.layout.bytesPerPixel;
-    b.present[offset / planeBytes] = 0;
+  /** Undoes an assignment whose frame turned out torn (or was never written): the plane becomes fill value. */
+  unassign(b: ZBlock, plane: number): void {
+    b.present[plane] = 0;
     this.copied(b);
   }
 

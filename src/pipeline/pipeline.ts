@@ -15,7 +15,8 @@ import type { WorkerPool } from './worker-pool.js';
 import type { Config } from '../config/config.js';
 import { makeLayout, tilesX, tilesY, type ArrayLayout } from '../zarr/layout.js';
 import { AcquisitionStore, StoreError } from '../zarr/acquisition-store.js';
-import { chunkCodecMetadata, resolveCodec, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import { chunkCodecMetadata, resolveCodec, wantsPreShuffled, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import type { TileGeometry } from '../../workers/kernels/tiles.js';
 import type { QcParams } from '../../workers/tasks.js';
 import { acquisitionName } from './naming.js';
 import { diskFree } from '../zarr/disk.js';
@@ -173,8 +174,13 @@ export class Pipeline {
       { t: 1, c: h.channels, z: h.zPlanes, h: h.height, w: h.width },
       this.cfg.storage.chunk, this.cfg.storage.sharding ? this.cfg.storage.shard : null, bpp,
     );
-    const maxBlocks = Math.max(2, Math.floor((this.cfg.pipeline.block_pool_mib * 1048576) / (this.layout.chunk[2] * h.width * h.height * bpp)));
-    this.blocks = new BlockAssembler(this.layout, maxBlocks, (b) => this.encodeBlock(b));
+    const [, , cz, cy, cx] = this.layout.chunk;
+    const geometry: TileGeometry = {
+      width: h.width, height: h.height, bytesPerPixel: bpp, cz, cy, cx, tilesX: tilesX(this.layout), tilesY: tilesY(this.layout),
+      shuffled: bpp === 2 && wantsPreShuffled(this.codec, cz * cy * cx * bpp, bpp),
+    };
+    const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
+    this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encodeBlock(b));
     this.store = null;
     this.stores = [];
     this.storingDisabledReason = null;
@@ -317,7 +323,7 @@ export class Pipeline {
       }
       this.next++;
       progressed = true;
-      this.onFrame(place.ref, { ...meta }, place.unstored);
+      this.onFrame(place.ref, { ...meta }, place.unstored, place.store);
       if (this.next >= wc) wc = Math.min(limit, reader.writeCount());
     }
     this.ringFill = Math.min(1, Math.max(0, reader.writeCount() - this.next) / slots);
@@ -335,44 +341,44 @@ export class Pipeline {
     };
   }
 
-  private blockRef(block: ZBlock, offset: number): FrameRef {
-    const blocks = this.blocks as BlockAssembler;
-    // The assignment itself holds the first reference (released by the QC task).
-    return { buffer: block.buffer, offset, retain: () => blocks.retain(block), release: () => blocks.copied(block) };
-  }
-
   /**
-   * Decides where frame `meta` is read to: its plane in a z-block when it is stored, else a frame-pool
-   * slot. Returns null when no buffer is free (the frame stays in the ring for now).
+   * Reserves a frame-pool slot for frame `meta` (what it is read into) and, when it is stored, its
+   * plane in a z-block (the frame task writes it there). Returns null when no slot is free (the frame
+   * stays in the ring for now).
    */
-  private placeFrame(meta: FrameMeta): { ref: FrameRef; unstored: string | null; undo(): void } | null {
+  private placeFrame(meta: FrameMeta): { ref: FrameRef; store: { block: ZBlock; plane: number } | null; unstored: string | null; undo(): void } | null {
     const h = (this.reader as RingReader).header;
-    let unstored: string | null = null;
-    if (meta.c >= h.channels || meta.z >= h.zPlanes || meta.view >= h.views) unstored = 'index';
-    else if (this.cfg.storage.enabled) {
-      const store = this.stores[meta.view];
-      if (meta.view >= h.views) unstored = 'index';
-      else if (store && store.failed === null && this.storingDisabledReason === null) {
-        this.trackTimepoint(meta);
-        const backlog = this.stores.reduce((sum, st) => sum + st.pendingBytes, 0) > this.cfg.pipeline.block_pool_mib * 1048576;
-        const target = backlog ? null : (this.blocks as BlockAssembler).assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
-        if (target) {
-          const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
-          if (target.block.planesAssigned === 1 && tc) tc.opened++;
-          return { ref: this.blockRef(target.block, target.offset), unstored: null, undo: () => (this.blocks as BlockAssembler).unassign(target.block, target.offset) };
-        }
-        unstored = backlog ? 'write-backlog' : 'block-pool-full';
-      } else unstored = this.storingDisabledReason ?? 'store-failed';
-    }
     const slot = (this.pool as FramePool).acquire();
     if (slot < 0) return null;
     this.refs[slot] = 1;
     const ref = this.poolRef(slot);
-    return { ref, unstored, undo: () => ref.release() };
+    let unstored: string | null = null;
+    let store: { block: ZBlock; plane: number } | null = null;
+    if (meta.c >= h.channels || meta.z >= h.zPlanes || meta.view >= h.views) unstored = 'index';
+    else if (this.cfg.storage.enabled) {
+      const st = this.stores[meta.view];
+      if (st && st.failed === null && this.storingDisabledReason === null) {
+        this.trackTimepoint(meta);
+        const backlog = this.stores.reduce((sum, x) => sum + x.pendingBytes, 0) > this.cfg.pipeline.block_pool_mib * 1048576;
+        store = backlog ? null : (this.blocks as BlockAssembler).assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
+        if (store) {
+          const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
+          if (store.block.planesAssigned === 1 && tc) tc.opened++;
+        } else unstored = backlog ? 'write-backlog' : 'block-pool-full';
+      } else unstored = this.storingDisabledReason ?? 'store-failed';
+    }
+    const target = store;
+    return {
+      ref, store, unstored,
+      undo: () => {
+        ref.release();
+        if (target) (this.blocks as BlockAssembler).unassign(target.block, target.plane);
+      },
+    };
   }
 
   /** A frame is in memory (`ref` holds one reference): account for it, run QC, offer it to the preview. */
-  private onFrame(ref: FrameRef, meta: FrameMeta, unstored: string | null): void {
+  private onFrame(ref: FrameRef, meta: FrameMeta, unstored: string | null, store: { block: ZBlock; plane: number } | null): void {
     const c = this.counters;
     const h = (this.reader as RingReader).header;
     c.framesReceived++;
@@ -398,13 +404,16 @@ export class Pipeline {
       qc: this.qcParams(), drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
       driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
       mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
+      store: store ? { block: store.block.buffer, nonZero: store.block.nonZero, z: store.plane, geometry: (this.blocks as BlockAssembler).geometry } : null,
     }).then((r) => {
       ref.release();
+      if (store) this.blocks?.copied(store.block);
       if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
       const latencyMs = Date.now() - meta.timestampNs / 1e6;
       this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
     }, (e: unknown) => {
       ref.release();
+      if (store) this.blocks?.unassign(store.block, store.plane);
       this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
     });
     this.track(task);
@@ -456,17 +465,11 @@ export class Pipeline {
 
   private encodeBlock(b: ZBlock): void {
     const l = this.layout as ArrayLayout;
-    const nty = tilesY(l);
-    const ntx = tilesX(l);
+    const geometry = (this.blocks as BlockAssembler).geometry;
     const jobs: Promise<Uint8Array>[] = [];
     const planes = b.present.reduce((s, v) => s + v, 0);
-    for (let ty = 0; ty < nty; ty++) {
-      for (let tx = 0; tx < ntx; tx++) {
-        jobs.push(this.workers.encode({
-          kind: 'encode', block: b.buffer, planes: l.chunk[2], height: l.shape[3], width: l.shape[4], bytesPerPixel: l.bytesPerPixel,
-          y0: ty * l.chunk[3], x0: tx * l.chunk[4], cz: l.chunk[2], cy: l.chunk[3], cx: l.chunk[4], present: b.present, codec: this.codec,
-        }));
-      }
+    for (let tile = 0; tile < geometry.tilesX * geometry.tilesY; tile++) {
+      jobs.push(this.workers.encode({ kind: 'encode', block: b.buffer, nonZero: b.nonZero, tile, geometry, present: b.present, codec: this.codec }));
     }
     const store = this.stores[b.view];
     const done = Promise.all(jobs).then((res) => {

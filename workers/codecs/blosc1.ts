@@ -42,9 +42,9 @@ export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOpt
   const doShuffle = o.shuffle && typesize > 1;
   let flags = (BLOSC_CODE[inner.name] << 5) | (doShuffle ? FLAG_SHUFFLE : 0);
   if (!o.split) flags |= FLAG_DONT_SPLIT;
-  // Worst case: every stream raw, plus headers and block starts.
+  // Worst case: every stream at the compressor's bound, plus headers and block starts.
   const streamsPerBlock = o.split ? typesize : 1;
-  const cap = MAX_OVERHEAD + 4 * nblocks + nbytes + 4 * nblocks * streamsPerBlock;
+  const cap = MAX_OVERHEAD + 4 * nblocks + nblocks * streamsPerBlock * (4 + inner.bound(Math.ceil(blocksize / streamsPerBlock)));
   // One reused scratch output (not zero-filled); the result is copied out at the end.
   if (scratchOut.length < cap) scratchOut = new Uint8Array(Buffer.allocUnsafeSlow(cap).buffer, 0, cap);
   const out = scratchOut;
@@ -66,11 +66,10 @@ export function bloscEncode(src: Uint8Array, inner: InnerCompressor, o: BloscOpt
     const slen = bsize / nstreams;
     for (let s = 0; s < nstreams; s++) {
       const stream = data.subarray(s * slen, (s + 1) * slen);
-      const c = inner.compress(stream, o.clevel);
-      if (c) {
-        dv.setInt32(pos, c.length, true);
-        out.set(c, pos + 4);
-        pos += 4 + c.length;
+      const clen = inner.compressInto(stream, out.subarray(pos + 4), o.clevel);
+      if (clen > 0) {
+        dv.setInt32(pos, clen, true);
+        pos += 4 + clen;
       } else {
         dv.setInt32(pos, stream.length, true);
         out.set(stream, pos + 4);

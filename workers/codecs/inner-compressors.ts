@@ -14,14 +14,23 @@ export const BLOSC_CODE: Record<InnerName, number> = { lz4: 1, zlib: 3, zstd: 4 
 export interface InnerCompressor {
   name: InnerName;
   implementation: string;
-  /** Compresses src; returns the compressed bytes, or null when they would not be smaller. */
-  compress(src: Uint8Array, level: number): Uint8Array | null;
+  /** Room `compressInto` may need for n input bytes. */
+  bound(n: number): number;
+  /**
+   * Compresses src straight into dst (at least `bound(src.length)` bytes): no allocation per call,
+   * which on this hot path was a 4 MiB malloc + page faults + GC pressure per chunk. Returns the
+   * compressed length, or -1 when it would not be smaller than src.
+   */
+  compressInto(src: Uint8Array, dst: Uint8Array, level: number): number;
 }
 
 const require = createRequire(import.meta.url);
 
-interface ZstdModule {
-  Compressor: new () => { setParameters(p: Record<string, number>): void; compress(b: Uint8Array): Buffer };
+/** zstd-napi's low-level binding (ZSTD_compress2 into a caller's buffer). */
+interface ZstdBinding {
+  CCtx: new () => { setParameter(param: number, value: number): void; compress2(dst: Uint8Array, src: Uint8Array): number };
+  CParameter: { compressionLevel: number };
+  compressBound(n: number): number;
 }
 interface Lz4Module {
   encodeBlock(src: Uint8Array, dst: Uint8Array): number;
@@ -36,18 +45,22 @@ function tryRequire<T>(name: string): T | null {
   }
 }
 
-const zstd = tryRequire<ZstdModule>('zstd-napi');
+const zstd = tryRequire<ZstdBinding>('zstd-napi/binding');
 const lz4 = tryRequire<Lz4Module>('lz4');
 
-const zstdByLevel = new Map<number, InstanceType<ZstdModule['Compressor']>>();
+const zstdByLevel = new Map<number, InstanceType<ZstdBinding['CCtx']>>();
 
 const compressors: Partial<Record<InnerName, InnerCompressor>> = {
   zlib: {
     name: 'zlib',
     implementation: 'fflate (pure JS)',
-    compress(src, level) {
+    // deflate's worst case: 5 bytes per 64 KiB stored block, plus the zlib header and adler32.
+    bound: (n) => n + 5 * Math.ceil(n / 65535 + 1) + 6,
+    compressInto(src, dst, level) {
       const out = zlibSync(src, { level: Math.min(9, Math.max(0, level)) as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
-      return out.length < src.length ? out : null;
+      if (out.length >= src.length || out.length > dst.length) return -1;
+      dst.set(out);
+      return out.length;
     },
   },
 };
@@ -56,29 +69,28 @@ if (zstd) {
   compressors.zstd = {
     name: 'zstd',
     implementation: 'zstd-napi (native)',
-    compress(src, level) {
+    bound: (n) => zstd.compressBound(n),
+    compressInto(src, dst, level) {
       let c = zstdByLevel.get(level);
       if (!c) {
-        c = new zstd.Compressor();
-        c.setParameters({ compressionLevel: level });
+        c = new zstd.CCtx();
+        c.setParameter(zstd.CParameter.compressionLevel, level);
         zstdByLevel.set(level, c);
       }
-      const out = c.compress(src);
-      return out.length < src.length ? new Uint8Array(out.buffer, out.byteOffset, out.length) : null;
+      const n = c.compress2(dst, src);
+      return n < src.length ? n : -1;
     },
   };
 }
 
 if (lz4) {
-  let scratch = new Uint8Array(0);
   compressors.lz4 = {
     name: 'lz4',
     implementation: 'lz4 (native)',
-    compress(src) {
-      const bound = lz4.encodeBound(src.length);
-      if (scratch.length < bound) scratch = new Uint8Array(bound);
-      const n = lz4.encodeBlock(src, scratch);
-      return n > 0 && n < src.length ? scratch.subarray(0, n) : null;
+    bound: (n) => lz4.encodeBound(n),
+    compressInto(src, dst) {
+      const n = lz4.encodeBlock(src, dst);
+      return n > 0 && n < src.length ? n : -1;
     },
   };
 }

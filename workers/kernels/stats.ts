@@ -16,14 +16,15 @@ export function checksumPixels(px: Uint16Array | Uint8Array): number {
   return h >>> 0;
 }
 
-/**
- * `withChecksum` adds the FNV-1a checksum; it is a serial dependency chain (~2.5 ns/pixel, 4x the
- * histogram itself), so it is off by default (`qc.checksum`) and on where tests prove delivery.
- */
-export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number, offset: number, withChecksum = true): FrameStats {
+/** The module's histogram table (65536 bins, reused per frame), zeroed. */
+export function clearedHistogram(): Uint32Array {
+  HIST.fill(0);
+  return HIST;
+}
+
+/** Adds every sample of px into hist. */
+export function histogram(px: Uint16Array | Uint8Array, hist: Uint32Array): void {
   const n = px.length;
-  const hist = HIST; // a local const: the hot loop must not reload a module binding
-  hist.fill(0);
   if (px instanceof Uint16Array && px.byteOffset % 4 === 0) {
     // Two pixels per 32-bit load: ~2x the per-pixel loop on SharedArrayBuffer-backed frames.
     const words = new Uint32Array(px.buffer, px.byteOffset, n >> 1);
@@ -37,6 +38,21 @@ export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number
   } else {
     for (let i = 0; i < n; i++) hist[px[i]]++;
   }
+}
+
+/**
+ * `withChecksum` adds the FNV-1a checksum; it is a serial dependency chain (~2.5 ns/pixel, 4x the
+ * histogram itself), so it is off by default (`qc.checksum`) and on where tests prove delivery.
+ */
+export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number, offset: number, withChecksum = true): FrameStats {
+  const hist = clearedHistogram();
+  histogram(px, hist);
+  return statsFromHistogram(px, hist, saturationLevel, offset, withChecksum);
+}
+
+/** Everything the QC reports from a frame's filled histogram (px is read again only for the checksum). */
+export function statsFromHistogram(px: Uint16Array | Uint8Array, hist: Uint32Array, saturationLevel: number, offset: number, withChecksum: boolean): FrameStats {
+  const n = px.length;
   const h = withChecksum ? checksumPixels(px) : 0;
   let min = -1;
   let max = 0;

@@ -1,0 +1,136 @@
+/**
+ * Chunk-major z-block layout: the frame-task writes each plane straight into the bytes its inner
+ * chunks will be encoded from, so the encoder compresses one contiguous region per chunk with no
+ * extraction pass. Tile t = ty * tilesX + tx occupies [t * chunkBytes, (t + 1) * chunkBytes); inside,
+ * element e = (z * cy + y) * cx + x is stored either plainly (e * bpp) or byte-shuffled as Blosc
+ * does for a whole-chunk block (all low bytes, then all high bytes). Samples outside the array
+ * (edge tiles) are never written and stay 0, the fill value.
+ */
+
+export interface TileGeometry {
+  width: number;
+  height: number;
+  bytesPerPixel: number;
+  cz: number;
+  cy: number;
+  cx: number;
+  tilesX: number;
+  tilesY: number;
+  /** Byte-shuffled (uint16 + blosc with one block per chunk) or plain. */
+  shuffled: boolean;
+}
+
+export function chunkBytesOf(g: TileGeometry): number {
+  return g.cz * g.cy * g.cx * g.bytesPerPixel;
+}
+
+/** True when the fused uint16 kernel applies (two samples per 32-bit load never straddle a tile). */
+function fusable(g: TileGeometry, px: Uint16Array | Uint8Array): px is Uint16Array {
+  return px instanceof Uint16Array && g.bytesPerPixel === 2 && g.width % 2 === 0 && g.cx % 2 === 0 && px.byteOffset % 4 === 0;
+}
+
+/**
+ * One pass over a uint16 frame: the full-resolution histogram (added into `hist`) and plane z of
+ * every tile written into `block`. `nonZero[t]` is set to 1 when tile t received a non-zero sample,
+ * so the encoder knows empty chunks without reading them. Falls back to two simple passes for
+ * uint8 frames or odd widths.
+ */
+export function histogramToTiles(
+  px: Uint16Array | Uint8Array, hist: Uint32Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array,
+): void {
+  if (!fusable(g, px)) {
+    for (let i = 0; i < px.length; i++) hist[px[i]]++;
+    writeTilesGeneric(px, block, z, g, nonZero);
+    return;
+  }
+  const src = new Uint32Array(px.buffer, px.byteOffset, px.length >> 1);
+  const h = hist;
+  const chunkBytes = chunkBytesOf(g);
+  const elems = g.cz * g.cy * g.cx;
+  const planeElems = g.cy * g.cx;
+  const rowWords = g.width >> 1;
+  for (let ty = 0; ty < g.tilesY; ty++) {
+    const rows = Math.min(g.cy, g.height - ty * g.cy);
+    for (let tx = 0; tx < g.tilesX; tx++) {
+      const t = ty * g.tilesX + tx;
+      const words = Math.min(g.cx, g.width - tx * g.cx) >> 1;
+      const base = t * chunkBytes;
+      let any = 0;
+      if (g.shuffled) {
+        const lo = new Uint16Array(block, base + z * planeElems, planeElems >> 1);
+        const hi = new Uint16Array(block, base + elems + z * planeElems, planeElems >> 1);
+        for (let y = 0; y < rows; y++) {
+          let s = (ty * g.cy + y) * rowWords + ((tx * g.cx) >> 1);
+          let d = (y * g.cx) >> 1;
+          for (let i = 0; i < words; i++) {
+            const w = src[s++];
+            any |= w;
+            h[w & 0xffff]++;
+            h[w >>> 16]++;
+            lo[d] = (w & 0xff) | ((w >>> 8) & 0xff00);
+            hi[d++] = ((w >>> 8) & 0xff) | ((w >>> 16) & 0xff00);
+          }
+        }
+      } else {
+        const dst = new Uint32Array(block, base + z * planeElems * 2, planeElems >> 1);
+        for (let y = 0; y < rows; y++) {
+          let s = (ty * g.cy + y) * rowWords + ((tx * g.cx) >> 1);
+          let d = (y * g.cx) >> 1;
+          for (let i = 0; i < words; i++) {
+            const w = src[s++];
+            any |= w;
+            h[w & 0xffff]++;
+            h[w >>> 16]++;
+            dst[d++] = w;
+          }
+        }
+      }
+      if (any !== 0) nonZero[t] = 1;
+    }
+  }
+}
+
+/** Any dtype and width: per-sample copy of plane z into every tile. */
+function writeTilesGeneric(px: Uint16Array | Uint8Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): void {
+  const chunkBytes = chunkBytesOf(g);
+  const elems = g.cz * g.cy * g.cx;
+  const bytes = new Uint8Array(block);
+  for (let ty = 0; ty < g.tilesY; ty++) {
+    const rows = Math.min(g.cy, g.height - ty * g.cy);
+    for (let tx = 0; tx < g.tilesX; tx++) {
+      const t = ty * g.tilesX + tx;
+      const cols = Math.min(g.cx, g.width - tx * g.cx);
+      const base = t * chunkBytes;
+      let any = 0;
+      for (let y = 0; y < rows; y++) {
+        let s = (ty * g.cy + y) * g.width + tx * g.cx;
+        let e = (z * g.cy + y) * g.cx;
+        for (let x = 0; x < cols; x++, s++, e++) {
+          const v = px[s];
+          any |= v;
+          if (g.bytesPerPixel === 1) bytes[base + e] = v;
+          else if (g.shuffled) {
+            bytes[base + e] = v & 0xff;
+            bytes[base + elems + e] = v >>> 8;
+          } else {
+            bytes[base + 2 * e] = v & 0xff;
+            bytes[base + 2 * e + 1] = v >>> 8;
+          }
+        }
+      }
+      if (any !== 0) nonZero[t] = 1;
+    }
+  }
+}
+
+/** Fills plane z of one tile with 0 (a frame that never arrived, or a block buffer being reused). */
+export function zeroTilePlane(region: Uint8Array, z: number, g: TileGeometry): void {
+  const planeElems = g.cy * g.cx;
+  if (g.shuffled) {
+    const elems = g.cz * planeElems;
+    region.fill(0, z * planeElems, (z + 1) * planeElems);
+    region.fill(0, elems + z * planeElems, elems + (z + 1) * planeElems);
+  } else {
+    region.fill(0, z * planeElems * g.bytesPerPixel, (z + 1) * planeElems * g.bytesPerPixel);
+  }
+}
