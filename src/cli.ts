@@ -114,16 +114,19 @@ async function cmdSim(flags: Map<string, string[]>): Promise<number> {
 
 async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   const cfg = configFromFlags(flags);
+  // Handlers first: a signal that arrives while the app is still starting must still stop it cleanly.
+  let signals = 0;
+  let firstSignal: string | null = null;
+  let onSignal: (sig: string) => void = (sig) => {
+    signals++;
+    firstSignal ??= sig;
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append') }, () => configFromFlags(flags));
   process.on('SIGHUP', () => { app.reload(); });
   return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: string) => {
-      signals++;
-      if (signals > 1) {
-        process.stderr.write(`spimstream: second ${sig}, still flushing; send SIGKILL to abandon unflushed data\n`);
-        return;
-      }
+    const stop = (sig: string) => {
       app.bus.emit('log', { level: 'info', msg: `${sig}: stopping intake, draining workers, flushing store` });
       app.stop().then(() => {
         app.bus.emit('log', { level: 'info', msg: 'stopped cleanly' });
@@ -133,8 +136,15 @@ async function cmdRun(flags: Map<string, string[]>): Promise<number> {
         resolve(1);
       });
     };
-    process.on('SIGINT', () => onSignal('SIGINT'));
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    onSignal = (sig: string) => {
+      signals++;
+      if (signals > 1) {
+        process.stderr.write(`spimstream: second ${sig}, still flushing; send SIGKILL to abandon unflushed data\n`);
+        return;
+      }
+      stop(sig);
+    };
+    if (firstSignal) stop(firstSignal);
   });
 }
 
