@@ -8,6 +8,8 @@ import { binMean, percentileWindow, previewBin, saturatedIndices, toByte } from 
 import type { PreviewResult, PreviewTask } from './tasks.js';
 
 const SATURATED_CAP = 1 << 16;
+let img = new Uint16Array(0);
+let maxImg = new Uint16Array(0);
 
 export async function runPreviewTask(t: PreviewTask): Promise<PreviewResult> {
   const t0 = performance.now();
@@ -17,8 +19,11 @@ export async function runPreviewTask(t: PreviewTask): Promise<PreviewResult> {
   const ow = Math.ceil(t.width / bin);
   const oh = Math.ceil(t.height / bin);
   const on = ow * oh;
-  const img = new Uint16Array(on);
-  const maxImg = new Uint16Array(on);
+  // Reused between previews (this pool runs one task at a time): 4 MiB less garbage per preview.
+  if (img.length < on) {
+    img = new Uint16Array(on);
+    maxImg = new Uint16Array(on);
+  }
   binMean(src, t.width, t.height, bin, img, maxImg);
   const [lo, hi] = t.window ?? percentileWindow(img, on, t.clipPercent);
   const bytes = new Uint8Array(on);
