@@ -24,10 +24,14 @@ export async function runEncodeTaskNumcodecs(t: EncodeTask): Promise<Uint8Array>
 }
 
 /**
- * Returns the encoded chunk; an empty array means every sample is the fill value 0 (the chunk is then
- * not stored and the shard index marks it empty).
+ * Encodes the chunk into the task's output slot and returns its length; when it does not fit there
+ * (poorly compressible data) or the task has no slot, returns the chunk as a new array. Length 0
+ * means every sample is the fill value 0 (the chunk is then not stored; the shard index marks it empty).
  */
-export function runEncodeTask(t: EncodeTask): Uint8Array {
+export function runEncodeTask(t: EncodeTask): number | Uint8Array {
   const region = chunkRegion(t);
-  return region ? encodeChunk(region, t.geometry.bytesPerPixel, t.codec, t.geometry.shuffled) : new Uint8Array(0);
+  if (!region) return t.out ? 0 : new Uint8Array(0);
+  const into = t.out ? new Uint8Array(t.out.buffer, t.out.offset, t.out.bytes) : undefined;
+  const enc = encodeChunk(region, t.geometry.bytesPerPixel, t.codec, t.geometry.shuffled, into);
+  return into && enc.buffer === into.buffer && enc.byteOffset === into.byteOffset ? enc.length : enc;
 }

@@ -15,7 +15,10 @@ export default async function handle(task: Task): Promise<unknown> {
     case 'encode':
       // The encoded chunk is transferred, not cloned: ~1/3 of every stored byte crosses back here.
       if (task.codec.effective.startsWith('numcodecs-')) return move(await runEncodeTaskNumcodecs(task));
-      return move(runEncodeTask(task));
+      {
+        const r = runEncodeTask(task);
+        return typeof r === 'number' ? r : move(r);
+      }
     case 'preview':
       return runPreviewTask(task);
     default:

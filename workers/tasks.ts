@@ -65,6 +65,8 @@ export interface EncodeTask {
   /** present[z] = 1 for planes that arrived; the others are set to fill value 0 before encoding. */
   present: number[];
   codec: ResolvedCodec;
+  /** Where to put the encoded chunk (a slot of the output slab), or null: return it as a new array. */
+  out: { buffer: SharedArrayBuffer; offset: number; bytes: number } | null;
 }
 
 export interface PreviewTask {

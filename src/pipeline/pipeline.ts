@@ -16,11 +16,15 @@ import type { Config } from '../config/config.js';
 import { makeLayout, tilesX, tilesY, type ArrayLayout } from '../zarr/layout.js';
 import { AcquisitionStore, StoreError } from '../zarr/acquisition-store.js';
 import { chunkCodecMetadata, resolveCodec, wantsPreShuffled, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import { OutputSlab } from './output-slab.js';
 import type { TileGeometry } from '../../workers/kernels/tiles.js';
 import type { QcParams } from '../../workers/tasks.js';
 import { acquisitionName } from './naming.js';
 import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
+
+/** Ring fill below which a frame waits in the ring for a free z-block instead of going unstored. */
+const RING_WAIT_FILL = 0.5;
 
 export interface PipelineStatus {
   attached: boolean;
@@ -41,6 +45,7 @@ export class Pipeline {
   layout: ArrayLayout | null = null;
   private pool: FramePool | null = null;
   private blocks: BlockAssembler | null = null;
+  private slab: OutputSlab | null = null;
   private next = 0;
   private lastCounter = -1;
   private lastSeq = -1;
@@ -181,6 +186,11 @@ export class Pipeline {
     };
     const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
     this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encodeBlock(b));
+    // Encoded chunks land in slab slots (two blocks' worth). A slot holds a chunk compressed to 60 %
+    // of its raw size or better; larger chunks (and the numcodecs path) come back as new arrays.
+    const chunkBytes = cz * cy * cx * bpp;
+    this.slab = this.codec.effective.startsWith('numcodecs-') ? null
+      : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, 2 * geometry.tilesX * geometry.tilesY);
     this.store = null;
     this.stores = [];
     this.storingDisabledReason = null;
@@ -209,6 +219,7 @@ export class Pipeline {
           },
           overwrite: this.opts.overwrite, append: this.opts.append,
           onError: (e, frames) => this.storageFailed(e, frames),
+          onChunkDone: (chunk) => this.slab?.releaseView(chunk),
           onShard: (file, bytes) => {
             this.counters.bytesWritten += bytes;
             this.bus.emit('shard-written', { path: file, bytes });
@@ -332,6 +343,12 @@ export class Pipeline {
 
   private readonly finishedIds = new Set<number>();
 
+  /** Fraction of the ring published but not yet read. */
+  private ringBacklog(): number {
+    const reader = this.reader as RingReader;
+    return Math.max(0, reader.writeCount() - this.next) / reader.header.slotCount;
+  }
+
   private poolRef(slot: number): FrameRef {
     const pool = this.pool as FramePool;
     return {
@@ -364,6 +381,11 @@ export class Pipeline {
         if (store) {
           const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
           if (store.block.planesAssigned === 1 && tc) tc.opened++;
+        } else if (this.ringBacklog() < RING_WAIT_FILL) {
+          // Encoding is momentarily behind (start-up, a burst): the ring is the first buffer. Leave
+          // the frame there until a block frees; storage is shed only once the ring is half full.
+          ref.release();
+          return null;
         } else unstored = backlog ? 'write-backlog' : 'block-pool-full';
       } else unstored = this.storingDisabledReason ?? 'store-failed';
     }
@@ -466,18 +488,40 @@ export class Pipeline {
   private encodeBlock(b: ZBlock): void {
     const l = this.layout as ArrayLayout;
     const geometry = (this.blocks as BlockAssembler).geometry;
-    const jobs: Promise<Uint8Array>[] = [];
+    const ntiles = geometry.tilesX * geometry.tilesY;
     const planes = b.present.reduce((s, v) => s + v, 0);
-    for (let tile = 0; tile < geometry.tilesX * geometry.tilesY; tile++) {
-      jobs.push(this.workers.encode({ kind: 'encode', block: b.buffer, nonZero: b.nonZero, tile, geometry, present: b.present, codec: this.codec }));
-    }
     const store = this.stores[b.view];
-    const done = Promise.all(jobs).then((res) => {
+    const slab = this.slab;
+    const done = (async () => {
+      // All of the block's slots at once (waits while earlier blocks' chunks are still being written).
+      const slots = slab ? await slab.acquire(ntiles) : null;
+      const jobs: Promise<Uint8Array>[] = [];
+      for (let tile = 0; tile < ntiles; tile++) {
+        const slot = slots ? slots[tile] : -1;
+        const out = slab ? { buffer: slab.buffer, offset: slot * slab.slotBytes, bytes: slab.slotBytes } : null;
+        jobs.push(this.workers.encode({ kind: 'encode', block: b.buffer, nonZero: b.nonZero, tile, geometry, present: b.present, codec: this.codec, out }).then((r) => {
+          if (typeof r === 'number' && slab && r > 0) return slab.view(slot, r);
+          if (slab) slab.release(slot); // empty, or too big for the slot (returned as its own array)
+          return typeof r === 'number' ? new Uint8Array(0) : r;
+        }, (e: unknown) => {
+          if (slab) slab.release(slot);
+          throw e;
+        }));
+      }
+      const settled = await Promise.allSettled(jobs);
       this.blocks?.release(b);
+      const failed = settled.find((x) => x.status === 'rejected');
+      const res = settled.map((x) => (x.status === 'fulfilled' ? x.value : new Uint8Array(0)));
+      if (failed || !store) {
+        for (const r of res) slab?.releaseView(r);
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        return;
+      }
       const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
       const stored = res.reduce((s, r) => s + r.length, 0);
       this.counters.bytesRawStored += raw;
-      if (store) store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.length === 0 ? null : r)), planes);
+      // The store returns each slot (onChunkDone) once its chunk is on disk.
+      store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.length === 0 ? null : r)), planes);
       this.bus.emit('chunk-stored', { stream: this.streamKey(b), rawBytes: raw, storedBytes: stored, frames: planes, latencyMs: Date.now() - b.firstTimestampNs / 1e6 });
       const k = `${b.t}/${b.c}/${b.view}`;
       const tc = this.tcOpen.get(k);
@@ -485,8 +529,7 @@ export class Pipeline {
         tc.delivered++;
         this.maybeFlush(b.t, b.c, b.view);
       }
-    }, (e: unknown) => {
-      this.blocks?.release(b);
+    })().catch((e: unknown) => {
       this.countUnstored(planes, 'encode-failed');
       this.bus.emit('log', { level: 'error', msg: `encoding block t=${b.t} c=${b.c} z-block=${b.zb} failed: ${(e as Error).message}` });
     });

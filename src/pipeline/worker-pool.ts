@@ -33,9 +33,12 @@ export class WorkerPool {
     return this.pool.run(t) as Promise<FrameResult>;
   }
 
-  /** Resolves to the encoded chunk; an empty array means "all fill value, not stored". */
-  encode(t: EncodeTask): Promise<Uint8Array> {
-    return this.pool.run(t) as Promise<Uint8Array>;
+  /**
+   * Resolves to the encoded chunk's length in the task's output slot, or to the chunk itself when it
+   * did not fit there; length 0 / an empty array means "all fill value, not stored".
+   */
+  encode(t: EncodeTask): Promise<number | Uint8Array> {
+    return this.pool.run(t) as Promise<number | Uint8Array>;
   }
 
   preview(t: PreviewTask): Promise<PreviewResult> {

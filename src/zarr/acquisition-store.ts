@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { arrayMetadata, groupMetadata, type ImageMetadataInput } from './metadata.js';
-import { buildShard } from './shard-format.js';
+import { ShardFile, writeAll } from './shard-file.js';
 import { chunksPerShard, gridKey, tilesX, tilesY, zBlocks, type ArrayLayout } from './layout.js';
 
 export class StoreError extends Error {
@@ -28,14 +28,8 @@ export interface StoreOptions {
   append: boolean;
   onError: (e: StoreError, framesLost: number) => void;
   onShard: (file: string, bytes: number) => void;
-}
-
-interface PendingShard {
-  key: number[];
-  chunks: (Uint8Array | null)[];
-  blocksReceived: number;
-  blocksExpected: number;
-  frames: number;
+  /** Called with every chunk handed to `addBlock` once it is on disk (or dropped): its buffer may be reused. */
+  onChunkDone?: (chunk: Uint8Array) => void;
 }
 
 /** Describes a system error for a person: what failed, on which path, and why. */
@@ -55,21 +49,6 @@ export function describeFsError(e: unknown, what: string, p: string): StoreError
   return new StoreError(`cannot ${what} ${p}: ${why[code] ?? err?.message ?? String(e)} (${code})`, code);
 }
 
-/** The parts of `parts` after the first `skip` bytes. */
-function remaining(parts: Uint8Array[], skip: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let k = skip;
-  for (const p of parts) {
-    if (k >= p.length) {
-      k -= p.length;
-      continue;
-    }
-    out.push(k > 0 ? p.subarray(k) : p);
-    k = 0;
-  }
-  return out;
-}
-
 export class AcquisitionStore {
   readonly root: string;
   readonly arrayDir: string;
@@ -78,7 +57,7 @@ export class AcquisitionStore {
   shardsWritten = 0;
   failed: StoreError | null = null;
   private tMax = 0;
-  private readonly pending = new Map<string, PendingShard>();
+  private readonly pending = new Map<string, ShardFile>();
   private readonly dirs = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
   private image: ImageMetadataInput;
@@ -198,12 +177,15 @@ export class AcquisitionStore {
 
   /**
    * Hands over the encoded inner chunks of z-block zb of (t, c): tiles[ty * tilesX + tx], null = empty.
-   * Complete shards are written at once; partial ones wait for `flush`.
+   * Sharded: the chunks are appended to their shards' temporary files now, and a shard is finished
+   * (index, rename) with its last block or at `flush`. Unsharded: one file per chunk.
    */
   addBlock(t: number, c: number, zb: number, tiles: (Uint8Array | null)[], frames: number): void {
     const l = this.o.layout;
     const tt = t + this.timeOffset;
+    const done = (b: Uint8Array) => this.o.onChunkDone?.(b);
     if (this.failed) {
+      for (const b of tiles) if (b) done(b);
       this.o.onError(this.failed, frames);
       return;
     }
@@ -213,7 +195,8 @@ export class AcquisitionStore {
       for (let ty = 0; ty < nty; ty++) {
         for (let tx = 0; tx < ntx; tx++) {
           const b = tiles[ty * ntx + tx];
-          if (b && b.length > 0) this.writeFile(gridKey([tt, c, zb, ty, tx]), [b], 0);
+          if (b && b.length > 0) this.writeFile(gridKey([tt, c, zb, ty, tx]), b, 0);
+          else if (b) done(b);
         }
       }
       return;
@@ -221,47 +204,69 @@ export class AcquisitionStore {
     const [kz, ky, kx] = chunksPerShard(l);
     const sz = Math.floor(zb / kz);
     const nzb = zBlocks(l);
-    const perShard = new Set<string>();
+    const perShard = new Map<ShardFile, { i: number; bytes: Uint8Array }[]>();
     for (let ty = 0; ty < nty; ty++) {
       for (let tx = 0; tx < ntx; tx++) {
         const key = [tt, c, sz, Math.floor(ty / ky), Math.floor(tx / kx)];
-        const ks = key.join('/');
-        let p = this.pending.get(ks);
-        if (!p) {
-          p = { key, chunks: new Array(kz * ky * kx).fill(null), blocksReceived: 0, blocksExpected: Math.min(kz, nzb - sz * kz), frames: 0 };
-          this.pending.set(ks, p);
+        const shard = this.shardFor(key, kz * ky * kx, Math.min(kz, nzb - sz * kz));
+        let list = perShard.get(shard);
+        if (!list) {
+          list = [];
+          perShard.set(shard, list);
         }
-        p.chunks[((zb % kz) * ky + (ty % ky)) * kx + (tx % kx)] = tiles[ty * ntx + tx];
-        if (!perShard.has(ks)) {
-          perShard.add(ks);
-          p.blocksReceived++;
-          p.frames += frames;
-        }
+        const b = tiles[ty * ntx + tx];
+        if (b && b.length > 0) list.push({ i: ((zb % kz) * ky + (ty % ky)) * kx + (tx % kx), bytes: b });
+        else if (b) done(b);
       }
     }
-    for (const ks of perShard) {
-      const p = this.pending.get(ks) as PendingShard;
-      if (p.blocksReceived >= p.blocksExpected) this.writeShard(ks, p);
+    for (const [shard, list] of perShard) {
+      shard.blocksReceived++;
+      shard.frames += frames;
+      const bytes = list.reduce((sum, x) => sum + x.bytes.length, 0);
+      this.pendingBytes += bytes;
+      this.track(shard.append(list, done).then(() => {
+        this.pendingBytes -= bytes;
+      }));
+      if (shard.blocksReceived >= shard.blocksExpected) this.finishShard(shard);
     }
   }
 
-  private writeShard(ks: string, p: PendingShard): void {
-    this.pending.delete(ks);
-    this.writeFile(gridKey(p.key), buildShard(p.chunks), p.frames);
+  private shardFor(key: number[], chunks: number, blocksExpected: number): ShardFile {
+    const ks = key.join('/');
+    let s = this.pending.get(ks);
+    if (!s) {
+      const file = path.join(this.arrayDir, gridKey(key));
+      s = new ShardFile(file, path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`), chunks, blocksExpected,
+        (e, shard) => this.fail(describeFsError(e, 'write', shard.file), shard.frames));
+      this.pending.set(ks, s);
+    }
+    return s;
   }
 
-  /** Writes every partial shard of timepoint t (and channel c, when given). */
+  private finishShard(shard: ShardFile): void {
+    for (const [ks, s] of this.pending) if (s === shard) this.pending.delete(ks);
+    this.track(shard.finish().then((bytes) => {
+      if (bytes === 0) return;
+      this.bytesWritten += bytes;
+      this.shardsWritten++;
+      this.o.onShard(shard.file, bytes);
+    }));
+  }
+
+  /** Finishes every partial shard of timepoint t (and channel c, when given). */
   flush(t?: number, c?: number): void {
-    for (const [ks, p] of [...this.pending]) {
-      if ((t === undefined || p.key[0] === t + this.timeOffset) && (c === undefined || p.key[1] === c)) this.writeShard(ks, p);
+    for (const [ks, s] of [...this.pending]) {
+      const [kt, kc] = ks.split('/').map(Number);
+      if ((t === undefined || kt === t + this.timeOffset) && (c === undefined || kc === c)) this.finishShard(s);
     }
   }
 
-  private writeFile(key: string, parts: Uint8Array[], frames: number): void {
+  /** One unsharded chunk: temporary name, then renamed. */
+  private writeFile(key: string, chunk: Uint8Array, frames: number): void {
     const file = path.join(this.arrayDir, key);
     const dir = path.dirname(file);
     const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
-    const bytes = parts.reduce((s, b) => s + b.length, 0);
+    const bytes = chunk.length;
     this.pendingBytes += bytes;
     const job = (async () => {
       let fh: fs.promises.FileHandle | null = null;
@@ -271,16 +276,7 @@ export class AcquisitionStore {
           this.dirs.add(dir);
         }
         fh = await fs.promises.open(tmp, 'w');
-        // writev may write short on a full disk without throwing: a short shard must never be renamed.
-        let done = 0;
-        let rest = parts;
-        while (rest.length > 0) {
-          const { bytesWritten } = await fh.writev(rest);
-          done += bytesWritten;
-          if (done >= bytes) break;
-          if (bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
-          rest = remaining(parts, done);
-        }
+        await writeAll(fh, [chunk], null);
         await fh.close();
         fh = null;
         await fs.promises.rename(tmp, file);
@@ -293,8 +289,13 @@ export class AcquisitionStore {
         this.fail(describeFsError(e, 'write', file), frames);
       } finally {
         this.pendingBytes -= bytes;
+        this.o.onChunkDone?.(chunk);
       }
     })();
+    this.track(job);
+  }
+
+  private track(job: Promise<void>): void {
     this.inflight.add(job);
     void job.finally(() => this.inflight.delete(job));
   }

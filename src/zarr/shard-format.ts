@@ -1,32 +1,30 @@
 /**
- * The Zarr v3 `sharding_indexed` file: inner chunks back to back, then the index (index_location
- * "end"): one (offset, nbytes) uint64 little-endian pair per inner chunk in C order, 2^64-1 for both
- * when the chunk is empty, followed by the index's crc32c (index_codecs [bytes, crc32c]).
+ * The Zarr v3 `sharding_indexed` index (index_location "end"): one (offset, nbytes) uint64
+ * little-endian pair per inner chunk in C order, 2^64-1 for both when the chunk is empty, followed by
+ * the index's crc32c (index_codecs [bytes, crc32c]). Chunks may lie in the file in any order.
  */
 import { crc32c } from '../../workers/codecs/crc32c.js';
 
 export const EMPTY = 0xffffffffffffffffn;
 
-/** `chunks[i]` is the encoded inner chunk i in C order within the shard, or null when empty. */
-export function buildShard(chunks: (Uint8Array | null)[]): Uint8Array[] {
-  const n = chunks.length;
-  const index = new Uint8Array(16 * n + 4);
-  const dv = new DataView(index.buffer);
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  for (let i = 0; i < n; i++) {
-    const c = chunks[i];
-    if (c && c.length > 0) {
-      dv.setBigUint64(16 * i, BigInt(offset), true);
-      dv.setBigUint64(16 * i + 8, BigInt(c.length), true);
-      parts.push(c);
-      offset += c.length;
-    } else {
-      dv.setBigUint64(16 * i, EMPTY, true);
-      dv.setBigUint64(16 * i + 8, EMPTY, true);
-    }
+/** An index of n inner chunks, all empty until `set`. */
+export class ShardIndex {
+  private readonly bytes: Uint8Array;
+  private readonly dv: DataView;
+
+  constructor(readonly n: number) {
+    this.bytes = new Uint8Array(16 * n + 4).fill(0xff, 0, 16 * n);
+    this.dv = new DataView(this.bytes.buffer);
   }
-  dv.setUint32(16 * n, crc32c(index.subarray(0, 16 * n)), true);
-  parts.push(index);
-  return parts;
+
+  set(i: number, offset: number, nbytes: number): void {
+    this.dv.setBigUint64(16 * i, BigInt(offset), true);
+    this.dv.setBigUint64(16 * i + 8, BigInt(nbytes), true);
+  }
+
+  /** The index as stored at the end of the shard, its crc32c included. */
+  encode(): Uint8Array {
+    this.dv.setUint32(16 * this.n, crc32c(this.bytes.subarray(0, 16 * this.n)), true);
+    return this.bytes;
+  }
 }

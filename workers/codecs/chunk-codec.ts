@@ -4,7 +4,7 @@
  */
 import { gzipSync } from 'fflate';
 import { bloscEncode } from './blosc1.js';
-import { appendCrc32c } from './crc32c.js';
+import { appendCrc32c, crc32c } from './crc32c.js';
 import { codecAvailability, innerCompressor, type InnerName } from './inner-compressors.js';
 
 export interface ResolvedCodec {
@@ -51,9 +51,11 @@ export function resolveCodec(requested: string, clevel: number, blocksize: numbe
 
 /**
  * Encodes one inner chunk's raw little-endian bytes. `preShuffled`: raw is already byte-shuffled
- * (blosc codecs with a whole-chunk block only; see `wantsPreShuffled`).
+ * (blosc codecs with a whole-chunk block only; see `wantsPreShuffled`). `into`: where to put the
+ * result (a slot of the output slab; a view of it is returned) when it fits, else a new array.
  */
-export function encodeChunk(raw: Uint8Array, typesize: number, c: ResolvedCodec, preShuffled = false): Uint8Array {
+export function encodeChunk(raw: Uint8Array, typesize: number, c: ResolvedCodec, preShuffled = false, into?: Uint8Array): Uint8Array {
+  const tail = c.checksum ? 4 : 0;
   let out: Uint8Array;
   if (c.effective === 'gzip') {
     out = gzipSync(raw, { level: c.clevel as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, mtime: 0 });
@@ -64,8 +66,17 @@ export function encodeChunk(raw: Uint8Array, typesize: number, c: ResolvedCodec,
     if (!inner) throw new Error(`codec ${c.effective} is not available in this worker`);
     out = bloscEncode(raw, inner, { typesize, clevel: c.clevel, shuffle: true, blocksize: c.blocksize, split: c.split, preShuffled, view: true });
   }
-  // One copy into the result, with room for the crc32c when it is on.
-  return c.checksum ? appendCrc32c(out) : out.slice();
+  const n = out.length + tail;
+  let result: Uint8Array;
+  if (into && n <= into.length) {
+    into.set(out);
+    result = into.subarray(0, n);
+  } else {
+    result = new Uint8Array(n);
+    result.set(out);
+  }
+  if (c.checksum) new DataView(result.buffer, result.byteOffset).setUint32(out.length, crc32c(result.subarray(0, out.length)), true);
+  return result;
 }
 
 /** True when the encode task may hand over a pre-shuffled chunk (one Blosc block = the whole chunk). */

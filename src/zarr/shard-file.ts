@@ -1,0 +1,114 @@
+/**
+ * One shard written piece by piece: each z-block's chunks are appended to a temporary file as soon
+ * as they are encoded (so their buffers return to the pool within milliseconds instead of waiting
+ * for the shard's last block), and the index is written and the file renamed to its final name only
+ * when the shard is complete. A crash therefore leaves only whole shards under final names.
+ * Operations on one shard run strictly in order; a failure aborts the shard and removes the file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ShardIndex } from './shard-format.js';
+
+/** Writes all of `parts` at `position`, looping over short writes (a full disk may write short without throwing). */
+export async function writeAll(fh: fs.promises.FileHandle, parts: Uint8Array[], position: number | null): Promise<number> {
+  const total = parts.reduce((s, b) => s + b.length, 0);
+  let done = 0;
+  let rest = parts;
+  while (done < total) {
+    const { bytesWritten } = await fh.writev(rest, position === null ? undefined : position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+    done += bytesWritten;
+    rest = remaining(parts, done);
+  }
+  return total;
+}
+
+/** The parts of `parts` after the first `skip` bytes. */
+function remaining(parts: Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let k = skip;
+  for (const p of parts) {
+    if (k >= p.length) {
+      k -= p.length;
+      continue;
+    }
+    out.push(k > 0 ? p.subarray(k) : p);
+    k = 0;
+  }
+  return out;
+}
+
+export class ShardFile {
+  private readonly index: ShardIndex;
+  private fh: fs.promises.FileHandle | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  /** Bytes of chunks queued so far (the next chunk's offset). */
+  private end = 0;
+  failed = false;
+  /** Frames whose chunks went into this shard (reported as unstored if it fails). */
+  frames = 0;
+  blocksReceived = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly tmp: string,
+    chunks: number,
+    readonly blocksExpected: number,
+    private readonly onFail: (e: unknown, shard: ShardFile) => void,
+  ) {
+    this.index = new ShardIndex(chunks);
+  }
+
+  /**
+   * Queues inner chunks (index in the shard, encoded bytes) for appending; `written` is called with
+   * each chunk once it is on disk or dropped. Resolves when done (never rejects).
+   */
+  append(chunks: { i: number; bytes: Uint8Array }[], written: (bytes: Uint8Array) => void): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for (const c of chunks) {
+      this.index.set(c.i, this.end, c.bytes.length);
+      this.end += c.bytes.length;
+      parts.push(c.bytes);
+    }
+    return this.then(async () => {
+      try {
+        if (this.failed || parts.length === 0) return;
+        this.fh ??= await this.open();
+        await writeAll(this.fh, parts, null);
+      } finally {
+        for (const p of parts) written(p);
+      }
+    });
+  }
+
+  /** Writes the index, closes and renames the shard to its final name. Resolves to its size, or 0 on failure. */
+  finish(): Promise<number> {
+    let size = 0;
+    return this.then(async () => {
+      if (this.failed) return;
+      this.fh ??= await this.open();
+      await writeAll(this.fh, [this.index.encode()], null);
+      await this.fh.close();
+      this.fh = null;
+      await fs.promises.rename(this.tmp, this.file);
+      size = this.end + 16 * this.index.n + 4;
+    }).then(() => size);
+  }
+
+  private async open(): Promise<fs.promises.FileHandle> {
+    await fs.promises.mkdir(path.dirname(this.tmp), { recursive: true });
+    return fs.promises.open(this.tmp, 'w');
+  }
+
+  private then(op: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(op).catch(async (e: unknown) => {
+      if (this.failed) return;
+      this.failed = true;
+      if (this.fh) await this.fh.close().catch(() => undefined);
+      this.fh = null;
+      await fs.promises.rm(this.tmp, { force: true }).catch(() => undefined);
+      this.onFail(e, this);
+    });
+    return this.chain;
+  }
+}
