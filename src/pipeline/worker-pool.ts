@@ -4,6 +4,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { PACKAGE_ROOT } from '../package-info.js';
 import { Piscina } from 'piscina';
+import { TwoLevelTaskQueue, urgent } from './task-queue.js';
 import type { EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask } from '../../workers/tasks.js';
 
 /** Finds dist/workers/pipeline-worker.js from either the compiled tree or the TS sources (tests). */
@@ -23,14 +24,15 @@ export class WorkerPool {
 
   constructor(threads: number) {
     const n = threads > 0 ? threads : Math.max(1, os.availableParallelism());
-    this.pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 60_000 });
+    this.pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 60_000, taskQueue: new TwoLevelTaskQueue() });
     this.previewPool = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: 1, idleTimeout: 60_000 });
   }
 
 
 
+  /** Per-frame QC (and the stored frame's write into its z-block): ahead of every queued encode. */
   frame(t: FrameTask): Promise<FrameResult> {
-    return this.pool.run(t) as Promise<FrameResult>;
+    return this.pool.run(urgent(t)) as Promise<FrameResult>;
   }
 
   /**
