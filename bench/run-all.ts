@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   out(`Simulator calibration — ratio on simulated chunks vs the real LLSM stack:\n\n${table(cal)}\n`);
   const qc = await qcTable(quick);
   out(`## QC kernels, 2048x2048 uint16, one core\n\n${table(qc.rows)}\n`);
-  const rates = quick ? [20] : [100, 200, 300, 400, 500];
+  const rates = quick ? [20] : [100, 200, 300, 400, 450, 500, 550, 600];
   const tp = await throughput(rates, quick ? 3 : 20, quick ? 512 : 2048);
   out(`## Sustained throughput (separate simulator process, default config, preview client, /metrics scraped)\n\n${table(tp.steps.map((s) => ({
     'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,

@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     return i >= 0 ? process.argv[i + 1] : d;
   };
   const quick = process.argv.includes('--quick');
-  const rates = arg('rates', quick ? '20' : '100,200,300,350,400,450,500').split(',').map(Number);
+  const rates = arg('rates', quick ? '20' : '100,200,300,400,450,500,550,600').split(',').map(Number);
   const { steps, max } = await throughput(rates, Number(arg('seconds', quick ? '3' : '20')), Number(arg('size', quick ? '512' : '2048')));
   process.stdout.write(`spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(steps.map((s) => ({
     'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
