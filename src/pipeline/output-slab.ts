@@ -8,7 +8,7 @@
 export class OutputSlab {
   readonly buffer: SharedArrayBuffer;
   private readonly free: number[] = [];
-  private readonly waiting: { n: number; grant: (slots: number[]) => void }[] = [];
+  private readonly queue: { n: number; grant: (slots: number[]) => void }[] = [];
 
   constructor(readonly slotBytes: number, readonly slots: number) {
     this.buffer = new SharedArrayBuffer(slotBytes * slots);
@@ -18,8 +18,8 @@ export class OutputSlab {
   /** Resolves with n slots (FIFO among waiters); n must not exceed `slots`. */
   acquire(n: number): Promise<number[]> {
     if (n > this.slots) throw new Error(`output slab has ${this.slots} slots, ${n} requested`);
-    if (this.waiting.length === 0 && this.free.length >= n) return Promise.resolve(this.free.splice(this.free.length - n, n));
-    return new Promise((grant) => this.waiting.push({ n, grant }));
+    if (this.queue.length === 0 && this.free.length >= n) return Promise.resolve(this.free.splice(this.free.length - n, n));
+    return new Promise((grant) => this.queue.push({ n, grant }));
   }
 
   /** The chunk bytes of a slot. */
@@ -35,13 +35,18 @@ export class OutputSlab {
 
   release(slot: number): void {
     this.free.push(slot);
-    while (this.waiting.length > 0 && this.free.length >= this.waiting[0].n) {
-      const w = this.waiting.shift() as { n: number; grant: (slots: number[]) => void };
+    while (this.queue.length > 0 && this.free.length >= this.queue[0].n) {
+      const w = this.queue.shift() as { n: number; grant: (slots: number[]) => void };
       w.grant(this.free.splice(this.free.length - w.n, w.n));
     }
   }
 
   get idle(): number {
     return this.free.length;
+  }
+
+  /** Blocks waiting for slots (their chunks wait for earlier chunks to reach the disk). */
+  get waiting(): number {
+    return this.queue.length;
   }
 }

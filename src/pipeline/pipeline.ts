@@ -386,7 +386,10 @@ export class Pipeline {
           // the frame there until a block frees; storage is shed only once the ring is half full.
           ref.release();
           return null;
-        } else unstored = backlog ? 'write-backlog' : 'block-pool-full';
+        } else {
+          // Blocks waiting for output slots means the disk, not the encoder, is behind.
+          unstored = backlog || (this.slab?.waiting ?? 0) > 0 ? 'write-backlog' : 'block-pool-full';
+        }
       } else unstored = this.storingDisabledReason ?? 'store-failed';
     }
     const target = store;
