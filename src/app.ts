@@ -109,6 +109,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
     previewClients: () => hub.count,
     framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
+    blockPoolInUseRatio: () => pipeline.blockPoolInUseRatio(),
     streams: () => streamQc.streams.values(),
     focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
   });

@@ -37,7 +37,7 @@ export class BlockAssembler {
     readonly geometry: TileGeometry,
     /** Z extent of the array (the last z-block may hold fewer planes). */
     private readonly zPlanes: number,
-    private readonly maxBlocks: number,
+    readonly capacity: number,
     private readonly onReady: (b: ZBlock) => void,
   ) {
     this.blockBytes = geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry);
@@ -54,9 +54,14 @@ export class BlockAssembler {
       new Uint8Array(b.nonZero).fill(0);
       return b;
     }
-    if (this.allocated >= this.maxBlocks) return null;
+    if (this.allocated >= this.capacity) return null;
     this.allocated++;
     return { buffer: new SharedArrayBuffer(this.blockBytes), nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY) };
+  }
+
+  /** Blocks filling, being written by frame tasks, or waiting for / in encoding. */
+  get inUse(): number {
+    return this.allocated - this.free.length;
   }
 
   release(b: ZBlock): void {

@@ -95,6 +95,11 @@ export class Pipeline {
     return this.pool;
   }
 
+  /** z-block buffers holding frames or waiting for encoding, over the pool's capacity (0 when not storing). */
+  blockPoolInUseRatio(): number {
+    return this.blocks ? this.blocks.inUse / this.blocks.capacity : 0;
+  }
+
   status(): PipelineStatus {
     return {
       attached: this.reader !== null,

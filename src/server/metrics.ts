@@ -13,6 +13,7 @@ export interface MetricsSources {
   diskFreeBytes(): number | null;
   previewClients(): number;
   framePoolInUseRatio(): number;
+  blockPoolInUseRatio(): number;
   streams(): Iterable<StreamState>;
   focusMeasure(): string;
 }
@@ -74,6 +75,7 @@ export class Metrics {
     });
     g('spimstream_ring_fill_ratio', 'Fraction of the ring holding frames not yet read (1 = about to overrun).', ['camera'], function collect() { this.set({ camera }, sources.ringFillRatio()); });
     g('spimstream_frame_pool_used_ratio', 'Fraction of the frame buffer pool in use.', ['camera'], function collect() { this.set({ camera }, sources.framePoolInUseRatio()); });
+    g('spimstream_block_pool_used_ratio', 'Fraction of the z-block pool (pipeline.block_pool_mib) in use: near 1, encoding or the disk is behind and storage is about to be shed.', ['camera'], function collect() { this.set({ camera }, sources.blockPoolInUseRatio()); });
     g('spimstream_disk_free_bytes', 'Free bytes on the file system of the output directory.', [], function collect() {
       const v = sources.diskFreeBytes();
       if (v !== null) this.set(v);
