@@ -32,6 +32,12 @@ export interface StoreOptions {
   onChunkDone?: (chunk: Uint8Array) => void;
 }
 
+interface PendingShard {
+  t: number;
+  c: number;
+  shard: ShardFile;
+}
+
 /** Describes a system error for a person: what failed, on which path, and why. */
 export function describeFsError(e: unknown, what: string, p: string): StoreError {
   const err = e as NodeJS.ErrnoException;
@@ -57,7 +63,8 @@ export class AcquisitionStore {
   shardsWritten = 0;
   failed: StoreError | null = null;
   private tMax = 0;
-  private readonly pending = new Map<string, ShardFile>();
+  /** Shards being written, by storage key; t already includes the append offset. */
+  private readonly pending = new Map<string, PendingShard>();
   private readonly dirs = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
   private image: ImageMetadataInput;
@@ -204,22 +211,23 @@ export class AcquisitionStore {
     const [kz, ky, kx] = chunksPerShard(l);
     const sz = Math.floor(zb / kz);
     const nzb = zBlocks(l);
-    const perShard = new Map<ShardFile, { i: number; bytes: Uint8Array }[]>();
+    const perShard = new Map<string, { i: number; bytes: Uint8Array }[]>();
     for (let ty = 0; ty < nty; ty++) {
       for (let tx = 0; tx < ntx; tx++) {
-        const key = [tt, c, sz, Math.floor(ty / ky), Math.floor(tx / kx)];
-        const shard = this.shardFor(key, kz * ky * kx, Math.min(kz, nzb - sz * kz));
-        let list = perShard.get(shard);
+        const key = gridKey([tt, c, sz, Math.floor(ty / ky), Math.floor(tx / kx)]);
+        if (!this.pending.has(key)) this.pending.set(key, this.newShard(key, tt, c, kz * ky * kx, Math.min(kz, nzb - sz * kz)));
+        let list = perShard.get(key);
         if (!list) {
           list = [];
-          perShard.set(shard, list);
+          perShard.set(key, list);
         }
         const b = tiles[ty * ntx + tx];
         if (b && b.length > 0) list.push({ i: ((zb % kz) * ky + (ty % ky)) * kx + (tx % kx), bytes: b });
         else if (b) done(b);
       }
     }
-    for (const [shard, list] of perShard) {
+    for (const [key, list] of perShard) {
+      const { shard } = this.pending.get(key) as PendingShard;
       shard.blocksReceived++;
       shard.frames += frames;
       const bytes = list.reduce((sum, x) => sum + x.bytes.length, 0);
@@ -227,24 +235,20 @@ export class AcquisitionStore {
       this.track(shard.append(list, done).then(() => {
         this.pendingBytes -= bytes;
       }));
-      if (shard.blocksReceived >= shard.blocksExpected) this.finishShard(shard);
+      if (shard.blocksReceived >= shard.blocksExpected) this.finishShard(key);
     }
   }
 
-  private shardFor(key: number[], chunks: number, blocksExpected: number): ShardFile {
-    const ks = key.join('/');
-    let s = this.pending.get(ks);
-    if (!s) {
-      const file = path.join(this.arrayDir, gridKey(key));
-      s = new ShardFile(file, path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`), chunks, blocksExpected,
-        (e, shard) => this.fail(describeFsError(e, 'write', shard.file), shard.frames));
-      this.pending.set(ks, s);
-    }
-    return s;
+  private newShard(key: string, t: number, c: number, chunks: number, blocksExpected: number): PendingShard {
+    const file = path.join(this.arrayDir, key);
+    const shard = new ShardFile(file, path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`), chunks, blocksExpected,
+      (e, s) => this.fail(describeFsError(e, 'write', s.file), s.frames));
+    return { t, c, shard };
   }
 
-  private finishShard(shard: ShardFile): void {
-    for (const [ks, s] of this.pending) if (s === shard) this.pending.delete(ks);
+  private finishShard(key: string): void {
+    const { shard } = this.pending.get(key) as PendingShard;
+    this.pending.delete(key);
     this.track(shard.finish().then((bytes) => {
       if (bytes === 0) return;
       this.bytesWritten += bytes;
@@ -255,9 +259,8 @@ export class AcquisitionStore {
 
   /** Finishes every partial shard of timepoint t (and channel c, when given). */
   flush(t?: number, c?: number): void {
-    for (const [ks, s] of [...this.pending]) {
-      const [kt, kc] = ks.split('/').map(Number);
-      if ((t === undefined || kt === t + this.timeOffset) && (c === undefined || kc === c)) this.finishShard(s);
+    for (const [key, p] of [...this.pending]) {
+      if ((t === undefined || p.t === t + this.timeOffset) && (c === undefined || p.c === c)) this.finishShard(key);
     }
   }
 

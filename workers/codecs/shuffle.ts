@@ -35,20 +35,16 @@ export function unshuffle(src: Uint8Array, dst: Uint8Array, typesize: number, n:
 /**
  * typesize-2 shuffle two pixels at a time: one 32-bit read (p0 | p1 << 16) gives two low bytes and
  * two high bytes, written as one 16-bit store each. ~3x the byte-at-a-time loop on V8. Needs a
- * 4-byte-aligned src, an even element count and dst aligned to 2. Returns the OR of all words, so
- * callers learn for free whether every sample is 0.
+ * 4-byte-aligned src, an even element count and dst aligned to 2.
  */
-export function shuffle16Words(src: Uint8Array, dst: Uint8Array, elems: number): number {
+function shuffle16Words(src: Uint8Array, dst: Uint8Array, elems: number): void {
   const pairs = elems >> 1;
   const s32 = new Uint32Array(src.buffer, src.byteOffset, pairs);
   const lo = new Uint16Array(dst.buffer, dst.byteOffset, pairs);
   const hi = new Uint16Array(dst.buffer, dst.byteOffset + elems, pairs);
-  let any = 0;
   for (let i = 0; i < pairs; i++) {
     const w = s32[i];
-    any |= w;
     lo[i] = (w & 0xff) | ((w >>> 8) & 0xff00);
     hi[i] = ((w >>> 8) & 0xff) | ((w >>> 16) & 0xff00);
   }
-  return any;
 }
