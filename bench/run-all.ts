@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   const tp = await throughput(rates, quick ? 3 : 20, quick ? 512 : 2048);
   out(`## Sustained throughput (separate simulator process, default config, preview client, /metrics scraped)\n\n${table(tp.steps.map((s) => ({
     'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
-    'store p99 ms': s.store_p99_ms, 'preview p99 ms': s.preview_p99_ms, 'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, ratio: s.ratio,
+    'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
+    'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
   })))}\n`);
   const best = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
   const pick = (data: string, prefix: string) => codecs.rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
