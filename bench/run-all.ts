@@ -2,6 +2,8 @@
  * `npm run bench`: every benchmark in turn — ring read, codecs (sim + real stack), QC kernels, and the
  * end-to-end sustained throughput — each printing its table; then one JSON summary line.
  * `npm run bench -- --quick` runs a short smoke version (used by the test suite to keep it from rotting).
+ * `npm run bench -- --out /data/spim` writes the throughput steps' stores on that disk (default: temp dir);
+ * `--rates 300,400` and `--seconds 30` change the steps.
  */
 import os from 'node:os';
 import { calibration, codecTable } from './codec-bench.js';
@@ -12,6 +14,10 @@ import { machine, table } from './bench-util.js';
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  const arg = (n: string): string | undefined => {
+    const i = process.argv.indexOf(`--${n}`);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`spimstream benchmarks — ${JSON.stringify(machine())}${quick ? ' (quick smoke run: numbers are not representative)' : ''}\n`);
   const ring = ringReadTable(quick);
@@ -23,8 +29,8 @@ async function main(): Promise<void> {
   out(`Simulator calibration — ratio on simulated chunks vs the real LLSM stack:\n\n${table(cal)}\n`);
   const qc = await qcTable(quick);
   out(`## QC kernels, 2048x2048 uint16, one core\n\n${table(qc.rows)}\n`);
-  const rates = quick ? [20] : [100, 200, 300, 400, 450, 500, 550, 600];
-  const tp = await throughput(rates, quick ? 3 : 20, quick ? 512 : 2048);
+  const rates = arg('rates')?.split(',').map(Number) ?? (quick ? [20] : [100, 200, 300, 400, 450, 500, 550, 600]);
+  const tp = await throughput(rates, Number(arg('seconds') ?? (quick ? 3 : 20)), quick ? 512 : 2048, arg('out') ?? os.tmpdir());
   out(`## Sustained throughput (separate simulator process, default config, preview client, /metrics scraped)\n\n${table(tp.steps.map((s) => ({
     'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
     'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,

@@ -3,7 +3,8 @@
  * rate, spimstream (separate process) with the default config (full QC, default codec, Zarr on disk),
  * one preview client connected and /metrics scraped every second. Steps the rate up until frames are
  * lost; reports per step input MB/s, losses, latencies, CPU per GB, RSS peak, bytes written, ratio.
- * Usage: node dist/bench/throughput-bench.js [--quick] [--rates 100,200,300] [--seconds 20] [--size 2048]
+ * Usage: node dist/bench/throughput-bench.js [--quick] [--rates 100,200,300] [--seconds 20] [--size 2048] [--out DIR]
+ * (--out: where the Zarr stores go, e.g. the acquisition disk; default the system temp directory)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,9 +89,10 @@ function cpuSeconds(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())));
 
-export async function runStep(rate: number, seconds: number, size: number, port: number): Promise<StepResult> {
+export async function runStep(rate: number, seconds: number, size: number, port: number, outDir = os.tmpdir()): Promise<StepResult> {
   const ring = `/dev/shm/spimstream-bench-${process.pid}-${rate}`;
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'spimstream-bench-'));
+  fs.mkdirSync(outDir, { recursive: true });
+  const out = fs.mkdtempSync(path.join(outDir, 'spimstream-bench-'));
   const frameBytes = size * size * 2;
   const zPlanes = 32;
   const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -166,11 +168,11 @@ export async function runStep(rate: number, seconds: number, size: number, port:
   };
 }
 
-export async function throughput(rates: number[], seconds: number, size: number): Promise<{ steps: StepResult[]; max: number }> {
+export async function throughput(rates: number[], seconds: number, size: number, outDir = os.tmpdir()): Promise<{ steps: StepResult[]; max: number }> {
   const steps: StepResult[] = [];
   let max = 0;
   for (const r of rates) {
-    const s = await runStep(r, seconds, size, 18900 + steps.length);
+    const s = await runStep(r, seconds, size, 18900 + steps.length, outDir);
     steps.push(s);
     process.stderr.write(`step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored} ${JSON.stringify(s.unstored_reasons)}\n`);
     const clean = s.lost_overrun === 0 && s.lost_gap === 0 && s.unstored === 0 && s.input_mb_s > 0.9 * r;
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
   };
   const quick = process.argv.includes('--quick');
   const rates = arg('rates', quick ? '20' : '100,200,300,400,450,500,550,600').split(',').map(Number);
-  const { steps, max } = await throughput(rates, Number(arg('seconds', quick ? '3' : '20')), Number(arg('size', quick ? '512' : '2048')));
+  const { steps, max } = await throughput(rates, Number(arg('seconds', quick ? '3' : '20')), Number(arg('size', quick ? '512' : '2048')), arg('out', os.tmpdir()));
   process.stdout.write(`spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(steps.map((s) => ({
     'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
     'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
