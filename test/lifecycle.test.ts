@@ -29,6 +29,14 @@ function logLines(text: string): Record<string, unknown>[] {
   return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** The counts of the sidecar's "acquisition finished" log line: received, overrun, gap, unstored. */
+function finished(lines: Record<string, unknown>[], output: string): { R: number; O: number; G: number; U: number } {
+  const fin = lines.find((l) => l.msg === 'acquisition finished');
+  expect(fin, output).toBeDefined();
+  const n = (k: string) => fin![k] as number;
+  return { R: n('frames_received'), O: n('frames_overrun'), G: n('frames_gap'), U: n('frames_unstored') };
+}
+
 describe('life cycle of the sidecar process', () => {
   it('SIGTERM drains and flushes: every frame published before the signal is stored bit-exact or counted', async () => {
     const { out, log, sidecar, sim } = startPair('sigterm');
@@ -38,11 +46,7 @@ describe('life cycle of the sidecar process', () => {
     sim.kill('SIGTERM');
     await exited(sim);
     const lines = logLines(sidecar.output());
-    const fin = lines.find((l) => l.msg === 'acquisition finished');
-    expect(fin, sidecar.output()).toBeDefined();
-    const R = fin!.frames_received as number;
-    const O = fin!.frames_overrun as number;
-    const U = fin!.frames_unstored as number;
+    const { R, O, U, G } = finished(lines, sidecar.output());
     expect(R).toBeGreaterThan(200);
     const logged = readFrameLog(log);
     // The sidecar read the ring in order up to the write count at the signal.
@@ -82,12 +86,8 @@ describe('life cycle of the sidecar process', () => {
     sidecar.kill('SIGTERM');
     expect(await exited(sidecar), sidecar.output()).toBe(0);
     const lines = logLines(sidecar.output());
-    const fin = lines.find((l) => l.msg === 'acquisition finished');
-    expect(fin, sidecar.output()).toBeDefined();
-    const R = fin!.frames_received as number;
-    const O = fin!.frames_overrun as number;
-    const U = fin!.frames_unstored as number;
-    expect(fin!.frames_gap).toBe(0);
+    const { R, O, U, G } = finished(lines, sidecar.output());
+    expect(G).toBe(0);
     // Every published frame is accounted for: read (stored or not) or overrun.
     expect(R + O).toBe(N);
     expect(U, 'the overload sheds storage').toBeGreaterThan(0);
