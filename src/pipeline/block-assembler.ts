@@ -40,12 +40,17 @@ export class BlockAssembler {
     readonly capacity: number,
     private readonly onReady: (b: ZBlock) => void,
   ) {
-    this.blockBytes = geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry);
+    this.blockBytes = BlockAssembler.bytesPerBlock(geometry);
+  }
+
+  /** A z-block holds every chunk of one z-slab, edge chunks padded to the full chunk shape. */
+  static bytesPerBlock(geometry: TileGeometry): number {
+    return geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry);
   }
 
   /** Blocks that may be allocated from the configured pool size (at least 2: one filling, one encoding). */
   static capacity(geometry: TileGeometry, poolBytes: number): number {
-    return Math.max(2, Math.floor(poolBytes / (geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry))));
+    return Math.max(2, Math.floor(poolBytes / BlockAssembler.bytesPerBlock(geometry)));
   }
 
   private acquire(): { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer } | null {
