@@ -1,7 +1,8 @@
 /**
- * Per-frame job: QC metrics on the frame in the pool, and its copy into the z-block being assembled.
- * Focus runs on a centred (or configured) power-of-two ROI of at most 1024 px, binned to <= 256 px;
- * drift on a centred `drift_window` region (binned by `drift_bin`) of the planes the main thread picks.
+ * Per-frame job: QC metrics on the frame in the pool and, for a stored frame, its write into the
+ * z-block being assembled (chunk-major, in the same pass as the histogram). Focus runs on a centred
+ * (or configured) ROI of at most 512 px, binned to <= 128 px; drift on a centred `drift_window`
+ * region (binned by `drift_bin`) of the planes the main thread picks.
  */
 import { clearedHistogram, histogram, statsFromHistogram } from './kernels/stats.js';
 import { histogramToTiles } from './kernels/tiles.js';
