@@ -109,18 +109,29 @@ function writeTilesGeneric(px: Uint16Array | Uint8Array, block: SharedArrayBuffe
       const base = t * chunkBytes;
       let any = 0;
       for (let y = 0; y < rows; y++) {
-        let s = (ty * g.cy + y) * g.width + tx * g.cx;
-        let e = (z * g.cy + y) * g.cx;
-        for (let x = 0; x < cols; x++, s++, e++) {
-          const v = px[s];
-          any |= v;
-          if (g.bytesPerPixel === 1) bytes[base + e] = v;
-          else if (g.shuffled) {
-            bytes[base + e] = v & 0xff;
-            bytes[base + elems + e] = v >>> 8;
-          } else {
-            bytes[base + 2 * e] = v & 0xff;
-            bytes[base + 2 * e + 1] = v >>> 8;
+        const s = (ty * g.cy + y) * g.width + tx * g.cx;
+        const e = base + (z * g.cy + y) * g.cx;
+        // One branch per row, none per sample.
+        if (g.bytesPerPixel === 1) {
+          for (let x = 0; x < cols; x++) {
+            const v = px[s + x];
+            any |= v;
+            bytes[e + x] = v;
+          }
+        } else if (g.shuffled) {
+          for (let x = 0; x < cols; x++) {
+            const v = px[s + x];
+            any |= v;
+            bytes[e + x] = v;
+            bytes[e + elems + x] = v >>> 8;
+          }
+        } else {
+          const e2 = base + 2 * (e - base);
+          for (let x = 0; x < cols; x++) {
+            const v = px[s + x];
+            any |= v;
+            bytes[e2 + 2 * x] = v;
+            bytes[e2 + 2 * x + 1] = v >>> 8;
           }
         }
       }
