@@ -56,7 +56,8 @@ const cases: { name: string; w: number; h: number; bpp: number; chunk: [number, 
   { name: 'uint16, width 2 mod 4, blosc-zstd (generic path)', w: 66, h: 40, bpp: 2, chunk: [3, 32, 32], codec: 'blosc-zstd' },
   { name: 'uint16, even, blosc-lz4', w: 64, h: 64, bpp: 2, chunk: [4, 32, 32], codec: 'blosc-lz4' },
   { name: 'uint16, even, gzip (plain layout)', w: 64, h: 48, bpp: 2, chunk: [3, 32, 32], codec: 'gzip' },
-  { name: 'uint8, odd, blosc-zstd', w: 45, h: 33, bpp: 1, chunk: [3, 16, 16], codec: 'blosc-zstd' },
+  { name: 'uint8, odd, blosc-zstd (generic path)', w: 45, h: 33, bpp: 1, chunk: [3, 16, 16], codec: 'blosc-zstd' },
+  { name: 'uint8, width 4k, blosc-zstd (word path, partial edge tiles)', w: 72, h: 40, bpp: 1, chunk: [3, 32, 32], codec: 'blosc-zstd' },
 ];
 
 describe('chunk-major z-blocks (frame task writes, encoder compresses in place)', () => {

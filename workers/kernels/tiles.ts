@@ -38,6 +38,10 @@ function fusable(g: TileGeometry, px: Uint16Array | Uint8Array): px is Uint16Arr
 export function histogramToTiles(
   px: Uint16Array | Uint8Array, hist: Uint32Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array,
 ): void {
+  if (px instanceof Uint8Array && g.bytesPerPixel === 1 && g.width % 4 === 0 && g.cx % 4 === 0 && px.byteOffset % 4 === 0) {
+    histogramToTiles8(px, hist, block, z, g, nonZero);
+    return;
+  }
   if (!fusable(g, px)) {
     for (let i = 0; i < px.length; i++) hist[px[i]]++;
     writeTilesGeneric(px, block, z, g, nonZero);
@@ -89,6 +93,38 @@ export function histogramToTiles(
             h[w >>> 16]++;
             dst[d++] = w;
           }
+        }
+      }
+      if (any !== 0) nonZero[t] = 1;
+    }
+  }
+}
+
+/** uint8 frames: four samples per 32-bit load and store (a byte shuffle of typesize 1 is the identity). */
+function histogramToTiles8(px: Uint8Array, hist: Uint32Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): void {
+  const src = new Uint32Array(px.buffer, px.byteOffset, px.length >> 2);
+  const h = hist;
+  const chunkBytes = chunkBytesOf(g);
+  const planeElems = g.cy * g.cx;
+  const rowWords = g.width >> 2;
+  for (let ty = 0; ty < g.tilesY; ty++) {
+    const rows = Math.min(g.cy, g.height - ty * g.cy);
+    for (let tx = 0; tx < g.tilesX; tx++) {
+      const t = ty * g.tilesX + tx;
+      const words = Math.min(g.cx, g.width - tx * g.cx) >> 2;
+      const dst = new Uint32Array(block, t * chunkBytes + z * planeElems, planeElems >> 2);
+      let any = 0;
+      for (let y = 0; y < rows; y++) {
+        let s = (ty * g.cy + y) * rowWords + (tx * g.cx >> 2);
+        let d = (y * g.cx) >> 2;
+        for (let i = 0; i < words; i++) {
+          const w = src[s++];
+          any |= w;
+          h[w & 0xff]++;
+          h[(w >>> 8) & 0xff]++;
+          h[(w >>> 16) & 0xff]++;
+          h[w >>> 24]++;
+          dst[d++] = w;
         }
       }
       if (any !== 0) nonZero[t] = 1;
