@@ -65,6 +65,7 @@ export class AcquisitionStore {
   private tMax = 0;
   /** Shards being written, by storage key; t already includes the append offset. */
   private readonly pending = new Map<string, PendingShard>();
+  private tmpSeq = 0;
   private readonly dirs = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
   private image: ImageMetadataInput;
@@ -241,7 +242,10 @@ export class AcquisitionStore {
 
   private newShard(key: string, t: number, c: number, chunks: number, blocksExpected: number): PendingShard {
     const file = path.join(this.arrayDir, key);
-    const shard = new ShardFile(file, path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`), chunks, blocksExpected,
+    // A unique temporary name: a shard key written again (a producer revisiting a timepoint) must not
+    // share its temporary file with a finish still in flight.
+    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${++this.tmpSeq}`);
+    const shard = new ShardFile(file, tmp, chunks, blocksExpected,
       (e, s) => this.fail(describeFsError(e, 'write', s.file), s.frames));
     return { t, c, shard };
   }
@@ -268,7 +272,7 @@ export class AcquisitionStore {
   private writeFile(key: string, chunk: Uint8Array, frames: number): void {
     const file = path.join(this.arrayDir, key);
     const dir = path.dirname(file);
-    const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
+    const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${++this.tmpSeq}`);
     const bytes = chunk.length;
     this.pendingBytes += bytes;
     const job = (async () => {
