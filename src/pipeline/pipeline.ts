@@ -191,11 +191,12 @@ export class Pipeline {
     };
     const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
     this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encodeBlock(b));
-    // Encoded chunks land in slab slots (two blocks' worth). A slot holds a chunk compressed to 60 %
-    // of its raw size or better; larger chunks (and the numcodecs path) come back as new arrays.
+    // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
+    // blocks, to keep memory near the configured pool). A slot holds a chunk compressed to 60 % of its
+    // raw size or better; larger chunks (and the numcodecs path) come back as new arrays.
     const chunkBytes = cz * cy * cx * bpp;
     this.slab = this.codec.effective.startsWith('numcodecs-') ? null
-      : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, 2 * geometry.tilesX * geometry.tilesY);
+      : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
     this.store = null;
     this.stores = [];
     this.storingDisabledReason = null;
