@@ -295,6 +295,8 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
       const m = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
       expect(m).toMatch(/spimstream_storage_ok\{camera="cam0"\} 0/);
       expect(m).toMatch(/spimstream_alert_active\{camera="cam0",alert="storage"\} 1/);
+      // The unstored frames carry the guard's code as their reason.
+      expect(m).toMatch(/spimstream_frames_unstored_total\{camera="cam0",reason="EDISKGUARD"\} [1-9]/);
     } finally {
       await app.stop();
     }

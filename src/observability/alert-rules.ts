@@ -35,9 +35,9 @@ export function alertRules(cfg: Config): AlertRule[] {
       description: 'overrun = spimstream fell behind the ring; gap = the camera counter skipped frames before the ring.',
     },
     {
-      name: 'SpimstreamFramesUnstored', value: `sum by (instance, camera) (increase(spimstream_frames_unstored_total${S}[${DROP_WINDOW_SECONDS}s]))`, op: '>', threshold: 0, for: '0s', severity: 'critical',
-      summary: '{{ $labels.camera }} on {{ $labels.instance }}: {{ $value | printf "%.0f" }} frames not written to disk',
-      description: 'Frames were received (QC and preview ran) but could not be stored: disk full, not writable, or write backlog.',
+      name: 'SpimstreamFramesUnstored', value: `sum by (instance, camera, reason) (increase(spimstream_frames_unstored_total${S}[${DROP_WINDOW_SECONDS}s]))`, op: '>', threshold: 0, for: '0s', severity: 'critical',
+      summary: '{{ $labels.camera }} on {{ $labels.instance }}: {{ $value | printf "%.0f" }} frames not written to disk ({{ $labels.reason }})',
+      description: 'Frames were received (QC and preview ran) but not stored. block-pool-full = encoding cannot keep up (CPU); write-backlog = the disk cannot keep up; ENOSPC/EDISKGUARD/EROFS/... = the storage error (see the sidecar log).',
     },
     {
       name: 'SpimstreamStorageFailed', value: `spimstream_storage_ok${S}`, op: '<', threshold: 1, for: '0s', severity: 'critical',

@@ -17,6 +17,7 @@ export interface PipelineEvents {
   'frames-lost': { reason: 'overrun' | 'gap'; count: number; atSeq: number };
   'frame-qc': { meta: FrameMeta; stream: StreamKey; qc: FrameQc; latencyMs: number; processingSeconds: number };
   'stack-qc': { stream: StreamKey; t: number; qc: StackQc };
+  /** reason: a short code from a bounded set (a metric label), see spimstream_frames_unstored_total. */
   'frames-unstored': { count: number; reason: string };
   'chunk-stored': { stream: StreamKey; rawBytes: number; storedBytes: number; frames: number; latencyMs: number };
   'shard-written': { path: string; bytes: number };

@@ -65,6 +65,8 @@ export class Pipeline {
   /** Hook for the preview service: the stack MIP accumulator a frame should add to. */
   mipTarget: ((meta: FrameMeta, stream: StreamKey) => { buffer: SharedArrayBuffer; step: number } | null) | null = null;
   storingDisabledReason: string | null = null;
+  /** The short code of storingDisabledReason (ENOSPC, EDISKGUARD, ...): the `reason` of unstored frames. */
+  private storingDisabledCode: string | null = null;
 
   /** Acquisition metadata from the page: kept for the next acquisitions and written into every open store. */
   updateMetadata(patch: Record<string, unknown>): void {
@@ -154,11 +156,13 @@ export class Pipeline {
       this.guardStopped = true;
       const msg = `disk guard: ${(free / 1e9).toFixed(2)} GB free on the output disk (${this.cfg.storage.out}), below storage.min_free_bytes ${(min / 1e9).toFixed(2)} GB: storing stopped, QC and preview continue`;
       this.storingDisabledReason = msg;
+      this.storingDisabledCode = 'EDISKGUARD';
       this.bus.emit('storage-error', { message: msg, code: 'EDISKGUARD' });
       this.bus.emit('log', { level: 'error', msg });
     } else if (this.guardStopped && free > min * 1.05) {
       this.guardStopped = false;
       this.storingDisabledReason = null;
+      this.storingDisabledCode = null;
       const msg = `disk guard: ${(free / 1e9).toFixed(2)} GB free again: storing resumed`;
       this.bus.emit('storage-resumed', { message: msg });
       this.bus.emit('log', { level: 'warn', msg });
@@ -200,6 +204,7 @@ export class Pipeline {
     this.store = null;
     this.stores = [];
     this.storingDisabledReason = null;
+    this.storingDisabledCode = null;
     this.guardStopped = false;
     if (this.cfg.storage.enabled) {
       try {
@@ -237,6 +242,7 @@ export class Pipeline {
         this.stores = [];
         const err = e instanceof StoreError ? e : new StoreError(String(e), 'EUNKNOWN');
         this.storingDisabledReason = err.message;
+        this.storingDisabledCode = err.code;
         this.bus.emit('storage-error', { message: err.message, code: err.code });
         this.bus.emit('log', { level: 'error', msg: `storage disabled: ${err.message}` });
       }
@@ -251,6 +257,7 @@ export class Pipeline {
     if (frames > 0) this.countUnstored(frames, e.code);
     if (this.storingDisabledReason === null) {
       this.storingDisabledReason = e.message;
+      this.storingDisabledCode = e.code;
       this.bus.emit('storage-error', { message: e.message, code: e.code });
       this.bus.emit('log', { level: 'error', msg: `storage stopped: ${e.message}` });
     }
@@ -396,7 +403,7 @@ export class Pipeline {
           // Blocks waiting for output slots means the disk, not the encoder, is behind.
           unstored = backlog || (this.slab?.waiting ?? 0) > 0 ? 'write-backlog' : 'block-pool-full';
         }
-      } else unstored = this.storingDisabledReason ?? 'store-failed';
+      } else unstored = this.storingDisabledCode ?? 'store-failed';
     }
     const target = store;
     return {

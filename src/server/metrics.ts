@@ -37,7 +37,7 @@ export class Metrics {
       new client.Gauge({ name, help, labelNames, registers: [reg], ...(collect ? { collect } : {}) });
     const received = c('spimstream_frames_received_total', 'Frames read whole from the ring.', SL);
     const dropped = c('spimstream_frames_dropped_total', 'Frames lost before processing: overrun = overwritten in the ring before spimstream read them; gap = missing from the camera frame counter.', ['camera', 'reason']);
-    const unstored = c('spimstream_frames_unstored_total', 'Frames received (QC and preview ran) but not written to the store.', ['camera']);
+    const unstored = c('spimstream_frames_unstored_total', 'Frames received (QC and preview ran) but not written to the store, by reason: block-pool-full (encoding behind), write-backlog (disk behind), index (outside the declared geometry), encode-failed, or the storage error code (ENOSPC, EDISKGUARD, EROFS, ...).', ['camera', 'reason']);
     const bytesIn = c('spimstream_bytes_received_total', 'Raw pixel bytes read from the ring.', ['camera']);
     const bytesOut = c('spimstream_bytes_written_total', 'Compressed bytes written to the store (shards renamed into place).', ['camera']);
     const ratio = g('spimstream_compression_ratio', 'Raw bytes / compressed bytes of the chunks stored so far in this acquisition.', ['camera']);
@@ -88,7 +88,7 @@ export class Metrics {
     const acqG = g('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']);
 
     for (const reason of ['overrun', 'gap']) dropped.inc({ camera, reason }, 0);
-    unstored.inc({ camera }, 0);
+    for (const reason of ['block-pool-full', 'write-backlog']) unstored.inc({ camera, reason }, 0);
     bytesIn.inc({ camera }, 0);
     bytesOut.inc({ camera }, 0);
     storageOk.set({ camera }, 1);
@@ -101,7 +101,7 @@ export class Metrics {
       bytesIn.inc({ camera }, e.bytes);
     });
     bus.on('frames-lost', (e) => dropped.inc({ camera, reason: e.reason }, e.count));
-    bus.on('frames-unstored', (e) => unstored.inc({ camera }, e.count));
+    bus.on('frames-unstored', (e) => unstored.inc({ camera, reason: e.reason }, e.count));
     bus.on('shard-written', (e) => bytesOut.inc({ camera }, e.bytes));
     bus.on('chunk-stored', (e) => {
       raw += e.rawBytes;
