@@ -46,6 +46,8 @@ export class Pipeline {
   private pool: FramePool | null = null;
   private blocks: BlockAssembler | null = null;
   private slab: OutputSlab | null = null;
+  /** What the z-block pool and the output slab were made for (they are reused while it holds). */
+  private buffersKey = '';
   private next = 0;
   private lastCounter = -1;
   private lastSeq = -1;
@@ -194,13 +196,20 @@ export class Pipeline {
       shuffled: bpp === 2 && wantsPreShuffled(this.codec, cz * cy * cx * bpp, bpp),
     };
     const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
-    this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encodeBlock(b));
-    // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
-    // blocks, to keep memory near the configured pool). A slot holds a chunk compressed to 60 % of its
-    // raw size or better; larger chunks (and the numcodecs path) come back as new arrays.
-    const chunkBytes = cz * cy * cx * bpp;
-    this.slab = this.codec.effective.startsWith('numcodecs-') ? null
-      : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
+    const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks]);
+    if (buffersKey !== this.buffersKey) {
+      // Kept for the next acquisitions of this ring (all released when an acquisition ends): a new
+      // acquisition then starts on touched pages instead of faulting in a fresh GiB while the old
+      // one waits for garbage collection.
+      this.buffersKey = buffersKey;
+      this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encodeBlock(b));
+      // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
+      // blocks, to keep memory near the configured pool). A slot holds a chunk compressed to 60 % of
+      // its raw size or better; larger chunks (and the numcodecs path) come back as new arrays.
+      const chunkBytes = cz * cy * cx * bpp;
+      this.slab = this.codec.effective.startsWith('numcodecs-') ? null
+        : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
+    }
     this.store = null;
     this.stores = [];
     this.storingDisabledReason = null;
