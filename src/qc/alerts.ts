@@ -19,10 +19,17 @@ export interface AlertState {
 export const FOCUS_BASELINE_SECONDS = 1800;
 export const DROP_WINDOW_SECONDS = 60;
 
+const UNSTORED_HINT: Record<string, string> = {
+  'block-pool-full': 'encoding cannot keep up',
+  'write-backlog': 'the disk cannot keep up',
+  index: 'frames outside the declared geometry',
+};
+
 export class AlertEngine {
   readonly active = new Map<string, AlertState>();
   private readonly focusHistory = new Map<string, { at: number; v: number }[]>();
   private readonly drops: { at: number; n: number }[] = [];
+  private readonly unstored: { at: number; n: number; reason: string }[] = [];
   private timer: NodeJS.Timeout;
 
   constructor(private readonly bus: EventBus, private cfg: Config, private readonly probes: { ringFill(): number; diskFree(): number | null }) {
@@ -49,6 +56,7 @@ export class AlertEngine {
         `stack focus ${e.qc.meanFocus.toPrecision(3)} is ${base > 0 ? ((1 - e.qc.meanFocus / base) * 100).toFixed(0) : 0}% below its baseline ${base.toPrecision(3)} (threshold ${(th().focus_drop_ratio * 100).toFixed(0)}%)`);
     });
     bus.on('frames-lost', (e) => this.drops.push({ at: Date.now(), n: e.count }));
+    bus.on('frames-unstored', (e) => this.unstored.push({ at: Date.now(), n: e.count, reason: e.reason }));
     bus.on('storage-error', (e) => this.set('storage', null, true, 1, e.message));
     bus.on('storage-resumed', (e) => this.set('storage', null, false, 0, e.message));
     bus.on('acquisition-started', (e) => {
@@ -68,6 +76,12 @@ export class AlertEngine {
     while (this.drops.length > 0 && this.drops[0].at < now - DROP_WINDOW_SECONDS * 1000) this.drops.shift();
     const dropped = this.drops.reduce((s, d) => s + d.n, 0);
     this.set('frames_dropped', null, dropped > 0, dropped, `${dropped} frames lost in the last ${DROP_WINDOW_SECONDS} s`);
+    while (this.unstored.length > 0 && this.unstored[0].at < now - DROP_WINDOW_SECONDS * 1000) this.unstored.shift();
+    const why = new Map<string, number>();
+    for (const u of this.unstored) why.set(u.reason, (why.get(u.reason) ?? 0) + u.n);
+    const notStored = [...why.values()].reduce((a, b) => a + b, 0);
+    this.set('frames_unstored', null, notStored > 0, notStored,
+      `${notStored} frames not stored in the last ${DROP_WINDOW_SECONDS} s (${[...why].map(([r, n]) => `${r}: ${n}${UNSTORED_HINT[r] ? `, ${UNSTORED_HINT[r]}` : ''}`).join('; ')}); QC and preview continue`);
     const fill = this.probes.ringFill();
     this.set('ring_filling', null, fill > this.cfg.qc.thresholds.ring_fill_ratio, fill, `ring ${(fill * 100).toFixed(0)}% full (threshold ${(this.cfg.qc.thresholds.ring_fill_ratio * 100).toFixed(0)}%)`);
     const free = this.probes.diskFree();
