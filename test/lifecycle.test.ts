@@ -92,8 +92,13 @@ describe('life cycle of the sidecar process', () => {
     // Every published frame is accounted for: read (stored or not) or overrun.
     expect(R + O).toBe(N);
     expect(U, 'the overload sheds storage').toBeGreaterThan(0);
-    const reasons = new Set(lines.filter((l) => l.msg === 'frames not stored (QC and preview continue)').flatMap((l) => Object.keys(l.reasons as object)));
-    expect([...reasons].every((r) => r === 'block-pool-full' || r === 'write-backlog'), [...reasons].join()).toBe(true);
+    const reasons = new Map<string, number>();
+    for (const l of lines.filter((x) => x.msg === 'frames not stored (QC and preview continue)')) {
+      for (const [r, n] of Object.entries(l.reasons as Record<string, number>)) reasons.set(r, (reasons.get(r) ?? 0) + n);
+    }
+    expect([...reasons.keys()].every((r) => r === 'block-pool-full' || r === 'write-backlog'), [...reasons.keys()].join()).toBe(true);
+    // gzip 9 is the bottleneck, not the disk: the reason says so (a frame may coincide with a block's write).
+    expect(reasons.get('block-pool-full') ?? 0, JSON.stringify([...reasons])).toBeGreaterThanOrEqual(0.9 * U);
     // The sidecar's own alert (the page's banner) says so, with the reason.
     expect(sidecar.output()).toMatch(/alert frames_unstored FIRING: \d+ frames not stored in the last 60 s \((block-pool-full: \d+, encoding cannot keep up|write-backlog: \d+, the disk cannot keep up)/);
     const [dir] = storeDirs(path.join(out, 'data'));

@@ -47,4 +47,21 @@ describe('worker scheduling', () => {
     expect(slab.idle).toBe(0);
     expect(() => slab.acquire(7)).toThrow(/6 slots, 7 requested/);
   });
+
+  it('storage waits for the disk only when blocks wait for slots that hold chunks not yet written', async () => {
+    const slab = new OutputSlab(1024, 4);
+    const a = await slab.acquire(4);
+    const next = slab.acquire(2);
+    // Still encoding (nothing handed to the store): the encoder is what the next block waits for.
+    expect(slab.diskBound).toBe(false);
+    const chunks = [slab.view(a[0], 100), slab.view(a[1], 80)];
+    slab.markWriting(chunks[0]);
+    expect(slab.diskBound).toBe(false);
+    slab.markWriting(chunks[1]);
+    expect(slab.diskBound).toBe(true);
+    slab.releaseView(chunks[0]);
+    slab.release(a[2]);
+    await next;
+    expect(slab.diskBound).toBe(false);
+  });
 });

@@ -9,9 +9,13 @@ export class OutputSlab {
   readonly buffer: SharedArrayBuffer;
   private readonly free: number[] = [];
   private readonly queue: { n: number; grant: (slots: number[]) => void }[] = [];
+  /** 1 for slots whose chunk was handed to the store and is not on disk yet. */
+  private readonly writing: Uint8Array;
+  private writingCount = 0;
 
   constructor(readonly slotBytes: number, readonly slots: number) {
     this.buffer = new SharedArrayBuffer(slotBytes * slots);
+    this.writing = new Uint8Array(slots);
     for (let i = slots - 1; i >= 0; i--) this.free.push(i);
   }
 
@@ -27,6 +31,14 @@ export class OutputSlab {
     return new Uint8Array(this.buffer, slot * this.slotBytes, length);
   }
 
+  /** The chunk in this view now waits for the disk (see `diskBound`). */
+  markWriting(chunk: Uint8Array): void {
+    if (chunk.buffer !== this.buffer) return;
+    const slot = chunk.byteOffset / this.slotBytes;
+    if (this.writing[slot] === 0) this.writingCount++;
+    this.writing[slot] = 1;
+  }
+
   /** Returns the slot under a chunk view (anything else, e.g. a chunk too big for a slot, is ignored). */
   releaseView(chunk: Uint8Array): void {
     if (chunk.buffer !== this.buffer) return;
@@ -34,6 +46,10 @@ export class OutputSlab {
   }
 
   release(slot: number): void {
+    if (this.writing[slot] === 1) {
+      this.writing[slot] = 0;
+      this.writingCount--;
+    }
     this.free.push(slot);
     while (this.queue.length > 0 && this.free.length >= this.queue[0].n) {
       const w = this.queue.shift() as { n: number; grant: (slots: number[]) => void };
@@ -45,8 +61,16 @@ export class OutputSlab {
     return this.free.length;
   }
 
-  /** Blocks waiting for slots (their chunks wait for earlier chunks to reach the disk). */
+  /** Blocks waiting for slots. */
   get waiting(): number {
     return this.queue.length;
+  }
+
+  /**
+   * True when blocks wait for slots and at least half of the slots hold chunks waiting for the disk:
+   * the disk, not the encoder, is what storage waits for.
+   */
+  get diskBound(): boolean {
+    return this.queue.length > 0 && this.writingCount * 2 >= this.slots;
   }
 }

@@ -409,8 +409,8 @@ export class Pipeline {
           ref.release();
           return null;
         } else {
-          // Blocks waiting for output slots means the disk, not the encoder, is behind.
-          unstored = backlog || (this.slab?.waiting ?? 0) > 0 ? 'write-backlog' : 'block-pool-full';
+          // Blocks waiting for output slots held by chunks not yet on disk: the disk is behind.
+          unstored = backlog || this.slab?.diskBound ? 'write-backlog' : 'block-pool-full';
         }
       } else unstored = this.storingDisabledCode ?? 'store-failed';
     }
@@ -546,6 +546,7 @@ export class Pipeline {
       const stored = res.reduce((s, r) => s + r.length, 0);
       this.counters.bytesRawStored += raw;
       // The store returns each slot (onChunkDone) once its chunk is on disk.
+      for (const r of res) if (r.length > 0) slab?.markWriting(r);
       store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.length === 0 ? null : r)), planes);
       this.bus.emit('chunk-stored', { stream: this.streamKey(b), rawBytes: raw, storedBytes: stored, frames: planes, latencyMs: Date.now() - b.firstTimestampNs / 1e6 });
       const k = `${b.t}/${b.c}/${b.view}`;
