@@ -196,6 +196,11 @@ export class Pipeline {
       shuffled: bpp === 2 && wantsPreShuffled(this.codec, cz * cy * cx * bpp, bpp),
     };
     const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
+    const streams = h.channels * h.views;
+    if (this.cfg.storage.enabled && maxBlocks < streams + 2) {
+      const need = Math.ceil(((streams + 2) * BlockAssembler.bytesPerBlock(geometry)) / 1048576);
+      this.bus.emit('log', { level: 'warn', msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(BlockAssembler.bytesPerBlock(geometry) / 1048576).toFixed(1)} MiB; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}` });
+    }
     const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks]);
     if (buffersKey !== this.buffersKey) {
       // Kept for the next acquisitions of this ring (all released when an acquisition ends): a new
