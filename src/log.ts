@@ -16,7 +16,7 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   };
   bus.on('log', (e) => write(e.level, e.msg, e.fields));
   // Losses are aggregated per second so a storm of overruns is one line, not thousands.
-  const pending = { overrun: 0, gap: 0, unstored: 0 };
+  const pending = { overrun: 0, gap: 0, torn: 0, unstored: 0 };
   const unstoredWhy = new Map<string, number>();
   bus.on('frames-lost', (e) => { pending[e.reason] += e.count; });
   bus.on('frames-unstored', (e) => {
@@ -25,14 +25,15 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   });
   const timer = setInterval(() => {
     if (pending.overrun > 0) write('warn', 'frames lost: ring overrun (spimstream fell behind the producer)', { frames: pending.overrun });
+    if (pending.torn > 0) write('warn', 'frames lost: torn (the slot was overwritten or the ring file truncated during the copy; discarded)', { frames: pending.torn });
     if (pending.gap > 0) write('warn', 'frames lost: camera frame counter gap (lost before the ring)', { frames: pending.gap });
     if (pending.unstored > 0) write('warn', 'frames not stored (QC and preview continue)', { frames: pending.unstored, reasons: Object.fromEntries(unstoredWhy) });
-    pending.overrun = pending.gap = pending.unstored = 0;
+    pending.overrun = pending.gap = pending.torn = pending.unstored = 0;
     unstoredWhy.clear();
   }, 1000);
   timer.unref();
   bus.on('acquisition-started', (e) => write('info', 'acquisition started', { id: e.id, name: e.name, store: e.storePath, ...e.geometry }));
-  bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
+  bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_torn: e.summary.framesTorn, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
   bus.on('storage-error', (e) => write('error', `storage: ${e.message}`, { code: e.code }));
   bus.on('alert', (e) => write(e.active ? 'warn' : 'info', `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`, { stream: e.stream }));
 }

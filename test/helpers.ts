@@ -33,14 +33,14 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
 
 export interface Recorder {
   events: { [K in keyof PipelineEvents]?: PipelineEvents[K][] };
-  lost: { overrun: number; gap: number };
+  lost: { overrun: number; gap: number; torn: number };
 }
 
 /** Starts the sidecar in this process with test-friendly defaults, recording its events. */
 export async function startTestApp(overrides: Record<string, unknown>, opts: { overwrite?: boolean; append?: boolean } = {}): Promise<{ app: App; rec: Recorder; cfg: Config }> {
   const cfg = buildConfig({ server: { port: 0 }, log: { level: 'warn' }, pipeline: { workers: 2 } }, overrides);
   const app = await startApp(cfg, { overwrite: opts.overwrite ?? false, append: opts.append ?? false });
-  const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0 } };
+  const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0, torn: 0 } };
   const names: (keyof PipelineEvents)[] = ['frame-qc', 'frames-lost', 'frames-unstored', 'acquisition-started', 'acquisition-finished', 'storage-error', 'stack-qc', 'alert', 'chunk-stored'];
   for (const n of names) {
     app.bus.on(n, (e: never) => {

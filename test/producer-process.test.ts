@@ -23,7 +23,7 @@ function checkAccounting(rec: Recorder, logged: ReturnType<typeof readFrameLog>)
     }
   }
   expect(received.size).toBe(ok); // nothing received that the producer did not write
-  expect(ok + rec.lost.overrun).toBe(logged.length);
+  expect(ok + (rec.lost.overrun + rec.lost.torn)).toBe(logged.length);
   return { received: ok };
 }
 
@@ -38,7 +38,7 @@ describe('a real second process writing the ring', () => {
       expect(await exited(sim), sim.output()).toBe(0);
       const logged = readFrameLog(log);
       expect(logged.length).toBe(300);
-      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + rec.lost.overrun >= 300, 15000, 'all 300 frames accounted for');
+      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + (rec.lost.overrun + rec.lost.torn) >= 300, 15000, 'all 300 frames accounted for');
       const { received } = checkAccounting(rec, logged);
       expect(received).toBeGreaterThan(250); // at 150 fps a 2-core machine keeps up
     } finally {
@@ -58,7 +58,7 @@ describe('a real second process writing the ring', () => {
       expect(await exited(py), out).toBe(0);
       const logged = readFrameLog(log);
       expect(logged.length).toBe(120);
-      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + rec.lost.overrun >= 120, 15000, 'all 120 frames accounted for');
+      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + (rec.lost.overrun + rec.lost.torn) >= 120, 15000, 'all 120 frames accounted for');
       const { received } = checkAccounting(rec, logged);
       expect(received).toBeGreaterThan(100);
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 5000, 'the producer finishing the acquisition');

@@ -82,7 +82,7 @@ function fmtBytes(b) {
 function onStatus(m) {
   const s = m.streams && m.streams[state.stream];
   $('st-fps').textContent = s ? s.fps.toFixed(1) : '–';
-  $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap}`;
+  $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap + (m.frames_torn ?? 0)}`;
   $('st-unstored').textContent = `${m.frames_unstored}`;
   $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);

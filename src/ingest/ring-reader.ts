@@ -36,8 +36,22 @@ export class RingReader {
     }
   }
 
+  /**
+   * One positional read that must return every byte asked for. A short read means the file is
+   * shorter than the ring it was attached as (truncated or recreated in place): the bytes are not
+   * the producer's, so nothing read this way may become a frame. Detaches with the one-line error.
+   */
+  private readFull(dst: Uint8Array, length: number, pos: number): void {
+    const got = fs.readSync(this.fd, dst, 0, length, pos);
+    if (got !== length) {
+      const size = fs.fstatSync(this.fd).size;
+      throw new RingFormatError(this.path, 'file size',
+        `${size} bytes, shorter than the ${this.header.fileBytes} bytes attached (truncated or recreated while attached): read ${got} of ${length} bytes at offset ${pos}`);
+    }
+  }
+
   private u64(pos: number): number {
-    fs.readSync(this.fd, this.small, 0, 8, pos);
+    this.readFull(this.small, 8, pos);
     return Number(this.smallView.getBigUint64(0, true));
   }
 
@@ -47,8 +61,16 @@ export class RingReader {
 
   /** Acquisition id, state and first frame number, read together for boundary detection. */
   acquisitionState(): { id: number; state: number; firstFrame: number } {
-    fs.readSync(this.fd, this.small, 0, 40, H.acquisitionId);
+    // Read until two reads agree: the producer writes first_frame, then id, then state, and one
+    // pread is not atomic against those stores.
     const v = this.smallView;
+    let prev = -1;
+    for (let i = 0; i < 8; i++) {
+      this.readFull(this.small, 40, H.acquisitionId);
+      const sig = Number(v.getBigUint64(0, true)) * 4 + v.getUint32(8, true);
+      if (sig === prev) break;
+      prev = sig;
+    }
     return { id: Number(v.getBigUint64(0, true)), state: v.getUint32(8, true), firstFrame: Number(v.getBigUint64(H.acquisitionFirstFrame - H.acquisitionId, true)) };
   }
 
@@ -75,7 +97,7 @@ export class RingReader {
   readHeader(n: number, meta: FrameMeta): ReadOutcome {
     const h = this.header;
     const slotPos = HEADER_BYTES + (n % h.slotCount) * h.slotStride;
-    fs.readSync(this.fd, this.small, 0, SLOT_HEADER_BYTES, slotPos);
+    this.readFull(this.small, SLOT_HEADER_BYTES, slotPos);
     const v = this.smallView;
     const end = Number(v.getBigUint64(S.seqEnd, true));
     const begin = Number(v.getBigUint64(S.seqBegin, true));
@@ -106,9 +128,13 @@ export class RingReader {
   readPixels(n: number, dst: Uint8Array): boolean {
     const h = this.header;
     const slotPos = HEADER_BYTES + (n % h.slotCount) * h.slotStride;
-    fs.readSync(this.fd, dst, 0, h.frameBytes, slotPos + SLOT_HEADER_BYTES);
+    this.readFull(dst, h.frameBytes, slotPos + SLOT_HEADER_BYTES);
     // The producer bumps seq_begin before touching pixels: unchanged means our copy is whole.
-    return this.u64(slotPos + S.seqBegin) === n + 1;
+    // The file is checked again too: a truncation during the copy can leave a full-length read of
+    // zero pages on some file systems, and a ring recreated in place has other inode contents.
+    if (this.u64(slotPos + S.seqBegin) !== n + 1) return false;
+    if (fs.fstatSync(this.fd).size < h.fileBytes) this.readFull(this.small, 8, h.fileBytes - 8);
+    return this.u64(slotPos + S.seqEnd) === n + 1;
   }
 
   /** readHeader + readPixels in one call (tests, tools). */

@@ -3,6 +3,7 @@ export class Counters {
   framesReceived = 0;
   framesOverrun = 0;
   framesGap = 0;
+  framesTorn = 0;
   framesUnstored = 0;
   bytesReceived = 0;
   bytesRawStored = 0;

@@ -14,7 +14,7 @@ export interface StreamKey {
 
 export interface PipelineEvents {
   'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey };
-  'frames-lost': { reason: 'overrun' | 'gap'; count: number; atSeq: number };
+  'frames-lost': { reason: 'overrun' | 'gap' | 'torn'; count: number; atSeq: number };
   'frame-qc': { meta: FrameMeta; stream: StreamKey; qc: FrameQc; latencyMs: number; processingSeconds: number };
   'stack-qc': { stream: StreamKey; t: number; qc: StackQc };
   /** reason: a short code from a bounded set (a metric label), see spimstream_frames_unstored_total. */
@@ -34,6 +34,7 @@ export interface AcquisitionSummary {
   framesReceived: number;
   framesOverrun: number;
   framesGap: number;
+  framesTorn: number;
   framesUnstored: number;
   bytesReceived: number;
   bytesWritten: number;

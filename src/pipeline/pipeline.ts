@@ -282,9 +282,10 @@ export class Pipeline {
     this.bus.emit('frames-unstored', { count: n, reason });
   }
 
-  private lose(reason: 'overrun' | 'gap', count: number, atSeq: number): void {
+  private lose(reason: 'overrun' | 'gap' | 'torn', count: number, atSeq: number): void {
     if (count <= 0) return;
     if (reason === 'overrun') this.counters.framesOverrun += count;
+    else if (reason === 'torn') this.counters.framesTorn += count;
     else this.counters.framesGap += count;
     this.bus.emit('frames-lost', { reason, count, atSeq });
   }
@@ -320,8 +321,14 @@ export class Pipeline {
     }
   }
 
+  /** The highest write_count seen: frames below it that were never read are lost on a detach. */
+  private publishedSeen = 0;
+
   private onRingError(e: unknown): void {
     if (!(e instanceof RingFormatError)) throw e;
+    // Published but unreadable now (the ring was cut or changed under them): lost, counted as torn.
+    this.lose('torn', this.publishedSeen - this.next, this.next);
+    this.next = Math.max(this.next, this.publishedSeen);
     this.bus.emit('log', { level: 'error', msg: `${e.message}; detaching (stored data is kept, acquisition finalized)` });
     this.bus.emit('storage-error', { message: e.message, code: 'ERING' });
     void this.finishAcquisition();
@@ -335,6 +342,7 @@ export class Pipeline {
     const meta: FrameMeta = { seq: 0, cameraCounter: 0, timestampNs: 0, t: 0, c: 0, z: 0, view: 0, flags: 0 };
     const deadline = performance.now() + budgetMs;
     let wc = Math.min(limit, reader.writeCount());
+    this.publishedSeen = Math.max(this.publishedSeen, wc);
     let progressed = false;
     while (this.next < wc && performance.now() < deadline) {
       const live = reader.writeCount();
@@ -353,16 +361,29 @@ export class Pipeline {
       }
       const place = this.placeFrame(meta);
       if (!place) break; // every buffer busy: the ring absorbs the backlog or overruns (counted)
-      if (!reader.readPixels(this.next, new Uint8Array(place.ref.buffer, place.ref.offset, reader.header.frameBytes))) {
+      let whole: boolean;
+      try {
+        whole = reader.readPixels(this.next, new Uint8Array(place.ref.buffer, place.ref.offset, reader.header.frameBytes));
+      } catch (e) {
+        // The file shrank under the copy: the frame is discarded and counted, then we detach.
         place.undo();
-        this.lose('overrun', 1, this.next);
+        this.lose('torn', 1, this.next);
+        this.next++;
+        throw e;
+      }
+      if (!whole) {
+        place.undo();
+        this.lose('torn', 1, this.next);
         this.next++;
         continue;
       }
       this.next++;
       progressed = true;
       this.onFrame(place.ref, { ...meta }, place.unstored, place.store);
-      if (this.next >= wc) wc = Math.min(limit, reader.writeCount());
+      if (this.next >= wc) {
+        wc = Math.min(limit, reader.writeCount());
+        this.publishedSeen = Math.max(this.publishedSeen, wc);
+      }
     }
     this.ringFill = Math.min(1, Math.max(0, reader.writeCount() - this.next) / slots);
     return progressed;
@@ -586,7 +607,7 @@ export class Pipeline {
       {
         const c = this.counters;
         const summary = {
-          framesReceived: c.framesReceived, framesOverrun: c.framesOverrun, framesGap: c.framesGap,
+          framesReceived: c.framesReceived, framesOverrun: c.framesOverrun, framesGap: c.framesGap, framesTorn: c.framesTorn,
           framesUnstored: c.framesUnstored, bytesReceived: c.bytesReceived, bytesWritten: c.bytesWritten,
           compressionRatio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
           durationSeconds: (Date.now() - c.startedAt) / 1000,

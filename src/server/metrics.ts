@@ -36,7 +36,7 @@ export class Metrics {
     const g = (name: string, help: string, labelNames: readonly string[], collect?: client.GaugeConfiguration<string>['collect']) =>
       new client.Gauge({ name, help, labelNames, registers: [reg], ...(collect ? { collect } : {}) });
     const received = c('spimstream_frames_received_total', 'Frames read whole from the ring.', SL);
-    const dropped = c('spimstream_frames_dropped_total', 'Frames lost before processing: overrun = overwritten in the ring before spimstream read them; gap = missing from the camera frame counter.', ['camera', 'reason']);
+    const dropped = c('spimstream_frames_dropped_total', 'Frames lost before processing: overrun = overwritten in the ring before spimstream read them; gap = missing from the camera frame counter; torn = the slot was overwritten, or the ring file truncated, while it was copied (discarded, never stored).', ['camera', 'reason']);
     const unstored = c('spimstream_frames_unstored_total', 'Frames received (QC and preview ran) but not written to the store, by reason: block-pool-full (encoding behind), write-backlog (disk behind), index (outside the declared geometry), encode-failed, or the storage error code (ENOSPC, EDISKGUARD, EROFS, ...).', ['camera', 'reason']);
     const bytesIn = c('spimstream_bytes_received_total', 'Raw pixel bytes read from the ring.', ['camera']);
     const bytesOut = c('spimstream_bytes_written_total', 'Compressed bytes written to the store (shards renamed into place).', ['camera']);
@@ -87,7 +87,7 @@ export class Metrics {
     infoG.set(info, 1);
     const acqG = g('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']);
 
-    for (const reason of ['overrun', 'gap']) dropped.inc({ camera, reason }, 0);
+    for (const reason of ['overrun', 'gap', 'torn']) dropped.inc({ camera, reason }, 0);
     for (const reason of ['block-pool-full', 'write-backlog']) unstored.inc({ camera, reason }, 0);
     bytesIn.inc({ camera }, 0);
     bytesOut.inc({ camera }, 0);

@@ -1,0 +1,65 @@
+/**
+ * Integrity against a producer written only from docs/ring-protocol.md (test/fixtures/raw_ring_writer.py):
+ * a ring truncated in place while attached never yields a torn frame in the store.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT, exited, openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+
+const files: string[] = [];
+afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+
+const W = 512, H = 256, Z = 10;
+const pattern = (k: number): Uint16Array => {
+  const a = new Uint16Array(W * H);
+  for (let i = 0; i < a.length; i++) a[i] = 1 + ((k * 7919 + i * 13) % 65000);
+  return a;
+};
+
+describe('ring truncated while attached', () => {
+  it('every stored plane is a whole frame, the torn one is counted, the sidecar detaches with one line', async () => {
+    const patterns = Array.from({ length: 8 }, (_, k) => pattern(k));
+    for (let run = 0; run < 3; run++) {
+      const ring = shmPath(`trunc${run}`);
+      const out = tmpDir(`trunc${run}`);
+      files.push(ring, `${ring}.tmp`, out);
+      const N = 200 + run * 37;
+      const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [5, 256, 256], shard: [10, 256, 512] } });
+      let detached = '';
+      app.bus.on('log', (e) => { if (/^bad ring .*: file size: .*(truncated|shorter)/.test(e.msg)) detached = e.msg; });
+      try {
+        const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(N)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+        expect(await exited(py), err).toBe(0);
+        await waitFor(() => detached !== '', 20000, 'the one-line ring error after the truncation');
+        expect(detached.split('\n')).toHaveLength(1);
+        await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition finalized on detach');
+      } finally {
+        await app.stop();
+      }
+      const s = rec.events['acquisition-finished']![0].summary;
+      // Every published frame is read, or counted lost with its reason; none twice.
+      expect(s.framesReceived + s.framesOverrun + s.framesTorn, JSON.stringify(s)).toBe(N);
+      const [dir] = storeDirs(out);
+      const arr = await openArray(dir);
+      let whole = 0;
+      for (let t = 0; t < arr.shape[0]; t++) {
+        for (let z = 0; z < Z; z++) {
+          const n = t * Z + z;
+          const plane = await readPlane(arr, t, 0, z) as Uint16Array;
+          if (plane.every((v) => v === 0)) continue; // not stored (lost, counted above): reads as the fill value
+          const want = patterns[n % 8];
+          let bad = 0;
+          for (let i = 0; i < want.length; i++) if (plane[i] !== want[i]) bad++;
+          expect(bad, `frame ${n} (t=${t}, z=${z}) stored with ${bad} wrong voxels`).toBe(0);
+          whole++;
+        }
+      }
+      expect(whole).toBe(s.framesReceived - s.framesUnstored);
+      expect(whole).toBeGreaterThan(0);
+    }
+  });
+});
