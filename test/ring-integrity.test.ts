@@ -18,6 +18,59 @@ const pattern = (k: number): Uint16Array => {
   return a;
 };
 
+function produce(ring: string, n: number, mode: 'truncate' | 'finish', env: Record<string, string> = {}): Promise<number | null> {
+  const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(n), mode], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  return exited(py).then((code) => { expect(code, err).toBe(0); return code; });
+}
+
+/** Reads every plane back: each is the producer's exact frame or, if not stored, the fill value. Returns planes stored. */
+async function checkStore(out: string, patterns: Uint16Array[]): Promise<{ whole: number; missing: number[] }> {
+  const [dir] = storeDirs(out);
+  const arr = await openArray(dir);
+  let whole = 0;
+  const missing: number[] = [];
+  for (let t = 0; t < arr.shape[0]; t++) {
+    for (let z = 0; z < Z; z++) {
+      const n = t * Z + z;
+      const plane = await readPlane(arr, t, 0, z) as Uint16Array;
+      if (plane.every((v) => v === 0)) { missing.push(n); continue; }
+      const want = patterns[n % 8];
+      let bad = 0;
+      for (let i = 0; i < want.length; i++) if (plane[i] !== want[i]) bad++;
+      expect(bad, `frame ${n} (t=${t}, z=${z}) stored with ${bad} wrong voxels`).toBe(0);
+      whole++;
+    }
+  }
+  return { whole, missing };
+}
+
+describe('acquisition start on a fresh ring', () => {
+  it('the producer starts at once: every frame of the acquisition is stored, the summary counts them all', async () => {
+    const patterns = Array.from({ length: 8 }, (_, k) => pattern(k));
+    for (let run = 0; run < 6; run++) {
+      const ring = shmPath(`fresh${run}`);
+      const out = tmpDir(`fresh${run}`);
+      files.push(ring, `${ring}.tmp`, out);
+      const N = 60;
+      const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [5, 256, 256], shard: [10, 256, 512] } });
+      try {
+        await produce(ring, N, 'finish', { START_DELAY: String(run % 3 === 0 ? 0 : 0.002 * run), SLOTS: '64' });
+        await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 20000, 'the acquisition finished');
+      } finally {
+        await app.stop();
+      }
+      expect(rec.events['acquisition-finished']).toHaveLength(1);
+      const s = rec.events['acquisition-finished']![0].summary;
+      expect(s.framesReceived + s.framesOverrun + s.framesTorn, JSON.stringify(s)).toBe(N);
+      expect(s.framesUnstored, JSON.stringify(rec.events['frames-unstored'])).toBe(0);
+      const { whole, missing } = await checkStore(out, patterns);
+      expect(whole, `run ${run}: frames not in the store: ${missing.join()}`).toBe(s.framesReceived);
+    }
+  });
+});
+
 describe('ring truncated while attached', () => {
   it('every stored plane is a whole frame, the torn one is counted, the sidecar detaches with one line', async () => {
     const patterns = Array.from({ length: 8 }, (_, k) => pattern(k));
@@ -30,10 +83,7 @@ describe('ring truncated while attached', () => {
       let detached = '';
       app.bus.on('log', (e) => { if (/^bad ring .*: file size: .*(truncated|shorter)/.test(e.msg)) detached = e.msg; });
       try {
-        const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(N)], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let err = '';
-        py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-        expect(await exited(py), err).toBe(0);
+        await produce(ring, N, 'truncate');
         await waitFor(() => detached !== '', 20000, 'the one-line ring error after the truncation');
         expect(detached.split('\n')).toHaveLength(1);
         await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition finalized on detach');
@@ -43,21 +93,7 @@ describe('ring truncated while attached', () => {
       const s = rec.events['acquisition-finished']![0].summary;
       // Every published frame is read, or counted lost with its reason; none twice.
       expect(s.framesReceived + s.framesOverrun + s.framesTorn, JSON.stringify(s)).toBe(N);
-      const [dir] = storeDirs(out);
-      const arr = await openArray(dir);
-      let whole = 0;
-      for (let t = 0; t < arr.shape[0]; t++) {
-        for (let z = 0; z < Z; z++) {
-          const n = t * Z + z;
-          const plane = await readPlane(arr, t, 0, z) as Uint16Array;
-          if (plane.every((v) => v === 0)) continue; // not stored (lost, counted above): reads as the fill value
-          const want = patterns[n % 8];
-          let bad = 0;
-          for (let i = 0; i < want.length; i++) if (plane[i] !== want[i]) bad++;
-          expect(bad, `frame ${n} (t=${t}, z=${z}) stored with ${bad} wrong voxels`).toBe(0);
-          whole++;
-        }
-      }
+      const { whole } = await checkStore(out, patterns);
       expect(whole).toBe(s.framesReceived - s.framesUnstored);
       expect(whole).toBeGreaterThan(0);
     }

@@ -300,16 +300,27 @@ export class Pipeline {
         this.lastRevalidate = now;
         reader.revalidate();
       }
+      // write_count first, then the acquisition: the producer writes first_frame, id and state
+      // before an acquisition's first frame, so no frame below `wc` is read with a stale state.
+      const wc = reader.writeCount();
       const acq = reader.acquisitionState();
+      const isNew = acq.id > 0 && acq.id !== this.acqId;
+      if (isNew && this.next < Math.min(wc, acq.firstFrame)) {
+        // Frames published before the new acquisition began belong to the open one (or, when none
+        // is open, to no acquisition): read them first, so none lands in the new store.
+        const progressed = this.readAvailable(Math.min(wc, acq.firstFrame), 20);
+        this.schedule(progressed ? 0 : 1);
+        return;
+      }
       if (this.acqOpen && acq.id !== this.acqId) {
         // New acquisition: close the previous one first, then come back.
         void this.finishAcquisition().then(() => this.schedule(0));
         return;
       }
-      if (!this.acqOpen && ((acq.id > 0 && acq.id !== this.acqId) || (!this.finishedIds.has(acq.id) && reader.writeCount() > this.next))) {
+      if (!this.acqOpen && (isNew || (!this.finishedIds.has(acq.id) && wc > this.next))) {
         this.startAcquisition(acq.id);
       }
-      const progressed = this.readAvailable(Infinity, 20);
+      const progressed = this.readAvailable(wc, 20);
       if (this.acqOpen && this.next >= reader.writeCount() && acq.state === STATE_FINISHED) {
         // The producer says the acquisition is over and we have everything: close it, wait for the next.
         this.finishedIds.add(this.acqId);
@@ -327,6 +338,11 @@ export class Pipeline {
   private onRingError(e: unknown): void {
     if (!(e instanceof RingFormatError)) throw e;
     // Published but unreadable now (the ring was cut or changed under them): lost, counted as torn.
+    try {
+      if (this.reader) this.publishedSeen = Math.max(this.publishedSeen, this.reader.writeCount());
+    } catch {
+      // the header itself is gone: what was seen before is all we know
+    }
     this.lose('torn', this.publishedSeen - this.next, this.next);
     this.next = Math.max(this.next, this.publishedSeen);
     this.bus.emit('log', { level: 'error', msg: `${e.message}; detaching (stored data is kept, acquisition finalized)` });
@@ -346,6 +362,7 @@ export class Pipeline {
     let progressed = false;
     while (this.next < wc && performance.now() < deadline) {
       const live = reader.writeCount();
+      this.publishedSeen = Math.max(this.publishedSeen, live);
       if (live - this.next > slots) {
         const lostTo = live - slots;
         this.lose('overrun', lostTo - this.next, this.next);
@@ -438,7 +455,7 @@ export class Pipeline {
           // Blocks waiting for output slots held by chunks not yet on disk: the disk is behind.
           unstored = backlog || this.slab?.diskBound ? 'write-backlog' : 'block-pool-full';
         }
-      } else unstored = this.storingDisabledCode ?? 'store-failed';
+      } else unstored = !this.acqOpen ? 'no-acquisition' : this.storingDisabledCode ?? 'store-failed';
     }
     const target = store;
     return {
