@@ -10,6 +10,7 @@ import path from 'node:path';
 import { arrayMetadata, groupMetadata, type ImageMetadataInput } from './metadata.js';
 import { ShardFile, writeAll } from './shard-file.js';
 import { chunksPerShard, gridKey, tilesX, tilesY, zBlocks, type ArrayLayout } from './layout.js';
+import { syncDir, writeFileDurableSync } from './dir-sync.js';
 
 export class StoreError extends Error {
   constructor(msg: string, readonly code: string) {
@@ -139,8 +140,7 @@ export class AcquisitionStore {
   private writeJsonAtomic(file: string, doc: unknown): void {
     const tmp = `${file}.tmp-${process.pid}`;
     try {
-      fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-      fs.renameSync(tmp, file);
+      writeFileDurableSync(file, `${JSON.stringify(doc, null, 2)}\n`, tmp);
     } catch (e) {
       fs.rmSync(tmp, { force: true }); // the previous zarr.json stays in place, whole
       throw e;
@@ -284,9 +284,11 @@ export class AcquisitionStore {
         }
         fh = await fs.promises.open(tmp, 'w');
         await writeAll(fh, [chunk], null);
+        await fh.datasync();
         await fh.close();
         fh = null;
         await fs.promises.rename(tmp, file);
+        await syncDir(dir);
         this.bytesWritten += bytes;
         this.shardsWritten++;
         this.o.onShard(file, bytes);

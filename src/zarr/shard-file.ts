@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ShardIndex } from './shard-format.js';
+import { syncDir } from './dir-sync.js';
 
 /** Writes all of `parts` at `position`, looping over short writes (a full disk may write short without throwing). */
 export async function writeAll(fh: fs.promises.FileHandle, parts: Uint8Array[], position: number | null): Promise<number> {
@@ -88,9 +89,11 @@ export class ShardFile {
       if (this.failed) return;
       this.fh ??= await this.open();
       await writeAll(this.fh, [this.index.encode()], null);
+      await this.fh.datasync(); // data before the name: a renamed shard is never empty or short after a power cut
       await this.fh.close();
       this.fh = null;
       await fs.promises.rename(this.tmp, this.file);
+      await syncDir(path.dirname(this.file));
       size = this.end + 16 * this.index.n + 4;
     }).then(() => size);
   }
