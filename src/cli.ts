@@ -85,6 +85,7 @@ function num(flags: Map<string, string[]>, name: string, def: number): number {
 }
 
 async function cmdSim(flags: Map<string, string[]>): Promise<number> {
+  survivePipeErrors();
   const ring = flags.get('ring')?.[0];
   if (!ring) throw new UsageError('sim needs --ring PATH (e.g. /dev/shm/spimstream-ring)');
   const d = DEFAULT_CONFIG.sim;
@@ -112,7 +113,20 @@ async function cmdSim(flags: Map<string, string[]>): Promise<number> {
   return 0;
 }
 
+/**
+ * A closed stdout/stderr (`spimstream run | head`, a log collector that went away) must not kill
+ * the sidecar: writes fail with EPIPE, logging stops, acquisition and storage go on.
+ */
+function survivePipeErrors(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    });
+  }
+}
+
 async function cmdRun(flags: Map<string, string[]>): Promise<number> {
+  survivePipeErrors();
   const cfg = configFromFlags(flags);
   // Handlers first: a signal that arrives while the app is still starting must still stop it cleanly.
   let signals = 0;

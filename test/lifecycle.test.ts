@@ -120,16 +120,27 @@ describe('life cycle of the sidecar process', () => {
 
   it('kill -9 at a random moment leaves every shard under its final name readable, and no half-file', async () => {
     const { out, log, sidecar, sim } = startPair('kill9');
+    // Files under the store's chunk folder (which exists only once the first chunk is written).
+    const chunkFiles = (): string[] => {
+      const [d] = storeDirs(path.join(out, 'data'));
+      const c = d ? path.join(d, '0', 'c') : '';
+      if (!c || !fs.existsSync(c)) return [];
+      return (fs.readdirSync(c, { recursive: true }) as string[]).filter((f) => {
+        try { return fs.statSync(path.join(c, f)).isFile(); } catch { return false; } // renamed meanwhile
+      });
+    };
+    const isFinal = (f: string) => !path.basename(f).startsWith('.');
     await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 150, 20000, 'the producer to publish 150 frames');
+    // A loaded machine may take longer to finish the first shard: wait for it, then kill at a random moment.
+    await waitFor(() => chunkFiles().some(isFinal), 60000, 'a first shard under its final name');
     await sleep(Math.floor(Math.random() * 1500));
     sidecar.kill('SIGKILL');
     await exited(sidecar);
     sim.kill('SIGTERM');
     await exited(sim);
     const [dir] = storeDirs(path.join(out, 'data'));
-    const files = (fs.readdirSync(path.join(dir, '0', 'c'), { recursive: true }) as string[])
-      .filter((f) => fs.statSync(path.join(dir, '0', 'c', f)).isFile());
-    const finals = files.filter((f) => !path.basename(f).startsWith('.'));
+    const files = chunkFiles();
+    const finals = files.filter(isFinal);
     expect(finals.length).toBeGreaterThan(0);
     const byTcz = new Map(readFrameLog(log).map((f) => [`${f.t}/${f.c}/${f.z}`, f.checksum]));
     const arr = await openArray(dir);

@@ -11,13 +11,27 @@ export class RingLockError extends Error {
   }
 }
 
+/** A live process (a zombie, killed but not yet reaped by its parent, is not). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/** Removes `<ring>.lock` unless its owner is alive (used when the ring itself is removed). */
+export function removeStaleLock(ringPath: string): void {
+  const lock = `${ringPath}.lock`;
+  try {
+    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    if (!(Number.isInteger(pid) && pid > 0 && alive(pid))) fs.rmSync(lock, { force: true });
+  } catch { /* no lock */ }
 }
 
 export function lockRing(ringPath: string): () => void {

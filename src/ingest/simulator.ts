@@ -10,6 +10,7 @@ import { FLAG_STACK_END, FLAG_STACK_START } from './ring-layout.js';
 import { SimScene, type PlaneState } from './sim-scene.js';
 import { checksumPixels } from '../../workers/kernels/stats.js';
 import type { SimConfig } from '../config/config.js';
+import { removeStaleLock } from './ring-lock.js';
 
 export interface SimRunOptions extends SimConfig {
   ring: string;
@@ -85,6 +86,9 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   let rl: readline.Interface | null = null;
   if (o.commandsOnStdin) {
     rl = readline.createInterface({ input: process.stdin });
+    // stdin is the parent's pipe: it closes when the parent exits, however it dies (kill -9 too),
+    // so a child simulator never outlives its sidecar.
+    rl.on('close', stop);
     rl.on('line', (line) => {
       try {
         Object.assign(faults, faultsFrom(JSON.parse(line) as Record<string, number | number[]>));
@@ -160,7 +164,12 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
     writer.finishAcquisition();
     writer.close();
     if (log >= 0) fs.closeSync(log);
-    if (o.unlinkAtExit) fs.rmSync(o.ring, { force: true });
+    if (o.unlinkAtExit) {
+      fs.rmSync(o.ring, { force: true });
+      // The ring is gone, so a lock on it is meaningless; remove it unless its owner is alive
+      // (a sidecar killed with -9 cannot remove its own).
+      removeStaleLock(o.ring);
+    }
   }
   return published;
 }

@@ -111,7 +111,8 @@ export class Pipeline {
       acquisition: this.acqOpen ? { id: this.acqId, name: this.acqName, storePath: this.store?.root ?? null } : null,
       ringFillRatio: this.ringFill,
       framePoolInUse: this.pool?.inUse ?? 0,
-      storeWritable: this.cfg.storage.enabled ? this.store !== null && this.store.failed === null : true,
+      // Idle between acquisitions is ready: the next acquisition opens its store when it starts.
+      storeWritable: this.cfg.storage.enabled && this.acqOpen ? this.store !== null && this.store.failed === null && this.storingDisabledReason === null : true,
     };
   }
 
