@@ -52,7 +52,9 @@ describe('the live page in headless Chromium', () => {
       // Inject saturation in the simulator: the same threshold that Grafana uses raises the banner.
       const r = await fetch(`http://127.0.0.1:${app.port}/api/sim`, { method: 'POST', body: JSON.stringify({ saturate: 1 }), headers: { 'content-type': 'application/json' } });
       expect(r.status).toBe(200);
-      await page.waitForSelector('#alerts [data-alert="saturation"]', { timeout: 15000 });
+      // Wait for the banner's text, not only its element (it is filled in when the alert state arrives).
+      await page.waitForSelector('#alerts [data-alert="saturation"]', { timeout: 30000 });
+      await page.waitForFunction(() => /saturation .*% of pixels saturated/.test(document.getElementById('alerts')?.textContent ?? ''), undefined, { timeout: 30000 });
       expect(await page.textContent('#alerts')).toMatch(/saturation .*% of pixels saturated/);
 
       // Metadata form -> store attributes, and shown back after a reload.
