@@ -56,7 +56,7 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
   const nonZero = new SharedArrayBuffer(geometry.tilesX * geometry.tilesY);
   let plane = 0;
   const task = (drift: boolean, store = false) => runFrameTask({
-    kind: 'frame', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
+    kind: 'frame', sampled: false, frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
     qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
     driftRefreshReference: false, mip: null, mipStep: 4,
     store: store ? { block, nonZero, z: plane++ % 32, geometry } : null,

@@ -163,7 +163,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       const c = pipeline.counters;
       return {
         acquisition: pipeline.status().acquisition, frames_received: c.framesReceived, frames_overrun: c.framesOverrun,
-        frames_gap: c.framesGap, frames_torn: c.framesTorn, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
+        frames_gap: c.framesGap, frames_torn: c.framesTorn, qc_sampled: c.qcSampled, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
         compression_ratio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
         disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null, ring_fill_ratio: pipeline.ringFill,
         storage_error: pipeline.storingDisabledReason, preview_clients: hub.count, attached: pipeline.status().attached,

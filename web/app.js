@@ -84,6 +84,7 @@ function onStatus(m) {
   $('st-fps').textContent = s ? s.fps.toFixed(1) : '–';
   $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap + (m.frames_torn ?? 0)}`;
   $('st-unstored').textContent = `${m.frames_unstored}`;
+  $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
   $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
   $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;

@@ -31,7 +31,7 @@ export function runFrameTask(t: FrameTask): FrameResult {
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   const q = t.qc;
   let focus: Record<string, number> = {};
-  if (q.focus.length > 0) {
+  if (q.focus.length > 0 && !t.sampled) {
     const r = centredRegion(t.width, t.height, FOCUS_MAX_ROI, q.roi);
     const bin = q.focusBin > 0 ? q.focusBin : Math.max(1, Math.floor(Math.max(r.w, r.h) / FOCUS_TARGET));
     const bw = Math.floor(r.w / bin);
@@ -42,7 +42,7 @@ export function runFrameTask(t: FrameTask): FrameResult {
   }
   let drift: DriftResult | null = null;
   let newReference: SharedArrayBuffer | null = null;
-  if (t.drift) {
+  if (t.drift && !t.sampled) {
     const bin = Math.max(1, q.driftBin);
     const r = centredRegion(t.width, t.height, q.driftWindow * bin, []);
     const bw = Math.floor(r.w / bin);
@@ -66,6 +66,6 @@ export function runFrameTask(t: FrameTask): FrameResult {
   // Simple SNR: bright signal above the background median, over the background's shot + read noise.
   const bgNoise = Math.sqrt(Math.max(0, stats.p50 - t.offset) / q.gain + q.readNoise * q.readNoise);
   const snr = bgNoise > 0 ? (stats.p999 - stats.p50) / bgNoise : 0;
-  const qc: FrameQc = { ...stats, focus, drift, signal, snr };
+  const qc: FrameQc = { ...stats, focus, drift, sampled: t.sampled, signal, snr };
   return { qc, newReference, seconds: (performance.now() - t0) / 1000 };
 }

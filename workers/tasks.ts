@@ -13,6 +13,11 @@ export interface FrameTask {
   saturationLevel: number;
   offset: number;
   qc: QcParams;
+  /**
+   * Storage first: the workers are behind, so only the cheap part runs (histogram, intensity and
+   * saturation, the z-block write); focus and drift are skipped and the result says so.
+   */
+  sampled: boolean;
   /** Compute drift on this frame (the main thread picks which planes). */
   drift: boolean;
   /** Drift reference spectrum for this stream and plane, or null: the result then carries one. */

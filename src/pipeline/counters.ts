@@ -5,6 +5,8 @@ export class Counters {
   framesGap = 0;
   framesTorn = 0;
   framesUnstored = 0;
+  /** Frames whose focus and drift were skipped (workers behind; storage first). */
+  qcSampled = 0;
   bytesReceived = 0;
   bytesRawStored = 0;
   bytesWritten = 0;

@@ -35,6 +35,7 @@ export interface AcquisitionSummary {
   framesOverrun: number;
   framesGap: number;
   framesTorn: number;
+  qcSampled: number;
   framesUnstored: number;
   bytesReceived: number;
   bytesWritten: number;

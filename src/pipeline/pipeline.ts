@@ -23,6 +23,14 @@ import { acquisitionName } from './naming.js';
 import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
 
+/**
+ * Frame tasks in flight above which QC is sampled (focus and drift skipped): the queue is then
+ * longer than the workers clear in a few frame times, and storage must not wait behind QC.
+ */
+const QC_SAMPLE_INFLIGHT = 8;
+/** z-block pool use above which QC is sampled: encodes are behind, give them the workers. */
+const QC_SAMPLE_BLOCK_USE = 0.5;
+
 /** Ring fill below which a frame waits in the ring for a free z-block instead of going unstored. */
 const RING_WAIT_FILL = 0.5;
 
@@ -488,7 +496,11 @@ export class Pipeline {
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
     const mip = this.mipTarget ? this.mipTarget(meta, stream) : null;
     if (this.onFrameForPreview) this.onFrameForPreview(ref, meta, stream);
+    const sampled = this.frameTasks >= QC_SAMPLE_INFLIGHT || this.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
+    if (sampled) c.qcSampled++;
+    this.frameTasks++;
     const task = this.workers.frame({
+      sampled,
       kind: 'frame', frames: ref.buffer, frameOffset: ref.offset,
       width: h.width, height: h.height, bytesPerPixel: bytesPerPixel(h.dtype),
       saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1), offset: this.cfg.camera.offset,
@@ -497,12 +509,14 @@ export class Pipeline {
       mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
       store: store ? { block: store.block.buffer, nonZero: store.block.nonZero, z: store.plane, geometry: (this.blocks as BlockAssembler).geometry } : null,
     }).then((r) => {
+      this.frameTasks--;
       ref.release();
       if (store) this.blocks?.copied(store.block);
       if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
       const latencyMs = Date.now() - meta.timestampNs / 1e6;
       this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
     }, (e: unknown) => {
+      this.frameTasks--;
       ref.release();
       if (store) this.blocks?.unassign(store.block, store.plane);
       this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
@@ -510,6 +524,8 @@ export class Pipeline {
     this.track(task);
   }
 
+  /** Frame tasks sent to the workers and not yet back. */
+  private frameTasks = 0;
   private qcCache: QcParams | null = null;
   qcParams(): QcParams {
     if (this.qcCache) return this.qcCache;
@@ -625,7 +641,7 @@ export class Pipeline {
       {
         const c = this.counters;
         const summary = {
-          framesReceived: c.framesReceived, framesOverrun: c.framesOverrun, framesGap: c.framesGap, framesTorn: c.framesTorn,
+          framesReceived: c.framesReceived, framesOverrun: c.framesOverrun, framesGap: c.framesGap, framesTorn: c.framesTorn, qcSampled: c.qcSampled,
           framesUnstored: c.framesUnstored, bytesReceived: c.bytesReceived, bytesWritten: c.bytesWritten,
           compressionRatio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
           durationSeconds: (Date.now() - c.startedAt) / 1000,

@@ -34,6 +34,8 @@ export interface FrameQc extends FrameStats {
   drift: DriftResult | null;
   /** Mean signal above offset (ADU). */
   signal: number;
+  /** True when focus and drift were skipped because the workers were behind (storage comes first). */
+  sampled: boolean;
   /** signal / sqrt(signal/gain + background variance): a simple SNR estimate. */
   snr: number;
 }

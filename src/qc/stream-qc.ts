@@ -38,6 +38,7 @@ interface StackAcc {
   t: number;
   planes: number;
   focusSum: number;
+  focusPlanes: number;
   bestZ: number;
   bestFocus: number;
   maxSat: number;
@@ -82,14 +83,18 @@ export class StreamQc {
     const f0 = s.firstSignal.get(z);
     if (f0) s.intensityRelative = e.qc.signal / f0;
     if (s.stack && s.stack.t !== e.meta.t) this.closeStack(s);
-    if (!s.stack) s.stack = { t: e.meta.t, planes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0 };
+    if (!s.stack) s.stack = { t: e.meta.t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0 };
     const st = s.stack;
-    const f = e.qc.focus[this.focusMeasure()] ?? 0;
+    const f = e.qc.focus[this.focusMeasure()];
     st.planes++;
-    st.focusSum += f;
     st.signalSum += e.qc.signal;
     st.maxSat = Math.max(st.maxSat, e.qc.saturatedRatio);
-    if (f > st.bestFocus) {
+    // A sampled frame (no focus computed) says nothing about focus: it neither lowers the mean nor wins best z.
+    if (f !== undefined) {
+      st.focusPlanes++;
+      st.focusSum += f;
+    }
+    if (f !== undefined && f > st.bestFocus) {
       st.bestFocus = f;
       st.bestZ = z;
     }
@@ -100,7 +105,7 @@ export class StreamQc {
     const st = s.stack;
     if (!st || st.planes === 0) return;
     s.stack = null;
-    const qc: StackQc = { planes: st.planes, bestFocusZ: st.bestZ, meanFocus: st.focusSum / st.planes, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes };
+    const qc: StackQc = { planes: st.planes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes };
     s.lastStack = qc;
     s.bestFocusZHistory.push({ t: st.t, z: st.bestZ });
     if (s.bestFocusZHistory.length > 1000) s.bestFocusZHistory.shift();
