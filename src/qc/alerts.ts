@@ -44,6 +44,9 @@ export class AlertEngine {
       }
     });
     bus.on('stack-qc', (e) => {
+      // Focus varies along z: only stacks with every plane's focus measured are comparable (QC sampled
+      // under load leaves gaps); the others neither raise nor clear focus_lost.
+      if (e.qc.focusPlanes < e.qc.planes) return;
       const k = `${e.stream.channel}/${e.stream.view}`;
       let h = this.focusHistory.get(k);
       if (!h) this.focusHistory.set(k, (h = []));

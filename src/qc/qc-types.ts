@@ -42,6 +42,8 @@ export interface FrameQc extends FrameStats {
 
 export interface StackQc {
   planes: number;
+  /** Planes whose focus was measured (fewer than `planes` when QC was sampled). */
+  focusPlanes: number;
   bestFocusZ: number;
   meanFocus: number;
   maxSaturatedRatio: number;

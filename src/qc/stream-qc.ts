@@ -105,7 +105,7 @@ export class StreamQc {
     const st = s.stack;
     if (!st || st.planes === 0) return;
     s.stack = null;
-    const qc: StackQc = { planes: st.planes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes };
+    const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes };
     s.lastStack = qc;
     s.bestFocusZHistory.push({ t: st.t, z: st.bestZ });
     if (s.bestFocusZHistory.length > 1000) s.bestFocusZHistory.shift();

@@ -120,8 +120,10 @@ export class Metrics {
     });
     bus.on('acquisition-finished', () => acqG.set({ camera }, 0));
     bus.on('stack-qc', (e) => {
-      stackFocus.set({ ...lbl(e.stream), measure: sources.focusMeasure() }, e.qc.meanFocus);
-      bestZ.set(lbl(e.stream), e.qc.bestFocusZ);
+      if (e.qc.focusPlanes === e.qc.planes) { // a sampled stack's focus is not comparable
+        stackFocus.set({ ...lbl(e.stream), measure: sources.focusMeasure() }, e.qc.meanFocus);
+        bestZ.set(lbl(e.stream), e.qc.bestFocusZ);
+      }
       stackSat.set(lbl(e.stream), e.qc.maxSaturatedRatio);
     });
     bus.on('alert', (e) => alertG.set({ camera, alert: e.name }, e.active ? 1 : 0));
