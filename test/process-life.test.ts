@@ -36,11 +36,11 @@ describe('process life', () => {
     expect(fs.existsSync(ring)).toBe(true);
     p.kill('SIGKILL');
     await exited(p);
-    await waitFor(() => !fs.existsSync(ring) && !fs.existsSync(`${ring}.lock`), 20000, 'the orphaned simulator to exit and remove its ring and lock');
-    const orphans = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-      try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(ring); } catch { return false; }
+    const simulators = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(ring) && !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8')); } catch { return false; }
     });
-    expect(orphans, 'a simulator still running for the killed sidecar').toEqual([]);
+    await waitFor(() => !fs.existsSync(ring) && !fs.existsSync(`${ring}.lock`) && simulators().length === 0, 20000, 'the orphaned simulator to exit and remove its ring and lock');
+    expect(simulators()).toEqual([]);
   });
 
   it('/readyz is 200 while attached and idle between acquisitions, 503 before a ring exists', async () => {
