@@ -23,16 +23,19 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
     pending.unstored += e.count;
     unstoredWhy.set(e.reason, (unstoredWhy.get(e.reason) ?? 0) + e.count);
   });
-  const timer = setInterval(() => {
+  const flushLosses = () => {
     if (pending.overrun > 0) write('warn', 'frames lost: ring overrun (spimstream fell behind the producer)', { frames: pending.overrun });
     if (pending.torn > 0) write('warn', 'frames lost: torn (the slot was overwritten or the ring file truncated during the copy; discarded)', { frames: pending.torn });
     if (pending.gap > 0) write('warn', 'frames lost: camera frame counter gap (lost before the ring)', { frames: pending.gap });
     if (pending.unstored > 0) write('warn', 'frames not stored (QC and preview continue)', { frames: pending.unstored, reasons: Object.fromEntries(unstoredWhy) });
     pending.overrun = pending.gap = pending.torn = pending.unstored = 0;
     unstoredWhy.clear();
-  }, 1000);
+  };
+  const timer = setInterval(flushLosses, 1000);
   timer.unref();
   bus.on('acquisition-started', (e) => write('info', 'acquisition started', { id: e.id, name: e.name, store: e.storePath, ...e.geometry }));
+  // The last second's losses are logged before the summary, so the loss lines add up to it.
+  bus.on('acquisition-finished', () => flushLosses());
   bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_torn: e.summary.framesTorn, qc_sampled: e.summary.qcSampled, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
   bus.on('storage-error', (e) => write('error', `storage: ${e.message}`, { code: e.code }));
   bus.on('alert', (e) => write(e.active ? 'warn' : 'info', `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`, { stream: e.stream }));

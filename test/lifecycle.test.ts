@@ -100,6 +100,8 @@ describe('life cycle of the sidecar process', () => {
     }
     expect([...reasons.keys()].every((r) => r === 'block-pool-full' || r === 'write-backlog'), [...reasons.keys()].join()).toBe(true);
     // gzip 9 is the bottleneck, not the disk: the reason says so (a frame may coincide with a block's write).
+    // The loss lines add up to the summary (the last second's are flushed before it).
+    expect([...reasons.values()].reduce((x, y) => x + y, 0), JSON.stringify([...reasons])).toBe(U);
     expect(reasons.get('block-pool-full') ?? 0, JSON.stringify([...reasons])).toBeGreaterThanOrEqual(0.9 * U);
     // The undersized pool was pointed out at the start, with the size that would do.
     expect(sidecar.output()).toMatch(/pipeline\.block_pool_mib 1 holds 2 z-blocks of 0\.5 MiB; 1 channel×view streams fill one each, .*set it to at least 2/);
