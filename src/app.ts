@@ -240,7 +240,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       stopped = true;
       if (sim && sim.exitCode === null && sim.signalCode === null) {
         const exited = new Promise((r) => sim?.once('exit', r));
-        sim.stdin?.end();
+        // SIGTERM only: the simulator reads a closed stdin without a signal as "the sidecar died".
         sim.kill('SIGTERM');
         await exited;
       }

@@ -17,7 +17,7 @@ function startPair(name: string) {
   const ring = shmPath(name);
   const out = tmpDir(name);
   const log = path.join(out, 'frames.jsonl');
-  cleanup.push(ring, out);
+  cleanup.push(ring, `${ring}.lock`, out);
   const sidecar = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', path.join(out, 'data'), '--port', '0', '--json-logs', '--set', 'pipeline.workers=2']);
   procs.push(sidecar);
   const sim = spawnNode([BIN, 'sim', '--ring', ring, ...SIM, '--log-frames', log]);

@@ -18,11 +18,23 @@ const pattern = (k: number): Uint16Array => {
   return a;
 };
 
-function produce(ring: string, n: number, mode: 'truncate' | 'finish', env: Record<string, string> = {}): Promise<number | null> {
-  const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(n), mode], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/**
+ * Runs the producer. With `attached`, it creates the ring, waits until `attached()` holds (the
+ * sidecar has mapped it), then publishes: the truncation must happen while the consumer reads.
+ */
+async function produce(ring: string, n: number, mode: 'truncate' | 'finish', env: Record<string, string> = {}, attached?: () => boolean): Promise<number | null> {
+  const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(n), mode],
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env, ...(attached ? { GO_ON_STDIN: '1', START_DELAY: '0' } : {}) } });
   let err = '';
   py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  return exited(py).then((code) => { expect(code, err).toBe(0); return code; });
+  const done = exited(py);
+  if (attached) {
+    await waitFor(attached, 30000, 'the sidecar attached to the new ring');
+    py.stdin.end('go\n');
+  }
+  const code = await done;
+  expect(code, err).toBe(0);
+  return code;
 }
 
 /** Reads every plane back: each is the producer's exact frame or, if not stored, the fill value. Returns planes stored. */
@@ -83,7 +95,7 @@ describe('ring truncated while attached', () => {
       let detached = '';
       app.bus.on('log', (e) => { if (/^bad ring .*: file size: .*(truncated|shorter)/.test(e.msg)) detached = e.msg; });
       try {
-        await produce(ring, N, 'truncate');
+        await produce(ring, N, 'truncate', {}, () => app.pipeline.status().attached);
         await waitFor(() => detached !== '', 20000, 'the one-line ring error after the truncation');
         expect(detached.split('\n')).toHaveLength(1);
         await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition finalized on detach');

@@ -25,13 +25,28 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes `<ring>.lock` unless its owner is alive (used when the ring itself is removed). */
-export function removeStaleLock(ringPath: string): void {
+/**
+ * Removes `<ring>.lock` unless its owner is alive (used when the ring itself is removed). A lock
+ * owned by `dyingPid` is waited for up to `graceMs`: a parent killed with -9 has closed our stdin
+ * pipe a moment before the kernel marks it dead, and on a busy machine that moment is long.
+ */
+export async function removeStaleLock(ringPath: string, dyingPid = 0, graceMs = 0): Promise<void> {
   const lock = `${ringPath}.lock`;
-  try {
-    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
-    if (!(Number.isInteger(pid) && pid > 0 && alive(pid))) fs.rmSync(lock, { force: true });
-  } catch { /* no lock */ }
+  const until = Date.now() + graceMs;
+  for (;;) {
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    } catch {
+      return; // no lock
+    }
+    if (!(Number.isInteger(pid) && pid > 0 && alive(pid))) {
+      fs.rmSync(lock, { force: true });
+      return;
+    }
+    if (pid !== dyingPid || Date.now() > until) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export function lockRing(ringPath: string): () => void {

@@ -79,6 +79,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   const bytes = new Uint8Array(frame.buffer);
   const log = o.logFrames ? fs.openSync(o.logFrames, 'w') : -1;
   let stopping = false;
+  let parentGone = false;
+  const parent = process.ppid; // captured now: an orphan is re-parented, and ppid changes
   const stop = () => { stopping = true; };
   signal?.addEventListener('abort', stop);
   process.once('SIGTERM', stop);
@@ -88,7 +90,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
     rl = readline.createInterface({ input: process.stdin });
     // stdin is the parent's pipe: it closes when the parent exits, however it dies (kill -9 too),
     // so a child simulator never outlives its sidecar.
-    rl.on('close', stop);
+    // A close without a signal first means the parent died (its stop sends SIGTERM and keeps the pipe).
+    rl.on('close', () => { if (!stopping) parentGone = true; stop(); });
     rl.on('line', (line) => {
       try {
         Object.assign(faults, faultsFrom(JSON.parse(line) as Record<string, number | number[]>));
@@ -168,7 +171,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
       fs.rmSync(o.ring, { force: true });
       // The ring is gone, so a lock on it is meaningless; remove it unless its owner is alive
       // (a sidecar killed with -9 cannot remove its own).
-      removeStaleLock(o.ring);
+      // When our stdin closed, the parent (the sidecar owning the lock) is dying: wait for it.
+      await removeStaleLock(o.ring, parentGone ? parent : 0, 10_000);
     }
   }
   return published;
