@@ -39,9 +39,11 @@ export function simChunk(planes = 32, size = 256, background = 10): Uint16Array 
   return out;
 }
 
-/** The real raw LLSM stack: $SPIMSTREAM_REAL_DATA, or ../shared/data/real/ beside the checkout. */
+/** The real raw LLSM stack: $SPIMSTREAM_REAL_DATA, ../shared/data/real/ beside the checkout, or the test fixture copy. */
 export function realStackPath(): string {
-  return process.env.SPIMSTREAM_REAL_DATA ?? path.resolve(PACKAGE_ROOT, '..', 'shared', 'data', 'real', 'llsm-bead-psf-61x128x128.tif');
+  if (process.env.SPIMSTREAM_REAL_DATA) return process.env.SPIMSTREAM_REAL_DATA;
+  const shared = path.resolve(PACKAGE_ROOT, '..', 'shared', 'data', 'real', 'llsm-bead-psf-61x128x128.tif');
+  return fs.existsSync(shared) ? shared : path.resolve(PACKAGE_ROOT, 'test', 'fixtures', 'real', 'llsm-bead-psf-61x128x128.tif');
 }
 
 export function realStack(): { chunk: Uint16Array; frames: Uint16Array[]; file: string } | null {

@@ -102,7 +102,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
-  const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts');
+  const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,

@@ -21,6 +21,30 @@ Usage:
   spimstream help | --version
 `;
 
+const COMMAND_HELP: Record<string, string> = {
+  run: `spimstream run: attach to a ring (or start the built-in simulator), run QC, store OME-Zarr, serve the page
+  --config FILE        JSON config (see spimstream config --print for every key)
+  --source sim|shm:PATH  the built-in simulator (default) or a shared-memory ring written by the acquisition software
+  --out DIR            where acquisitions are stored (storage.out)
+  --host H --port N    where the page, /metrics, /healthz and /readyz listen
+  --codec NAME         storage.codec
+  --overwrite | --append  what to do with an existing store of the same name
+  --json-logs          one JSON object per log line
+  --set key.path=VALUE any config key, e.g. --set qc.thresholds.drift_um=1.5
+`,
+  sim: `spimstream sim --ring PATH: write simulated camera frames into a ring (the documented protocol)
+  --width N --height N --z-planes N --channels N --slots N --bit-depth N
+  --fps F | --mbps M   rate; --timepoints N / --frames N to stop (0 = run until stopped)
+  --faults JSON        e.g. {"defocus_from_t": 5, "drift_px_per_t": [0.3, -0.2], "saturate_from_t": 3, "gap_every": 50}
+  --seed N --precomputed N --log-frames FILE --unlink --stdin-commands
+`,
+  config: `spimstream config --print [--config FILE] [run flags]: print the effective configuration as JSON
+`,
+  grafana: `spimstream grafana [--out DIR] [--config FILE] [--set ...]: write the Grafana dashboard, Grafana alert
+provisioning and the Prometheus rules generated from the configured thresholds (default DIR: grafana)
+`,
+};
+
 export class UsageError extends Error {}
 
 interface Parsed {
@@ -165,6 +189,10 @@ async function cmdRun(flags: Map<string, string[]>): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   try {
     const { cmd, flags } = parseArgs(argv);
+    if (flags.has('help') && COMMAND_HELP[cmd]) {
+      process.stdout.write(COMMAND_HELP[cmd]);
+      return 0;
+    }
     switch (cmd) {
       case 'run':
         return await cmdRun(flags);

@@ -38,5 +38,5 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   bus.on('acquisition-finished', () => flushLosses());
   bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_torn: e.summary.framesTorn, qc_sampled: e.summary.qcSampled, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
   bus.on('storage-error', (e) => write('error', `storage: ${e.message}`, { code: e.code }));
-  bus.on('alert', (e) => write(e.active ? 'warn' : 'info', `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`, { stream: e.stream }));
+  bus.on('alert', (e) => e.update || write(e.active ? 'warn' : 'info', `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`, { stream: e.stream }));
 }

@@ -294,7 +294,7 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
       await waitFor(() => app.pipeline.counters.framesUnstored > 0, 5000, 'unstored frames to be counted');
       const m = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
       expect(m).toMatch(/spimstream_storage_ok\{camera="cam0"\} 0/);
-      expect(m).toMatch(/spimstream_alert_active\{camera="cam0",alert="storage"\} 1/);
+      expect(m).toMatch(/spimstream_alert_active\{camera="cam0",channel="",view="",alert="storage"\} 1/);
       // The unstored frames carry the guard's code as their reason.
       expect(m).toMatch(/spimstream_frames_unstored_total\{camera="cam0",reason="EDISKGUARD"\} [1-9]/);
     } finally {

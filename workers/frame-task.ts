@@ -9,14 +9,18 @@ import { histogramToTiles } from './kernels/tiles.js';
 import { focusMeasures } from './kernels/focus.js';
 import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
+import { binFloat, cropMasked, median3x3 } from './kernels/despeckle.js';
 import { accumulateMip } from './kernels/preview.js';
 import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
 
 const FOCUS_MAX_ROI = 512;
 const FOCUS_TARGET = 128;
+/** Drift: a pixel this many camera-noise sigmas from its 3 x 3 median is an outlier (hot, saturated). */
+const OUTLIER_SIGMAS = 5;
 let focusImg = new Float64Array(0);
 let driftImg = new Float64Array(0);
+let driftFull = new Float64Array(0);
 let spec = new Float64Array(0);
 
 export function runFrameTask(t: FrameTask): FrameResult {
@@ -50,7 +54,12 @@ export function runFrameTask(t: FrameTask): FrameResult {
     if (bw >= 8 && bh >= 8) {
       if (driftImg.length < bw * bh) driftImg = new Float64Array(bw * bh);
       if (spec.length < 2 * bw * bh) spec = new Float64Array(2 * bw * bh);
-      binRegion(px, t.width, r, bin, driftImg);
+      // Hot and saturated pixels must not drive the peak: mask saturation, then a 3 x 3 median.
+      if (driftFull.length < r.w * r.h) driftFull = new Float64Array(r.w * r.h);
+      const full = bin === 1 ? driftImg : driftFull;
+      cropMasked(px, t.width, r.x, r.y, r.w, r.h, t.saturationLevel, stats.p50, full);
+      median3x3(full, r.w, r.h, OUTLIER_SIGMAS, t.offset, q.gain, q.readNoise);
+      if (bin > 1) binFloat(full, r.w, r.h, bin, driftImg);
       const s = spectrum(driftImg.subarray(0, bw * bh), bw, bh, spec.subarray(0, 2 * bw * bh));
       if (t.driftReference && t.driftReference.byteLength === s.byteLength) {
         const d = phaseCorrelate(s, new Float64Array(t.driftReference), bw, bh, q.driftUpsample, q.driftMinConfidence);

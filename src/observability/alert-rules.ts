@@ -4,7 +4,7 @@
  * alert on the same conditions. Each rule is `value op threshold` over a PromQL value expression.
  */
 import type { Config } from '../config/config.js';
-import { DROP_WINDOW_SECONDS, FOCUS_BASELINE_SECONDS } from '../qc/alerts.js';
+import { DROP_WINDOW_SECONDS, FOCUS_CLEAR_STACKS, focusLevels } from '../qc/alerts.js';
 
 export interface AlertRule {
   name: string;
@@ -44,11 +44,13 @@ export function alertRules(cfg: Config): AlertRule[] {
       summary: 'storage stopped on {{ $labels.instance }} ({{ $labels.camera }})', description: 'See the sidecar log for the storage error.',
     },
     {
+      // Decided by the sidecar, which keeps a baseline per plane (Prometheus sees one series per
+      // stream, and focus varies along z): the rule and the page cannot disagree.
       name: 'SpimstreamFocusLost',
-      value: `spimstream_stack_focus_score${S} / avg_over_time(spimstream_stack_focus_score${S}[${FOCUS_BASELINE_SECONDS}s])`,
-      op: '<', threshold: Number((1 - th.focus_drop_ratio).toFixed(6)), for: '2m', severity: 'warning',
-      summary: 'focus of {{ $labels.camera }}/{{ $labels.channel }} dropped below {{ $value | humanizePercentage }} of its baseline',
-      description: `Mean stack focus is more than ${Math.round(th.focus_drop_ratio * 100)}% below its ${FOCUS_BASELINE_SECONDS / 60}-minute average.`,
+      value: `max by (${stream}) (spimstream_alert_active{job="spimstream", alert="focus_lost"})`,
+      op: '>', threshold: 0, for: '0s', severity: 'warning',
+      summary: 'focus of {{ $labels.camera }}/{{ $labels.channel }} is lost (see spimstream_focus_relative)',
+      description: `The best plane of the last z-stack is below ${Math.round(focusLevels(th.focus_drop_ratio).low * 100)}% of the same planes' baseline; clears at ${Math.round(focusLevels(th.focus_drop_ratio).clear * 100)}% for ${FOCUS_CLEAR_STACKS} stacks.`,
     },
     {
       name: 'SpimstreamSaturation', value: `spimstream_stack_saturated_pixels_ratio${S}`, op: '>', threshold: th.saturated_ratio, for: '1m', severity: 'warning',

@@ -24,7 +24,8 @@ export interface PipelineEvents {
   'acquisition-started': { id: number; name: string; storePath: string | null; geometry: Record<string, unknown> };
   'acquisition-finished': { id: number; name: string; summary: AcquisitionSummary };
   'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
-  'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number };
+  /** A transition (update false), or the current value of a firing alert (update true, at most 1/s). */
+  'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };
   'storage-error': { message: string; code: string };
   'storage-resumed': { message: string };
   'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };

@@ -528,13 +528,7 @@ export class Pipeline {
   private frameTasks = 0;
   private qcCache: QcParams | null = null;
   qcParams(): QcParams {
-    if (this.qcCache) return this.qcCache;
-    const q = this.cfg.qc;
-    this.qcCache = {
-      checksum: q.checksum, focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
-      driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
-      gain: this.cfg.camera.gain_e_per_adu, readNoise: this.cfg.camera.read_noise_adu,
-    };
+    this.qcCache ??= qcParamsFromConfig(this.cfg);
     return this.qcCache;
   }
 
@@ -685,4 +679,14 @@ export class Pipeline {
     this.reader?.close();
     this.reader = null;
   }
+}
+
+/** The worker's QC parameters from the configuration (also used by the QC accuracy tests). */
+export function qcParamsFromConfig(cfg: Config): QcParams {
+  const q = cfg.qc;
+  return {
+    checksum: q.checksum, focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
+    driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
+    gain: cfg.camera.gain_e_per_adu, readNoise: cfg.camera.read_noise_adu,
+  };
 }

@@ -15,9 +15,20 @@ export interface AlertState {
   since: number;
 }
 
-/** Window of stack means that the focus baseline averages over (as avg_over_time in the rules). */
-export const FOCUS_BASELINE_SECONDS = 1800;
 export const DROP_WINDOW_SECONDS = 60;
+/** focus_lost clears only after this many stacks in a row at or above the clear level (hysteresis). */
+export const FOCUS_CLEAR_STACKS = 2;
+/** A firing alert's current value reaches the page and the metrics at most this often. */
+const UPDATE_MS = 1000;
+
+/** The alert catalogue: every alert exists, 0 or 1, from the start (per stream where it has one). */
+export const STREAM_ALERTS = ['saturation', 'drift', 'focus_lost'] as const;
+export const GLOBAL_ALERTS = ['frames_dropped', 'frames_unstored', 'storage', 'ring_filling', 'disk_low'] as const;
+
+/** focus_lost fires below 1 - drop and clears at or above 1 - drop/2 (the band keeps it from flapping). */
+export function focusLevels(dropRatio: number): { low: number; clear: number } {
+  return { low: 1 - dropRatio, clear: 1 - dropRatio / 2 };
+}
 
 const UNSTORED_HINT: Record<string, string> = {
   'block-pool-full': 'encoding cannot keep up',
@@ -27,7 +38,8 @@ const UNSTORED_HINT: Record<string, string> = {
 
 export class AlertEngine {
   readonly active = new Map<string, AlertState>();
-  private readonly focusHistory = new Map<string, { at: number; v: number }[]>();
+  private readonly focusOk = new Map<string, number>();
+  private readonly lastUpdate = new Map<string, number>();
   private readonly drops: { at: number; n: number }[] = [];
   private readonly unstored: { at: number; n: number; reason: string }[] = [];
   private timer: NodeJS.Timeout;
@@ -44,19 +56,17 @@ export class AlertEngine {
       }
     });
     bus.on('stack-qc', (e) => {
-      // Focus varies along z: only stacks with every plane's focus measured are comparable (QC sampled
-      // under load leaves gaps); the others neither raise nor clear focus_lost.
-      if (e.qc.focusPlanes < e.qc.planes) return;
+      // Like with like (see focus-baseline.ts): null while the planes have no baseline yet.
+      const r = e.qc.focusRelative;
+      if (r === null) return;
+      const { low, clear } = focusLevels(th().focus_drop_ratio);
       const k = `${e.stream.channel}/${e.stream.view}`;
-      let h = this.focusHistory.get(k);
-      if (!h) this.focusHistory.set(k, (h = []));
-      const now = Date.now();
-      h.push({ at: now, v: e.qc.meanFocus });
-      while (h.length > 0 && h[0].at < now - FOCUS_BASELINE_SECONDS * 1000) h.shift();
-      const base = h.reduce((a, b) => a + b.v, 0) / h.length;
-      const low = h.length >= 3 && e.qc.meanFocus < (1 - th().focus_drop_ratio) * base;
-      this.set('focus_lost', e.stream, low, e.qc.meanFocus,
-        `stack focus ${e.qc.meanFocus.toPrecision(3)} is ${base > 0 ? ((1 - e.qc.meanFocus / base) * 100).toFixed(0) : 0}% below its baseline ${base.toPrecision(3)} (threshold ${(th().focus_drop_ratio * 100).toFixed(0)}%)`);
+      const firing = this.active.has(`focus_lost/${k}`);
+      const ok = r >= clear ? (this.focusOk.get(k) ?? 0) + 1 : 0;
+      this.focusOk.set(k, ok);
+      const on = firing ? ok < FOCUS_CLEAR_STACKS : r < low;
+      this.set('focus_lost', e.stream, on, r,
+        `best-plane focus at ${(r * 100).toFixed(0)}% of its baseline (fires below ${(low * 100).toFixed(0)}%, clears at ${(clear * 100).toFixed(0)}% for ${FOCUS_CLEAR_STACKS} stacks)`);
     });
     bus.on('frames-lost', (e) => this.drops.push({ at: Date.now(), n: e.count }));
     bus.on('frames-unstored', (e) => this.unstored.push({ at: Date.now(), n: e.count, reason: e.reason }));
@@ -64,7 +74,7 @@ export class AlertEngine {
     bus.on('storage-resumed', (e) => this.set('storage', null, false, 0, e.message));
     bus.on('acquisition-started', (e) => {
       if (e.storePath) this.set('storage', null, false, 0, 'storing');
-      this.focusHistory.clear();
+      this.focusOk.clear();
     });
     this.timer = setInterval(() => this.periodic(), 1000);
     this.timer.unref();
@@ -101,8 +111,15 @@ export class AlertEngine {
       this.active.set(key, a);
       this.bus.emit('alert', { name, stream, active: true, message, value });
     } else if (on && cur) {
+      const changed = cur.message !== message;
       cur.message = message;
       cur.value = value;
+      // A firing alert shows its current value (throttled: saturation can change 100 times a second).
+      const now = Date.now();
+      if (changed && now - (this.lastUpdate.get(key) ?? 0) >= UPDATE_MS) {
+        this.lastUpdate.set(key, now);
+        this.bus.emit('alert', { name, stream, active: true, message, value, update: true });
+      }
     } else if (!on && cur) {
       this.active.delete(key);
       this.bus.emit('alert', { name, stream, active: false, message, value });

@@ -48,6 +48,8 @@ export interface StackQc {
   meanFocus: number;
   maxSaturatedRatio: number;
   meanSignal: number;
+  /** Best measured plane's focus over the best baseline of the same planes (null: no baseline yet). */
+  focusRelative: number | null;
 }
 
 export const HIST_BINS = 128;

@@ -6,6 +6,7 @@
  */
 import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js';
 import type { StackQc } from './qc-types.js';
+import { FocusBaseline } from './focus-baseline.js';
 
 export interface StreamTiming {
   fps: number;
@@ -43,6 +44,7 @@ interface StackAcc {
   bestFocus: number;
   maxSat: number;
   signalSum: number;
+  focusByZ: Map<number, number>;
 }
 
 export interface StreamState {
@@ -53,12 +55,15 @@ export interface StreamState {
   stack: StackAcc | null;
   lastStack: StackQc | null;
   bestFocusZHistory: { t: number; z: number }[];
+  focusBaseline: FocusBaseline;
 }
 
 export class StreamQc {
   readonly streams = new Map<string, StreamState>();
 
-  constructor(private readonly bus: EventBus, private readonly zPlanes: () => number, private readonly focusMeasure: () => string) {
+  /** `focusLowRatio`: relative focus below which a stack stays out of the focus baseline (the alert level). */
+  constructor(private readonly bus: EventBus, private readonly zPlanes: () => number, private readonly focusMeasure: () => string,
+    private readonly focusLowRatio: () => number = () => 0.7) {
     bus.on('frame-qc', (e) => this.onFrame(e));
     // Timing in ring order (QC results may complete out of order across workers).
     bus.on('frame-received', (e) => this.state(e.stream).timing.add(e.meta.timestampNs));
@@ -70,7 +75,7 @@ export class StreamQc {
     const k = `${stream.camera}/${stream.channel}/${stream.view}`;
     let s = this.streams.get(k);
     if (!s) {
-      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stack: null, lastStack: null, bestFocusZHistory: [] };
+      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stack: null, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio) };
       this.streams.set(k, s);
     }
     return s;
@@ -83,7 +88,7 @@ export class StreamQc {
     const f0 = s.firstSignal.get(z);
     if (f0) s.intensityRelative = e.qc.signal / f0;
     if (s.stack && s.stack.t !== e.meta.t) this.closeStack(s);
-    if (!s.stack) s.stack = { t: e.meta.t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0 };
+    if (!s.stack) s.stack = { t: e.meta.t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0, focusByZ: new Map() };
     const st = s.stack;
     const f = e.qc.focus[this.focusMeasure()];
     st.planes++;
@@ -93,6 +98,7 @@ export class StreamQc {
     if (f !== undefined) {
       st.focusPlanes++;
       st.focusSum += f;
+      st.focusByZ.set(z, f);
     }
     if (f !== undefined && f > st.bestFocus) {
       st.bestFocus = f;
@@ -105,7 +111,8 @@ export class StreamQc {
     const st = s.stack;
     if (!st || st.planes === 0) return;
     s.stack = null;
-    const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes };
+    const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes,
+      focusRelative: s.focusBaseline.closeStack(st.focusByZ) };
     s.lastStack = qc;
     s.bestFocusZHistory.push({ t: st.t, z: st.bestZ });
     if (s.bestFocusZHistory.length > 1000) s.bestFocusZHistory.shift();

@@ -2,6 +2,7 @@
  * Prometheus exposition (prom-client), fed only by the event bus. Per-stream series carry
  * camera/channel/view labels; nothing is labelled per frame, z or t (bounded cardinality).
  */
+import { GLOBAL_ALERTS, STREAM_ALERTS } from '../qc/alerts.js';
 import client from 'prom-client';
 import type { EventBus, StreamKey } from '../pipeline/events.js';
 import type { StreamState } from '../qc/stream-qc.js';
@@ -83,7 +84,8 @@ export class Metrics {
     });
     g('spimstream_preview_clients', 'Connected preview (WebSocket) clients.', [], function collect() { this.set(sources.previewClients()); });
     const storageOk = g('spimstream_storage_ok', '1 while frames are being stored, 0 after a storage error or when the disk guard stopped storing.', ['camera']);
-    const alertG = g('spimstream_alert_active', 'Alerts computed by spimstream from the configured thresholds (1 = firing).', ['camera', 'alert']);
+    const alertG = g('spimstream_alert_active', 'Alerts computed by spimstream from the configured thresholds (1 = firing). Every alert has a series from the start: saturation, drift and focus_lost per stream (camera, channel, view), the others per camera (channel and view empty).', [...SL, 'alert']);
+    const focusRel = g('spimstream_focus_relative', 'Best measured plane focus of the last stack over the baseline of the same planes (1 = as sharp as usual; focus_lost fires below 1 - qc.thresholds.focus_drop_ratio).', SL);
     const infoG = g('spimstream_build_info', 'Version and codec in use (value is always 1).', Object.keys(info));
     infoG.set(info, 1);
     const acqG = g('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']);
@@ -94,10 +96,18 @@ export class Metrics {
     bytesOut.inc({ camera }, 0);
     storageOk.set({ camera }, 1);
     acqG.set({ camera }, 0);
+    const noStream = { camera, channel: '', view: '' };
+    for (const alert of GLOBAL_ALERTS) alertG.set({ ...noStream, alert }, 0);
+    const knownStreams = new Set<string>();
 
     let raw = 0;
     let stored = 0;
     bus.on('frame-received', (e) => {
+      const k = `${e.stream.channel}/${e.stream.view}`;
+      if (!knownStreams.has(k)) { // a stream's alerts exist, at 0, from its first frame
+        knownStreams.add(k);
+        for (const alert of STREAM_ALERTS) alertG.set({ ...lbl(e.stream), alert }, 0);
+      }
       received.inc(lbl(e.stream));
       bytesIn.inc({ camera }, e.bytes);
     });
@@ -125,8 +135,9 @@ export class Metrics {
         bestZ.set(lbl(e.stream), e.qc.bestFocusZ);
       }
       stackSat.set(lbl(e.stream), e.qc.maxSaturatedRatio);
+      if (e.qc.focusRelative !== null) focusRel.set(lbl(e.stream), e.qc.focusRelative);
     });
-    bus.on('alert', (e) => alertG.set({ camera, alert: e.name }, e.active ? 1 : 0));
+    bus.on('alert', (e) => alertG.set({ ...(e.stream ? lbl(e.stream) : noStream), alert: e.name }, e.active ? 1 : 0));
     bus.on('frame-qc', (e) => {
       const l = lbl(e.stream);
       const q = e.qc;

@@ -2,8 +2,11 @@
  * Lateral drift by phase correlation (Guizar-Sicairos et al. 2008, as scikit-image's
  * phase_cross_correlation): cross-power spectrum of the Hann-windowed region against the reference,
  * integer peak of its inverse FFT, then a matrix-multiply DFT upsampled by `upsample` over a
- * 1.5 x 1.5 px neighbourhood. Unnormalized correlation (more robust in noise than pure phase).
- * Confidence = peak-to-sidelobe ratio; below the configured minimum the shift is not reported.
+ * 1.5 x 1.5 px neighbourhood. The shift comes from the unnormalized correlation (more robust in
+ * noise than pure phase). The confidence comes from the whitened (phase) correlation at that peak:
+ * its peak-to-sidelobe ratio is a z-score of the match against the noise floor, so it means the same
+ * on a faint bead and a bright embryo (the unnormalized surface's PSR depends on how smooth the
+ * specimen is: 3.4 for a real, exactly found shift). Below the configured minimum no shift is reported.
  */
 import { fft2 } from './fft.js';
 import type { DriftResult } from '../../src/qc/qc-types.js';
@@ -41,6 +44,35 @@ export function spectrum(img: Float64Array, w: number, h: number, out: Float64Ar
 
 let ccRe = new Float64Array(0);
 let ccIm = new Float64Array(0);
+let invRe = new Float64Array(0);
+let invIm = new Float64Array(0);
+let phRe = new Float64Array(0);
+let phIm = new Float64Array(0);
+
+/** Peak-to-sidelobe ratio of surface s at (px, py): the 3 x 3 maximum against the rest outside 11 x 11. */
+function psrAt(sf: Float64Array, w: number, h: number, px: number, py: number): number {
+  let peak = -Infinity;
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) peak = Math.max(peak, sf[((py + dy + h) % h) * w + ((px + dx + w) % w)]);
+  }
+  let s = 0;
+  let s2 = 0;
+  let m = 0;
+  for (let y = 0; y < h; y++) {
+    const dy = Math.min(Math.abs(y - py), h - Math.abs(y - py));
+    for (let x = 0; x < w; x++) {
+      const dx = Math.min(Math.abs(x - px), w - Math.abs(x - px));
+      if (dx <= 5 && dy <= 5) continue;
+      const v = sf[y * w + x];
+      s += v;
+      s2 += v * v;
+      m++;
+    }
+  }
+  const mean = m > 0 ? s / m : 0;
+  const sd = m > 1 ? Math.sqrt(Math.max(0, s2 / m - mean * mean)) : 0;
+  return sd > 0 ? (peak - mean) / sd : 0;
+}
 
 /** Shift of `cur` relative to `ref` (both from `spectrum`): positive dx = content moved right. */
 export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, h: number, upsample: number, minConfidence: number): DriftResult {
@@ -48,6 +80,10 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
   if (ccRe.length < n) {
     ccRe = new Float64Array(n);
     ccIm = new Float64Array(n);
+    invRe = new Float64Array(n);
+    invIm = new Float64Array(n);
+    phRe = new Float64Array(n);
+    phIm = new Float64Array(n);
   }
   const rr = ccRe.subarray(0, n);
   const ri = ccIm.subarray(0, n);
@@ -59,10 +95,21 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
     rr[i] = ar * br + ai * bi;
     ri[i] = ai * br - ar * bi;
   }
-  // Keep the cross-power spectrum for the upsampled refinement; invert a copy.
-  const cr = new Float64Array(rr);
-  const ci = new Float64Array(ri);
+  // Keep the cross-power spectrum for the upsampled refinement; invert copies (plain and whitened).
+  const cr = invRe.subarray(0, n);
+  const ci = invIm.subarray(0, n);
+  const wr = phRe.subarray(0, n);
+  const wi = phIm.subarray(0, n);
+  cr.set(rr);
+  ci.set(ri);
+  for (let i = 0; i < n; i++) {
+    const mag = Math.hypot(rr[i], ri[i]);
+    const k = mag > 0 ? 1 / mag : 0;
+    wr[i] = rr[i] * k;
+    wi[i] = ri[i] * k;
+  }
   fft2(cr, ci, w, h, true);
+  fft2(wr, wi, w, h, true);
   let peak = -Infinity;
   let pi = 0;
   for (let i = 0; i < n; i++) {
@@ -73,24 +120,7 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
   }
   const py = Math.floor(pi / w);
   const px = pi % w;
-  // Peak-to-sidelobe ratio, excluding an 11 x 11 neighbourhood (with wrap-around) of the peak.
-  let s = 0;
-  let s2 = 0;
-  let m = 0;
-  for (let y = 0; y < h; y++) {
-    const dy = Math.min(Math.abs(y - py), h - Math.abs(y - py));
-    for (let x = 0; x < w; x++) {
-      const dx = Math.min(Math.abs(x - px), w - Math.abs(x - px));
-      if (dx <= 5 && dy <= 5) continue;
-      const v = cr[y * w + x];
-      s += v;
-      s2 += v * v;
-      m++;
-    }
-  }
-  const mean = m > 0 ? s / m : 0;
-  const sd = m > 1 ? Math.sqrt(Math.max(0, s2 / m - mean * mean)) : 0;
-  const confidence = sd > 0 ? (peak - mean) / sd : 0;
+  const confidence = psrAt(wr, w, h, px, py);
   let sx = px > w / 2 ? px - w : px;
   let sy = py > h / 2 ? py - h : py;
   if (!(confidence >= minConfidence) || !Number.isFinite(confidence)) {
