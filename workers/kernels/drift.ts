@@ -46,33 +46,8 @@ let ccRe = new Float64Array(0);
 let ccIm = new Float64Array(0);
 let invRe = new Float64Array(0);
 let invIm = new Float64Array(0);
-let phRe = new Float64Array(0);
-let phIm = new Float64Array(0);
-
-/** Peak-to-sidelobe ratio of surface s at (px, py): the 3 x 3 maximum against the rest outside 11 x 11. */
-function psrAt(sf: Float64Array, w: number, h: number, px: number, py: number): number {
-  let peak = -Infinity;
-  for (let dy = -1; dy <= 1; dy++) {
-    for (let dx = -1; dx <= 1; dx++) peak = Math.max(peak, sf[((py + dy + h) % h) * w + ((px + dx + w) % w)]);
-  }
-  let s = 0;
-  let s2 = 0;
-  let m = 0;
-  for (let y = 0; y < h; y++) {
-    const dy = Math.min(Math.abs(y - py), h - Math.abs(y - py));
-    for (let x = 0; x < w; x++) {
-      const dx = Math.min(Math.abs(x - px), w - Math.abs(x - px));
-      if (dx <= 5 && dy <= 5) continue;
-      const v = sf[y * w + x];
-      s += v;
-      s2 += v * v;
-      m++;
-    }
-  }
-  const mean = m > 0 ? s / m : 0;
-  const sd = m > 1 ? Math.sqrt(Math.max(0, s2 / m - mean * mean)) : 0;
-  return sd > 0 ? (peak - mean) / sd : 0;
-}
+let whRe = new Float64Array(0);
+let whIm = new Float64Array(0);
 
 /** Shift of `cur` relative to `ref` (both from `spectrum`): positive dx = content moved right. */
 export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, h: number, upsample: number, minConfidence: number): DriftResult {
@@ -82,8 +57,8 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
     ccIm = new Float64Array(n);
     invRe = new Float64Array(n);
     invIm = new Float64Array(n);
-    phRe = new Float64Array(n);
-    phIm = new Float64Array(n);
+    whRe = new Float64Array(n);
+    whIm = new Float64Array(n);
   }
   const rr = ccRe.subarray(0, n);
   const ri = ccIm.subarray(0, n);
@@ -95,21 +70,12 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
     rr[i] = ar * br + ai * bi;
     ri[i] = ai * br - ar * bi;
   }
-  // Keep the cross-power spectrum for the upsampled refinement; invert copies (plain and whitened).
+  // Keep the cross-power spectrum for the upsampled refinement; invert a copy.
   const cr = invRe.subarray(0, n);
   const ci = invIm.subarray(0, n);
-  const wr = phRe.subarray(0, n);
-  const wi = phIm.subarray(0, n);
   cr.set(rr);
   ci.set(ri);
-  for (let i = 0; i < n; i++) {
-    const mag = Math.hypot(rr[i], ri[i]);
-    const k = mag > 0 ? 1 / mag : 0;
-    wr[i] = rr[i] * k;
-    wi[i] = ri[i] * k;
-  }
   fft2(cr, ci, w, h, true);
-  fft2(wr, wi, w, h, true);
   let peak = -Infinity;
   let pi = 0;
   for (let i = 0; i < n; i++) {
@@ -120,7 +86,7 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
   }
   const py = Math.floor(pi / w);
   const px = pi % w;
-  const confidence = psrAt(wr, w, h, px, py);
+  const confidence = whitenedPsr(rr, ri, w, h, px, py);
   let sx = px > w / 2 ? px - w : px;
   let sy = py > h / 2 ? py - h : py;
   if (!(confidence >= minConfidence) || !Number.isFinite(confidence)) {
@@ -130,18 +96,51 @@ export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, 
   return { dx: sx, dy: sy, confidence, valid: true };
 }
 
-/** Upsampled DFT of the cross-power spectrum around (sx, sy), ±0.75 px at 1/upsample steps. */
-function refine(rr: Float64Array, ri: Float64Array, w: number, h: number, sx: number, sy: number, up: number): [number, number] {
-  const half = Math.ceil(0.75 * up);
-  const m = 2 * half + 1;
-  // Column kernel: for each frequency k (signed) and output x offset.
+/**
+ * Peak-to-sidelobe ratio of the whitened correlation surface s = IDFT(R/|R|) at the peak (px, py),
+ * without inverting it: s at the 3 x 3 neighbourhood comes from a DFT patch, and the surface's mean
+ * and variance from Parseval (every nonzero whitened bin has |W| = 1). Near the threshold the peak's
+ * own share of the variance is negligible (49 of 65536 at PSR 7 on 256²), as in the usual PSR.
+ */
+function whitenedPsr(rr: Float64Array, ri: Float64Array, w: number, h: number, px: number, py: number): number {
+  const n = w * h;
+  const wr = whRe.subarray(0, n);
+  const wi = whIm.subarray(0, n);
+  let nonZero = 0;
+  for (let i = 0; i < n; i++) {
+    const mag = Math.sqrt(rr[i] * rr[i] + ri[i] * ri[i]);
+    if (mag > 0) {
+      wr[i] = rr[i] / mag;
+      wi[i] = ri[i] / mag;
+      nonZero++;
+    } else {
+      wr[i] = 0;
+      wi[i] = 0;
+    }
+  }
+  if (nonZero === 0) return 0;
+  const mean = wr[0] / n;
+  const sd = Math.sqrt(Math.max(0, nonZero / (n * n) - mean * mean));
+  const patch = dftPatch(wr, wi, w, h, [px - 1, px, px + 1], [py - 1, py, py + 1]);
+  let best = -Infinity;
+  for (let i = 0; i < patch.length; i++) best = Math.max(best, patch[i] / n);
+  return sd > 0 ? (best - mean) / sd : 0;
+}
+
+/**
+ * Real part of the inverse DFT (unscaled) of spectrum (re, im) at the points xs × ys (any real
+ * coordinates): a matrix-multiply DFT, h·w·|xs| + h·|xs|·|ys| operations. Result[q·|xs| + o].
+ */
+function dftPatch(re: Float64Array, im: Float64Array, w: number, h: number, xs: number[], ys: number[]): Float64Array {
+  const m = xs.length;
+  const mq = ys.length;
+  // Column kernel: for each frequency k (signed) and output x.
   const ekr = new Float64Array(w * m);
   const eki = new Float64Array(w * m);
   for (let k = 0; k < w; k++) {
     const f = k > w / 2 ? k - w : k;
     for (let o = 0; o < m; o++) {
-      const x = sx + (o - half) / up;
-      const a = (2 * Math.PI * f * x) / w;
+      const a = (2 * Math.PI * f * xs[o]) / w;
       ekr[k * m + o] = Math.cos(a);
       eki[k * m + o] = Math.sin(a);
     }
@@ -151,12 +150,12 @@ function refine(rr: Float64Array, ri: Float64Array, w: number, h: number, sx: nu
   const ti = new Float64Array(h * m);
   for (let l = 0; l < h; l++) {
     const row = l * w;
+    const tb = l * m;
     for (let k = 0; k < w; k++) {
-      const a = rr[row + k];
-      const b = ri[row + k];
+      const a = re[row + k];
+      const b = im[row + k];
       if (a === 0 && b === 0) continue;
       const kb = k * m;
-      const tb = l * m;
       for (let o = 0; o < m; o++) {
         const c = ekr[kb + o];
         const d = eki[kb + o];
@@ -165,27 +164,35 @@ function refine(rr: Float64Array, ri: Float64Array, w: number, h: number, sx: nu
       }
     }
   }
-  const elr = new Float64Array(h * m);
-  const eli = new Float64Array(h * m);
-  for (let l = 0; l < h; l++) {
-    const f = l > h / 2 ? l - h : l;
-    for (let q = 0; q < m; q++) {
-      const a = (2 * Math.PI * f * (sy + (q - half) / up)) / h;
-      elr[l * m + q] = Math.cos(a);
-      eli[l * m + q] = Math.sin(a);
+  const out = new Float64Array(m * mq);
+  for (let q = 0; q < mq; q++) {
+    for (let l = 0; l < h; l++) {
+      const f = l > h / 2 ? l - h : l;
+      const a = (2 * Math.PI * f * ys[q]) / h;
+      const c = Math.cos(a);
+      const d = Math.sin(a);
+      for (let o = 0; o < m; o++) out[q * m + o] += tr[l * m + o] * c - ti[l * m + o] * d;
     }
   }
+  return out;
+}
+
+/** Upsampled DFT of the cross-power spectrum around (sx, sy), ±0.75 px at 1/upsample steps. */
+function refine(rr: Float64Array, ri: Float64Array, w: number, h: number, sx: number, sy: number, up: number): [number, number] {
+  const half = Math.ceil(0.75 * up);
+  const m = 2 * half + 1;
+  const xs = Array.from({ length: m }, (_, o) => sx + (o - half) / up);
+  const ys = Array.from({ length: m }, (_, q) => sy + (q - half) / up);
+  const v = dftPatch(rr, ri, w, h, xs, ys);
   let best = -Infinity;
   let bx = sx;
   let by = sy;
   for (let q = 0; q < m; q++) {
     for (let o = 0; o < m; o++) {
-      let re = 0;
-      for (let l = 0; l < h; l++) re += tr[l * m + o] * elr[l * m + q] - ti[l * m + o] * eli[l * m + q];
-      if (re > best) {
-        best = re;
-        bx = sx + (o - half) / up;
-        by = sy + (q - half) / up;
+      if (v[q * m + o] > best) {
+        best = v[q * m + o];
+        bx = xs[o];
+        by = ys[q];
       }
     }
   }
