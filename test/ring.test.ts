@@ -64,6 +64,7 @@ describe('ring layout', () => {
       ['bit depth', (_b, dv) => dv.setUint32(H.bitDepth, 17, true), /: bit_depth: 17 is outside 1..16/],
       ['slot count', (_b, dv) => dv.setUint32(H.slotCount, 1, true), /: slot_count: 1 is outside/],
       ['slot stride', (_b, dv) => dv.setBigUint64(H.slotStride, 100n, true), /: slot_stride: 100 bytes cannot hold/],
+      ['frame over 4 GiB', (_b, dv) => { dv.setUint32(H.width, 65536, true); dv.setUint32(H.height, 32768, true); }, /: width x height: 65536x32768 uint16 is 4294967296 bytes per frame; payload_bytes \(u32\)/],
       ['short file', () => undefined, /: file size: \d+ bytes, but 8 slots/, 20_000],
       ['no header', () => undefined, /: file size: 10 bytes is shorter than the 4096-byte header/, 10],
     ];
