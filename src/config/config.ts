@@ -89,7 +89,7 @@ export const DEFAULT_CONFIG: Config = {
     drift_bin: 1,
     drift_window: 256,
     drift_upsample: 20,
-    drift_min_confidence: 7,
+    drift_min_confidence: 8,
     thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9 },
   },
   storage: {
