@@ -7,6 +7,8 @@ import { runSimulator } from './ingest/simulator.js';
 import { startApp } from './app.js';
 import { VERSION } from './package-info.js';
 import { writeProvisioning } from './observability/provisioning.js';
+import { calibrate } from './qc/calibrate.js';
+import { qcParamsFromConfig } from './pipeline/pipeline.js';
 
 const HELP = `spimstream ${VERSION} - on-scope QC and lossless OME-Zarr streaming for light-sheet microscopes
 
@@ -18,6 +20,7 @@ Usage:
                  [--precomputed N] [--log-frames FILE] [--unlink] [--stdin-commands]
   spimstream config --print [--config FILE] [run flags]   print the effective configuration
   spimstream grafana [--out DIR] [--config FILE]          write Grafana provisioning + Prometheus rules from the thresholds
+  spimstream calibrate --store DIR [--config FILE] [--json] replay a recorded good acquisition, print suggested thresholds
   spimstream help | --version
 `;
 
@@ -40,6 +43,12 @@ const COMMAND_HELP: Record<string, string> = {
 `,
   config: `spimstream config --print [--config FILE] [run flags]: print the effective configuration as JSON
 `,
+  calibrate: `spimstream calibrate --store DIR: replay a recorded OME-Zarr acquisition (a good one: in focus, not
+drifting) through the sidecar's QC and print what it saw and thresholds that would not have fired on it
+  --store DIR          the acquisition's .ome.zarr directory (read only)
+  --config FILE --set key.path=VALUE   the configuration to compare with (camera, qc)
+  --json               one JSON object instead of the table
+`,
   grafana: `spimstream grafana [--out DIR] [--config FILE] [--set ...]: write the Grafana dashboard, Grafana alert
 provisioning and the Prometheus rules generated from the configured thresholds (default DIR: grafana)
 `,
@@ -52,7 +61,7 @@ interface Parsed {
   flags: Map<string, string[]>;
 }
 
-const BOOLEAN_FLAGS = new Set(['overwrite', 'append', 'json-logs', 'unlink', 'print', 'help', 'version', 'stdin-commands']);
+const BOOLEAN_FLAGS = new Set(['overwrite', 'append', 'json-logs', 'unlink', 'print', 'help', 'version', 'stdin-commands', 'json']);
 
 export function parseArgs(argv: string[]): Parsed {
   const [cmd = 'help', ...rest] = argv;
@@ -209,6 +218,29 @@ export async function main(argv: string[]): Promise<number> {
         flags.delete('out');
         const cfg = configFromFlags(flags);
         for (const f of writeProvisioning(cfg, dir)) process.stdout.write(`wrote ${dir}/${f}\n`);
+        return 0;
+      }
+      case 'calibrate': {
+        const store = flags.get('store')?.[0];
+        if (!store) throw new UsageError('calibrate needs --store DIR (an acquisition\'s .ome.zarr directory)');
+        const json = flags.has('json');
+        flags.delete('store');
+        flags.delete('json');
+        const cfg = configFromFlags(flags);
+        let cal;
+        try {
+          cal = await calibrate(store, cfg, qcParamsFromConfig(cfg));
+        } catch (e) {
+          throw new UsageError(`calibrate: cannot read ${store}: ${(e as Error).message.split('\n')[0]}`);
+        }
+        if (json) process.stdout.write(`${JSON.stringify(cal)}\n`);
+        else {
+          const f = (v: number | null, d = 2) => (v === null ? '–' : v.toFixed(d));
+          process.stdout.write(`store ${store}: t, c, z, y, x = ${cal.shape.join(' x ')}\n\n| channel | stacks | lowest relative focus | drift confidence p5 | drift p99 (px) | stack saturation p99 |\n|---|---|---|---|---|---|\n`);
+          for (const s of cal.streams) process.stdout.write(`| ${s.channel} | ${s.stacks} | ${f(s.focusRelativeMin)} | ${f(s.driftConfidenceP5, 1)} | ${f(s.driftPxP99)} | ${(s.stackSaturationP99 * 100).toFixed(3)} % |\n`);
+          for (const n of cal.notes) process.stdout.write(`\nnote: ${n}`);
+          process.stdout.write(`\n\nsuggested: ${Object.entries(cal.suggested).map(([k, v]) => `--set ${k}=${v}`).join(' ')}\n`);
+        }
         return 0;
       }
       case '--version':

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN } from './helpers.js';
 
 describe('command line', () => {
-  for (const cmd of ['run', 'sim', 'config', 'grafana']) {
+  for (const cmd of ['run', 'sim', 'config', 'grafana', 'calibrate']) {
     it(`spimstream ${cmd} --help prints its usage and exits 0`, () => {
       const r = spawnSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8', timeout: 60000 });
       expect(r.status, r.stderr).toBe(0);

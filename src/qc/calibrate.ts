@@ -1,0 +1,101 @@
+/**
+ * `spimstream calibrate --store DIR`: replays a recorded OME-Zarr acquisition (one known to be good:
+ * in focus, not drifting) through the same QC the sidecar runs, and prints what it saw and the
+ * thresholds that would not have fired on it. Read-only: the store is never written.
+ */
+import * as zarr from 'zarrita';
+import { FileSystemStore } from '@zarrita/storage';
+import { runFrameTask } from '../../workers/frame-task.js';
+import type { QcParams } from '../../workers/tasks.js';
+import type { Config } from '../config/config.js';
+import { FocusBaseline } from './focus-baseline.js';
+import { focusLevels } from './alerts.js';
+
+export interface CalibrationStream {
+  channel: number;
+  stacks: number;
+  focusRelativeMin: number | null;
+  driftConfidenceP5: number | null;
+  driftPxP99: number | null;
+  stackSaturationP99: number;
+}
+
+export interface Calibration {
+  shape: number[];
+  streams: CalibrationStream[];
+  suggested: Record<string, number>;
+  notes: string[];
+}
+
+function quantile(v: number[], q: number): number | null {
+  if (v.length === 0) return null;
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Promise<Calibration> {
+  const arr = await zarr.open.v3(zarr.root(new FileSystemStore(storeDir)).resolve('0'), { kind: 'array' });
+  if (arr.shape.length !== 5) throw new Error(`${storeDir}: expected a t, c, z, y, x array at "0", found ${arr.shape.length} dimensions`);
+  const [T, C, Z, H, W] = arr.shape;
+  const bpp = arr.dtype === 'uint16' ? 2 : arr.dtype === 'uint8' ? 1 : 0;
+  if (bpp === 0) throw new Error(`${storeDir}: dtype ${arr.dtype} is not uint8 or uint16`);
+  const streams: CalibrationStream[] = [];
+  const centre = Z >> 1;
+  for (let c = 0; c < C; c++) {
+    const base = new FocusBaseline(() => 0); // every stack enters: we want the spread of a good run
+    const rel: number[] = [];
+    const conf: number[] = [];
+    const shift: number[] = [];
+    const sat: number[] = [];
+    let ref: SharedArrayBuffer | null = null;
+    for (let t = 0; t < T; t++) {
+      const stack = await zarr.get(arr, [t, c, null, null, null]);
+      const data = stack.data as Uint16Array | Uint8Array;
+      const planes = new Map<number, number>();
+      let maxSat = 0;
+      for (let z = 0; z < Z; z++) {
+        const sab = new SharedArrayBuffer(W * H * bpp);
+        new Uint8Array(sab).set(new Uint8Array(data.buffer, data.byteOffset + z * W * H * bpp, W * H * bpp));
+        const drift = z === centre;
+        const r = runFrameTask({
+          kind: 'frame', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: bpp,
+          saturationLevel: Math.min(cfg.camera.saturation_level, bpp === 1 ? 255 : 65535), offset: cfg.camera.offset, qc, sampled: false,
+          drift, driftReference: drift ? ref : null, driftRefreshReference: false, mip: null, mipStep: 1, store: null,
+        });
+        if (drift && !ref) ref = r.newReference;
+        if (drift && r.qc.drift) {
+          conf.push(r.qc.drift.confidence);
+          if (r.qc.drift.valid) shift.push(Math.hypot(r.qc.drift.dx, r.qc.drift.dy));
+        }
+        const f = r.qc.focus[cfg.qc.focus[0]];
+        if (f !== undefined) planes.set(z, f);
+        maxSat = Math.max(maxSat, r.qc.saturatedRatio);
+      }
+      const fr = base.closeStack(planes);
+      if (fr !== null) rel.push(fr);
+      sat.push(maxSat);
+    }
+    streams.push({ channel: c, stacks: T, focusRelativeMin: rel.length ? Math.min(...rel) : null, driftConfidenceP5: quantile(conf, 0.05), driftPxP99: quantile(shift, 0.99), stackSaturationP99: quantile(sat, 0.99) ?? 0 });
+  }
+  const th = cfg.qc.thresholds;
+  const suggested: Record<string, number> = {};
+  const notes: string[] = [];
+  const minRel = Math.min(...streams.map((s) => s.focusRelativeMin ?? Infinity));
+  if (Number.isFinite(minRel)) {
+    // The alert level should sit 0.1 below the lowest relative focus of a good run.
+    const drop = Math.min(0.6, Math.max(th.focus_drop_ratio, Number((1 - (minRel - 0.1)).toFixed(2))));
+    suggested['qc.thresholds.focus_drop_ratio'] = drop;
+    if (drop > th.focus_drop_ratio) notes.push(`relative focus went down to ${minRel.toFixed(2)} on this run: focus_lost at ${focusLevels(th.focus_drop_ratio).low.toFixed(2)} would have fired`);
+  } else notes.push('fewer than 4 timepoints: no focus baseline (record a longer run)');
+  const p5 = Math.min(...streams.map((s) => s.driftConfidenceP5 ?? Infinity));
+  if (Number.isFinite(p5) && p5 < cfg.qc.drift_min_confidence) {
+    notes.push(`drift confidence on this specimen is as low as ${p5.toFixed(1)} (5th percentile): below qc.drift_min_confidence = ${cfg.qc.drift_min_confidence} shifts are not reported; a larger qc.drift_window helps; do not go below ~8, the noise floor of empty frames`);
+  }
+  suggested['qc.drift_min_confidence'] = cfg.qc.drift_min_confidence;
+  const px = Math.max(...streams.map((s) => s.driftPxP99 ?? 0));
+  suggested['qc.thresholds.drift_um'] = Math.max(th.drift_um, Number((2 * px * cfg.pixel_size_um.x).toFixed(2)));
+  const satP99 = Math.max(...streams.map((s) => s.stackSaturationP99));
+  suggested['qc.thresholds.saturated_ratio'] = Math.max(th.saturated_ratio, Number((2 * satP99).toPrecision(2)));
+  if (satP99 > th.saturated_ratio) notes.push(`up to ${(satP99 * 100).toFixed(3)} % of pixels were saturated on this run: reduce laser power or exposure, or raise the threshold knowingly`);
+  return { shape: [T, C, Z, H, W], streams, suggested, notes };
+}
