@@ -16,19 +16,20 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   };
   bus.on('log', (e) => write(e.level, e.msg, e.fields));
   // Losses are aggregated per second so a storm of overruns is one line, not thousands.
-  const pending = { overrun: 0, gap: 0, torn: 0, unstored: 0 };
+  const pending = { late: 0, overrun: 0, gap: 0, torn: 0, unstored: 0 };
   const unstoredWhy = new Map<string, number>();
-  bus.on('frames-lost', (e) => { pending[e.reason] += e.count; });
+  bus.on('frames-lost', (e) => { pending[e.late ? 'late' : e.reason] += e.count; });
   bus.on('frames-unstored', (e) => {
     pending.unstored += e.count;
     unstoredWhy.set(e.reason, (unstoredWhy.get(e.reason) ?? 0) + e.count);
   });
   const flushLosses = () => {
+    if (pending.late > 0) write('warn', 'frames lost: ring overrun (overwritten before spimstream attached: it joined a running acquisition late)', { frames: pending.late });
     if (pending.overrun > 0) write('warn', 'frames lost: ring overrun (spimstream fell behind the producer)', { frames: pending.overrun });
     if (pending.torn > 0) write('warn', 'frames lost: torn (the slot was overwritten or the ring file truncated during the copy; discarded)', { frames: pending.torn });
     if (pending.gap > 0) write('warn', 'frames lost: camera frame counter gap (lost before the ring)', { frames: pending.gap });
     if (pending.unstored > 0) write('warn', 'frames not stored (QC and preview continue)', { frames: pending.unstored, reasons: Object.fromEntries(unstoredWhy) });
-    pending.overrun = pending.gap = pending.torn = pending.unstored = 0;
+    pending.late = pending.overrun = pending.gap = pending.torn = pending.unstored = 0;
     unstoredWhy.clear();
   };
   const timer = setInterval(flushLosses, 1000);

@@ -103,6 +103,24 @@ describe('loss accounting in the pipeline', () => {
       expect(rec.events['frame-qc']?.length).toBe(8);
       expect(rec.events['frame-qc']?.map((e) => e.meta.seq).sort((a, b) => a - b)).toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
       expect(rec.lost.gap).toBe(0);
+      expect((rec.events['frames-lost'] ?? []).some((e) => e.late), 'fell behind, not late').toBe(false);
+    } finally {
+      await app.stop();
+      w.close();
+    }
+  });
+
+  it('joining a running acquisition late: frames overwritten before attaching are overrun "late", not "fell behind"', async () => {
+    const { path, w } = ring('late');
+    w.startAcquisition();
+    for (let i = 0; i < 20; i++) w.publish(frame(i), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+    const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false } });
+    try {
+      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + rec.lost.overrun >= 20, 10000, 'all frames accounted');
+      const lost = rec.events['frames-lost'] ?? [];
+      expect(lost.filter((e) => e.late).reduce((a, e) => a + e.count, 0)).toBe(12);
+      expect(lost.filter((e) => !e.late)).toEqual([]);
+      expect(rec.events['frame-qc']?.length).toBe(8);
     } finally {
       await app.stop();
       w.close();

@@ -14,7 +14,8 @@ export interface StreamKey {
 
 export interface PipelineEvents {
   'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey };
-  'frames-lost': { reason: 'overrun' | 'gap' | 'torn'; count: number; atSeq: number };
+  /** `late`: overwritten before this sidecar attached (it joined a running acquisition), not fallen behind. */
+  'frames-lost': { reason: 'overrun' | 'gap' | 'torn'; count: number; atSeq: number; late?: boolean };
   'frame-qc': { meta: FrameMeta; stream: StreamKey; qc: FrameQc; latencyMs: number; processingSeconds: number };
   'stack-qc': { stream: StreamKey; t: number; qc: StackQc };
   /** reason: a short code from a bounded set (a metric label), see spimstream_frames_unstored_total. */

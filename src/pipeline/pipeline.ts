@@ -138,8 +138,11 @@ export class Pipeline {
     const acq = reader.acquisitionState();
     if (acq.state === STATE_ACQUIRING) {
       this.next = Math.min(acq.firstFrame, reader.writeCount());
+      // Frames below this were overwritten before we attached: lost because we started late.
+      this.lateBefore = reader.writeCount() - reader.header.slotCount;
     } else {
       this.next = reader.writeCount();
+      this.lateBefore = -1;
       if (acq.state === STATE_FINISHED) {
         this.acqId = acq.id;
         this.finishedIds.add(acq.id);
@@ -291,8 +294,19 @@ export class Pipeline {
     this.bus.emit('frames-unstored', { count: n, reason });
   }
 
+  /** Ring frames below this were overwritten before this sidecar attached (overrun, but "late"). */
+  private lateBefore = -1;
+
   private lose(reason: 'overrun' | 'gap' | 'torn', count: number, atSeq: number): void {
     if (count <= 0) return;
+    if (reason === 'overrun' && atSeq < this.lateBefore) {
+      const late = Math.min(count, this.lateBefore - atSeq);
+      this.counters.framesOverrun += late;
+      this.bus.emit('frames-lost', { reason, count: late, atSeq, late: true });
+      count -= late;
+      atSeq += late;
+      if (count <= 0) return;
+    }
     if (reason === 'overrun') this.counters.framesOverrun += count;
     else if (reason === 'torn') this.counters.framesTorn += count;
     else this.counters.framesGap += count;
