@@ -10,6 +10,7 @@ import { calibration, codecTable } from './codec-bench.js';
 import { qcTable } from './qc-bench.js';
 import { ringReadTable } from './ring-read-bench.js';
 import { throughput } from './throughput-bench.js';
+import { diskLatency } from './disk-latency-bench.js';
 import { machine, table } from './bench-util.js';
 
 async function main(): Promise<void> {
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
     'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
     'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
   })))}\n`);
+  const disk = await diskLatency(quick, arg('out') ?? os.tmpdir());
+  out(`## Receipt -> durable on disk (512², 16-plane stacks, 52 MB/s; fdatasync before rename)\n\n16 MiB shard: ${disk.fsync.plain_ms.toFixed(1)} ms written + renamed, ${disk.fsync.durable_ms.toFixed(1)} ms with fdatasync + directory fsync\n\n${table(disk.steps)}\n`);
   const best = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
   const pick = (data: string, prefix: string) => codecs.rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
   out(JSON.stringify({
@@ -44,7 +47,9 @@ async function main(): Promise<void> {
     p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0, cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
     codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, whole chunk')?.mb_s, codec_default_ratio_real: pick('real', 'blosc-zstd 1, whole chunk')?.ratio,
     codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound, codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
-    qc_default_ms_per_2048_frame: qc.defaultMs, ring_read_ms_2048: ring.ms2048,
+    qc_default_ms_per_2048_frame: qc.defaultMs,
+    on_disk_p99_ms: disk.steps[0]['p99 ms'], on_disk_p99_hog_ms: disk.steps[1]['p99 ms'], on_disk_max_hog_ms: disk.steps[1]['max ms'],
+    fsync_16mib_extra_ms: disk.fsync.durable_ms - disk.fsync.plain_ms, ring_read_ms_2048: ring.ms2048,
     sim_vs_real_max_ratio_diff_pct: cal.length ? Math.max(...cal.map((c) => Math.abs(Number(c.diff_pct)))) : null,
   }));
 }
