@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runFrameTask } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
@@ -14,7 +14,7 @@ import { FocusBaseline } from '../src/qc/focus-baseline.js';
 import { FOCUS_CLEAR_STACKS, focusLevels } from '../src/qc/alerts.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import type { FrameQc } from '../src/qc/qc-types.js';
-import { ROOT, tmpDir } from './helpers.js';
+import { ROOT, exited, shmPath, startTestApp, tmpDir, waitFor } from './helpers.js';
 
 interface DriftCase { name: string; z: number; extra: string; truth: 'exact' | 'neighbour'; dx: number; dy: number; skimage_dx: number; skimage_dy: number }
 interface Cases {
@@ -203,4 +203,49 @@ describe('focus on real frames (scipy DCT and Sobel as the reference)', () => {
       expect(r.cleared[0]).toBeLessThanOrEqual(30 + FOCUS_CLEAR_STACKS);
     }
   });
+});
+
+describe('focus_lost end to end on real stacks (a separate producer process writing the ring)', () => {
+  it('30 real 61-plane stacks, defocused (sigma 2 px) at t 12-17: one summary per t in order; fires once at the first measured defocused stack, clears within 2 measured stacks of focus returning', async () => {
+    const ring = shmPath('realfocus');
+    const T = 30;
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false } });
+    // Alerts are raised while a stack-qc event is handled: attribute each to the stack that follows it.
+    const seq: { kind: 'alert' | 'stack'; t?: number; active?: boolean; rel?: number | null }[] = [];
+    app.bus.on('alert', (e) => { if (e.name === 'focus_lost' && !e.update) seq.push({ kind: 'alert', active: e.active }); });
+    app.bus.on('stack-qc', (e) => seq.push({ kind: 'stack', t: e.t, rel: e.qc.focusRelative }));
+    try {
+      const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(cases.width), String(cases.height), String(cases.planes), String(T * cases.planes), 'real'],
+        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, GO_ON_STDIN: '1', START_DELAY: '0', SLOTS: '64', FRAME_SLEEP: '0.003', FRAMES_DIR: dir, DEFOCUS_FROM: '12', DEFOCUS_TO: '18', DEFOCUS_SIGMA: '2' } });
+      let err = '';
+      py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      await waitFor(() => app.pipeline.status().attached, 30000, 'the sidecar attached');
+      py.stdin.end('go\n');
+      expect(await exited(py), err).toBe(0);
+      await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 60000, 'the acquisition finished');
+    } finally {
+      await app.stop();
+      fs.rmSync(ring, { force: true });
+      fs.rmSync(`${ring}.lock`, { force: true });
+    }
+    const transitions: { t: number; active: boolean }[] = [];
+    for (let i = 0; i < seq.length; i++) {
+      if (seq[i].kind !== 'alert') continue;
+      const next = seq.slice(i + 1).find((x) => x.kind === 'stack');
+      transitions.push({ t: next?.t ?? -1, active: seq[i].active! });
+    }
+    const s = rec.events['acquisition-finished']![0].summary;
+    const stacks = seq.filter((x) => x.kind === 'stack');
+    const why = `transitions ${JSON.stringify(transitions)}; stacks ${JSON.stringify(stacks.map((x) => [x.t, x.rel === null ? null : Number(x.rel!.toFixed(2))]))}; summary ${JSON.stringify(s)}`;
+    // One summary per timepoint, in order, however the workers completed the planes.
+    expect(stacks.map((x) => x.t), why).toEqual(Array.from({ length: T }, (_, t) => t));
+    // Under load QC is sampled (focus skipped on some planes): "within one stack" counts measured stacks.
+    const measured = (from: number) => stacks.filter((x) => x.t! >= from && x.rel !== null).map((x) => x.t!);
+    expect(transitions.length, why).toBe(2);
+    expect(transitions[0], why).toEqual({ t: measured(12)[0], active: true });
+    expect(transitions[0].t, why).toBeLessThan(18);
+    expect(transitions[1].active).toBe(false);
+    expect(transitions[1].t, why).toBeGreaterThanOrEqual(18);
+    expect(transitions[1].t, why).toBeLessThanOrEqual(measured(18)[1]);
+  }, 120000);
 });

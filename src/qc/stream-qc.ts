@@ -52,7 +52,10 @@ export interface StreamState {
   timing: TimingWindow;
   firstSignal: Map<number, number>;
   intensityRelative: number;
-  stack: StackAcc | null;
+  /** Open stacks by t: QC results complete out of order across workers, so several can be open. */
+  stacks: Map<number, StackAcc>;
+  /** Highest t closed: a straggler of a closed stack is not a new stack. */
+  closedT: number;
   lastStack: StackQc | null;
   bestFocusZHistory: { t: number; z: number }[];
   focusBaseline: FocusBaseline;
@@ -68,14 +71,14 @@ export class StreamQc {
     // Timing in ring order (QC results may complete out of order across workers).
     bus.on('frame-received', (e) => this.state(e.stream).timing.add(e.meta.timestampNs));
     bus.on('acquisition-started', () => this.streams.clear());
-    bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeStack(s); });
+    bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeUpTo(s, Infinity); });
   }
 
   private state(stream: StreamKey): StreamState {
     const k = `${stream.camera}/${stream.channel}/${stream.view}`;
     let s = this.streams.get(k);
     if (!s) {
-      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stack: null, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio) };
+      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stacks: new Map(), closedT: -1, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio) };
       this.streams.set(k, s);
     }
     return s;
@@ -87,9 +90,13 @@ export class StreamQc {
     if (!s.firstSignal.has(z) && e.qc.signal > 0) s.firstSignal.set(z, e.qc.signal);
     const f0 = s.firstSignal.get(z);
     if (f0) s.intensityRelative = e.qc.signal / f0;
-    if (s.stack && s.stack.t !== e.meta.t) this.closeStack(s);
-    if (!s.stack) s.stack = { t: e.meta.t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0, focusByZ: new Map() };
-    const st = s.stack;
+    const t = e.meta.t;
+    if (t <= s.closedT) return; // a straggler of a stack already summarized (its planes came late)
+    // Results arrive out of order across workers: a stack closes when all its planes are in, or when
+    // frames two timepoints newer arrive (the rest of it was lost).
+    this.closeUpTo(s, t - 2);
+    let st = s.stacks.get(t);
+    if (!st) s.stacks.set(t, (st = { t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0, focusByZ: new Map() }));
     const f = e.qc.focus[this.focusMeasure()];
     st.planes++;
     st.signalSum += e.qc.signal;
@@ -104,13 +111,22 @@ export class StreamQc {
       st.bestFocus = f;
       st.bestZ = z;
     }
-    if (st.planes >= this.zPlanes()) this.closeStack(s);
+    if (st.planes >= this.zPlanes()) this.closeUpTo(s, t);
   }
 
-  private closeStack(s: StreamState): void {
-    const st = s.stack;
-    if (!st || st.planes === 0) return;
-    s.stack = null;
+  /** Closes, in t order, every open stack of s with t <= upTo. */
+  private closeUpTo(s: StreamState, upTo: number): void {
+    if (s.stacks.size === 0) return;
+    for (const t of [...s.stacks.keys()].sort((a, b) => a - b)) {
+      if (t > upTo) break;
+      this.closeStack(s, s.stacks.get(t)!);
+      s.stacks.delete(t);
+      s.closedT = Math.max(s.closedT, t);
+    }
+  }
+
+  private closeStack(s: StreamState, st: StackAcc): void {
+    if (st.planes === 0) return;
     const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes,
       focusRelative: s.focusBaseline.closeStack(st.focusByZ) };
     s.lastStack = qc;
