@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFrameTask } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import { qcParamsFromConfig } from '../src/pipeline/pipeline.js';
@@ -36,6 +36,7 @@ beforeAll(() => {
   expect(r.status, `the reference script failed (numpy/scipy/scikit-image/tifffile: scripts/test-deps.sh installs them): ${r.stderr}`).toBe(0);
   cases = JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8')) as Cases;
 }, 300000);
+afterAll(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
 function frame(name: string): SharedArrayBuffer {
   const b = fs.readFileSync(path.join(dir, `${name}.u16`));

@@ -32,7 +32,8 @@ function rawGet(port: number, p: string): Promise<{ status: number; body: string
 function mountTmpfs(dir: string, sizeKb: number, ro = false): () => void {
   fs.mkdirSync(dir, { recursive: true });
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k${ro ? ',ro' : ''}`, 'tmpfs', dir]);
-  return () => { spawnSync('umount', [dir]); fs.rmSync(dir, { recursive: true, force: true }); };
+  // The mount point and the temporary folder made for it both go.
+  return () => { spawnSync('umount', [dir]); fs.rmSync(path.dirname(dir), { recursive: true, force: true }); };
 }
 
 describe('configuration and command line', () => {
