@@ -2,6 +2,8 @@
  * Command line: `spimstream run|sim|config|help`. Errors are one line naming what is wrong;
  * exit codes: 0 ok, 2 bad usage/config/input.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { buildConfig, loadConfigFile, overrideFromString, ConfigError, DEFAULT_CONFIG, type Config } from './config/config.js';
 import { runSimulator } from './ingest/simulator.js';
 import { startApp } from './app.js';
@@ -34,23 +36,33 @@ const COMMAND_HELP: Record<string, string> = {
   --overwrite | --append  what to do with an existing store of the same name
   --json-logs          one JSON object per log line
   --set key.path=VALUE any config key, e.g. --set qc.thresholds.drift_um=1.5
+Defaults: --source sim, --out ./data, --host 127.0.0.1, --port 8080, --codec blosc-zstd
+  (every default: spimstream config --print)
+Example: spimstream run --source shm:/dev/shm/scope1 --out /data/spim --port 8080
+         npm start -- --port 18300 --out /data/spim
 `,
   sim: `spimstream sim --ring PATH: write simulated camera frames into a ring (the documented protocol)
   --width N --height N --z-planes N --channels N --slots N --bit-depth N
   --fps F | --mbps M   rate; --timepoints N / --frames N to stop (0 = run until stopped)
   --faults JSON        e.g. {"defocus_from_t": 5, "drift_px_per_t": [0.3, -0.2], "saturate_from_t": 3, "gap_every": 50}
   --seed N --precomputed N --log-frames FILE --unlink --stdin-commands
+Defaults: 512 x 512, 16 planes, 2 channels, 40 fps, 64 slots, 16-bit, run until stopped
+Example: spimstream sim --ring /dev/shm/scope1 --width 2048 --height 2048 --fps 100 --faults '{"saturate_from_t": 5}'
 `,
   config: `spimstream config --print [--config FILE] [run flags]: print the effective configuration as JSON
+(the defaults, then FILE, then the flags; every problem is reported, one line each, exit 2)
+Example: spimstream config --print --config scope1.json --set qc.thresholds.drift_um=1.5
 `,
   calibrate: `spimstream calibrate --store DIR: replay a recorded OME-Zarr acquisition (a good one: in focus, not
 drifting) through the sidecar's QC and print what it saw and thresholds that would not have fired on it
   --store DIR          the acquisition's .ome.zarr directory (read only)
   --config FILE --set key.path=VALUE   the configuration to compare with (camera, qc)
   --json               one JSON object instead of the table
+Example: spimstream calibrate --store data/20261202_101500_acq1.ome.zarr --config scope1.json
 `,
   grafana: `spimstream grafana [--out DIR] [--config FILE] [--set ...]: write the Grafana dashboard, Grafana alert
 provisioning and the Prometheus rules generated from the configured thresholds (default DIR: grafana)
+Example: spimstream grafana --config scope1.json --out /etc/spimstream/grafana
 `,
 };
 
@@ -64,6 +76,9 @@ interface Parsed {
 const BOOLEAN_FLAGS = new Set(['overwrite', 'append', 'json-logs', 'unlink', 'print', 'help', 'version', 'stdin-commands', 'json']);
 
 export function parseArgs(argv: string[]): Parsed {
+  // `-h` is `--help`; `spimstream help CMD` is `spimstream CMD --help`.
+  argv = argv.map((a) => (a === '-h' ? '--help' : a));
+  if ((argv[0] === 'help' || argv[0] === '--help') && argv[1] && !argv[1].startsWith('-')) argv = [argv[1], '--help'];
   const [cmd = 'help', ...rest] = argv;
   const flags = new Map<string, string[]>();
   for (let i = 0; i < rest.length; i++) {
@@ -158,9 +173,35 @@ function survivePipeErrors(): void {
   }
 }
 
+/**
+ * The output folder must be able to be a directory: the path, or the nearest part of it that
+ * exists, is a directory. Checked at start, so a typo is one line and exit 2, not a run that
+ * stores nothing. (A folder that becomes unusable during a run is a storage error: counted, alerted.)
+ */
+function checkOutputDir(out: string): void {
+  let p = path.resolve(out);
+  for (;;) {
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.statSync(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UsageError(`--out ${out}: ${p}: ${code}`);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new UsageError(`--out ${out}: ${p === path.resolve(out) ? 'is a file, not a directory' : `${p} is a file, so the directory cannot be made`}`);
+      return;
+    }
+    const up = path.dirname(p);
+    if (up === p) return;
+    p = up;
+  }
+}
+
 async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   survivePipeErrors();
   const cfg = configFromFlags(flags);
+  if (cfg.storage.enabled) checkOutputDir(cfg.storage.out);
   // Handlers first: a signal that arrives while the app is still starting must still stop it cleanly.
   let signals = 0;
   let firstSignal: string | null = null;
@@ -256,7 +297,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      process.stderr.write(`spimstream: ${e.message}\n`);
+      // A configuration with several problems: one line each.
+      for (const line of e.message.split('\n')) process.stderr.write(`spimstream: ${line}\n`);
       return 2;
     }
     throw e;

@@ -7,7 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
 import { GLOBAL_ALERTS, STREAM_ALERTS } from '../src/qc/alerts.js';
-import { shmPath, startTestApp, waitFor } from './helpers.js';
+import { EventBus } from '../src/pipeline/events.js';
+import { attachLogger } from '../src/log.js';
+import { shmPath, sleep, startTestApp, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
 afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true }); });
@@ -64,5 +66,30 @@ describe('alerts', () => {
       await app.stop();
       wr.close();
     }
+  });
+
+  it('the log: a storage error is said once, then summarized (not every second); streams read GFP/0; the summary names the store', async () => {
+    const bus = new EventBus();
+    const lines: string[] = [];
+    const out = { write: (l: string) => { lines.push(l); return true; } } as unknown as NodeJS.WritableStream;
+    attachLogger(bus, false, 'info', out);
+    bus.emit('acquisition-started', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', geometry: {} } as never);
+    bus.emit('alert', { name: 'saturation', stream: { camera: 'cam0', channel: 'GFP', view: '0' }, active: true, message: 'x', value: 1 });
+    bus.emit('alert', { name: 'frames_dropped', stream: null, active: true, message: '1 frame lost in the last 60 s', value: 1 });
+    let total = 0;
+    // 3 s of a stopped store: 30 batches of 4 frames, over several of the logger's 1 s ticks.
+    for (let i = 0; i < 30; i++) {
+      bus.emit('frames-unstored', { count: 4, reason: 'EEXIST' } as never);
+      total += 4;
+      await sleep(100);
+    }
+    const summary: Record<string, number> = { framesReceived: 0, framesOverrun: 0, framesGap: 0, framesTorn: 0, qcSampled: 0, framesUnstored: total, bytesReceived: 0, bytesWritten: 0, compressionRatio: 1, durationSeconds: 3 };
+    bus.emit('acquisition-finished', { id: 3, name: 'acq3', summary } as never);
+    const unstored = lines.filter((l) => /frames (still )?not stored/.test(l));
+    expect(unstored.length, unstored.join('')).toBe(2); // the first second, and the rest at the end
+    expect(unstored.reduce((a, l) => a + Number(/frames=(\d+)/.exec(l)![1]), 0)).toBe(total);
+    expect(lines.find((l) => /alert saturation FIRING/.test(l))).toMatch(/ stream=GFP\/0\n$/);
+    expect(lines.find((l) => /alert frames_dropped FIRING/.test(l))).not.toMatch(/stream=/);
+    expect(lines.find((l) => /acquisition finished/.test(l))).toMatch(/store=\/data\/acq3\.ome\.zarr/);
   });
 });

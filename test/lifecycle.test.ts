@@ -106,7 +106,7 @@ describe('life cycle of the sidecar process', () => {
     // The undersized pool was pointed out at the start, with the size that would do.
     expect(sidecar.output()).toMatch(/pipeline\.block_pool_mib 1 holds 2 z-blocks of 0\.5 MiB; 1 channel×view streams fill one each, .*set it to at least 2/);
     // The sidecar's own alert (the page's banner) says so, with the reason.
-    expect(sidecar.output()).toMatch(/alert frames_unstored FIRING: \d+ frames not stored in the last 60 s \((block-pool-full: \d+, encoding cannot keep up|write-backlog: \d+, the disk cannot keep up)/);
+    expect(sidecar.output()).toMatch(/alert frames_unstored FIRING: \d+ frames? not stored in the last 60 s \((block-pool-full: \d+, encoding cannot keep up|write-backlog: \d+, the disk cannot keep up)/);
     const [dir] = storeDirs(path.join(out, 'data'));
     const arr = await openArray(dir);
     let stored = 0;

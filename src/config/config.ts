@@ -127,11 +127,13 @@ function kind(v: unknown): string {
   return typeof v;
 }
 
-function merge(base: unknown, over: unknown, path: string): unknown {
+/** Overlays `over` on `base`; every unknown key or wrong type is added to errs (the base value is kept). */
+function merge(base: unknown, over: unknown, path: string, errs: string[]): unknown {
   const want = kind(base);
   const got = kind(over);
   if (want !== got) {
-    throw new ConfigError(`config key "${path}": expected ${want}, got ${got} (${JSON.stringify(over)})`);
+    errs.push(`config key "${path}": expected ${want}, got ${got} (${JSON.stringify(over)})`);
+    return base;
   }
   if (want === 'object' && !OPEN_MAPS.has(path)) {
     const b = base as Record<string, unknown>;
@@ -139,27 +141,61 @@ function merge(base: unknown, over: unknown, path: string): unknown {
     const out: Record<string, unknown> = { ...b };
     for (const k of Object.keys(o)) {
       const p = path ? `${path}.${k}` : k;
-      if (!(k in b)) throw new ConfigError(`config key "${p}" is unknown; allowed keys here: ${Object.keys(b).join(', ')}`);
-      out[k] = merge(b[k], o[k], p);
+      if (!(k in b)) {
+        errs.push(`config key "${p}" is unknown; allowed keys here: ${Object.keys(b).join(', ')}`);
+        continue;
+      }
+      out[k] = merge(b[k], o[k], p, errs);
     }
     return out;
   }
   if (want === 'array' && Array.isArray(base) && base.length > 0) {
     const proto = base[0];
-    (over as unknown[]).forEach((item, i) => merge(proto, item, `${path}[${i}]`));
+    (over as unknown[]).forEach((item, i) => merge(proto, item, `${path}[${i}]`, errs));
   }
   return over;
 }
 
-function check(cond: boolean, key: string, msg: string): void {
-  if (!cond) throw new ConfigError(`config key "${key}": ${msg}`);
+/** The allowed range of every numeric key (a test checks that none is missing). */
+interface Range { int?: boolean; min?: number; max?: number; above?: number; below?: number }
+const I = (min: number, max = Number.MAX_SAFE_INTEGER): Range => ({ int: true, min, max });
+export const RANGES: Record<string, Range> = {
+  ring_wait_seconds: { min: 0 },
+  'sim.width': I(1, 65536), 'sim.height': I(1, 65536), 'sim.z_planes': I(1, 100000), 'sim.channels': I(1, 64),
+  'sim.timepoints': I(0), 'sim.fps': { above: 0, max: 10000 }, 'sim.slots': I(2, 1 << 20), 'sim.bit_depth': I(8, 16),
+  'sim.seed': I(0), 'sim.blobs': I(0, 1_000_000),
+  'camera.bit_depth': I(1, 16), 'camera.saturation_level': I(1, 65535), 'camera.offset': { min: 0, max: 65535 },
+  'camera.gain_e_per_adu': { above: 0, max: 1000 }, 'camera.read_noise_adu': { min: 0, max: 10000 },
+  'pixel_size_um.x': { above: 0, max: 1e6 }, 'pixel_size_um.y': { above: 0, max: 1e6 }, 'pixel_size_um.z': { above: 0, max: 1e6 },
+  time_step_s: { above: 0 },
+  'qc.dcts_psf_px': I(1, 64), 'qc.focus_bin': I(0, 64), 'qc.drift_bin': I(1, 64), 'qc.drift_window': I(16, 4096),
+  'qc.drift_upsample': I(1, 1000), 'qc.drift_min_confidence': { min: 0, max: 1e6 },
+  'qc.thresholds.saturated_ratio': { min: 0, max: 1 }, 'qc.thresholds.focus_drop_ratio': { above: 0, below: 1 },
+  'qc.thresholds.drift_um': { above: 0 }, 'qc.thresholds.ring_fill_ratio': { above: 0, max: 1 },
+  'qc.thresholds.disk_free_bytes': { min: 0 },
+  'storage.clevel': I(0, 22), 'storage.blocksize': I(0, 1 << 30), 'storage.min_free_bytes': { min: 0 },
+  'server.port': I(0, 65535),
+  'preview.max_size': I(16, 8192), 'preview.fps': { above: 0, max: 60 }, 'preview.quality': I(1, 100), 'preview.clip_percent': { min: 0, below: 50 },
+  'pipeline.workers': I(0, 256), 'pipeline.frame_pool_mib': I(1, 1 << 20), 'pipeline.block_pool_mib': I(1, 1 << 20),
+};
+
+function describeRange(r: Range): string {
+  const parts: string[] = [];
+  if (r.above !== undefined) parts.push(`> ${r.above}`);
+  if (r.min !== undefined && r.min > Number.MIN_SAFE_INTEGER) parts.push(`>= ${r.min}`);
+  if (r.below !== undefined) parts.push(`< ${r.below}`);
+  if (r.max !== undefined && r.max < Number.MAX_SAFE_INTEGER) parts.push(`<= ${r.max}`);
+  return `${r.int ? 'an integer ' : 'a number '}${parts.join(' and ')}`.trim();
 }
 
 function get(obj: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((o, k) => (o === null || typeof o !== 'object' ? undefined : (o as Record<string, unknown>)[k]), obj);
 }
 
-export function validate(c: Config): Config {
+/** Every problem of the configuration, one line each (empty = valid). */
+export function problems(c: Config): string[] {
+  const out: string[] = [];
+  const check = (cond: boolean, key: string, msg: string) => { if (!cond) out.push(`config key "${key}": ${msg}`); };
   for (const [key, allowed] of Object.entries(ENUMS)) {
     const v = get(c, key) as string;
     check(allowed.includes(v), key, `"${v}" is not one of: ${allowed.join(', ')}`);
@@ -168,27 +204,27 @@ export function validate(c: Config): Config {
   for (const m of c.qc.focus) {
     check((FOCUS_MEASURES as readonly string[]).includes(m), 'qc.focus', `"${m}" is not one of: ${FOCUS_MEASURES.join(', ')}`);
   }
-  const int = (key: string, lo: number, hi: number) => {
+  check(c.qc.focus.length > 0, 'qc.focus', 'needs at least one measure (the first one drives focus_lost)');
+  for (const [key, r] of Object.entries(RANGES)) {
     const v = get(c, key) as number;
-    check(Number.isInteger(v) && v >= lo && v <= hi, key, `${v} must be an integer in ${lo}..${hi}`);
-  };
-  int('sim.width', 1, 65536); int('sim.height', 1, 65536); int('sim.z_planes', 1, 100000);
-  int('sim.channels', 1, 64); int('sim.slots', 2, 1 << 20); int('sim.bit_depth', 8, 16);
-  int('camera.bit_depth', 1, 16); int('camera.saturation_level', 1, 65535); int('server.port', 0, 65535);
-  int('storage.clevel', 0, 22); int('pipeline.workers', 0, 256); int('qc.dcts_psf_px', 1, 64);
-  int('qc.drift_upsample', 1, 1000); int('qc.drift_window', 16, 4096); int('preview.max_size', 16, 8192);
-  int('preview.quality', 1, 100);
-  check(c.sim.fps > 0 && c.sim.fps <= 10000, 'sim.fps', `${c.sim.fps} must be in (0, 10000]`);
-  check(c.preview.fps > 0 && c.preview.fps <= 60, 'preview.fps', `${c.preview.fps} must be in (0, 60]`);
+    const ok = Number.isFinite(v) && (!r.int || Number.isInteger(v)) && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max)
+      && (r.above === undefined || v > r.above) && (r.below === undefined || v < r.below);
+    check(ok, key, `${JSON.stringify(v) ?? String(v)} must be ${describeRange(r)}`);
+  }
+  check(c.camera.offset < c.camera.saturation_level, 'camera.offset', `${c.camera.offset} must be below camera.saturation_level (${c.camera.saturation_level})`);
   check(c.storage.chunk.length === 3 && c.storage.chunk.every((v) => Number.isInteger(v) && v >= 1), 'storage.chunk', `${JSON.stringify(c.storage.chunk)} must be [z, y, x] positive integers`);
   check(c.storage.shard.length === 3 && c.storage.shard.every((v) => Number.isInteger(v) && v >= 0), 'storage.shard', `${JSON.stringify(c.storage.shard)} must be [z, y, x] integers (0 = whole axis)`);
-  c.storage.shard.forEach((s, i) => {
-    check(s === 0 || s % c.storage.chunk[i] === 0, 'storage.shard', `shard ${JSON.stringify(c.storage.shard)} must be a multiple of chunk ${JSON.stringify(c.storage.chunk)} on every axis (or 0 = whole axis)`);
-  });
+  if (c.storage.chunk.length === 3 && c.storage.shard.length === 3 && c.storage.shard.some((v, i) => v !== 0 && v % c.storage.chunk[i] !== 0)) {
+    out.push(`config key "storage.shard": shard ${JSON.stringify(c.storage.shard)} must be a multiple of chunk ${JSON.stringify(c.storage.chunk)} on every axis (or 0 = whole axis)`);
+  }
   check(c.storage.out.length > 0, 'storage.out', 'must not be empty');
   check(c.qc.roi.length === 0 || c.qc.roi.length === 4, 'qc.roi', 'must be [] (centred) or [x, y, width, height]');
-  check(c.pipeline.frame_pool_mib >= 1, 'pipeline.frame_pool_mib', 'must be >= 1');
-  check(c.pipeline.block_pool_mib >= 1, 'pipeline.block_pool_mib', 'must be >= 1');
+  return out;
+}
+
+export function validate(c: Config): Config {
+  const p = problems(c);
+  if (p.length > 0) throw new ConfigError(p.join('\n'));
   return c;
 }
 
@@ -209,8 +245,12 @@ export function loadConfigFile(path: string): unknown {
 /** Overlays layers on the defaults (later wins) and validates the result. */
 export function buildConfig(...layers: unknown[]): Config {
   let c: unknown = structuredClone(DEFAULT_CONFIG);
-  for (const l of layers) if (l !== undefined) c = merge(c, l, '');
-  return validate(c as Config);
+  const errs: string[] = [];
+  for (const l of layers) if (l !== undefined) c = merge(c, l, '', errs);
+  // Every problem at once, one line each: a file with three mistakes is fixed in one round.
+  const all = [...errs, ...problems(c as Config)];
+  if (all.length > 0) throw new ConfigError(all.join('\n'));
+  return c as Config;
 }
 
 /** Sets a dotted key from a CLI string, keeping the default's type. */
@@ -218,7 +258,10 @@ export function overrideFromString(path: string, raw: string): Record<string, un
   const parts = path.split('.');
   const def = get(DEFAULT_CONFIG, path);
   let value: unknown = raw;
-  if (typeof def === 'number') value = Number(raw);
+  if (typeof def === 'number') {
+    value = raw.trim() === '' ? NaN : Number(raw);
+    if (!Number.isFinite(value)) throw new ConfigError(`config key "${path}": ${JSON.stringify(raw)} is not a number`);
+  }
   else if (typeof def === 'boolean') value = raw === 'true' || raw === '1';
   else if (Array.isArray(def) || (typeof def === 'object' && def !== null)) {
     try {

@@ -88,13 +88,13 @@ export class AlertEngine {
     const now = Date.now();
     while (this.drops.length > 0 && this.drops[0].at < now - DROP_WINDOW_SECONDS * 1000) this.drops.shift();
     const dropped = this.drops.reduce((s, d) => s + d.n, 0);
-    this.set('frames_dropped', null, dropped > 0, dropped, `${dropped} frames lost in the last ${DROP_WINDOW_SECONDS} s`);
+    this.set('frames_dropped', null, dropped > 0, dropped, `${dropped} ${dropped === 1 ? 'frame' : 'frames'} lost in the last ${DROP_WINDOW_SECONDS} s`);
     while (this.unstored.length > 0 && this.unstored[0].at < now - DROP_WINDOW_SECONDS * 1000) this.unstored.shift();
     const why = new Map<string, number>();
     for (const u of this.unstored) why.set(u.reason, (why.get(u.reason) ?? 0) + u.n);
     const notStored = [...why.values()].reduce((a, b) => a + b, 0);
     this.set('frames_unstored', null, notStored > 0, notStored,
-      `${notStored} frames not stored in the last ${DROP_WINDOW_SECONDS} s (${[...why].map(([r, n]) => `${r}: ${n}${UNSTORED_HINT[r] ? `, ${UNSTORED_HINT[r]}` : ''}`).join('; ')}); QC and preview continue`);
+      `${notStored} ${notStored === 1 ? 'frame' : 'frames'} not stored in the last ${DROP_WINDOW_SECONDS} s (${[...why].map(([r, n]) => `${r}: ${n}${UNSTORED_HINT[r] ? `, ${UNSTORED_HINT[r]}` : ''}`).join('; ')}); QC and preview continue`);
     const fill = this.probes.ringFill();
     this.set('ring_filling', null, fill > this.cfg.qc.thresholds.ring_fill_ratio, fill, `ring ${(fill * 100).toFixed(0)}% full (threshold ${(this.cfg.qc.thresholds.ring_fill_ratio * 100).toFixed(0)}%)`);
     const free = this.probes.diskFree();
