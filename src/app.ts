@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type http from 'node:http';
 import { EventBus } from './pipeline/events.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -17,6 +18,7 @@ import { diskFree } from './zarr/disk.js';
 import { attachLogger } from './log.js';
 import { StreamQc } from './qc/stream-qc.js';
 import { AlertEngine } from './qc/alerts.js';
+import { QcHistory } from './server/qc-history.js';
 import { Metrics } from './server/metrics.js';
 import { startHttpServer, type Route } from './server/http-server.js';
 import { PreviewService } from './server/preview-service.js';
@@ -142,7 +144,9 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     }
   };
   const previews = new PreviewService(cfg, bus, pipeline, workers);
+  const history = new QcHistory(bus, () => cfg.pixel_size_um.x, () => [...streamQc.streams.values()]);
   const hub: WsHub = new WsHub(bus, previews, {
+    history: () => history.snapshot(),
     token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,
     defaultFormat: cfg.preview.format, maxFps: cfg.preview.fps * 4,
     hello: () => {
@@ -203,7 +207,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     { method: 'GET', path: '/api/config', handle: async () => ({ status: 200, body: { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } } }) },
   );
   const server = await startHttpServer({
-    host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), token: cfg.server.token, routes,
+    host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), vendor: vendorFiles(), token: cfg.server.token, routes,
     onUpgrade: (req, socket, head) => hub.handleUpgrade(req, socket, head),
   });
   const addr = server.address();
@@ -256,4 +260,10 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     },
   };
   return app;
+}
+
+/** uPlot (MIT), the page's time-series plots, served from its npm package (no build step, no CDN). */
+function vendorFiles(): Record<string, string> {
+  const dir = path.dirname(createRequire(import.meta.url).resolve('uplot'));
+  return { '/vendor/uPlot.iife.min.js': path.join(dir, 'uPlot.iife.min.js'), '/vendor/uPlot.min.css': path.join(dir, 'uPlot.min.css') };
 }

@@ -95,7 +95,7 @@ describe('life cycle of the sidecar process', () => {
     expect(R + O).toBe(N);
     expect(U, 'the overload sheds storage').toBeGreaterThan(0);
     const reasons = new Map<string, number>();
-    for (const l of lines.filter((x) => x.msg === 'frames not stored (QC and preview continue)')) {
+    for (const l of lines.filter((x) => /^frames (still )?not stored \(QC and preview continue\)$/.test(String(x.msg)))) {
       for (const [r, n] of Object.entries(l.reasons as Record<string, number>)) reasons.set(r, (reasons.get(r) ?? 0) + n);
     }
     expect([...reasons.keys()].every((r) => r === 'block-pool-full' || r === 'write-backlog'), [...reasons.keys()].join()).toBe(true);

@@ -7,7 +7,7 @@ import { ROOT, sleep, startTestApp, storeDirs, tmpDir, waitFor } from './helpers
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('the live page in headless Chromium', () => {
-  it('shows a changing image, updating plots, the saturation banner, and round-trips the metadata form into the store', async () => {
+  it('shows a changing image, updating time-axis plots kept over a reload, fps per stream and in total, the saturation banner, and round-trips the metadata form into the store', async () => {
     const out = tmpDir('e2e');
     const { app } = await startTestApp({
       source: 'sim', storage: { out },
@@ -35,19 +35,33 @@ describe('the live page in headless Chromium', () => {
       });
       const a = await canvasHash();
       expect(a.sum).toBeGreaterThan(0); // not blank
-      await sleep(1500);
-      const b = await canvasHash();
-      expect(b.h).not.toBe(a.h); // changes over time
+      await waitFor(async () => (await canvasHash()).h !== a.h, 20000, 'the image to change');
+      type Win = { spimstream: { stream: string; byStream: Record<string, Record<string, [number, number][]>> }; spimstreamPlots?: Record<string, { u: { scales: Record<string, { min: number; max: number; time?: boolean }> } }> };
       const seriesLen = () => page.evaluate(() => {
-        const s = (window as unknown as { spimstream: { series: Record<string, unknown[]> } }).spimstream.series;
+        const st = (window as unknown as Win).spimstream;
+        const s = st.byStream[st.stream] ?? {};
         return { sat: s.sat?.length ?? 0, int: s.int?.length ?? 0, focus: s.focus?.length ?? 0 };
       });
       const s1 = await seriesLen();
-      await sleep(2500);
-      const s2 = await seriesLen();
-      expect(s2.sat).toBeGreaterThan(s1.sat);
-      expect(s2.int).toBeGreaterThan(s1.int);
-      expect(s2.focus).toBeGreaterThan(s1.focus);
+      await waitFor(async () => {
+        const s2 = await seriesLen();
+        return s2.sat > s1.sat && s2.int > s1.int && s2.focus > s1.focus;
+      }, 30000, 'every plot series to grow');
+      // uPlot plots: a time axis, and a saturation range that starts at 0 % and includes the threshold.
+      await page.waitForFunction(() => Number(document.getElementById('p-sat')?.dataset.points) > 0 && document.querySelector('#p-sat .uplot') !== null, undefined, { timeout: 15000 });
+      const scales = await page.evaluate(() => {
+        const p = (window as unknown as Win).spimstreamPlots!;
+        return { satMin: p.sat.u.scales.y.min, satMax: p.sat.u.scales.y.max, time: p.sat.u.scales.x.time === true, focusMin: p.focus.u.scales.y.min, focusMax: p.focus.u.scales.y.max };
+      });
+      expect(scales.time).toBe(true);
+      expect(scales.satMin).toBe(0);
+      expect(scales.satMax).toBeGreaterThanOrEqual(0.1);
+      expect(scales.focusMax).toBeGreaterThan(scales.focusMin);
+      // The header says whose fps it is, and the ring's total (two channels: about twice).
+      await page.waitForFunction(() => Number(document.getElementById('st-fps-all')?.textContent) > 0, undefined, { timeout: 15000 });
+      const fps = await page.evaluate(() => ({ one: Number(document.getElementById('st-fps')!.textContent), all: Number(document.getElementById('st-fps-all')!.textContent), who: document.getElementById('st-fps-stream')!.textContent }));
+      expect(fps.who).toMatch(/^\S+\/\d+$/);
+      expect(fps.all).toBeGreaterThan(fps.one);
 
       // Inject saturation in the simulator: the same threshold that Grafana uses raises the banner.
       const r = await fetch(`http://127.0.0.1:${app.port}/api/sim`, { method: 'POST', body: JSON.stringify({ saturate: 1 }), headers: { 'content-type': 'application/json' } });
@@ -66,8 +80,15 @@ describe('the live page in headless Chromium', () => {
       const [dir] = storeDirs(out);
       const attrs = JSON.parse(fs.readFileSync(path.join(dir, 'zarr.json'), 'utf8')).attributes.spimstream;
       expect(attrs).toMatchObject({ user: 'ada', sample: 'zebrafish embryo 48 hpf', notes: 'lightsheet QC run' });
+      const reloadedAt = Date.now();
       await page.reload();
       await page.waitForFunction(() => (document.querySelector('form#meta input[name=user]') as HTMLInputElement).value === 'ada', undefined, { timeout: 10000 });
+      // The plots come back filled: the server sent the last minutes of the series.
+      await page.waitForFunction((t) => {
+        const st = (window as unknown as Win).spimstream;
+        const sat = st.byStream[st.stream]?.sat ?? [];
+        return sat.length > 0 && sat[0][0] < t - 2000;
+      }, reloadedAt, { timeout: 15000 });
       await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 1, undefined, { timeout: 15000 });
       fs.mkdirSync(path.join(ROOT, 'test-output'), { recursive: true });
       await page.screenshot({ path: path.join(ROOT, 'test-output', 'page.png') });

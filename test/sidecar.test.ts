@@ -43,7 +43,7 @@ describe('configuration and command line', () => {
     ['bad enum', '{"storage": {"codec": "snappy"}}', /config key "storage.codec": "snappy" is not one of: blosc-zstd, blosc-lz4/],
     ['shard not a multiple', '{"storage": {"chunk": [32, 256, 256], "shard": [48, 0, 0]}}', /config key "storage.shard": shard \[48,0,0\] must be a multiple of chunk/],
     ['bad focus measure', '{"qc": {"focus": ["sharpness"]}}', /config key "qc.focus": "sharpness" is not one of: dcts, tenengrad/],
-    ['out of range', '{"camera": {"saturation_level": 70000}}', /config key "camera.saturation_level": 70000 must be an integer in 1..65535/],
+    ['out of range', '{"camera": {"saturation_level": 70000}}', /config key "camera.saturation_level": 70000 must be an integer >= 1 and <= 65535/],
     ['not JSON', '{ port: 1 ', /is not valid JSON/],
   ];
   for (const [name, text, re] of cases) {

@@ -1,7 +1,8 @@
+import { createPlots, updatePlots } from './plots.js';
 // spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get('token') || '';
-const state = { hello: null, stream: null, kind: 'plane', lo: null, hi: null, img: null, imgW: 0, imgH: 0, zoom: 1, panX: 0, panY: 0, alerts: new Map(), series: {}, lastHist: null, frames: 0 };
+const state = { hello: null, stream: null, kind: 'plane', lo: null, hi: null, img: null, imgW: 0, imgH: 0, zoom: 1, panX: 0, panY: 0, alerts: new Map(), byStream: {}, lastHist: null, frames: 0 };
 const HISTORY_MS = 5 * 60 * 1000;
 let ws = null;
 let retry = 1000;
@@ -45,21 +46,27 @@ function onJson(m) {
     for (const a of m.alerts || []) state.alerts.set(`${a.name}/${a.stream}`, a);
     renderAlerts();
     fillMetadata(m.metadata);
+    $('focus-measure').textContent = (m.focus_measures && m.focus_measures[0]) || 'dcts';
     subscribe();
-  } else if (m.type === 'qc' && m.stream === state.stream) {
+  } else if (m.type === 'history') {
+    // The server's last minutes of every stream's series: the plots start filled after a reload.
+    for (const [id, series] of Object.entries(m.series || {})) state.byStream[id] = series;
+    drawPlots();
+  } else if (m.type === 'qc') {
+    push(m.stream, 'sat', m.saturated_ratio * 100);
+    if (m.drift && m.drift.valid) {
+      const um = state.hello ? state.hello.pixel_size_um.x : 1;
+      push(m.stream, 'dx', m.drift.dx * um);
+      push(m.stream, 'dy', m.drift.dy * um);
+    }
+    if (m.stream !== state.stream) return;
     state.lastHist = m.histogram;
     state.histLo = m.histogram_lo;
     state.histHi = m.histogram_hi;
     drawHist();
-    push('sat', m.saturated_ratio * 100);
-    if (m.drift && m.drift.valid) {
-      const um = state.hello ? state.hello.pixel_size_um.x : 1;
-      push('dx', m.drift.dx * um);
-      push('dy', m.drift.dy * um);
-    }
-    $('histinfo').textContent = `min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} · z ${m.z}`;
-  } else if (m.type === 'stack' && m.stream === state.stream) {
-    push('focus', m.qc.meanFocus);
+    $('histinfo').textContent = `min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} · plane z ${m.z}`;
+  } else if (m.type === 'stack') {
+    if (m.qc.focusPlanes > 0) push(m.stream, 'focus', m.qc.meanFocus); // a fully sampled stack has no focus
   } else if (m.type === 'status') {
     onStatus(m);
   } else if (m.type === 'alert') {
@@ -81,7 +88,10 @@ function fmtBytes(b) {
 
 function onStatus(m) {
   const s = m.streams && m.streams[state.stream];
+  $('st-fps-stream').textContent = state.stream ?? '–';
   $('st-fps').textContent = s ? s.fps.toFixed(1) : '–';
+  const all = Object.values(m.streams || {}).reduce((a, x) => a + x.fps, 0);
+  $('st-fps-all').textContent = m.streams && Object.keys(m.streams).length ? all.toFixed(1) : '–';
   $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap + (m.frames_torn ?? 0)}`;
   $('st-unstored').textContent = `${m.frames_unstored}`;
   $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
@@ -89,7 +99,7 @@ function onStatus(m) {
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
   $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;
   $('acq').textContent = m.acquisition ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}` : (m.attached ? 'idle' : 'waiting for ring…');
-  if (s) push('int', s.intensity_relative);
+  for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);
   drawPlots();
 }
 
@@ -105,45 +115,22 @@ function renderAlerts() {
   }
 }
 
-function push(name, v) {
+function push(stream, name, v) {
+  if (!stream) return;
   const now = Date.now();
-  const s = (state.series[name] ||= []);
+  const series = (state.byStream[stream] ||= {});
+  const s = (series[name] ||= []);
   s.push([now, v]);
   while (s.length && s[0][0] < now - HISTORY_MS) s.shift();
 }
 
-function drawSeries(canvas, names, colors) {
-  const g = canvas.getContext('2d');
-  const w = canvas.width;
-  const h = canvas.height;
-  g.clearRect(0, 0, w, h);
-  const now = Date.now();
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const n of names) for (const [, v] of state.series[n] || []) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-  if (!Number.isFinite(lo)) return;
-  if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
-  g.fillStyle = '#8a96a3';
-  g.font = '10px sans-serif';
-  g.fillText(hi.toPrecision(3), 2, 10);
-  g.fillText(lo.toPrecision(3), 2, h - 2);
-  names.forEach((n, i) => {
-    g.strokeStyle = colors[i];
-    g.beginPath();
-    (state.series[n] || []).forEach(([t, v], k) => {
-      const x = w - ((now - t) / HISTORY_MS) * w;
-      const y = h - 4 - ((v - lo) / (hi - lo)) * (h - 8);
-      if (k === 0) g.moveTo(x, y); else g.lineTo(x, y);
-    });
-    g.stroke();
-  });
-}
-
+let plots = null;
 function drawPlots() {
-  drawSeries($('p-focus'), ['focus'], ['#7ee787']);
-  drawSeries($('p-sat'), ['sat'], ['#ff7b72']);
-  drawSeries($('p-drift'), ['dx', 'dy'], ['#ff5050', '#50a0ff']);
-  drawSeries($('p-int'), ['int'], ['#d2a8ff']);
+  if (typeof uPlot === 'undefined') return;
+  plots ||= createPlots(392);
+  window.spimstreamPlots = plots;
+  const satPct = state.hello ? state.hello.thresholds.saturated_ratio * 100 : 0.1;
+  updatePlots(plots, state.byStream[state.stream], satPct);
 }
 
 function drawHist() {
@@ -165,8 +152,12 @@ function drawHist() {
   const xOf = (v) => ((v - lo) / (hi - lo)) * c.width;
   g.font = '10px sans-serif';
   g.fillStyle = '#8a96a3';
+  // Both labels in the top band the bars never reach (bars use the height below 12 px).
+  g.textAlign = 'left';
   g.fillText(String(lo), 2, 10);
-  g.fillText(String(hi - 1), c.width - 40, c.height - 2);
+  g.textAlign = 'right';
+  g.fillText(String(hi - 1), c.width - 2, 10);
+  g.textAlign = 'left';
   // The saturation level: a red line where it falls, or an arrow when it is above this frame's range.
   g.strokeStyle = '#ff4040';
   g.fillStyle = '#ff4040';
@@ -322,7 +313,7 @@ window.addEventListener('mouseup', () => { drag = null; view.style.cursor = 'gra
 window.addEventListener('mousemove', (e) => { if (drag) { state.panX = e.clientX - drag[0]; state.panY = e.clientY - drag[1]; draw(); } });
 window.addEventListener('resize', fit);
 $('fit').addEventListener('click', fit);
-$('stream').addEventListener('change', (e) => { state.stream = e.target.value; state.series = {}; subscribe(); });
+$('stream').addEventListener('change', (e) => { state.stream = e.target.value; subscribe(); drawPlots(); });
 for (const r of document.querySelectorAll('input[name=kind]')) r.addEventListener('change', (e) => { state.kind = e.target.value; subscribe(); });
 for (const id of ['auto', 'fps', 'format']) $(id).addEventListener('change', subscribe);
 for (const id of ['lo', 'hi']) $(id).addEventListener('change', () => { $('auto').checked = false; subscribe(); });

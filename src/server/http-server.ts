@@ -22,6 +22,8 @@ export interface HttpServerOptions {
   host: string;
   port: number;
   webDir: string;
+  /** Exact URL paths served from a package's files (the page's third-party scripts). */
+  vendor?: Record<string, string>;
   token: string;
   routes: Route[];
   onUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -96,7 +98,7 @@ export function startHttpServer(o: HttpServerOptions): Promise<http.Server> {
           return send(res, r.status, r.body, r.type);
         }
         if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method} is not allowed here` });
-        const file = resolveStatic(o.webDir, url.pathname);
+        const file = o.vendor?.[url.pathname] ?? resolveStatic(o.webDir, url.pathname);
         if (!file) return send(res, 400, { error: 'bad path' });
         fs.stat(file, (err, st) => {
           if (err || !st.isFile()) return send(res, 404, { error: 'not found' });

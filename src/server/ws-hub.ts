@@ -37,6 +37,8 @@ export interface HubOptions {
   maxFps: number;
   hello: () => Record<string, unknown>;
   status: () => Record<string, unknown>;
+  /** The last minutes of QC series, sent to a new client after hello (its plots start filled). */
+  history?: () => Record<string, unknown>;
 }
 
 export class WsHub {
@@ -94,6 +96,7 @@ export class WsHub {
     });
     ws.on('error', () => ws.terminate());
     this.sendJson(c, { type: 'hello', ...this.o.hello() });
+    if (this.o.history) this.sendRaw(c, JSON.stringify({ type: 'history', series: this.o.history() }));
   }
 
   private onMessage(c: Client, data: RawData, isBinary: boolean): boolean | void {
