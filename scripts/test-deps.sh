@@ -15,7 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # The QC accuracy suite's independent reference (test/fixtures/qc_reference.py) runs on numpy, scipy,
 # scikit-image and tifffile from the package index this machine reaches.
-if ! python3 -c 'import numpy, scipy, skimage, tifffile' >/dev/null 2>&1; then
-  echo "installing Python packages for the QC reference: numpy scipy scikit-image tifffile"
-  python3 -m pip install -q --retries 0 --disable-pip-version-check numpy scipy scikit-image tifffile
+if ! python3 -c 'import numpy, scipy, skimage, tifffile, jsonschema' >/dev/null 2>&1; then
+  echo "installing Python packages for the QC reference and the manifest schema check: numpy scipy scikit-image tifffile jsonschema"
+  python3 -m pip install -q --retries 0 --disable-pip-version-check numpy scipy scikit-image tifffile jsonschema
 fi

@@ -19,6 +19,7 @@ import { attachLogger } from './log.js';
 import { StreamQc } from './qc/stream-qc.js';
 import { AlertEngine } from './qc/alerts.js';
 import { QcHistory } from './server/qc-history.js';
+import { ManifestWriter } from './offload/manifest.js';
 import { Metrics } from './server/metrics.js';
 import { startHttpServer, type Route } from './server/http-server.js';
 import { PreviewService } from './server/preview-service.js';
@@ -105,6 +106,8 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
   const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
+  // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
+  new ManifestWriter(bus, { version: VERSION, ring: () => pipeline.reader?.path ?? null, config: () => ({ ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } }) });
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,

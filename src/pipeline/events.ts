@@ -21,7 +21,8 @@ export interface PipelineEvents {
   /** reason: a short code from a bounded set (a metric label), see spimstream_frames_unstored_total. */
   'frames-unstored': { count: number; reason: string };
   'chunk-stored': { stream: StreamKey; rawBytes: number; storedBytes: number; frames: number; latencyMs: number };
-  'shard-written': { path: string; bytes: number };
+  /** A shard (or unsharded chunk) renamed into place, durable; sha256 of its bytes. */
+  'shard-written': { path: string; bytes: number; sha256: string };
   'acquisition-started': { id: number; name: string; storePath: string | null; geometry: Record<string, unknown> };
   'acquisition-finished': { id: number; name: string; summary: AcquisitionSummary };
   'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };

@@ -257,9 +257,9 @@ export class Pipeline {
           overwrite: this.opts.overwrite, append: this.opts.append,
           onError: (e, frames) => this.storageFailed(e, frames),
           onChunkDone: (chunk) => this.slab?.releaseView(chunk),
-          onShard: (file, bytes) => {
+          onShard: (file, bytes, sha256) => {
             this.counters.bytesWritten += bytes;
-            this.bus.emit('shard-written', { path: file, bytes });
+            this.bus.emit('shard-written', { path: file, bytes, sha256 });
           },
           }));
         }

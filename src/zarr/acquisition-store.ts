@@ -5,6 +5,7 @@
  * (see `pendingBytes`). A failing disk (ENOSPC, EACCES, ...) turns storing off with a clear error;
  * the files already written stay valid.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { arrayMetadata, groupMetadata, type ImageMetadataInput } from './metadata.js';
@@ -28,7 +29,7 @@ export interface StoreOptions {
   overwrite: boolean;
   append: boolean;
   onError: (e: StoreError, framesLost: number) => void;
-  onShard: (file: string, bytes: number) => void;
+  onShard: (file: string, bytes: number, sha256: string) => void;
   /** Called with every chunk handed to `addBlock` once it is on disk (or dropped): its buffer may be reused. */
   onChunkDone?: (chunk: Uint8Array) => void;
 }
@@ -257,7 +258,7 @@ export class AcquisitionStore {
       if (bytes === 0) return;
       this.bytesWritten += bytes;
       this.shardsWritten++;
-      this.o.onShard(shard.file, bytes);
+      this.o.onShard(shard.file, bytes, shard.sha256);
     }));
   }
 
@@ -291,7 +292,7 @@ export class AcquisitionStore {
         await syncDir(dir);
         this.bytesWritten += bytes;
         this.shardsWritten++;
-        this.o.onShard(file, bytes);
+        this.o.onShard(file, bytes, createHash('sha256').update(chunk).digest('hex'));
       } catch (e) {
         if (fh) await fh.close().catch(() => undefined);
         await fs.promises.rm(tmp, { force: true }).catch(() => undefined);

@@ -5,6 +5,7 @@
  * when the shard is complete. A crash therefore leaves only whole shards under final names.
  * Operations on one shard run strictly in order; a failure aborts the shard and removes the file.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ShardIndex } from './shard-format.js';
@@ -49,6 +50,9 @@ export class ShardFile {
   /** Frames whose chunks went into this shard (reported as unstored if it fails). */
   frames = 0;
   blocksReceived = 0;
+  /** SHA-256 of the file as renamed into place (hashed while written: the manifest needs no re-read). */
+  sha256 = '';
+  private readonly hash = createHash('sha256');
 
   constructor(
     readonly file: string,
@@ -76,6 +80,7 @@ export class ShardFile {
         if (this.failed || parts.length === 0) return;
         this.fh ??= await this.open();
         await writeAll(this.fh, parts, null);
+        for (const p of parts) this.hash.update(p); // in file order: appends run strictly in order
       } finally {
         for (const p of parts) written(p);
       }
@@ -88,7 +93,10 @@ export class ShardFile {
     return this.then(async () => {
       if (this.failed) return;
       this.fh ??= await this.open();
-      await writeAll(this.fh, [this.index.encode()], null);
+      const index = this.index.encode();
+      await writeAll(this.fh, [index], null);
+      this.hash.update(index);
+      this.sha256 = this.hash.digest('hex');
       await this.fh.datasync(); // data before the name: a renamed shard is never empty or short after a power cut
       await this.fh.close();
       this.fh = null;

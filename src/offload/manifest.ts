@@ -1,0 +1,112 @@
+/**
+ * The completion manifest: when an acquisition ends, `spimstream-manifest.json` is written in the
+ * store's root (temp, fdatasync, rename, directory fsync), last of all. HPC workflows start from it:
+ * it says the acquisition is complete and lists every file with its size and SHA-256 (shards hashed
+ * as they were written; metadata files read back), with the losses by reason, a QC summary per
+ * stack, the sample metadata, the spimstream version and the effective configuration.
+ * Schema: docs/manifest.schema.json (`manifest_version` changes when a field changes meaning).
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { EventBus } from '../pipeline/events.js';
+import { writeFileDurableSync } from '../zarr/dir-sync.js';
+
+export const MANIFEST_NAME = 'spimstream-manifest.json';
+export const MANIFEST_VERSION = 1;
+
+interface StackEntry {
+  t: number; channel: string; view: string; planes: number; focus_planes: number; best_focus_z: number;
+  mean_focus: number | null; focus_relative: number | null; max_saturated_ratio: number; mean_signal: number;
+  drift_px: [number, number] | null; drift_confidence: number | null;
+}
+
+interface Current {
+  id: number; name: string; root: string; started: string; geometry: Record<string, unknown>;
+  files: Map<string, { bytes: number; sha256: string }>;
+  lost: Record<string, number>; unstored: Record<string, number>;
+  stacks: StackEntry[]; drift: Map<string, { dx: number; dy: number; confidence: number } | null>;
+}
+
+export class ManifestWriter {
+  private cur: Current | null = null;
+
+  constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown }) {
+    bus.on('acquisition-started', (e) => {
+      this.cur = e.storePath ? {
+        id: e.id, name: e.name, root: e.storePath, started: new Date().toISOString(), geometry: e.geometry,
+        files: new Map(), lost: {}, unstored: {}, stacks: [], drift: new Map(),
+      } : null;
+    });
+    bus.on('shard-written', (e) => this.cur?.files.set(path.resolve(e.path), { bytes: e.bytes, sha256: e.sha256 }));
+    bus.on('frames-lost', (e) => { if (this.cur) this.cur.lost[e.reason] = (this.cur.lost[e.reason] ?? 0) + e.count; });
+    bus.on('frames-unstored', (e) => { if (this.cur) this.cur.unstored[e.reason] = (this.cur.unstored[e.reason] ?? 0) + e.count; });
+    bus.on('frame-qc', (e) => {
+      if (this.cur && e.qc.drift) this.cur.drift.set(`${e.stream.channel}/${e.stream.view}/${e.meta.t}`, e.qc.drift.valid ? e.qc.drift : null);
+    });
+    bus.on('stack-qc', (e) => {
+      if (!this.cur) return;
+      const k = `${e.stream.channel}/${e.stream.view}/${e.t}`;
+      const d = this.cur.drift.get(k);
+      this.cur.drift.delete(k);
+      const q = e.qc;
+      this.cur.stacks.push({
+        t: e.t, channel: e.stream.channel, view: e.stream.view, planes: q.planes, focus_planes: q.focusPlanes, best_focus_z: q.bestFocusZ,
+        mean_focus: q.focusPlanes > 0 ? q.meanFocus : null, focus_relative: q.focusRelative, max_saturated_ratio: q.maxSaturatedRatio,
+        mean_signal: q.meanSignal, drift_px: d ? [d.dx, d.dy] : null, drift_confidence: d ? d.confidence : null,
+      });
+    });
+    bus.on('acquisition-finished', (e) => {
+      const c = this.cur;
+      this.cur = null;
+      if (!c || c.id !== e.id) return;
+      try {
+        this.write(c, e.summary as unknown as Record<string, number>);
+        bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(c.root, MANIFEST_NAME) } });
+      } catch (err) {
+        bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: c.root } });
+      }
+    });
+  }
+
+  private write(c: Current, summary: Record<string, number>): void {
+    // Every file under the root: shards as hashed when written, the rest (zarr.json) read back now.
+    const files: { path: string; bytes: number; sha256: string }[] = [];
+    const walk = (dir: string) => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, d.name);
+        if (d.isDirectory()) walk(full);
+        else if (d.isFile() && d.name !== MANIFEST_NAME && !d.name.includes('.tmp-')) {
+          const known = c.files.get(full);
+          const bytes = fs.statSync(full).size;
+          const sha256 = known && known.bytes === bytes ? known.sha256 : createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+          files.push({ path: path.relative(c.root, full).split(path.sep).join('/'), bytes, sha256 });
+        }
+      }
+    };
+    walk(c.root);
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    let metadata: unknown = null;
+    try {
+      metadata = (JSON.parse(fs.readFileSync(path.join(c.root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
+    } catch { /* no group metadata: the manifest says null */ }
+    const doc = {
+      manifest_version: MANIFEST_VERSION,
+      complete: true,
+      acquisition: { id: c.id, name: c.name, store: path.basename(c.root), started: c.started, finished: new Date().toISOString(), ring: this.info.ring(), geometry: c.geometry },
+      frames: {
+        received: summary.framesReceived,
+        lost: { overrun: c.lost.overrun ?? 0, gap: c.lost.gap ?? 0, torn: c.lost.torn ?? 0 },
+        unstored: c.unstored,
+        qc_sampled: summary.qcSampled,
+      },
+      bytes: { received: summary.bytesReceived, written: summary.bytesWritten, compression_ratio: summary.compressionRatio },
+      stacks: c.stacks,
+      metadata,
+      files,
+      spimstream_version: this.info.version,
+      config: this.info.config(),
+    };
+    writeFileDurableSync(path.join(c.root, MANIFEST_NAME), `${JSON.stringify(doc, null, 1)}\n`, path.join(c.root, `.${MANIFEST_NAME}.tmp-${process.pid}`));
+  }
+}
