@@ -107,7 +107,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
   const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
-  new ManifestWriter(bus, { version: VERSION, ring: () => pipeline.reader?.path ?? null, config: () => ({ ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } }) });
+  new ManifestWriter(bus, { version: VERSION, ring: () => pipeline.reader?.path ?? null, pixelSizeUm: () => cfg.pixel_size_um.x, config: () => ({ ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } }) });
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,

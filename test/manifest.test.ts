@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { chromium } from 'playwright-core';
 import { ROOT, openArray, readPlane, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
@@ -20,10 +21,10 @@ function allFiles(dir: string, root = dir): string[] {
 }
 
 describe('completion manifest', () => {
-  it('spimstream-manifest.json lists every file with its true size and SHA-256, the losses, a QC entry per stack, and validates against its schema', async () => {
+  it('spimstream-manifest.json lists every file with its true size and SHA-256, the losses, a QC entry per stack, validates against its schema; qc-report.html renders offline', async () => {
     const out = tmpDir('manifest');
     cleanup.push(out);
-    const { app, rec } = await startTestApp({ source: 'sim', storage: { out }, sim: { width: 128, height: 96, z_planes: 4, channels: 2, timepoints: 5, fps: 200 } });
+    const { app, rec } = await startTestApp({ source: 'sim', storage: { out }, sim: { width: 128, height: 96, z_planes: 4, channels: 2, timepoints: 6, fps: 60 } });
     try {
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 60000, 'the acquisition finished');
     } finally {
@@ -38,7 +39,8 @@ describe('completion manifest', () => {
     expect(m.frames.received).toBe(s.framesReceived);
     expect(m.frames.lost.overrun + m.frames.lost.gap + m.frames.lost.torn).toBe(s.framesOverrun + s.framesGap + s.framesTorn);
     expect(Object.values(m.frames.unstored as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(s.framesUnstored);
-    expect(m.stacks).toHaveLength(5 * 2);
+    expect(m.stacks).toHaveLength(6 * 2);
+    for (const st of m.stacks) expect(st.planes, JSON.stringify(st)).toBe(4); // whole stacks, whatever order the workers finished in
     // Every file of the store except the manifest, and nothing else; sizes and hashes as sha256sum says.
     const onDisk = allFiles(dir).filter((f) => f !== 'spimstream-manifest.json').sort();
     expect(m.files.map((f: { path: string }) => f.path)).toEqual(onDisk);
@@ -52,9 +54,41 @@ describe('completion manifest', () => {
     expect(m.files.some((f: { path: string }) => f.path === 'zarr.json')).toBe(true);
     const v = spawnSync('python3', ['-c', 'import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))', file, path.join(ROOT, 'docs', 'manifest.schema.json')], { encoding: 'utf8' });
     expect(v.status, v.stderr).toBe(0);
+    // qc-report.html: listed, self-contained (every network request refused), one section per stream.
+    expect(m.files.some((f: { path: string }) => f.path === 'qc-report.html')).toBe(true);
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.route('**/*', (route) => {
+        const u = route.request().url();
+        if (u.startsWith('file://')) return route.continue();
+        requests.push(u);
+        return route.abort();
+      });
+      await page.goto(`file://${path.join(dir, 'qc-report.html')}`);
+      const got = await page.evaluate(() => ({
+        streams: [...document.querySelectorAll('section.stream h2')].map((h) => h.textContent),
+        figures: document.querySelectorAll('section.stream figure').length,
+        drawn: [...document.querySelectorAll('section.stream svg path')].filter((p) => (p.getAttribute('d') ?? '').includes('L')).length,
+        received: [...document.querySelectorAll('#summary tr')].find((r) => r.querySelector('th')?.textContent === 'frames received')?.querySelector('td')?.textContent,
+      }));
+      expect(got.streams).toEqual(['GFP/0', 'mCherry/0']);
+      expect(got.figures).toBe(2 * 5); // focus, relative focus, saturation, drift, intensity (or "no data" where QC was sampled)
+      expect(got.drawn).toBeGreaterThanOrEqual(2 * 2); // saturation and intensity are measured on every frame
+      expect(Number(got.received)).toBe(s.framesReceived);
+      fs.mkdirSync(path.join(ROOT, 'test-output'), { recursive: true });
+      await page.screenshot({ path: path.join(ROOT, 'test-output', 'qc-report.png'), fullPage: true });
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([]);
+    } finally {
+      await browser.close();
+    }
     // The store it describes reads back (a plane of the last timepoint is there).
     const arr = await openArray(dir);
-    expect(arr.shape[0]).toBe(5);
-    expect((await readPlane(arr, 4, 1, 3)).some((x) => x !== 0)).toBe(true);
+    expect(arr.shape[0]).toBe(6);
+    expect((await readPlane(arr, 5, 1, 3)).some((x) => x !== 0)).toBe(true);
   });
 });

@@ -5,15 +5,18 @@
  * as they were written; metadata files read back), with the losses by reason, a QC summary per
  * stack, the sample metadata, the spimstream version and the effective configuration.
  * Schema: docs/manifest.schema.json (`manifest_version` changes when a field changes meaning).
+ * `qc-report.html` (qc-report.ts) is written just before it, so the manifest lists it too.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EventBus } from '../pipeline/events.js';
 import { writeFileDurableSync } from '../zarr/dir-sync.js';
+import { renderQcReport } from './qc-report.js';
 
 export const MANIFEST_NAME = 'spimstream-manifest.json';
 export const MANIFEST_VERSION = 1;
+export const REPORT_NAME = 'qc-report.html';
 
 interface StackEntry {
   t: number; channel: string; view: string; planes: number; focus_planes: number; best_focus_z: number;
@@ -31,7 +34,7 @@ interface Current {
 export class ManifestWriter {
   private cur: Current | null = null;
 
-  constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown }) {
+  constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown; pixelSizeUm: () => number }) {
     bus.on('acquisition-started', (e) => {
       this.cur = e.storePath ? {
         id: e.id, name: e.name, root: e.storePath, started: new Date().toISOString(), geometry: e.geometry,
@@ -70,6 +73,22 @@ export class ManifestWriter {
   }
 
   private write(c: Current, summary: Record<string, number>): void {
+    const finished = new Date().toISOString();
+    const frames = {
+      received: summary.framesReceived,
+      lost: { overrun: c.lost.overrun ?? 0, gap: c.lost.gap ?? 0, torn: c.lost.torn ?? 0 },
+      unstored: c.unstored,
+      qc_sampled: summary.qcSampled,
+    };
+    const bytes = { received: summary.bytesReceived, written: summary.bytesWritten, compression_ratio: summary.compressionRatio };
+    let metadata: unknown = null;
+    try {
+      metadata = (JSON.parse(fs.readFileSync(path.join(c.root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
+    } catch { /* no group metadata: the manifest says null */ }
+    // The report first, so that the manifest (written last) lists it with the store's files.
+    writeFileDurableSync(path.join(c.root, REPORT_NAME), renderQcReport({
+      name: c.name, started: c.started, finished, frames, bytes, stacks: c.stacks, metadata, pixelSizeUm: this.info.pixelSizeUm(), version: this.info.version,
+    }), path.join(c.root, `.${REPORT_NAME}.tmp-${process.pid}`));
     // Every file under the root: shards as hashed when written, the rest (zarr.json) read back now.
     const files: { path: string; bytes: number; sha256: string }[] = [];
     const walk = (dir: string) => {
@@ -86,21 +105,12 @@ export class ManifestWriter {
     };
     walk(c.root);
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    let metadata: unknown = null;
-    try {
-      metadata = (JSON.parse(fs.readFileSync(path.join(c.root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
-    } catch { /* no group metadata: the manifest says null */ }
     const doc = {
       manifest_version: MANIFEST_VERSION,
       complete: true,
-      acquisition: { id: c.id, name: c.name, store: path.basename(c.root), started: c.started, finished: new Date().toISOString(), ring: this.info.ring(), geometry: c.geometry },
-      frames: {
-        received: summary.framesReceived,
-        lost: { overrun: c.lost.overrun ?? 0, gap: c.lost.gap ?? 0, torn: c.lost.torn ?? 0 },
-        unstored: c.unstored,
-        qc_sampled: summary.qcSampled,
-      },
-      bytes: { received: summary.bytesReceived, written: summary.bytesWritten, compression_ratio: summary.compressionRatio },
+      acquisition: { id: c.id, name: c.name, store: path.basename(c.root), started: c.started, finished, ring: this.info.ring(), geometry: c.geometry },
+      frames,
+      bytes,
       stacks: c.stacks,
       metadata,
       files,

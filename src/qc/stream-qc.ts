@@ -45,6 +45,8 @@ interface StackAcc {
   maxSat: number;
   signalSum: number;
   focusByZ: Map<number, number>;
+  /** Frames of this stack read from the ring (frame-received, in ring order): its QC results to wait for. */
+  expected: number;
 }
 
 export interface StreamState {
@@ -56,10 +58,15 @@ export interface StreamState {
   stacks: Map<number, StackAcc>;
   /** Highest t closed: a straggler of a closed stack is not a new stack. */
   closedT: number;
+  /** Highest t read from the ring: once a newer t is read, an older stack gets no more frames. */
+  receivedT: number;
   lastStack: StackQc | null;
   bestFocusZHistory: { t: number; z: number }[];
   focusBaseline: FocusBaseline;
 }
+
+/** Open stacks per stream before the oldest is closed without its missing results. */
+const MAX_OPEN = 16;
 
 export class StreamQc {
   readonly streams = new Map<string, StreamState>();
@@ -69,16 +76,23 @@ export class StreamQc {
     private readonly focusLowRatio: () => number = () => 0.7) {
     bus.on('frame-qc', (e) => this.onFrame(e));
     // Timing in ring order (QC results may complete out of order across workers).
-    bus.on('frame-received', (e) => this.state(e.stream).timing.add(e.meta.timestampNs));
+    bus.on('frame-received', (e) => {
+      const s = this.state(e.stream);
+      s.timing.add(e.meta.timestampNs);
+      if (e.meta.t <= s.closedT) return;
+      this.acc(s, e.meta.t).expected++;
+      s.receivedT = Math.max(s.receivedT, e.meta.t);
+      this.closeReady(s);
+    });
     bus.on('acquisition-started', () => this.streams.clear());
-    bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeUpTo(s, Infinity); });
+    bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeAll(s); });
   }
 
   private state(stream: StreamKey): StreamState {
     const k = `${stream.camera}/${stream.channel}/${stream.view}`;
     let s = this.streams.get(k);
     if (!s) {
-      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stacks: new Map(), closedT: -1, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio) };
+      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stacks: new Map(), closedT: -1, receivedT: -1, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio) };
       this.streams.set(k, s);
     }
     return s;
@@ -91,12 +105,8 @@ export class StreamQc {
     const f0 = s.firstSignal.get(z);
     if (f0) s.intensityRelative = e.qc.signal / f0;
     const t = e.meta.t;
-    if (t <= s.closedT) return; // a straggler of a stack already summarized (its planes came late)
-    // Results arrive out of order across workers: a stack closes when all its planes are in, or when
-    // frames two timepoints newer arrive (the rest of it was lost).
-    this.closeUpTo(s, t - 2);
-    let st = s.stacks.get(t);
-    if (!st) s.stacks.set(t, (st = { t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0, focusByZ: new Map() }));
+    if (t <= s.closedT) return; // a straggler of a stack already summarized (forced closed)
+    const st = this.acc(s, t);
     const f = e.qc.focus[this.focusMeasure()];
     st.planes++;
     st.signalSum += e.qc.signal;
@@ -111,14 +121,36 @@ export class StreamQc {
       st.bestFocus = f;
       st.bestZ = z;
     }
-    if (st.planes >= this.zPlanes()) this.closeUpTo(s, t);
+    this.closeReady(s);
   }
 
-  /** Closes, in t order, every open stack of s with t <= upTo. */
-  private closeUpTo(s: StreamState, upTo: number): void {
-    if (s.stacks.size === 0) return;
+  private acc(s: StreamState, t: number): StackAcc {
+    let st = s.stacks.get(t);
+    if (!st) s.stacks.set(t, (st = { t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0, focusByZ: new Map(), expected: 0 }));
+    return st;
+  }
+
+  /**
+   * Closes stacks in t order while the oldest open one is complete: every frame read for it has its
+   * QC result, and no more can come (all planes read, or a newer timepoint read: the rest was lost).
+   * QC results complete far out of order across workers, so "t changed" says nothing. More than
+   * MAX_OPEN stacks open (a result that never came): the oldest is closed anyway (bounded memory).
+   */
+  private closeReady(s: StreamState): void {
+    const ts = [...s.stacks.keys()].sort((a, b) => a - b);
+    for (const t of ts) {
+      const st = s.stacks.get(t)!;
+      const allRead = st.expected >= this.zPlanes() || s.receivedT > t;
+      const done = st.planes >= st.expected && st.expected > 0 && allRead;
+      if (!done && s.stacks.size <= MAX_OPEN) break;
+      this.closeStack(s, st);
+      s.stacks.delete(t);
+      s.closedT = Math.max(s.closedT, t);
+    }
+  }
+
+  private closeAll(s: StreamState): void {
     for (const t of [...s.stacks.keys()].sort((a, b) => a - b)) {
-      if (t > upTo) break;
       this.closeStack(s, s.stacks.get(t)!);
       s.stacks.delete(t);
       s.closedT = Math.max(s.closedT, t);
