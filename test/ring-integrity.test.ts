@@ -111,3 +111,28 @@ describe('ring truncated while attached', () => {
     }
   });
 });
+
+describe('ring truncated while the sidecar is idle on it', () => {
+  it('a ring cut after the consumer caught up is still noticed: the same one line, the acquisition finalized', async () => {
+    const patterns = Array.from({ length: 8 }, (_, k) => pattern(k));
+    const ring = shmPath('truncidle');
+    const out = tmpDir('truncidle');
+    files.push(ring, `${ring}.tmp`, `${ring}.lock`, out);
+    const N = 40;
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [5, 256, 256], shard: [10, 256, 512] } });
+    let detached = '';
+    app.bus.on('log', (e) => { if (/^bad ring .*: file size: .*shorter than the \d+ bytes attached \(truncated or recreated while attached\)/.test(e.msg)) detached = e.msg; });
+    try {
+      await produce(ring, N, 'truncate', { TRUNCATE_DELAY: '1.5', SLOTS: '64' }, () => app.pipeline.status().attached);
+      await waitFor(() => detached !== '', 20000, 'the one-line ring error for a ring cut while idle');
+      expect(detached.split('\n')).toHaveLength(1);
+      await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition finalized on detach');
+    } finally {
+      await app.stop();
+    }
+    const s = rec.events['acquisition-finished']![0].summary;
+    expect(s.framesReceived + s.framesOverrun + s.framesTorn, JSON.stringify(s)).toBe(N);
+    const { whole } = await checkStore(out, patterns);
+    expect(whole).toBe(s.framesReceived - s.framesUnstored);
+  });
+});

@@ -79,7 +79,20 @@ export class RingReader {
    * restarts with another geometry, or a corrupted header, makes this throw RingFormatError.
    */
   revalidate(): void {
-    const size = fs.fstatSync(this.fd).size;
+    const st = fs.fstatSync(this.fd);
+    const size = st.size;
+    // Cut while attached, even with no frame being read (the reader had caught up): the same one line.
+    if (size < this.header.fileBytes) {
+      throw new RingFormatError(this.path, 'file size', `${size} bytes, shorter than the ${this.header.fileBytes} bytes attached (truncated or recreated while attached)`);
+    }
+    // Replaced by a new file at the same path (the producer restarted): we would read the old one.
+    let atPath: fs.Stats | null = null;
+    try {
+      atPath = fs.statSync(this.path);
+    } catch { /* unlinked: the mapping we hold is still the producer's, if it is still writing */ }
+    if (atPath && (atPath.ino !== st.ino || atPath.dev !== st.dev)) {
+      throw new RingFormatError(this.path, 'file', 'recreated while attached (a new file at the path; spimstream stays detached: restart it to attach to the new ring)');
+    }
     const buf = new Uint8Array(HEADER_BYTES);
     fs.readSync(this.fd, buf, 0, Math.min(HEADER_BYTES, size), 0);
     const h = parseRingHeader(buf, size, this.path);
