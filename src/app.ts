@@ -234,11 +234,19 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     await workers.close();
     throw e;
   }
-  const attaching = (async () => {
+  const attach = async () => {
     const reader = await waitForRing(ringPath, cfg.ring_wait_seconds, bus, () => stopped);
     if (reader && !stopped) pipeline.attach(reader);
-  })();
+  };
+  let attaching = attach();
   attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));
+  // After a ring error (a producer that crashed and recreated its ring): wait for a valid ring again.
+  bus.on('ring-detached', () => {
+    if (stopped) return;
+    bus.emit('log', { level: 'info', msg: `waiting for a valid ring at ${ringPath} to attach again` });
+    attaching = attach();
+    attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));
+  });
 
   const app: App = {
     bus, alerts, streamQc, hub, pipeline, server, port, sim, reload,

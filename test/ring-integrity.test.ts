@@ -122,3 +122,50 @@ describe('ring truncated while attached', () => {
     expect(await truncatedRun('truncidle', 40, { TRUNCATE_DELAY: '1.5', SLOTS: '64' })).toBeGreaterThan(0);
   });
 });
+
+describe('ring recreated at its path while attached (a producer that restarted)', () => {
+  it('is detected within a second, the sidecar attaches to the new ring by itself, and its acquisition is stored whole', async () => {
+    const patterns = Array.from({ length: 8 }, (_, k) => pattern(k));
+    const ring = shmPath('recreate');
+    const out = tmpDir('recreate');
+    files.push(ring, `${ring}.tmp`, `${ring}.lock`, out);
+    const N = 30;
+    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [5, 256, 256], shard: [10, 256, 512] } });
+    let attachedCount = 0;
+    let recreated = '';
+    app.bus.on('log', (e) => {
+      if (e.msg === 'ring attached') attachedCount++;
+      if (/^bad ring .*: file: recreated while attached/.test(e.msg)) recreated = e.msg;
+    });
+    try {
+      await produce(ring, N, 'finish', { SLOTS: '64' }, () => attachedCount >= 1);
+      await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the first acquisition finished');
+      // Store names carry the start time to the second: let the clock move on before the second one.
+      const firstSecond = Math.floor(Date.now() / 1000);
+      await waitFor(() => Math.floor(Date.now() / 1000) > firstSecond, 5000, 'the next second');
+      // The same producer again: a new ring file renamed over the path, then the same acquisition id.
+      await produce(ring, N, 'finish', { SLOTS: '64' }, () => attachedCount >= 2);
+      await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 2, 20000, 'the acquisition on the new ring finished');
+    } finally {
+      await app.stop();
+    }
+    expect(recreated.split('\n')).toHaveLength(1);
+    const dirs = storeDirs(out);
+    expect(dirs).toHaveLength(2);
+    const s = rec.events['acquisition-finished']![1].summary;
+    expect(s.framesReceived + s.framesOverrun + s.framesTorn, JSON.stringify(s)).toBe(N);
+    const arr = await openArray(dirs[1]);
+    let whole = 0;
+    for (let n = 0; n < N; n++) {
+      const plane = await readPlane(arr, Math.floor(n / Z), 0, n % Z) as Uint16Array;
+      if (plane.every((v) => v === 0)) continue;
+      const want = patterns[n % 8];
+      let bad = 0;
+      for (let i = 0; i < want.length; i++) if (plane[i] !== want[i]) bad++;
+      expect(bad, `frame ${n} of the new ring`).toBe(0);
+      whole++;
+    }
+    expect(whole).toBe(s.framesReceived - s.framesUnstored);
+    expect(whole).toBeGreaterThan(0);
+  });
+});

@@ -91,7 +91,7 @@ export class RingReader {
       atPath = fs.statSync(this.path);
     } catch { /* unlinked: the mapping we hold is still the producer's, if it is still writing */ }
     if (atPath && (atPath.ino !== st.ino || atPath.dev !== st.dev)) {
-      throw new RingFormatError(this.path, 'file', 'recreated while attached (a new file at the path; spimstream stays detached: restart it to attach to the new ring)');
+      throw new RingFormatError(this.path, 'file', 'recreated while attached (a new file at the path: spimstream attaches to it once this acquisition is finalized)');
     }
     const buf = new Uint8Array(HEADER_BYTES);
     fs.readSync(this.fd, buf, 0, Math.min(HEADER_BYTES, size), 0);

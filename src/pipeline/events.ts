@@ -30,6 +30,8 @@ export interface PipelineEvents {
   'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };
   'storage-error': { message: string; code: string };
   'storage-resumed': { message: string };
+  /** The ring went bad (truncated, recreated, geometry changed): detached, acquisition finalized. */
+  'ring-detached': { reason: string };
   'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 }
 

@@ -126,6 +126,12 @@ export class Pipeline {
 
   /** Attaches to an opened ring and starts polling it. */
   attach(reader: RingReader): void {
+    // Acquisition ids and frame numbers belong to a ring: a re-attached (recreated) ring starts afresh.
+    this.finishedIds.clear();
+    this.acqId = -1;
+    this.publishedSeen = 0;
+    this.lastRevalidate = Date.now();
+    if (this.guardTimer) clearInterval(this.guardTimer);
     this.reader = reader;
     const h = reader.header;
     const frameBytes = h.frameBytes;
@@ -370,8 +376,13 @@ export class Pipeline {
     this.next = Math.max(this.next, this.publishedSeen);
     this.bus.emit('log', { level: 'error', msg: `${e.message}; detaching (stored data is kept, acquisition finalized)` });
     this.bus.emit('storage-error', { message: e.message, code: 'ERING' });
-    void this.finishAcquisition();
+    const old = this.reader;
     this.reader = null;
+    // The app waits for a valid ring at the path again once this acquisition is finalized.
+    void this.finishAcquisition().finally(() => {
+      try { old?.close(); } catch { /* already gone */ }
+      if (!this.stopping) this.bus.emit('ring-detached', { reason: e.message });
+    });
   }
 
   /** Reads frames up to `limit` (exclusive) for at most `budgetMs`; true when any frame was read. */
