@@ -49,14 +49,10 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   };
   const timer = setInterval(() => flushLosses(), 1000);
   timer.unref();
-  const storeOf = new Map<number, string | null>();
-  bus.on('acquisition-started', (e) => {
-    storeOf.set(e.id, e.storePath);
-    write('info', 'acquisition started', { id: e.id, name: e.name, store: e.storePath, ...e.geometry });
-  });
+  bus.on('acquisition-started', (e) => write('info', 'acquisition started', { id: e.id, name: e.name, store: e.storePath, ...e.geometry }));
   // The last second's losses are logged before the summary, so the loss lines add up to it.
   bus.on('acquisition-finished', () => flushLosses(true));
-  bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, store: storeOf.get(e.id) ?? null, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_torn: e.summary.framesTorn, qc_sampled: e.summary.qcSampled, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
+  bus.on('acquisition-finished', (e) => write('info', 'acquisition finished', { id: e.id, name: e.name, store: e.storePath, frames_received: e.summary.framesReceived, frames_overrun: e.summary.framesOverrun, frames_gap: e.summary.framesGap, frames_torn: e.summary.framesTorn, qc_sampled: e.summary.qcSampled, frames_unstored: e.summary.framesUnstored, bytes_received: e.summary.bytesReceived, bytes_written: e.summary.bytesWritten, compression_ratio: Number(e.summary.compressionRatio.toFixed(3)), seconds: Number(e.summary.durationSeconds.toFixed(1)) }));
   bus.on('storage-error', (e) => write('error', `storage: ${e.message}`, { code: e.code }));
   // One readable form for a stream (GFP/0); global alerts have none.
   bus.on('alert', (e) => e.update || write(e.active ? 'warn' : 'info', `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`, e.stream ? { stream: `${e.stream.channel}/${e.stream.view}` } : {}));

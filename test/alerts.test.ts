@@ -73,7 +73,7 @@ describe('alerts', () => {
     const lines: string[] = [];
     const out = { write: (l: string) => { lines.push(l); return true; } } as unknown as NodeJS.WritableStream;
     attachLogger(bus, false, 'info', out);
-    bus.emit('acquisition-started', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', geometry: {} } as never);
+    bus.emit('acquisition-started', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', geometry: {} });
     bus.emit('alert', { name: 'saturation', stream: { camera: 'cam0', channel: 'GFP', view: '0' }, active: true, message: 'x', value: 1 });
     bus.emit('alert', { name: 'frames_dropped', stream: null, active: true, message: '1 frame lost in the last 60 s', value: 1 });
     let total = 0;
@@ -84,7 +84,7 @@ describe('alerts', () => {
       await sleep(100);
     }
     const summary: Record<string, number> = { framesReceived: 0, framesOverrun: 0, framesGap: 0, framesTorn: 0, qcSampled: 0, framesUnstored: total, bytesReceived: 0, bytesWritten: 0, compressionRatio: 1, durationSeconds: 3 };
-    bus.emit('acquisition-finished', { id: 3, name: 'acq3', summary } as never);
+    bus.emit('acquisition-finished', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', summary } as never);
     const unstored = lines.filter((l) => /frames (still )?not stored/.test(l));
     expect(unstored.length, unstored.join('')).toBe(2); // the first second, and the rest at the end
     expect(unstored.reduce((a, l) => a + Number(/frames=(\d+)/.exec(l)![1]), 0)).toBe(total);

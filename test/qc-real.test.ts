@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFrameTask } from '../workers/frame-task.js';
+import { measureFrame } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import { qcParamsFromConfig } from '../src/pipeline/pipeline.js';
 import { FocusBaseline } from '../src/qc/focus-baseline.js';
@@ -38,19 +38,15 @@ beforeAll(() => {
 }, 300000);
 afterAll(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
-function frame(name: string): SharedArrayBuffer {
+function frame(name: string): Uint16Array {
   const b = fs.readFileSync(path.join(dir, `${name}.u16`));
-  const sab = new SharedArrayBuffer(b.byteLength);
-  new Uint8Array(sab).set(b);
-  return sab;
+  return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
 }
 
 /** One frame through the worker's frame task; `ref` = a drift reference from an earlier call. */
 function measure(name: string, opts: { drift?: boolean; ref?: SharedArrayBuffer | null; saturationLevel?: number } = {}): { qc: FrameQc; ref: SharedArrayBuffer | null } {
-  const r = runFrameTask({
-    kind: 'frame', frames: frame(name), frameOffset: 0, width: cases.width, height: cases.height, bytesPerPixel: 2,
-    saturationLevel: opts.saturationLevel ?? cfg.camera.saturation_level, offset: cfg.camera.offset, qc, sampled: false,
-    drift: opts.drift ?? false, driftReference: opts.ref ?? null, driftRefreshReference: false, mip: null, mipStep: 1, store: null,
+  const r = measureFrame(frame(name), cases.width, cases.height, {
+    qc, saturationLevel: opts.saturationLevel ?? cfg.camera.saturation_level, offset: cfg.camera.offset, drift: opts.drift, driftReference: opts.ref,
   });
   return { qc: r.qc, ref: r.newReference };
 }

@@ -55,7 +55,7 @@ export function runFrameTask(t: FrameTask): FrameResult {
       if (driftImg.length < bw * bh) driftImg = new Float64Array(bw * bh);
       if (spec.length < 2 * bw * bh) spec = new Float64Array(2 * bw * bh);
       // Hot and saturated pixels must not drive the peak: mask saturation, then a 3 x 3 median.
-      if (driftFull.length < r.w * r.h) driftFull = new Float64Array(r.w * r.h);
+      if (bin > 1 && driftFull.length < r.w * r.h) driftFull = new Float64Array(r.w * r.h);
       const full = bin === 1 ? driftImg : driftFull;
       cropMasked(px, t.width, r.x, r.y, r.w, r.h, t.saturationLevel, stats.p50, full);
       median3x3(full, r.w, r.h, OUTLIER_SIGMAS, t.offset, q.gain, q.readNoise);
@@ -77,4 +77,20 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const snr = bgNoise > 0 ? (stats.p999 - stats.p50) / bgNoise : 0;
   const qc: FrameQc = { ...stats, focus, drift, sampled: t.sampled, signal, snr };
   return { qc, newReference, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * QC of one frame outside the pipeline (calibration replays, the accuracy tests): the same task the
+ * workers run, without storing, preview or MIP. `driftReference` from an earlier call's result.
+ */
+export function measureFrame(px: Uint16Array | Uint8Array, width: number, height: number, o: {
+  qc: FrameTask['qc']; saturationLevel: number; offset: number; drift?: boolean; driftReference?: SharedArrayBuffer | null;
+}): FrameResult {
+  const frames = new SharedArrayBuffer(px.byteLength);
+  new Uint8Array(frames).set(new Uint8Array(px.buffer, px.byteOffset, px.byteLength));
+  return runFrameTask({
+    kind: 'frame', frames, frameOffset: 0, width, height, bytesPerPixel: px.BYTES_PER_ELEMENT, saturationLevel: o.saturationLevel,
+    offset: o.offset, qc: o.qc, sampled: false, drift: o.drift ?? false, driftReference: o.driftReference ?? null,
+    driftRefreshReference: false, mip: null, mipStep: 1, store: null,
+  });
 }

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EventBus } from '../pipeline/events.js';
+import type { AcquisitionSummary, EventBus } from '../pipeline/events.js';
 import { writeFileDurableSync } from '../zarr/dir-sync.js';
 import { renderQcReport } from './qc-report.js';
 
@@ -27,7 +27,7 @@ interface StackEntry {
 interface Current {
   id: number; name: string; root: string; started: string; geometry: Record<string, unknown>;
   files: Map<string, { bytes: number; sha256: string }>;
-  lost: Record<string, number>; unstored: Record<string, number>;
+  unstored: Record<string, number>;
   stacks: StackEntry[]; drift: Map<string, { dx: number; dy: number; confidence: number } | null>;
 }
 
@@ -38,11 +38,10 @@ export class ManifestWriter {
     bus.on('acquisition-started', (e) => {
       this.cur = e.storePath ? {
         id: e.id, name: e.name, root: e.storePath, started: new Date().toISOString(), geometry: e.geometry,
-        files: new Map(), lost: {}, unstored: {}, stacks: [], drift: new Map(),
+        files: new Map(), unstored: {}, stacks: [], drift: new Map(),
       } : null;
     });
     bus.on('shard-written', (e) => this.cur?.files.set(path.resolve(e.path), { bytes: e.bytes, sha256: e.sha256 }));
-    bus.on('frames-lost', (e) => { if (this.cur) this.cur.lost[e.reason] = (this.cur.lost[e.reason] ?? 0) + e.count; });
     bus.on('frames-unstored', (e) => { if (this.cur) this.cur.unstored[e.reason] = (this.cur.unstored[e.reason] ?? 0) + e.count; });
     bus.on('frame-qc', (e) => {
       if (this.cur && e.qc.drift) this.cur.drift.set(`${e.stream.channel}/${e.stream.view}/${e.meta.t}`, e.qc.drift.valid ? e.qc.drift : null);
@@ -64,7 +63,7 @@ export class ManifestWriter {
       this.cur = null;
       if (!c || c.id !== e.id) return;
       try {
-        this.write(c, e.summary as unknown as Record<string, number>);
+        this.write(c, e.summary);
         bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(c.root, MANIFEST_NAME) } });
       } catch (err) {
         bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: c.root } });
@@ -72,11 +71,11 @@ export class ManifestWriter {
     });
   }
 
-  private write(c: Current, summary: Record<string, number>): void {
+  private write(c: Current, summary: AcquisitionSummary): void {
     const finished = new Date().toISOString();
     const frames = {
       received: summary.framesReceived,
-      lost: { overrun: c.lost.overrun ?? 0, gap: c.lost.gap ?? 0, torn: c.lost.torn ?? 0 },
+      lost: { overrun: summary.framesOverrun, gap: summary.framesGap, torn: summary.framesTorn },
       unstored: c.unstored,
       qc_sampled: summary.qcSampled,
     };

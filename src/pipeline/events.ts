@@ -24,7 +24,7 @@ export interface PipelineEvents {
   /** A shard (or unsharded chunk) renamed into place, durable; sha256 of its bytes. */
   'shard-written': { path: string; bytes: number; sha256: string };
   'acquisition-started': { id: number; name: string; storePath: string | null; geometry: Record<string, unknown> };
-  'acquisition-finished': { id: number; name: string; summary: AcquisitionSummary };
+  'acquisition-finished': { id: number; name: string; storePath: string | null; summary: AcquisitionSummary };
   'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
   /** A transition (update false), or the current value of a firing alert (update true, at most 1/s). */
   'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };

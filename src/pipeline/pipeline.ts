@@ -665,7 +665,7 @@ export class Pipeline {
           compressionRatio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
           durationSeconds: (Date.now() - c.startedAt) / 1000,
         };
-        this.bus.emit('acquisition-finished', { id: this.acqId, name: this.acqName, summary });
+        this.bus.emit('acquisition-finished', { id: this.acqId, name: this.acqName, storePath: this.store?.root ?? null, summary });
       }
       this.acqOpen = false;
       this.store = null;

@@ -5,7 +5,7 @@
  */
 import * as zarr from 'zarrita';
 import { FileSystemStore } from '@zarrita/storage';
-import { runFrameTask } from '../../workers/frame-task.js';
+import { measureFrame } from '../../workers/frame-task.js';
 import type { QcParams } from '../../workers/tasks.js';
 import type { Config } from '../config/config.js';
 import { FocusBaseline } from './focus-baseline.js';
@@ -54,13 +54,10 @@ export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Pr
       const planes = new Map<number, number>();
       let maxSat = 0;
       for (let z = 0; z < Z; z++) {
-        const sab = new SharedArrayBuffer(W * H * bpp);
-        new Uint8Array(sab).set(new Uint8Array(data.buffer, data.byteOffset + z * W * H * bpp, W * H * bpp));
+        const plane = data.subarray(z * W * H, (z + 1) * W * H);
         const drift = z === centre;
-        const r = runFrameTask({
-          kind: 'frame', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: bpp,
-          saturationLevel: Math.min(cfg.camera.saturation_level, bpp === 1 ? 255 : 65535), offset: cfg.camera.offset, qc, sampled: false,
-          drift, driftReference: drift ? ref : null, driftRefreshReference: false, mip: null, mipStep: 1, store: null,
+        const r = measureFrame(plane, W, H, {
+          qc, saturationLevel: Math.min(cfg.camera.saturation_level, bpp === 1 ? 255 : 65535), offset: cfg.camera.offset, drift, driftReference: drift ? ref : null,
         });
         if (drift && !ref) ref = r.newReference;
         if (drift && r.qc.drift) {
