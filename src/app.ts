@@ -12,6 +12,7 @@ import { EventBus } from './pipeline/events.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { WorkerPool } from './pipeline/worker-pool.js';
 import { RingReader } from './ingest/ring-reader.js';
+import { startPosition } from './ingest/ring-ingest.js';
 import { RingFormatError } from './ingest/ring-layout.js';
 import { lockRing } from './ingest/ring-lock.js';
 import { diskFree } from './zarr/disk.js';
@@ -105,15 +106,16 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
-  const streamQc = new StreamQc(bus, () => pipeline.reader?.header.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
+  const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
-  new ManifestWriter(bus, { version: VERSION, ring: () => pipeline.reader?.path ?? null, pixelSizeUm: () => cfg.pixel_size_um.x, config: () => ({ ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } }) });
+  new ManifestWriter(bus, { version: VERSION, ring: () => (pipeline.header ? pipeline.ringPath : null), pixelSizeUm: () => cfg.pixel_size_um.x, config: () => ({ ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } }) });
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,
     diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
     previewClients: () => hub.count,
     framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
+    ingestMaxPollGapMs: () => pipeline.takeMaxPollGapMs(),
     blockPoolInUseRatio: () => pipeline.blockPoolInUseRatio(),
     streams: () => streamQc.streams.values(),
     focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
@@ -153,7 +155,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,
     defaultFormat: cfg.preview.format, maxFps: cfg.preview.fps * 4,
     hello: () => {
-      const h = pipeline.reader?.header;
+      const h = pipeline.header;
       const channels = Array.from({ length: h?.channels ?? cfg.channels.length }, (_, c) => cfg.channels[c]?.name ?? `ch${c}`);
       return {
         version: VERSION, camera: cfg.camera.name,
@@ -235,8 +237,18 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     throw e;
   }
   const attach = async () => {
+    // Validated here; the ingest thread opens it again (and refuses it if it changed meanwhile).
     const reader = await waitForRing(ringPath, cfg.ring_wait_seconds, bus, () => stopped);
-    if (reader && !stopped) pipeline.attach(reader);
+    if (!reader) return;
+    // The start position is taken now: frames published while the thread starts are still read.
+    const header = reader.header;
+    let position;
+    try {
+      position = startPosition(reader);
+    } finally {
+      reader.close();
+    }
+    if (!stopped) pipeline.attach(header, position);
   };
   let attaching = attach();
   attaching.catch((e: unknown) => bus.emit('log', { level: 'error', msg: (e as Error).message }));

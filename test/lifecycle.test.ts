@@ -70,14 +70,15 @@ describe('life cycle of the sidecar process', () => {
     expect(lines.some((l) => l.msg === 'stopped cleanly')).toBe(true);
   });
 
-  it('overload (tiny z-block pool, slow gzip): frames wait in the ring, then storage is shed — every frame stored bit-exact, counted unstored or counted overrun', async () => {
+  it('overload (tiny z-block and frame pools, slow gzip): frames wait in the frame pool and the ring, then storage is shed — every frame stored bit-exact, counted unstored or counted overrun', async () => {
     const ring = shmPath('overload');
     const out = tmpDir('overload');
     const log = path.join(out, 'frames.jsonl');
     cleanup.push(ring, out);
-    // Two z-blocks of 8 planes (1 MiB) and gzip level 9 (~10 MB/s per core) against ~60 MB/s of input.
+    // Two z-blocks of 8 planes (1 MiB), a 32-frame pool and gzip level 9 (~10 MB/s per core) against
+    // ~60 MB/s of input (the default 256 MiB pool would hold all 1200 frames: nothing to shed).
     const sidecar = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', path.join(out, 'data'), '--port', '0', '--json-logs',
-      '--set', 'pipeline.workers=2', '--set', 'pipeline.block_pool_mib=1', '--set', 'storage.codec=gzip', '--set', 'storage.clevel=9']);
+      '--set', 'pipeline.workers=2', '--set', 'pipeline.block_pool_mib=1', '--set', 'pipeline.frame_pool_mib=2', '--set', 'storage.codec=gzip', '--set', 'storage.clevel=9']);
     procs.push(sidecar);
     const N = 1200;
     const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '128', '--z-planes', '8', '--channels', '1', '--fps', '1000', '--frames', String(N), '--slots', '64', '--log-frames', log]);

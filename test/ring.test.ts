@@ -91,17 +91,25 @@ describe('ring layout', () => {
 
 describe('loss accounting in the pipeline', () => {
   it('counts ring overruns exactly when the consumer falls behind by more than the ring', async () => {
-    const { path, w } = ring('overrun');
+    // 512² frames and a 1-MiB pool: the pool holds 4 frames. The main thread is blocked while it
+    // writes, so no pool buffer can come back: the ingest thread reads at most 4 frames, then the
+    // ring (8 slots) overruns. Every frame is read or counted, and the last ring's worth is read.
+    const big: RingGeometry = { ...geom, width: 512, height: 512, slotCount: 8 };
+    const { path, w } = ring('overrun', big);
     w.startAcquisition();
-    const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false } });
+    const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false }, pipeline: { workers: 2, frame_pool_mib: 1 } });
     try {
       await waitFor(() => app.pipeline.status().attached, 5000, 'attach');
-      // Written synchronously: the sidecar's event loop cannot read until all 100 are in a ring of 8.
-      for (let i = 0; i < 100; i++) w.publish(frame(i), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
-      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + rec.lost.overrun >= 100, 10000, 'all frames accounted');
-      expect(rec.lost.overrun).toBe(92);
-      expect(rec.events['frame-qc']?.length).toBe(8);
-      expect(rec.events['frame-qc']?.map((e) => e.meta.seq).sort((a, b) => a - b)).toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
+      expect(app.pipeline.framePool?.capacity).toBe(4);
+      for (let i = 0; i < 100; i++) w.publish(frame(i, big), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+      const read = (): number => rec.events['frame-qc']?.length ?? 0;
+      await waitFor(() => read() + rec.lost.overrun + rec.lost.torn >= 100, 10000, 'all frames accounted');
+      expect(read() + rec.lost.overrun + rec.lost.torn).toBe(100);
+      const seqs = (rec.events['frame-qc'] ?? []).map((e) => e.meta.seq);
+      expect(seqs.filter((s) => s >= 92).sort((a, b) => a - b), 'the ring\'s last 8 frames are read').toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
+      expect(read(), 'at most the pool (4) while blocked, then the ring (8)').toBeLessThanOrEqual(12);
+      expect(rec.lost.overrun).toBeGreaterThanOrEqual(88 - rec.lost.torn);
+      expect(new Set(seqs).size).toBe(seqs.length);
       expect(rec.lost.gap).toBe(0);
       expect((rec.events['frames-lost'] ?? []).some((e) => e.late), 'fell behind, not late').toBe(false);
     } finally {

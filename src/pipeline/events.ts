@@ -13,7 +13,8 @@ export interface StreamKey {
 }
 
 export interface PipelineEvents {
-  'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey };
+  /** readLagMs: from the frame's ring timestamp to the ingest thread's copy of it. */
+  'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey; readLagMs: number };
   /** `late`: overwritten before this sidecar attached (it joined a running acquisition), not fallen behind. */
   'frames-lost': { reason: 'overrun' | 'gap' | 'torn'; count: number; atSeq: number; late?: boolean };
   'frame-qc': { meta: FrameMeta; stream: StreamKey; qc: FrameQc; latencyMs: number; processingSeconds: number };

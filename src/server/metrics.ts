@@ -14,6 +14,8 @@ export interface MetricsSources {
   diskFreeBytes(): number | null;
   previewClients(): number;
   framePoolInUseRatio(): number;
+  /** Longest pause between two ring polls of the ingest thread since the last scrape, ms. */
+  ingestMaxPollGapMs(): number;
   blockPoolInUseRatio(): number;
   streams(): Iterable<StreamState>;
   focusMeasure(): string;
@@ -75,6 +77,11 @@ export class Metrics {
       name: 'spimstream_store_latency_seconds', help: 'Time from the first frame of a z-block to its chunks being encoded.', labelNames: ['camera'], registers: [reg],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     });
+    const readLag = new client.Histogram({
+      name: 'spimstream_ingest_read_lag_seconds', help: "Time from the frame's timestamp in the ring (the producer's write) to the ingest thread's copy of it: near the ring's depth in time, frames are about to be overrun.", labelNames: ['camera'], registers: [reg],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
+    g('spimstream_ingest_poll_gap_max_seconds', 'Longest pause between two ring polls of the ingest thread since the previous scrape (a stall longer than the ring holds overruns it).', ['camera'], function collect() { this.set({ camera }, sources.ingestMaxPollGapMs() / 1000); });
     g('spimstream_ring_fill_ratio', 'Fraction of the ring holding frames not yet read (1 = about to overrun).', ['camera'], function collect() { this.set({ camera }, sources.ringFillRatio()); });
     g('spimstream_frame_pool_used_ratio', 'Fraction of the frame buffer pool in use.', ['camera'], function collect() { this.set({ camera }, sources.framePoolInUseRatio()); });
     g('spimstream_block_pool_used_ratio', 'Fraction of the z-block pool (pipeline.block_pool_mib) in use: near 1, encoding or the disk is behind and storage is about to be shed.', ['camera'], function collect() { this.set({ camera }, sources.blockPoolInUseRatio()); });
@@ -110,6 +117,8 @@ export class Metrics {
       }
       received.inc(lbl(e.stream));
       bytesIn.inc({ camera }, e.bytes);
+      // A producer clock far off ours would make this meaningless: only plausible lags are observed.
+      if (e.readLagMs >= 0 && e.readLagMs < 3_600_000) readLag.observe({ camera }, e.readLagMs / 1000);
     });
     bus.on('frames-lost', (e) => dropped.inc({ camera, reason: e.reason }, e.count));
     bus.on('frames-unstored', (e) => unstored.inc({ camera, reason: e.reason }, e.count));

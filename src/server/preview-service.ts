@@ -62,7 +62,7 @@ export class PreviewService {
   }
 
   private mipGeometry(): { step: number; w: number; h: number } | null {
-    const h = this.pipeline.reader?.header;
+    const h = this.pipeline.header;
     if (!h) return null;
     const step = previewBin(h.width, h.height, this.cfg.preview.max_size);
     return { step, w: Math.ceil(h.width / step), h: Math.ceil(h.height / step) };
@@ -105,7 +105,7 @@ export class PreviewService {
     s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * d.fps);
     s.refilledAt = now;
     if (s.inFlight || s.tokens < 1) return;
-    const h = this.pipeline.reader?.header;
+    const h = this.pipeline.header;
     if (!h) return;
     s.inFlight = true;
     s.tokens -= 1;

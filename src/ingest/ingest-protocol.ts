@@ -1,0 +1,59 @@
+/**
+ * What the ingest thread and the main thread say to each other. Messages go one way (ingest →
+ * main), in ring order, in batches; commands go the other way through a shared Int32 word so a
+ * sleeping ingest thread sees them without an event loop. Status words are shared Float64s the
+ * main thread reads at any time (ring fill for /metrics stays current while main is busy).
+ */
+import type { FrameMeta, RingHeader } from './ring-layout.js';
+import type { SharedSlotPool } from './slot-pool.js';
+
+/** Where reading starts (see ring-ingest.ts startPosition). */
+export interface IngestStartPosition {
+  next: number;
+  lateBefore: number;
+  finishedId: number | null;
+}
+
+export type LossReason = 'overrun' | 'gap' | 'torn';
+
+export type IngestMessage =
+  | { k: 'attached'; header: RingHeader }
+  /** Frames from here on belong to acquisition `id` (until 'acq-end'). */
+  | { k: 'acq-start'; id: number }
+  /** The open acquisition is over: the producer said so, or a new one began. */
+  | { k: 'acq-end'; id: number }
+  /** A whole frame copied into pool buffer `slot` at `readAtMs` (ms since the epoch). */
+  | { k: 'frame'; slot: number; meta: FrameMeta; readAtMs: number }
+  | { k: 'lost'; reason: LossReason; count: number; atSeq: number; late: boolean }
+  /** The ring went bad (one line): the thread has stopped and closed it. */
+  | { k: 'error'; message: string }
+  /** After a drain command: every frame published when it came has been read (or counted). */
+  | { k: 'drained' };
+
+export interface IngestStart {
+  kind: 'spimstream-ingest';
+  ringPath: string;
+  pool: SharedSlotPool;
+  /** Int32 [CTL_COMMAND]. */
+  control: SharedArrayBuffer;
+  /** Float64, indices STATUS_*. */
+  status: SharedArrayBuffer;
+  /** The frame size the pool was made for: a ring that changed before the thread opened it is refused. */
+  expectedFrameBytes: number;
+  position: IngestStartPosition;
+}
+
+export const CTL_COMMAND = 0;
+export const CMD_RUN = 0;
+/** Read every frame published now (up to 10 s), post 'drained', stop. */
+export const CMD_DRAIN = 1;
+/** Stop at once. */
+export const CMD_ABORT = 2;
+
+/** Ring frames published but not yet read, over the slot count. */
+export const STATUS_RING_FILL = 0;
+/** performance.timeOrigin-relative ms of the last poll (a stalled ingest thread shows here). */
+export const STATUS_LAST_POLL = 1;
+/** Longest time between two polls since the main thread last zeroed it, ms. */
+export const STATUS_MAX_POLL_GAP = 2;
+export const STATUS_WORDS = 4;

@@ -1,0 +1,100 @@
+/**
+ * Sends each received frame to the workers: one frame task computes its QC and, when the frame is
+ * stored, writes its plane into the z-block. Owns the drift references and the sampling decision:
+ * when the workers fall behind, focus and drift are skipped (counted as sampled) before storage waits.
+ */
+import type { Config } from '../config/config.js';
+import { bytesPerPixel, type FrameMeta, type RingHeader } from '../ingest/ring-layout.js';
+import type { Counters } from './counters.js';
+import type { EventBus, StreamKey } from './events.js';
+import type { FrameRef } from './frame-ref.js';
+import type { Inflight } from './inflight.js';
+import type { PlaneTarget } from './storage-stage.js';
+import type { WorkerPool } from './worker-pool.js';
+import type { QcParams } from '../../workers/tasks.js';
+import type { TileGeometry } from '../../workers/kernels/tiles.js';
+
+/**
+ * Frame tasks in flight above which QC is sampled (focus and drift skipped): the queue is then
+ * longer than the workers clear in a few frame times, and storage must not wait behind QC.
+ */
+const QC_SAMPLE_INFLIGHT = 8;
+/** z-block pool use above which QC is sampled: encodes are behind, give them the workers. */
+const QC_SAMPLE_BLOCK_USE = 0.5;
+
+export interface QcDispatchHooks {
+  blockPoolInUseRatio(): number;
+  geometry(): TileGeometry | null;
+  /** The plane was written into its z-block (ok) or the task failed. */
+  planeDone(target: PlaneTarget, ok: boolean): void;
+  /** The stack MIP accumulator a frame should add to (preview service), if any. */
+  mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null;
+}
+
+export class QcDispatch {
+  /** Frame tasks sent to the workers and not yet back. */
+  private frameTasks = 0;
+  private readonly driftRefs = new Map<string, SharedArrayBuffer>();
+  private readonly params: QcParams;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly bus: EventBus,
+    private readonly workers: WorkerPool,
+    private readonly counters: Counters,
+    private readonly inflight: Inflight,
+    private readonly hooks: QcDispatchHooks,
+  ) {
+    this.params = qcParamsFromConfig(cfg);
+  }
+
+  /** A new acquisition: drift is measured against its own first stack. */
+  reset(): void {
+    this.driftRefs.clear();
+  }
+
+  /** Runs the frame task for a frame held by `ref` (released when the task is done). */
+  dispatch(ref: FrameRef, meta: FrameMeta, stream: StreamKey, h: RingHeader, target: PlaneTarget | null): void {
+    // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
+    const refKey = `${stream.view}/${meta.c}/${meta.z}`;
+    const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
+    const mip = this.hooks.mipTarget(meta, stream);
+    const sampled = this.frameTasks >= QC_SAMPLE_INFLIGHT || this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
+    if (sampled) this.counters.qcSampled++;
+    this.frameTasks++;
+    const geometry = this.hooks.geometry();
+    const task = this.workers.frame({
+      sampled,
+      kind: 'frame', frames: ref.buffer, frameOffset: ref.offset,
+      width: h.width, height: h.height, bytesPerPixel: bytesPerPixel(h.dtype),
+      saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1), offset: this.cfg.camera.offset,
+      qc: this.params, drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
+      driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
+      mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
+      store: target && geometry ? { block: target.block.buffer, nonZero: target.block.nonZero, z: target.plane, geometry } : null,
+    }).then((r) => {
+      this.frameTasks--;
+      ref.release();
+      if (target) this.hooks.planeDone(target, true);
+      if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
+      const latencyMs = Date.now() - meta.timestampNs / 1e6;
+      this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
+    }, (e: unknown) => {
+      this.frameTasks--;
+      ref.release();
+      if (target) this.hooks.planeDone(target, false);
+      this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
+    });
+    this.inflight.track(task);
+  }
+}
+
+/** The worker's QC parameters from the configuration (also used by calibrate and the QC accuracy tests). */
+export function qcParamsFromConfig(cfg: Config): QcParams {
+  const q = cfg.qc;
+  return {
+    checksum: q.checksum, focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
+    driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
+    gain: cfg.camera.gain_e_per_adu, readNoise: cfg.camera.read_noise_adu,
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * Storage of one acquisition: the array layout, the z-block pool and the output slab (kept for the
+ * next acquisitions of the same geometry), the stores, where each frame's plane goes (or why it is
+ * not stored), sealed blocks to encode and hand to the store, and partial shards flushed once their
+ * stream has moved to the next timepoint. Storage is switched off here, loudly, on a store failure
+ * or by the disk guard; the frames not stored are counted by reason.
+ */
+import type { Config } from '../config/config.js';
+import { bytesPerPixel, type FrameMeta, type RingHeader } from '../ingest/ring-layout.js';
+import { BlockAssembler, type ZBlock } from './block-assembler.js';
+import { encodeBlock } from './block-encoder.js';
+import type { Counters } from './counters.js';
+import type { EventBus, StreamKey } from './events.js';
+import type { Inflight } from './inflight.js';
+import { OutputSlab } from './output-slab.js';
+import { openAcquisitionStores } from './store-factory.js';
+import type { WorkerPool } from './worker-pool.js';
+import { makeLayout, tilesX, tilesY, type ArrayLayout } from '../zarr/layout.js';
+import { StoreError, type AcquisitionStore } from '../zarr/acquisition-store.js';
+import { wantsPreShuffled, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import type { TileGeometry } from '../../workers/kernels/tiles.js';
+
+/** Ring backlog below which a frame waits for a free z-block instead of going unstored. */
+const WAIT_BACKLOG = 0.5;
+
+export interface PlaneTarget {
+  block: ZBlock;
+  plane: number;
+}
+
+/** Where a frame goes: its plane in a z-block, or the reason it is not stored; 'wait' = offer it again soon. */
+export type Placement = { store: PlaneTarget | null; unstored: string | null } | 'wait';
+
+export interface AcquisitionInfo {
+  id: number;
+  name: string;
+  ringPath: string;
+  metadata: Record<string, unknown>;
+}
+
+export class StorageStage {
+  layout: ArrayLayout | null = null;
+  stores: AcquisitionStore[] = [];
+  disabledReason: string | null = null;
+  /** The short code of disabledReason (ENOSPC, EDISKGUARD, ...): the `reason` of unstored frames. */
+  disabledCode: string | null = null;
+  private blocks: BlockAssembler | null = null;
+  private slab: OutputSlab | null = null;
+  private buffersKey = '';
+  private open = false;
+  private header: RingHeader | null = null;
+  private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
+  private readonly lastT = new Map<string, number>();
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly bus: EventBus,
+    private readonly workers: WorkerPool,
+    readonly codec: ResolvedCodec,
+    private readonly counters: Counters,
+    private readonly inflight: Inflight,
+    private readonly streamKey: (m: { c: number; view: number }) => StreamKey,
+    private readonly opts: { overwrite: boolean; append: boolean; onBlockFreed: () => void },
+  ) {}
+
+  get geometry(): TileGeometry | null {
+    return this.blocks?.geometry ?? null;
+  }
+
+  /** z-block buffers holding frames or waiting for encoding, over the pool's capacity (0 when not storing). */
+  blockPoolInUseRatio(): number {
+    return this.blocks ? this.blocks.inUse / this.blocks.capacity : 0;
+  }
+
+  get writable(): boolean {
+    return this.stores.length > 0 && this.stores.every((s) => s.failed === null) && this.disabledReason === null;
+  }
+
+  /** Lays out the acquisition's array and opens its stores (storage off with one line when they cannot be). */
+  begin(h: RingHeader, acq: AcquisitionInfo): void {
+    this.header = h;
+    this.open = true;
+    const bpp = bytesPerPixel(h.dtype);
+    const layout = makeLayout(
+      { t: 1, c: h.channels, z: h.zPlanes, h: h.height, w: h.width },
+      this.cfg.storage.chunk, this.cfg.storage.sharding ? this.cfg.storage.shard : null, bpp,
+    );
+    this.layout = layout;
+    const [, , cz, cy, cx] = layout.chunk;
+    const geometry: TileGeometry = {
+      width: h.width, height: h.height, bytesPerPixel: bpp, cz, cy, cx, tilesX: tilesX(layout), tilesY: tilesY(layout),
+      shuffled: bpp === 2 && wantsPreShuffled(this.codec, cz * cy * cx * bpp, bpp),
+    };
+    const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
+    const streams = h.channels * h.views;
+    if (this.cfg.storage.enabled && maxBlocks < streams + 2) {
+      const need = Math.ceil(((streams + 2) * BlockAssembler.bytesPerBlock(geometry)) / 1048576);
+      this.bus.emit('log', { level: 'warn', msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(BlockAssembler.bytesPerBlock(geometry) / 1048576).toFixed(1)} MiB; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}` });
+    }
+    const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks]);
+    if (buffersKey !== this.buffersKey) {
+      // Kept for the next acquisitions of this geometry: a new acquisition then starts on touched
+      // pages instead of faulting in a fresh GiB while the old one waits for garbage collection.
+      this.buffersKey = buffersKey;
+      this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encode(b));
+      // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
+      // blocks). A slot holds a chunk compressed to 60 % of its raw size or better; larger chunks
+      // (and the numcodecs path) come back as new arrays.
+      const chunkBytes = cz * cy * cx * bpp;
+      this.slab = this.codec.effective.startsWith('numcodecs-') ? null
+        : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
+    }
+    this.stores = [];
+    this.disabledReason = null;
+    this.disabledCode = null;
+    if (!this.cfg.storage.enabled) return;
+    try {
+      this.stores = openAcquisitionStores({
+        cfg: this.cfg, header: h, layout, codec: this.codec, name: acq.name, id: acq.id, ringPath: acq.ringPath, metadata: acq.metadata,
+        overwrite: this.opts.overwrite, append: this.opts.append,
+        onError: (e, frames) => this.failed(e, frames),
+        onChunkDone: (chunk) => this.slab?.releaseView(chunk),
+        onShard: (file, bytes, sha256) => {
+          this.counters.bytesWritten += bytes;
+          this.bus.emit('shard-written', { path: file, bytes, sha256 });
+        },
+      });
+    } catch (e) {
+      this.stores = [];
+      const err = e instanceof StoreError ? e : new StoreError(String(e), 'EUNKNOWN');
+      this.disable(err.code, err.message, `storage disabled: ${err.message}`);
+    }
+  }
+
+  /** Turns storing off (store failure, disk guard): QC and previews go on, frames are counted unstored. */
+  disable(code: string, message: string, logLine = message): void {
+    if (this.disabledReason !== null) return;
+    this.disabledReason = message;
+    this.disabledCode = code;
+    this.bus.emit('storage-error', { message, code });
+    this.bus.emit('log', { level: 'error', msg: logLine });
+  }
+
+  /** Storing back on after the disk guard stopped it. */
+  resume(message: string): void {
+    this.disabledReason = null;
+    this.disabledCode = null;
+    this.bus.emit('storage-resumed', { message });
+    this.bus.emit('log', { level: 'warn', msg: message });
+  }
+
+  private failed(e: StoreError, frames: number): void {
+    if (frames > 0) this.countUnstored(frames, e.code);
+    this.disable(e.code, e.message, `storage stopped: ${e.message}`);
+  }
+
+  countUnstored(n: number, reason: string): void {
+    this.counters.framesUnstored += n;
+    this.bus.emit('frames-unstored', { count: n, reason });
+  }
+
+  /**
+   * Where frame `meta` goes. Encoding momentarily behind (start-up, a burst): the frame waits (in
+   * the frame pool, then the ring) for a free z-block; storage is shed only once the ring is half full.
+   */
+  place(meta: FrameMeta, ringBacklog: number): Placement {
+    const h = this.header as RingHeader;
+    if (meta.c >= h.channels || meta.z >= h.zPlanes || meta.view >= h.views) return { store: null, unstored: 'index' };
+    if (!this.cfg.storage.enabled) return { store: null, unstored: null };
+    const st = this.stores[meta.view];
+    if (!st || st.failed !== null || this.disabledReason !== null) {
+      return { store: null, unstored: !this.open ? 'no-acquisition' : this.disabledCode ?? 'store-failed' };
+    }
+    this.trackTimepoint(meta); // idempotent: a frame offered again after 'wait' is the same t
+    const blocks = this.blocks as BlockAssembler;
+    const backlog = this.stores.reduce((sum, x) => sum + x.pendingBytes, 0) > this.cfg.pipeline.block_pool_mib * 1048576;
+    const target = backlog ? null : blocks.assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
+    if (!target && ringBacklog < WAIT_BACKLOG) return 'wait';
+    if (!target) {
+      // Blocks waiting for output slots held by chunks not yet on disk: the disk is behind.
+      return { store: null, unstored: backlog || this.slab?.diskBound ? 'write-backlog' : 'block-pool-full' };
+    }
+    const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
+    if (target.block.planesAssigned === 1 && tc) tc.opened++;
+    return { store: target, unstored: null };
+  }
+
+  /** The frame task wrote its plane (or failed: the plane stays fill value). */
+  planeDone(target: PlaneTarget, ok: boolean): void {
+    if (ok) this.blocks?.copied(target.block);
+    else this.blocks?.unassign(target.block, target.plane);
+  }
+
+  /** Keeps per (t, c, view) counts so partial shards are flushed once a stream has moved on. */
+  private trackTimepoint(meta: FrameMeta): void {
+    const sk = `${meta.c}/${meta.view}`;
+    const prev = this.lastT.get(sk);
+    if (prev === meta.t) return;
+    this.stores[meta.view].ensureTimepoint(meta.t);
+    if (prev !== undefined) {
+      const old = this.tcOpen.get(`${prev}/${meta.c}/${meta.view}`);
+      if (old) {
+        old.closed = true;
+        this.maybeFlush(prev, meta.c, meta.view);
+      }
+    }
+    this.lastT.set(sk, meta.t);
+    if (!this.tcOpen.has(`${meta.t}/${meta.c}/${meta.view}`)) this.tcOpen.set(`${meta.t}/${meta.c}/${meta.view}`, { opened: 0, delivered: 0, closed: false });
+  }
+
+  private maybeFlush(t: number, c: number, view: number): void {
+    const k = `${t}/${c}/${view}`;
+    const tc = this.tcOpen.get(k);
+    if (tc && tc.closed && tc.delivered >= tc.opened) {
+      this.tcOpen.delete(k);
+      this.stores[view]?.flush(t, c);
+    }
+  }
+
+  private encode(b: ZBlock): void {
+    const l = this.layout as ArrayLayout;
+    const planes = b.present.reduce((s, v) => s + v, 0);
+    const store = this.stores[b.view];
+    const slab = this.slab;
+    const done = encodeBlock(b, this.blocks as BlockAssembler, slab, this.workers, this.codec).then((res) => {
+      this.opts.onBlockFreed();
+      if (!store) {
+        for (const r of res) slab?.releaseView(r);
+        return;
+      }
+      const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
+      const stored = res.reduce((s, r) => s + r.length, 0);
+      this.counters.bytesRawStored += raw;
+      // The store returns each slot (onChunkDone) once its chunk is on disk.
+      for (const r of res) if (r.length > 0) slab?.markWriting(r);
+      store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.length === 0 ? null : r)), planes);
+      this.bus.emit('chunk-stored', { stream: this.streamKey(b), rawBytes: raw, storedBytes: stored, frames: planes, latencyMs: Date.now() - b.firstTimestampNs / 1e6 });
+      const tc = this.tcOpen.get(`${b.t}/${b.c}/${b.view}`);
+      if (tc) {
+        tc.delivered++;
+        this.maybeFlush(b.t, b.c, b.view);
+      }
+    }).catch((e: unknown) => {
+      this.opts.onBlockFreed();
+      this.countUnstored(planes, 'encode-failed');
+      this.bus.emit('log', { level: 'error', msg: `encoding block t=${b.t} c=${b.c} z-block=${b.zb} failed: ${(e as Error).message}` });
+    });
+    this.inflight.track(done);
+  }
+
+  /** Seals every open block, waits for their encodes and writes, closes the stores (index, metadata). */
+  async end(): Promise<void> {
+    await this.inflight.settle();
+    this.blocks?.sealAll();
+    await this.inflight.settle();
+    await Promise.all(this.stores.map((st) => st.close()));
+    await this.inflight.settle();
+    this.open = false;
+    this.stores = [];
+    this.tcOpen.clear();
+    this.lastT.clear();
+  }
+}

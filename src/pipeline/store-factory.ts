@@ -1,0 +1,59 @@
+/**
+ * Opens the OME-Zarr images of one acquisition: one per view, `<name>.ome.zarr`, or
+ * `<name>_view<k>.ome.zarr` when the ring declares several views; with the image metadata the
+ * config, the page's sample metadata and the ring's geometry say.
+ */
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import type { RingHeader } from '../ingest/ring-layout.js';
+import { AcquisitionStore, type StoreError } from '../zarr/acquisition-store.js';
+import type { ArrayLayout } from '../zarr/layout.js';
+import { chunkCodecMetadata, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import { VERSION } from '../package-info.js';
+
+export interface OpenStoresInput {
+  cfg: Config;
+  header: RingHeader;
+  layout: ArrayLayout;
+  codec: ResolvedCodec;
+  name: string;
+  id: number;
+  ringPath: string;
+  metadata: Record<string, unknown>;
+  overwrite: boolean;
+  append: boolean;
+  onError: (e: StoreError, frames: number) => void;
+  onChunkDone: (chunk: Uint8Array) => void;
+  onShard: (file: string, bytes: number, sha256: string) => void;
+}
+
+/** Throws StoreError (one line) when a store cannot be created. */
+export function openAcquisitionStores(o: OpenStoresInput): AcquisitionStore[] {
+  const { cfg, header: h, layout } = o;
+  const bpp = layout.bytesPerPixel;
+  const stores: AcquisitionStore[] = [];
+  for (let v = 0; v < h.views; v++) {
+    const root = path.resolve(cfg.storage.out, `${o.name}${h.views > 1 ? `_view${v}` : ''}.ome.zarr`);
+    stores.push(AcquisitionStore.create({
+      root, layout, dtype: h.dtype,
+      innerCodecs: chunkCodecMetadata(o.codec, bpp, layout.chunk[2] * layout.chunk[3] * layout.chunk[4] * bpp),
+      image: {
+        name: o.name,
+        channels: Array.from({ length: h.channels }, (_, c) => ({
+          name: cfg.channels[c]?.name ?? `ch${c}`, color: cfg.channels[c]?.color ?? 'FFFFFF',
+        })),
+        pixelSizeUm: cfg.pixel_size_um,
+        timeStepS: cfg.time_step_s,
+        window: { min: 0, max: cfg.camera.saturation_level, start: cfg.camera.offset, end: Math.min(cfg.camera.saturation_level, cfg.camera.offset * 20) },
+        acquisition: {
+          ...cfg.metadata, ...o.metadata, start_time: new Date().toISOString(), acquisition_id: o.id,
+          camera: cfg.camera, ring: o.ringPath, spimstream_version: VERSION, view: v, views: h.views,
+          codec: { requested: o.codec.requested, effective: o.codec.effective, implementation: o.codec.implementation },
+        },
+      },
+      overwrite: o.overwrite, append: o.append,
+      onError: o.onError, onChunkDone: o.onChunkDone, onShard: o.onShard,
+    }));
+  }
+  return stores;
+}
