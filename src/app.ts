@@ -20,6 +20,7 @@ import { StreamQc } from './qc/stream-qc.js';
 import { AlertEngine } from './qc/alerts.js';
 import { QcHistory } from './server/qc-history.js';
 import { ManifestWriter } from './offload/manifest.js';
+import { Offloader } from './offload/offloader.js';
 import { Metrics } from './server/metrics.js';
 import { startHttpServer } from './server/http-server.js';
 import { apiRoutes, publicConfig } from './server/api-routes.js';
@@ -59,6 +60,8 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
   new ManifestWriter(bus, { version: VERSION, ring: () => (pipeline.header ? pipeline.ringPath : null), pixelSizeUm: () => cfg.pixel_size_um.x, config: () => publicConfig(cfg) });
+  // After the manifest writer: it queues a store's manifest when the manifest is on disk.
+  const offloader = cfg.offload.destination ? new Offloader(cfg, bus) : null;
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,
@@ -69,6 +72,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     blockPoolInUseRatio: () => pipeline.blockPoolInUseRatio(),
     streams: () => streamQc.streams.values(),
     focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
+    offloadBacklog: () => offloader?.backlog() ?? null,
   });
   metrics.pixelSizeUm = cfg.pixel_size_um.x;
   let stopped = false;
@@ -146,6 +150,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       }
       await attacher.stop();
       await pipeline.stop();
+      await offloader?.stop(30_000);
       await workers.close();
       alerts.stop();
       hub.close();

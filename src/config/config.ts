@@ -4,6 +4,7 @@
  * has a type, unknown keys are refused by name, and enumerated values list what is allowed.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 export interface SimConfig {
   width: number;
@@ -60,6 +61,23 @@ export interface Config {
   server: { host: string; port: number; token: string; allowed_origins: string[] };
   preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
   pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number };
+  offload: {
+    /** An rclone remote path (`remote:path`) or an absolute path; empty = no offload. */
+    destination: string;
+    /** rclone's config file (empty = rclone's own default). */
+    rclone_config: string;
+    when: string;
+    delete_local: boolean;
+    /** rclone --bwlimit syntax (e.g. "100M", "08:00,50M 18:00,off"); empty = unlimited. */
+    bandwidth: string;
+    transfers: number;
+    /** rclone's own retries per batch; a failed batch is then retried by spimstream with backoff, forever. */
+    retries: number;
+    on_complete: string[];
+    on_complete_timeout_s: number;
+    /** Seconds without a verified file while files wait, before offload_stalled fires. */
+    stall_seconds: number;
+  };
   log: { json: boolean; level: string };
 }
 
@@ -99,6 +117,10 @@ export const DEFAULT_CONFIG: Config = {
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
   pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024 },
+  offload: {
+    destination: '', rclone_config: '', when: 'shard', delete_local: false, bandwidth: '', transfers: 4, retries: 3,
+    on_complete: [], on_complete_timeout_s: 600, stall_seconds: 120,
+  },
   log: { json: false, level: 'info' },
 };
 
@@ -108,6 +130,7 @@ export const ENUMS: Record<string, readonly string[]> = {
   'storage.codec': ['blosc-zstd', 'blosc-lz4', 'blosc-zlib', 'gzip', 'numcodecs-blosc-zstd', 'numcodecs-blosc-lz4', 'none'],
   'preview.format': ['jpeg', 'webp', 'raw'],
   'log.level': ['debug', 'info', 'warn', 'error'],
+  'offload.when': ['shard', 'acquisition'],
 };
 const FOCUS_MEASURES = ['dcts', 'tenengrad', 'laplacian_variance', 'brenner'] as const;
 
@@ -177,6 +200,7 @@ export const RANGES: Record<string, Range> = {
   'server.port': I(0, 65535),
   'preview.max_size': I(16, 8192), 'preview.fps': { above: 0, max: 60 }, 'preview.quality': I(1, 100), 'preview.clip_percent': { min: 0, below: 50 },
   'pipeline.workers': I(0, 256), 'pipeline.frame_pool_mib': I(1, 1 << 20), 'pipeline.block_pool_mib': I(1, 1 << 20),
+  'offload.transfers': I(1, 64), 'offload.retries': I(0, 100), 'offload.on_complete_timeout_s': { above: 0, max: 86400 }, 'offload.stall_seconds': { above: 0 },
 };
 
 function describeRange(r: Range): string {
@@ -219,6 +243,11 @@ export function problems(c: Config): string[] {
   }
   check(c.storage.out.length > 0, 'storage.out', 'must not be empty');
   check(c.qc.roi.length === 0 || c.qc.roi.length === 4, 'qc.roi', 'must be [] (centred) or [x, y, width, height]');
+  const o = c.offload;
+  check(o.destination === '' || path.isAbsolute(o.destination) || /^[\w.-]+:/.test(o.destination) || /^:[\w-]+[,:]/.test(o.destination), 'offload.destination', `"${o.destination}" must be an rclone remote path (remote:path, or a connection string :backend,opt=v:path) or an absolute path`);
+  check(o.on_complete.every((a) => typeof a === 'string'), 'offload.on_complete', 'must be an argv array of strings (no shell), e.g. ["sbatch", "process.sh"]');
+  check(o.bandwidth === '' || /^[\w.:, -]+$/.test(o.bandwidth), 'offload.bandwidth', `"${o.bandwidth}" is not in rclone's --bwlimit syntax (e.g. "100M" or "08:00,50M 18:00,off")`);
+  check(!o.delete_local || o.destination !== '', 'offload.delete_local', 'needs offload.destination (local files are deleted only after their verified copy exists there)');
   return out;
 }
 

@@ -10,7 +10,7 @@ import { PACKAGE_ROOT } from '../package-info.js';
 import { SlotPool } from './slot-pool.js';
 import type { RingHeader } from './ring-layout.js';
 import {
-  CMD_ABORT, CMD_DRAIN, CTL_COMMAND, STATUS_MAX_POLL_GAP, STATUS_RING_FILL, STATUS_WORDS,
+  CMD_ABORT, CMD_DRAIN, CTL_COMMAND, INGEST_NICE, STATUS_MAX_POLL_GAP, STATUS_RING_FILL, STATUS_WORDS,
   type IngestMessage, type IngestStart, type IngestStartPosition,
 } from './ingest-protocol.js';
 
@@ -37,7 +37,7 @@ export class IngestClient {
     const status = new SharedArrayBuffer(STATUS_WORDS * 8);
     this.control = new Int32Array(control);
     this.status = new Float64Array(status);
-    const start: IngestStart = { kind: 'spimstream-ingest', ringPath, pool: this.pool.shared(), control, status, expectedFrameBytes: header.frameBytes, position };
+    const start: IngestStart = { kind: 'spimstream-ingest', ringPath, pool: this.pool.shared(), control, status, expectedFrameBytes: header.frameBytes, position, priority: INGEST_NICE };
     this.worker = new Worker(ingestThreadFile(), { workerData: start, name: 'spimstream-ingest' });
     let said: () => void = () => undefined;
     this.lastWord = new Promise((r) => { said = r; });

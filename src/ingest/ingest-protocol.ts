@@ -17,7 +17,8 @@ export interface IngestStartPosition {
 export type LossReason = 'overrun' | 'gap' | 'torn';
 
 export type IngestMessage =
-  | { k: 'attached'; header: RingHeader }
+  /** priority: the nice value the thread runs at, null when raising it was not permitted. */
+  | { k: 'attached'; header: RingHeader; priority: number | null }
   /** Frames from here on belong to acquisition `id` (until 'acq-end'). */
   | { k: 'acq-start'; id: number }
   /** The open acquisition is over: the producer said so, or a new one began. */
@@ -41,7 +42,12 @@ export interface IngestStart {
   /** The frame size the pool was made for: a ring that changed before the thread opened it is refused. */
   expectedFrameBytes: number;
   position: IngestStartPosition;
+  /** The nice value to ask for (the ingest thread only). */
+  priority: number;
 }
+
+/** Ahead of the process's other threads (workers, main) and of a same-priority CPU hog. */
+export const INGEST_NICE = -10;
 
 export const CTL_COMMAND = 0;
 export const CMD_RUN = 0;

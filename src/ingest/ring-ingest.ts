@@ -60,6 +60,7 @@ export class RingIngest {
     private readonly status: Float64Array,
     private readonly post: (batch: IngestMessage[]) => void,
     start: StartPosition,
+    priority: number | null = null,
   ) {
     this.next = start.next;
     this.lateBefore = start.lateBefore;
@@ -67,7 +68,7 @@ export class RingIngest {
       this.acqId = start.finishedId;
       this.finishedIds.add(start.finishedId);
     }
-    this.out.push({ k: 'attached', header: reader.header });
+    this.out.push({ k: 'attached', header: reader.header, priority });
     this.flush();
   }
 

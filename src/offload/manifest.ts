@@ -65,6 +65,7 @@ export class ManifestWriter {
       try {
         this.write(c, e.summary);
         bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(c.root, MANIFEST_NAME) } });
+        bus.emit('manifest-written', { storePath: c.root, manifest: path.join(c.root, MANIFEST_NAME) });
       } catch (err) {
         bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: c.root } });
       }
@@ -103,6 +104,12 @@ export class ManifestWriter {
       }
     };
     walk(c.root);
+    // Shards already offloaded and deleted locally (offload.delete_local): listed from their write.
+    const listed = new Set(files.map((f) => f.path));
+    for (const [full, k] of c.files) {
+      const rel = path.relative(c.root, full).split(path.sep).join('/');
+      if (!listed.has(rel) && !fs.existsSync(full)) files.push({ path: rel, bytes: k.bytes, sha256: k.sha256 });
+    }
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const doc = {
       manifest_version: MANIFEST_VERSION,

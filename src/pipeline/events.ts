@@ -33,6 +33,14 @@ export interface PipelineEvents {
   'storage-resumed': { message: string };
   /** The ring went bad (truncated, recreated, geometry changed): detached, acquisition finalized. */
   'ring-detached': { reason: string };
+  /** The manifest of a finished store is on disk (the offload's last file for that store). */
+  'manifest-written': { storePath: string; manifest: string };
+  /** Files verified at the offload destination (lagSeconds: oldest of them, queued → verified) or failed. */
+  'offload-files': { result: 'verified' | 'failed'; files: number; bytes: number; lagSeconds: number };
+  'offload-failure': { reason: string; message: string };
+  /** Every file of a store, the manifest last, is verified at the destination. */
+  'offload-complete': { store: string; destination: string };
+  'on-complete': { command: string; code: number | null };
   'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 }
 

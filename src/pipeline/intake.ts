@@ -16,7 +16,7 @@ import type { FrameRef } from './frame-ref.js';
 const RETRY_MS = 2;
 
 export interface IntakeSink {
-  attached(header: RingHeader): void;
+  attached(header: RingHeader, priority: number | null): void;
   acquisitionStart(id: number): void;
   acquisitionEnd(): Promise<void>;
   /** True when the frame was taken (the sink now holds `ref`); false, untouched, to be offered again later. */
@@ -134,7 +134,7 @@ export class Intake {
       this.head++;
       if (m.k === 'attached') {
         this.ready = true;
-        this.sink.attached(m.header);
+        this.sink.attached(m.header, m.priority);
       }
       else if (m.k === 'acq-start') this.sink.acquisitionStart(m.id);
       else if (m.k === 'lost') this.sink.lost(m.reason, m.count, m.atSeq, m.late);

@@ -144,8 +144,8 @@ export class Pipeline implements IntakeSink {
 
   // ---- IntakeSink: what the ingest thread reports, in ring order ----
 
-  attached(h: RingHeader): void {
-    this.bus.emit('log', { level: 'info', msg: 'ring attached', fields: { ring: this.ringPath, width: h.width, height: h.height, dtype: h.dtype, slots: h.slotCount, z_planes: h.zPlanes, channels: h.channels, frame_pool: this.framePool?.capacity ?? 0 } });
+  attached(h: RingHeader, priority: number | null): void {
+    this.bus.emit('log', { level: 'info', msg: 'ring attached', fields: { ring: this.ringPath, width: h.width, height: h.height, dtype: h.dtype, slots: h.slotCount, z_planes: h.zPlanes, channels: h.channels, frame_pool: this.framePool?.capacity ?? 0, ingest_nice: priority ?? 'unchanged (no CAP_SYS_NICE)' } });
   }
 
   acquisitionStart(id: number): void {

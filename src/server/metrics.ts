@@ -19,6 +19,8 @@ export interface MetricsSources {
   blockPoolInUseRatio(): number;
   streams(): Iterable<StreamState>;
   focusMeasure(): string;
+  /** Offload backlog (null when offload is off). */
+  offloadBacklog(): { bytes: number; lagSeconds: number } | null;
 }
 
 export class Metrics {
@@ -93,6 +95,24 @@ export class Metrics {
     const storageOk = g('spimstream_storage_ok', '1 while frames are being stored, 0 after a storage error or when the disk guard stopped storing.', ['camera']);
     const alertG = g('spimstream_alert_active', 'Alerts computed by spimstream from the configured thresholds (1 = firing). Every alert has a series from the start: saturation, drift and focus_lost per stream (camera, channel, view), the others per camera (channel and view empty).', [...SL, 'alert']);
     const focusRel = g('spimstream_focus_relative', 'Best measured plane focus of the last stack over the baseline of the same planes (1 = as sharp as usual; focus_lost fires below 1 - qc.thresholds.focus_drop_ratio).', SL);
+    const offBytes = c('spimstream_offload_bytes_total', 'Bytes offloaded to offload.destination: result verified (copied and checked there) or failed (a batch that will be retried).', ['camera', 'result']);
+    const offFiles = c('spimstream_offload_files_total', 'Files offloaded: result verified or failed (retried with backoff; the local copy is kept).', ['camera', 'result']);
+    const offFail = c('spimstream_offload_failures_total', 'Failed offload batches by reason: unreachable, refused (credentials), destination-full, verify, other.', ['camera', 'reason']);
+    g('spimstream_offload_queue_bytes', 'Bytes written locally and not yet verified at the offload destination.', ['camera'], function collect() {
+      const b = sources.offloadBacklog();
+      if (b) this.set({ camera }, b.bytes);
+    });
+    g('spimstream_offload_lag_seconds', 'Age of the oldest file not yet verified at the offload destination (0 = caught up).', ['camera'], function collect() {
+      const b = sources.offloadBacklog();
+      if (b) this.set({ camera }, b.lagSeconds);
+    });
+    const onComplete = g('spimstream_on_complete_exit_code', 'Exit status of the last offload.on_complete command (-1: could not start or was killed).', ['camera']);
+    bus.on('offload-files', (e) => {
+      offBytes.inc({ camera, result: e.result }, e.bytes);
+      offFiles.inc({ camera, result: e.result }, e.files);
+    });
+    bus.on('offload-failure', (e) => offFail.inc({ camera, reason: e.reason }));
+    bus.on('on-complete', (e) => onComplete.set({ camera }, e.code ?? -1));
     const infoG = g('spimstream_build_info', 'Version and codec in use (value is always 1).', Object.keys(info));
     infoG.set(info, 1);
     const acqG = g('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']);

@@ -1,0 +1,264 @@
+/**
+ * Continuous, verified offload of finished files to `offload.destination` through rclone.
+ * Subscribes to the pipeline's events: a shard renamed into place is final (immutable) and is
+ * queued at once (`when: shard`) or when its acquisition ends (`when: acquisition`); when the
+ * manifest is written the store's metadata and report follow its shards, and the manifest goes
+ * last, once everything else is verified there — a reader at the destination never sees a store
+ * marked complete that is not. Every step is journaled durably (journal.ts); with `delete_local`
+ * a local file is removed only after its verified copy exists. Failures back off (1 s … 60 s) and
+ * retry forever; the local data stays; `offload_stalled` fires when nothing is verified for
+ * `offload.stall_seconds` while files wait.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import type { EventBus } from '../pipeline/events.js';
+import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
+import { MANIFEST_NAME, REPORT_NAME } from './manifest.js';
+import { copyAndVerify, destinationHashes, reachable, type RcloneOptions } from './rclone.js';
+import { runOnComplete } from './on-complete.js';
+
+const BATCH_FILES = 256;
+const BATCH_BYTES = 2 ** 30;
+const BACKOFF_MAX_MS = 60_000;
+
+/** The failure reasons (a bounded label set for spimstream_offload_failures_total). */
+export function failureReason(message: string): string {
+  if (/no space|quota|insufficient storage|507|disk full/i.test(message)) return 'destination-full';
+  if (/permission denied|auth|401|403|unable to authenticate|handshake failed/i.test(message)) return 'refused';
+  if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
+  if (/verif|differ|hash/i.test(message)) return 'verify';
+  return 'other';
+}
+
+export class Offloader {
+  private readonly journal: Journal;
+  private readonly root: string;
+  private readonly rc: RcloneOptions;
+  private readBack: boolean | null = null;
+  private running: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private nextTry = 0;
+  private lastProgress = Date.now();
+  private stalled = false;
+  private closed = false;
+  private readonly stallTimer: NodeJS.Timeout;
+
+  constructor(private readonly cfg: Config, private readonly bus: EventBus) {
+    this.root = path.resolve(cfg.storage.out);
+    fs.mkdirSync(this.root, { recursive: true });
+    this.journal = new Journal(this.root);
+    const o = cfg.offload;
+    this.rc = { destination: o.destination, config: o.rclone_config, bandwidth: o.bandwidth, transfers: o.transfers, retries: o.retries };
+    bus.on('shard-written', (e) => this.queue([{ abs: e.path, phase: 'data' }]));
+    bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
+    // Files verified before a crash whose local copy was not yet deleted: delete now.
+    this.deleteVerified([...this.journal.files.values()]);
+    const waiting = [...this.journal.files.values()].filter((f) => !f.verified).length;
+    if (waiting > 0) bus.emit('log', { level: 'info', msg: `offload: resuming ${waiting} files from the journal`, fields: { destination: o.destination } });
+    this.stallTimer = setInterval(() => this.checkStall(), 1000);
+    this.stallTimer.unref();
+    bus.emit('alert', { name: 'offload_stalled', stream: null, active: false, message: 'offload is keeping up', value: 0 });
+    void this.probe();
+  }
+
+  /** One line at start when the destination cannot be reached (offload retries meanwhile). */
+  private async probe(): Promise<void> {
+    const err = await reachable(this.rc);
+    if (err) this.bus.emit('log', { level: 'error', msg: `offload destination ${this.rc.destination} cannot be reached: ${err} (files are kept locally and retried)` });
+    else this.bus.emit('log', { level: 'info', msg: 'offload destination reachable', fields: { destination: this.rc.destination } });
+    this.kick();
+  }
+
+  private rel(abs: string): string {
+    return path.relative(this.root, path.resolve(abs)).split(path.sep).join('/');
+  }
+
+  private storeOf(rel: string): string {
+    return rel.split('/')[0];
+  }
+
+  private queue(files: { abs: string; phase: FilePhase }[]): void {
+    const entries: JournalEntry[] = [];
+    const now = Date.now();
+    for (const { abs, phase } of files) {
+      const f = this.rel(abs);
+      if (f.startsWith('..') || this.journal.files.has(f)) continue;
+      let bytes = 0;
+      try {
+        bytes = fs.statSync(abs).size;
+      } catch {
+        continue; // gone already (not ours to offload)
+      }
+      entries.push({ e: 'queued', f, bytes, store: this.storeOf(f), phase, at: now });
+    }
+    this.journal.record(entries);
+    this.kick();
+  }
+
+  /** The manifest is written: every other file of the store follows its shards, the manifest comes last. */
+  private storeFinished(storePath: string): void {
+    const store = this.rel(storePath);
+    const files: { abs: string; phase: FilePhase }[] = [];
+    const walk = (dir: string) => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, d.name);
+        if (d.isDirectory()) walk(full);
+        else if (d.isFile() && !d.name.includes('.tmp-') && d.name !== MANIFEST_NAME) {
+          files.push({ abs: full, phase: /\/c\//.test(this.rel(full)) ? 'data' : 'metadata' });
+        }
+      }
+    };
+    walk(storePath);
+    files.push({ abs: path.join(storePath, MANIFEST_NAME), phase: 'manifest' });
+    this.queue(files);
+    this.journal.record([{ e: 'store-finished', store, at: Date.now() }]);
+    this.kick();
+  }
+
+  /** Files that may go now: shards (per `when`), then a finished store's metadata, then its manifest. */
+  private eligible(): FileState[] {
+    const byStore = new Map<string, { data: number; meta: number }>();
+    const all = [...this.journal.files.values()];
+    for (const f of all) {
+      if (f.verified) continue;
+      const s = byStore.get(f.store) ?? { data: 0, meta: 0 };
+      if (f.phase === 'data') s.data++;
+      if (f.phase === 'metadata') s.meta++;
+      byStore.set(f.store, s);
+    }
+    return all.filter((f) => {
+      if (f.verified) return false;
+      const finished = this.journal.finishedStores.has(f.store);
+      const s = byStore.get(f.store) ?? { data: 0, meta: 0 };
+      if (f.phase === 'data') return this.cfg.offload.when === 'shard' || finished;
+      if (f.phase === 'metadata') return finished && s.data === 0;
+      return finished && s.data === 0 && s.meta === 0;
+    });
+  }
+
+  kick(): void {
+    if (this.closed || this.running || this.timer) return;
+    const wait = Math.max(0, this.nextTry - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.batch().finally(() => {
+        this.running = null;
+        if (this.eligible().length > 0) this.kick();
+      });
+    }, wait);
+  }
+
+  private async batch(): Promise<void> {
+    const ready = this.eligible();
+    if (ready.length === 0) return;
+    const pick: FileState[] = [];
+    let bytes = 0;
+    for (const f of ready) {
+      if (pick.length >= BATCH_FILES || (pick.length > 0 && bytes + f.bytes > BATCH_BYTES)) break;
+      pick.push(f);
+      bytes += f.bytes;
+    }
+    if (this.readBack === null) {
+      const h = await destinationHashes(this.rc);
+      if ('error' in h) return this.failed(pick, h.error);
+      this.readBack = h.hashes.length === 0;
+      this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.readBack ? 'by reading every file back (the destination gives no hash)' : `with the destination's ${h.hashes[0]} hashes`}`, fields: { destination: this.rc.destination } });
+    }
+    const r = await copyAndVerify(this.root, pick.map((f) => f.f), this.rc, this.readBack, this.root);
+    const done = pick.filter((f) => r.verified.has(f.f));
+    const now = Date.now();
+    this.journal.record(done.map((f) => ({ e: 'verified', f: f.f, at: now })));
+    if (done.length > 0) {
+      this.lastProgress = now;
+      this.bus.emit('offload-files', { result: 'verified', files: done.length, bytes: done.reduce((s, f) => s + f.bytes, 0), lagSeconds: (now - Math.min(...done.map((f) => f.queuedAt))) / 1000 });
+    }
+    this.deleteVerified(done);
+    for (const f of done) if (f.phase === 'manifest') this.storeComplete(f.store);
+    const missed = pick.filter((f) => !r.verified.has(f.f));
+    if (missed.length > 0) return this.failed(missed, r.error ?? 'copied but not verified at the destination');
+    this.failures = 0;
+    this.nextTry = 0;
+  }
+
+  private failed(files: FileState[], message: string): void {
+    this.failures++;
+    const reason = failureReason(message);
+    this.nextTry = Date.now() + Math.min(BACKOFF_MAX_MS, 1000 * 2 ** (this.failures - 1));
+    this.bus.emit('offload-files', { result: 'failed', files: files.length, bytes: files.reduce((s, f) => s + f.bytes, 0), lagSeconds: 0 });
+    this.bus.emit('offload-failure', { reason, message });
+    this.bus.emit('log', { level: this.failures === 1 || this.failures % 10 === 0 ? 'error' : 'warn', msg: `offload to ${this.rc.destination} failed (${reason}): ${message}; ${files.length} files kept locally, retry in ${Math.round((this.nextTry - Date.now()) / 1000)} s` });
+  }
+
+  private deleteVerified(files: FileState[]): void {
+    if (!this.cfg.offload.delete_local) return;
+    const entries: JournalEntry[] = [];
+    for (const f of files) {
+      // The manifest and the QC report stay: they say where the data went and whether it is usable.
+      if (!f.verified || f.deleted || f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) continue;
+      try {
+        fs.rmSync(path.join(this.root, f.f), { force: true });
+        entries.push({ e: 'deleted', f: f.f, at: Date.now() });
+      } catch (e) {
+        this.bus.emit('log', { level: 'warn', msg: `offload: cannot delete ${f.f} locally: ${(e as Error).message}` });
+      }
+    }
+    this.journal.record(entries);
+  }
+
+  private storeComplete(store: string): void {
+    if (this.journal.completeStores.has(store)) return;
+    this.journal.record([{ e: 'store-complete', store, at: Date.now() }]);
+    const dest = `${this.rc.destination.replace(/\/$/, '')}/${store}`;
+    this.bus.emit('offload-complete', { store, destination: dest });
+    this.bus.emit('log', { level: 'info', msg: 'offload complete: every file verified at the destination, manifest last', fields: { store, destination: dest } });
+    if (this.cfg.offload.on_complete.length > 0) {
+      void runOnComplete(this.cfg.offload.on_complete, this.cfg.offload.on_complete_timeout_s, {
+        SPIMSTREAM_STORE: path.join(this.root, store), SPIMSTREAM_MANIFEST: path.join(this.root, store, MANIFEST_NAME), SPIMSTREAM_DESTINATION: dest,
+      }, this.bus);
+    }
+  }
+
+  /** Bytes queued and not yet verified, and the age of the oldest such file (s). */
+  backlog(): { files: number; bytes: number; lagSeconds: number } {
+    let files = 0;
+    let bytes = 0;
+    let oldest = Infinity;
+    for (const f of this.journal.files.values()) {
+      if (f.verified) continue;
+      files++;
+      bytes += f.bytes;
+      oldest = Math.min(oldest, f.queuedAt);
+    }
+    return { files, bytes, lagSeconds: files > 0 ? (Date.now() - oldest) / 1000 : 0 };
+  }
+
+  private checkStall(): void {
+    const b = this.backlog();
+    const stalled = b.files > 0 && this.eligible().length > 0 && Date.now() - this.lastProgress > this.cfg.offload.stall_seconds * 1000;
+    if (stalled !== this.stalled) {
+      this.stalled = stalled;
+      this.bus.emit('alert', {
+        name: 'offload_stalled', stream: null, active: stalled, value: b.lagSeconds,
+        message: stalled ? `offload stalled: nothing verified at ${this.rc.destination} for ${this.cfg.offload.stall_seconds} s; ${b.files} files (${(b.bytes / 1e9).toFixed(2)} GB) wait locally` : 'offload is moving again',
+      });
+    }
+    if (!stalled && b.files === 0) this.lastProgress = Date.now();
+  }
+
+  /**
+   * Stop: goes on offloading what may go (the last store's metadata and manifest) for at most
+   * `graceMs` while the destination answers, then closes the journal; the rest resumes at the next start.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.closed = true;
+    clearInterval(this.stallTimer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+    const until = Date.now() + graceMs;
+    while (this.eligible().length > 0 && Date.now() < until && this.failures === 0) await this.batch();
+    this.journal.close();
+  }
+}

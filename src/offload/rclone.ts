@@ -1,0 +1,104 @@
+/**
+ * rclone, driven as its users do: one `rclone` process per batch (copy, then check), with the
+ * batch's files in a --files-from list. Chosen over `rclone rcd` because a batch of finished shards
+ * is seconds of work, a process per batch costs ~30 ms, and nothing stays running to supervise or
+ * secure (rcd needs a socket and credentials). Verification uses a hash both sides have; where the
+ * destination has none (WebDAV, some S3 gateways) it reads the files back (`check --download`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+
+export interface RcloneOptions {
+  destination: string;
+  config: string;
+  bandwidth: string;
+  transfers: number;
+  retries: number;
+}
+
+export interface RcloneResult {
+  code: number | null;
+  /** The last error-looking line of rclone's output (for the log and the failure reason). */
+  message: string;
+}
+
+/** Runs rclone with `args`, resolving with its exit code and last error line (never rejects). */
+export function runRclone(args: string[], o: Pick<RcloneOptions, 'config'>, timeoutMs = 3_600_000): Promise<RcloneResult & { stdout: string }> {
+  const full = [...(o.config ? ['--config', o.config] : []), ...args];
+  return new Promise((resolve) => {
+    let child;
+    try {
+      child = spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      resolve({ code: null, message: `cannot run rclone: ${(e as Error).message}`, stdout: '' });
+      return;
+    }
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { if (out.length < 1 << 20) out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { if (err.length < 1 << 16) err += d.toString(); });
+    let killed = false;
+    const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, message: `cannot run rclone (is the Debian package rclone installed?): ${e.message}`, stdout: out });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const lines = err.split('\n').filter((l) => /ERROR|Failed|error|couldn't|failed/.test(l));
+      const last = (lines.at(-1) ?? err.trim().split('\n').at(-1) ?? '').replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '');
+      resolve({ code, message: killed ? `rclone timed out after ${Math.round(timeoutMs / 1000)} s (killed): ${last}` : last, stdout: out });
+    });
+  });
+}
+
+/** The hashes the destination backend can give (empty: verify by reading back). Null when it cannot be reached. */
+export async function destinationHashes(o: RcloneOptions): Promise<{ hashes: string[] } | { error: string }> {
+  const r = await runRclone(['backend', 'features', o.destination], o, 60_000);
+  const i = r.stdout.indexOf('{');
+  if (r.code !== 0 || i < 0) return { error: r.message || `rclone exited with ${r.code}` };
+  try {
+    return { hashes: (JSON.parse(r.stdout.slice(i)) as { Hashes?: string[] }).Hashes ?? [] };
+  } catch {
+    return { error: 'rclone backend features gave no JSON' };
+  }
+}
+
+/** Fails in one line when the destination cannot be listed (bad remote, refused credentials, down). */
+export async function reachable(o: RcloneOptions): Promise<string | null> {
+  const r = await runRclone(['lsf', '--max-depth', '1', '--low-level-retries', '1', '--retries', '1', '--contimeout', '10s', '--timeout', '30s', o.destination], o, 120_000);
+  return r.code === 0 ? null : (r.message || `rclone exited with ${r.code}`);
+}
+
+function common(o: RcloneOptions): string[] {
+  // Low-level retries off: a dead destination must fail the batch in seconds (spimstream retries it
+  // with backoff); rclone's own --retries re-run the batch for flaky links.
+  return ['--transfers', String(o.transfers), '--retries', String(Math.max(1, o.retries)), '--low-level-retries', '1',
+    '--contimeout', '15s', '--timeout', '60s', ...(o.bandwidth ? ['--bwlimit', o.bandwidth] : [])];
+}
+
+/**
+ * Copies `files` (relative to `root`) to the destination and checks them there. Returns the files
+ * verified (hash or read-back match). `--no-traverse`: the destination is not listed per batch.
+ */
+export async function copyAndVerify(root: string, files: string[], o: RcloneOptions, readBack: boolean, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
+  const list = path.join(tmpDir, `.offload-batch-${process.pid}-${Date.now()}.txt`);
+  const match = `${list}.match`;
+  fs.writeFileSync(list, `${files.join('\n')}\n`);
+  // A batch that hangs (a server gone mid-request) is killed and retried: 2 min plus 1 s per 5 MB.
+  let bytes = 0;
+  for (const f of files) bytes += fs.statSync(path.join(root, f), { throwIfNoEntry: false })?.size ?? 0;
+  const limitMs = 120_000 + bytes / 5e3;
+  try {
+    const copy = await runRclone(['copy', root, o.destination, '--files-from-raw', list, '--no-traverse', ...common(o)], o, limitMs);
+    if (copy.code !== 0) return { verified: new Set(), error: copy.message || `rclone copy exited with ${copy.code}` };
+    const check = await runRclone(['check', root, o.destination, '--one-way', '--files-from-raw', list, '--match', match, ...(readBack ? ['--download'] : []), ...common(o)], o, limitMs);
+    const verified = new Set(fs.existsSync(match) ? fs.readFileSync(match, 'utf8').split('\n').filter(Boolean) : []);
+    const error = check.code === 0 ? null : (check.message || `rclone check exited with ${check.code}`);
+    return { verified, error };
+  } finally {
+    fs.rmSync(list, { force: true });
+    fs.rmSync(match, { force: true });
+  }
+}

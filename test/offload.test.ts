@@ -1,0 +1,165 @@
+/**
+ * Offload through rclone to real servers on loopback: a local folder, SFTP (a test-owned Debian
+ * sshd on a free port, generated keys, another process) and WebDAV (`rclone serve webdav`, stopped
+ * and restarted mid-run). Every test reads the destination store back bit-exact against the
+ * producer's frame log and checks the manifest's sizes and SHA-256 against the destination files.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checksumPixels } from '../workers/kernels/stats.js';
+import { BIN, exited, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import type { PipelineEvents } from '../src/pipeline/events.js';
+
+const cleanup: string[] = [];
+const procs: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null) p.kill('SIGKILL');
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+}
+
+const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+/** Runs one acquisition of N frames through the sidecar with `offload` settings; waits for the offload to complete. */
+async function acquire(name: string, offload: Record<string, unknown>, during?: (ev: { verified: number; failures: unknown[] }) => Promise<void>, N = 160) {
+  const ring = shmPath(name);
+  const dir = tmpDir(name);
+  const out = path.join(dir, 'data');
+  const log = path.join(dir, 'frames.jsonl');
+  cleanup.push(ring, `${ring}.lock`, dir);
+  const { app } = await startTestApp({
+    source: `shm:${ring}`, offload, storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256] },
+  });
+  const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number } = { complete: [], failures: [], verified: 0 };
+  app.bus.on('offload-complete', (e) => seen.complete.push(e));
+  app.bus.on('offload-failure', (e) => seen.failures.push(e));
+  app.bus.on('offload-files', (e) => { if (e.result === 'verified') seen.verified += e.files; });
+  try {
+    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '100', '--frames', String(N), '--slots', '64', '--log-frames', log]);
+    procs.push(sim);
+    if (during) await during(seen);
+    expect(await exited(sim), sim.output()).toBe(0);
+    await waitFor(() => seen.complete.length >= 1, 90_000, 'the offload to complete');
+  } finally {
+    await app.stop();
+  }
+  return { out, log, seen, N };
+}
+
+/** The destination store: bit-exact frames, and every manifest entry's size and SHA-256 true there. */
+async function checkDestination(destStore: string, log: string): Promise<void> {
+  const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as { files: { path: string; bytes: number; sha256: string }[]; complete: boolean };
+  expect(manifest.complete).toBe(true);
+  expect(manifest.files.length).toBeGreaterThan(3);
+  for (const f of manifest.files) {
+    const p = path.join(destStore, f.path);
+    expect(fs.statSync(p).size, f.path).toBe(f.bytes);
+    expect(sha256(p), f.path).toBe(f.sha256);
+  }
+  const arr = await openArray(destStore);
+  let n = 0;
+  for (const f of readFrameLog(log)) {
+    expect(checksumPixels(await readPlane(arr, f.t, f.c, f.z)), `frame ${f.seq} at the destination`).toBe(f.checksum);
+    n++;
+  }
+  expect(n).toBeGreaterThan(0);
+}
+
+describe('offload through rclone', () => {
+  it('to a local folder: every file copied bit-exact, metadata after shards, manifest last, journal complete', async () => {
+    const dest = tmpDir('offload-dest');
+    cleanup.push(dest);
+    const { out, log } = await acquire('off-local', { destination: dest });
+    const [local] = storeDirs(out);
+    const destStore = path.join(dest, path.basename(local));
+    await checkDestination(destStore, log);
+    // Nothing deleted locally without delete_local; every local file is at the destination, identical.
+    for (const f of fs.readdirSync(local, { recursive: true }) as string[]) {
+      const p = path.join(local, f);
+      if (fs.statSync(p).isFile()) expect(Buffer.compare(fs.readFileSync(p), fs.readFileSync(path.join(destStore, f))), f).toBe(0);
+    }
+    const journal = fs.readFileSync(path.join(out, '.spimstream-offload.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { e: string; f?: string });
+    const order = journal.filter((j) => j.e === 'verified').map((j) => j.f as string);
+    const lastShard = Math.max(...order.map((f, i) => (/\/c\//.test(f) ? i : -1)));
+    const firstMeta = order.findIndex((f) => f.endsWith('zarr.json'));
+    expect(firstMeta, 'metadata verified after every shard').toBeGreaterThan(lastShard);
+    expect(order.at(-1)).toMatch(/spimstream-manifest\.json$/);
+  });
+
+  it('to SFTP (Debian openssh-server on loopback) with delete_local: local shards go once verified, the destination is whole', async () => {
+    const dir = tmpDir('sftp');
+    cleanup.push(dir);
+    const port = await freePort();
+    fs.mkdirSync('/run/sshd', { recursive: true });
+    for (const k of ['host', 'client']) {
+      const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, k)], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    fs.copyFileSync(path.join(dir, 'client.pub'), path.join(dir, 'authorized_keys'));
+    fs.writeFileSync(path.join(dir, 'sshd_config'), [
+      `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(dir, 'host')}`, `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'PasswordAuthentication no', 'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no', `PidFile ${path.join(dir, 'sshd.pid')}`,
+      'Subsystem sftp internal-sftp', '',
+    ].join('\n'));
+    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.push(sshd);
+    await waitFor(() => listening(port), 15_000, 'sshd listening');
+    const conf = path.join(dir, 'rclone.conf');
+    fs.writeFileSync(conf, `[scope-archive]\ntype = sftp\nhost = 127.0.0.1\nport = ${port}\nuser = ${process.env.USER ?? 'root'}\nkey_file = ${path.join(dir, 'client')}\nshell_type = unix\nmd5sum_command = md5sum\nsha1sum_command = sha1sum\n`);
+    const destDir = path.join(dir, 'archive');
+    fs.mkdirSync(destDir);
+    const { out, log } = await acquire('off-sftp', { destination: `scope-archive:${destDir}`, rclone_config: conf, delete_local: true });
+    const [local] = storeDirs(out);
+    // Locally only the manifest and the QC report are left: every data and metadata file went.
+    const left = (fs.readdirSync(local, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(local, f)).isFile()).sort();
+    expect(left).toEqual(['qc-report.html', 'spimstream-manifest.json']);
+    await checkDestination(path.join(destDir, path.basename(local)), log);
+  });
+
+  it('to WebDAV (rclone serve webdav) stopped and restarted mid-run: failures counted, local data kept, resumes by itself, verified by reading back', async () => {
+    const dir = tmpDir('webdav');
+    cleanup.push(dir);
+    const port = await freePort();
+    const destDir = path.join(dir, 'dav');
+    fs.mkdirSync(destDir);
+    const serve = () => {
+      const p = spawn('rclone', ['serve', 'webdav', destDir, '--addr', `127.0.0.1:${port}`], { stdio: 'ignore' });
+      procs.push(p);
+      return p;
+    };
+    let server = serve();
+    await waitFor(() => listening(port), 15_000, 'webdav listening');
+    const { out, log, seen } = await acquire('off-dav', { destination: `:webdav,url='http://127.0.0.1:${port}':`, retries: 1 }, async (s) => {
+      await waitFor(() => s.verified > 0, 60_000, 'a first verified file');
+      server.kill('SIGKILL');
+      await exited(server);
+      await waitFor(() => s.failures.length > 0, 120_000, 'a failure while the server is down (rclone gives up)');
+      server = serve();
+    }, 800); // 8 s of frames: shards are still being written when the server goes down
+    expect(seen.failures.length).toBeGreaterThan(0);
+    expect(seen.failures.every((f) => ['unreachable', 'other', 'verify'].includes(f.reason)), JSON.stringify(seen.failures)).toBe(true);
+    const [local] = storeDirs(out);
+    // Without delete_local the local store is whole too.
+    await checkDestination(local, log);
+    await checkDestination(path.join(destDir, path.basename(local)), log);
+  }, 300_000);
+});
