@@ -53,6 +53,7 @@ export class Offloader {
     this.rc = { destination: o.destination, config: o.rclone_config, bandwidth: o.bandwidth, transfers: o.transfers, retries: o.retries };
     bus.on('shard-written', (e) => this.queue([{ abs: e.path, phase: 'data' }]));
     bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
+    this.adoptInterrupted();
     // Files verified before a crash whose local copy was not yet deleted: delete now.
     this.deleteVerified([...this.journal.files.values()]);
     const waiting = [...this.journal.files.values()].filter((f) => !f.verified).length;
@@ -61,6 +62,32 @@ export class Offloader {
     this.stallTimer.unref();
     bus.emit('alert', { name: 'offload_stalled', stream: null, active: false, message: 'offload is keeping up', value: 0 });
     void this.probe();
+  }
+
+  /**
+   * Stores in the journal that never finished belong to a sidecar that was killed mid-acquisition:
+   * their shards on disk are complete (renamed only when whole) and their metadata valid, so all of
+   * it goes — but no manifest (the acquisition did not complete; none was written).
+   */
+  private adoptInterrupted(): void {
+    const stores = new Set([...this.journal.files.values()].map((f) => f.store));
+    for (const store of stores) {
+      if (this.journal.finishedStores.has(store)) continue;
+      const dir = path.join(this.root, store);
+      if (!fs.existsSync(dir)) continue;
+      this.bus.emit('log', { level: 'warn', msg: `offload: store ${store} was interrupted (spimstream stopped without finishing it): its files are offloaded, without a manifest` });
+      const files: { abs: string; phase: FilePhase }[] = [];
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          const full = path.join(d, e.name);
+          if (e.isDirectory()) walk(full);
+          else if (e.isFile() && !e.name.includes('.tmp-') && e.name !== MANIFEST_NAME) files.push({ abs: full, phase: /\/c\//.test(this.rel(full)) ? 'data' : 'metadata' });
+        }
+      };
+      walk(dir);
+      this.queue(files);
+      this.journal.record([{ e: 'store-finished', store, at: Date.now() }]);
+    }
   }
 
   /** One line at start when the destination cannot be reached (offload retries meanwhile). */
