@@ -11,6 +11,8 @@ import { qcTable } from './qc-bench.js';
 import { ringReadTable } from './ring-read-bench.js';
 import { throughput } from './throughput-bench.js';
 import { diskLatency } from './disk-latency-bench.js';
+import { ingestBench, ingestRows } from './ingest-bench.js';
+import { PACKAGE_ROOT } from '../src/package-info.js';
 import { machine, table } from './bench-util.js';
 
 async function main(): Promise<void> {
@@ -39,6 +41,8 @@ async function main(): Promise<void> {
   })))}\n`);
   const disk = await diskLatency(quick, arg('out') ?? os.tmpdir());
   out(`## Receipt -> durable on disk (512², 16-plane stacks, 52 MB/s; fdatasync before rename)\n\n16 MiB shard: ${disk.fsync.plain_ms.toFixed(1)} ms written + renamed, ${disk.fsync.durable_ms.toFixed(1)} ms with fdatasync + directory fsync\n\n${table(disk.steps)}\n`);
+  const ingest = await ingestBench(quick, quick ? 3 : 20, PACKAGE_ROOT, arg('out') ?? os.tmpdir());
+  out(`## Ingest under load (${quick ? '512², 25 MB/s' : '2048², 100 MB/s'}, one CPU hog at the same priority; then headless Chromium opening and closing the page)\n\n${table(ingestRows(ingest.steps))}\n`);
   const best = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
   const pick = (data: string, prefix: string) => codecs.rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
   out(JSON.stringify({
@@ -49,6 +53,8 @@ async function main(): Promise<void> {
     codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound, codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
     qc_default_ms_per_2048_frame: qc.defaultMs,
     on_disk_p99_ms: disk.steps[0]['p99 ms'], on_disk_p99_hog_ms: disk.steps[1]['p99 ms'], on_disk_max_hog_ms: disk.steps[1]['max ms'],
+    ingest_min_ring_s_zero_overrun: ingest.min_ring_s, ingest_overrun: ingest.steps.reduce((a, x) => a + x.overrun + x.torn, 0),
+    ingest_poll_gap_max_ms: Math.max(0, ...ingest.steps.map((x) => x.poll_gap_max_ms ?? 0)),
     fsync_16mib_extra_ms: disk.fsync.durable_ms - disk.fsync.plain_ms, ring_read_ms_2048: ring.ms2048,
     sim_vs_real_max_ratio_diff_pct: cal.length ? Math.max(...cal.map((c) => Math.abs(Number(c.diff_pct)))) : null,
   }));

@@ -92,7 +92,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   };
   const previews = new PreviewService(cfg, bus, pipeline, workers);
   const history = new QcHistory(bus, () => cfg.pixel_size_um.x, () => [...streamQc.streams.values()]);
-  const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata() };
+  const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata(), offload: () => offloader?.backlog() ?? null };
   const hub: WsHub = new WsHub(bus, previews, {
     history: () => history.snapshot(),
     token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,

@@ -17,5 +17,8 @@ describe('benchmark smoke run', () => {
     expect(summary.qc_default_ms_per_2048_frame).toBeGreaterThan(0);
     expect(r.stdout).toMatch(/## Lossless codecs, one core/);
     expect(r.stdout).toMatch(/\| sim 32x256x256 +\| blosc-zstd 1, whole chunk/);
+    // The ingest step ran against a real sidecar process: its poll-gap gauge was scraped.
+    expect(r.stdout).toMatch(/## Ingest under load/);
+    expect(summary.ingest_poll_gap_max_ms).toBeGreaterThan(0);
   });
 });

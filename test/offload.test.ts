@@ -139,7 +139,10 @@ describe('offload through rclone', () => {
   it('to a local folder: every file copied bit-exact, metadata after shards, manifest last, journal complete', async () => {
     const dest = tmpDir('offload-dest');
     cleanup.push(dest);
-    const { out, log } = await acquire('off-local', { destination: dest });
+    const hookOut = path.join(dest, '..', `${path.basename(dest)}-hook.txt`);
+    cleanup.push(hookOut);
+    const hook = ['sh', '-c', `printf '%s\\n%s\\n%s\\n' "$SPIMSTREAM_STORE" "$SPIMSTREAM_MANIFEST" "$SPIMSTREAM_DESTINATION" > ${hookOut}; echo hook-ran`];
+    const { out, log } = await acquire('off-local', { destination: dest, on_complete: hook });
     const [local] = storeDirs(out);
     const destStore = path.join(dest, path.basename(local));
     await checkDestination(destStore, log);
@@ -154,6 +157,9 @@ describe('offload through rclone', () => {
     const firstMeta = order.findIndex((f) => f.endsWith('zarr.json'));
     expect(firstMeta, 'metadata verified after every shard').toBeGreaterThan(lastShard);
     expect(order.at(-1)).toMatch(/spimstream-manifest\.json$/);
+    // on_complete ran after the manifest was verified there, with the three variables.
+    await waitFor(() => fs.existsSync(hookOut) && fs.readFileSync(hookOut, 'utf8').split('\n').length >= 3, 20_000, 'the on_complete hook');
+    expect(fs.readFileSync(hookOut, 'utf8').split('\n').slice(0, 3)).toEqual([local, path.join(local, 'spimstream-manifest.json'), destStore]);
   });
 
   it('to SFTP (Debian openssh-server on loopback) with delete_local: local shards go once verified, the destination is whole', async () => {

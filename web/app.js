@@ -97,6 +97,9 @@ function onStatus(m) {
   $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
   $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
+  // Offload: what waits locally for a verified copy at the destination, and how old the oldest is.
+  $('st-offload-box').hidden = !m.offload;
+  if (m.offload) $('st-offload').textContent = m.offload.files === 0 ? 'all verified' : `${m.offload.files} files · ${fmtBytes(m.offload.bytes)} waiting · oldest ${Math.round(m.offload.lagSeconds)} s`;
   $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;
   $('acq').textContent = m.acquisition ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}` : (m.attached ? 'idle' : 'waiting for ring…');
   for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);

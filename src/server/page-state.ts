@@ -18,6 +18,8 @@ export interface PageSources {
   streamQc: StreamQc;
   previewClients: () => number;
   metadata: () => Record<string, unknown>;
+  /** Offload backlog (null when offload is off). */
+  offload: () => { files: number; bytes: number; lagSeconds: number } | null;
 }
 
 export function helloMessage(s: PageSources): Record<string, unknown> {
@@ -47,6 +49,7 @@ export function statusMessage(s: PageSources): Record<string, unknown> {
     compression_ratio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
     disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null, ring_fill_ratio: pipeline.ringFill,
     storage_error: pipeline.storingDisabledReason, preview_clients: s.previewClients(), attached: st.attached,
+    offload: s.offload(),
     streams: Object.fromEntries([...s.streamQc.streams.values()].map((x) => [`${x.stream.channel}/${x.stream.view}`, { fps: x.timing.get().fps, jitter_s: x.timing.get().jitterSeconds, intensity_relative: x.intensityRelative, best_focus_z: x.lastStack?.bestFocusZ ?? null }])),
   };
 }

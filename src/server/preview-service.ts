@@ -27,6 +27,8 @@ interface StreamPreview {
   refilledAt: number;
   mipBuffers: [SharedArrayBuffer, SharedArrayBuffer] | null;
   mipT: number;
+  /** The stack each MIP buffer accumulates (-1: none yet); a stack is rendered only from its own buffer. */
+  mipOf: [number, number];
   mipInFlight: boolean;
 }
 
@@ -57,7 +59,7 @@ export class PreviewService {
 
   private state(id: string): StreamPreview {
     let s = this.streams.get(id);
-    if (!s) this.streams.set(id, (s = { inFlight: false, tokens: 1, refilledAt: performance.now(), mipBuffers: null, mipT: -1, mipInFlight: false }));
+    if (!s) this.streams.set(id, (s = { inFlight: false, tokens: 1, refilledAt: performance.now(), mipBuffers: null, mipT: -1, mipOf: [-1, -1], mipInFlight: false }));
     return s;
   }
 
@@ -79,6 +81,7 @@ export class PreviewService {
     if (s.mipT !== meta.t) {
       // First plane of a new stack for this stream: its buffer last held stack t-2, long rendered.
       s.mipT = meta.t;
+      s.mipOf[meta.t % 2] = meta.t;
       new Uint16Array(buf).fill(0);
     }
     return { buffer: buf, step: g.step };
@@ -89,7 +92,9 @@ export class PreviewService {
     const d = this.demand.get(id);
     const s = this.streams.get(id);
     const g = this.mipGeometry();
-    if (!d?.mip || !s?.mipBuffers || !g || s.mipInFlight) return;
+    // QC results (and so stack summaries) can arrive after the next stacks' planes were dispatched:
+    // a stack whose planes never went into its buffer (subscribed later) has no MIP to show.
+    if (!d?.mip || !s?.mipBuffers || !g || s.mipInFlight || s.mipOf[t % 2] !== t) return;
     s.mipInFlight = true;
     this.render(s.mipBuffers[t % 2], 0, g.w, g.h, 2, true, d, stream, { seq: -1, cameraCounter: 0, timestampNs: 0, t, c: 0, z: 0, view: Number(stream.view), flags: 0 })
       .finally(() => { s.mipInFlight = false; });
