@@ -40,21 +40,21 @@ function listening(port: number): Promise<boolean> {
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 /** Runs one acquisition of N frames through the sidecar with `offload` settings; waits for the offload to complete. */
-async function acquire(name: string, offload: Record<string, unknown>, during?: (ev: { verified: number; failures: unknown[] }) => Promise<void>, N = 160) {
+async function acquire(name: string, offload: Record<string, unknown>, during?: (ev: { verified: number; failures: PipelineEvents['offload-failure'][] }) => Promise<void>, N = 160, o: { out?: string; fps?: number; storage?: Record<string, unknown> } = {}) {
   const ring = shmPath(name);
   const dir = tmpDir(name);
-  const out = path.join(dir, 'data');
+  const out = o.out ?? path.join(dir, 'data');
   const log = path.join(dir, 'frames.jsonl');
   cleanup.push(ring, `${ring}.lock`, dir);
   const { app } = await startTestApp({
-    source: `shm:${ring}`, offload, storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256] },
+    source: `shm:${ring}`, offload, storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256], ...o.storage },
   });
   const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number } = { complete: [], failures: [], verified: 0 };
   app.bus.on('offload-complete', (e) => seen.complete.push(e));
   app.bus.on('offload-failure', (e) => seen.failures.push(e));
   app.bus.on('offload-files', (e) => { if (e.result === 'verified') seen.verified += e.files; });
   try {
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '100', '--frames', String(N), '--slots', '64', '--log-frames', log]);
+    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', String(o.fps ?? 100), '--frames', String(N), '--slots', '64', '--log-frames', log]);
     procs.push(sim);
     if (during) await during(seen);
     expect(await exited(sim), sim.output()).toBe(0);
@@ -64,6 +64,22 @@ async function acquire(name: string, offload: Record<string, unknown>, during?: 
   }
   return { out, log, seen, N };
 }
+
+/** A tmpfs of `mib` MiB mounted at a new directory (the tests run as root); unmounted after the test. */
+function tmpfs(name: string, mib: number): string {
+  const d = tmpDir(name);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', d], { encoding: 'utf8' });
+  expect(r.status, `mount a ${mib} MiB tmpfs (needs root): ${r.stderr}`).toBe(0);
+  mounts.push(d);
+  return d;
+}
+const mounts: string[] = [];
+afterEach(() => {
+  for (const m of mounts.splice(0)) {
+    spawnSync('umount', ['-l', m]);
+    fs.rmSync(m, { recursive: true, force: true });
+  }
+});
 
 /** The destination store: bit-exact frames, and every manifest entry's size and SHA-256 true there. */
 async function checkDestination(destStore: string, log: string): Promise<void> {
@@ -92,6 +108,34 @@ function journalVerified(out: string): string[] {
 }
 
 describe('offload through rclone', () => {
+  it('delete_local on a local tmpfs far smaller than the acquisition: nothing unstored, the destination is whole', async () => {
+    const local = tmpfs('off-small', 12);
+    const dest = tmpDir('off-small-dest');
+    cleanup.push(dest);
+    // ~45 MB of shards through a 12 MiB local disk (disk guard margin 1 MB).
+    const { out, log } = await acquire('off-small', { destination: dest, delete_local: true }, undefined, 600, { out: path.join(local, 'data'), fps: 60, storage: { min_free_bytes: 1e6 } });
+    const [store] = storeDirs(out);
+    const destStore = path.join(dest, path.basename(store));
+    const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as { frames: { received: number; unstored: Record<string, number> }; bytes: { written: number } };
+    expect(manifest.frames.unstored, 'every received frame stored').toEqual({});
+    expect(manifest.frames.received).toBe(600);
+    expect(manifest.bytes.written, 'more data than the local disk holds').toBeGreaterThan(2 * 12 * 2 ** 20);
+    await checkDestination(destStore, log);
+  }, 300_000);
+
+  it('a full destination: failures counted as destination-full, local data kept; once there is room, offload completes by itself', async () => {
+    const dest = tmpfs('off-full', 2);
+    const { out, log, seen } = await acquire('off-full', { destination: dest }, async (s) => {
+      await waitFor(() => s.failures.some((f) => f.reason === 'destination-full'), 120_000, 'a destination-full failure');
+      const r = spawnSync('mount', ['-o', 'remount,size=64m', dest], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }, 400);
+    expect(seen.failures.some((f) => f.reason === 'destination-full'), JSON.stringify(seen.failures)).toBe(true);
+    const [store] = storeDirs(out);
+    await checkDestination(store, log);
+    await checkDestination(path.join(dest, path.basename(store)), log);
+  }, 300_000);
+
   it('kill -9 mid-transfer, then restart: every file journaled verified is whole at the destination, and the rest follows', async () => {
     const ring = shmPath('off-kill');
     const dir = tmpDir('off-kill');
@@ -107,17 +151,20 @@ describe('offload through rclone', () => {
       return p;
     };
     const first = run();
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '100', '--frames', '400', '--slots', '64']);
+    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '100', '--frames', '6000', '--slots', '64']);
     procs.push(sim);
-    // 1 MB/s against ~2.5 MB/s of shards: offload is mid-transfer when killed.
-    await waitFor(() => journalVerified(out).length >= 2, 60_000, 'two files verified');
+    // 1 MB/s against ~5 MB/s of shards: offload is mid-transfer (and the acquisition mid-way) when killed.
+    await waitFor(() => journalVerified(out).length >= 2, 120_000, 'two files verified');
     first.kill('SIGKILL');
     await exited(first);
     const verified = journalVerified(out);
     for (const f of verified) {
       expect(Buffer.compare(fs.readFileSync(path.join(dest, f)), fs.readFileSync(path.join(out, f))), `${f} is journaled verified, so whole`).toBe(0);
     }
-    expect(await exited(sim), sim.output()).toBe(0);
+    // The acquisition was still running when the sidecar died; the producer then ends it.
+    expect(sim.exitCode, 'the producer was still writing at the kill').toBe(null);
+    sim.kill('SIGTERM');
+    await exited(sim);
     const [local] = storeDirs(out);
     const localFiles = (fs.readdirSync(local, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(local, f)).isFile() && !f.includes('.tmp-'));
     expect(localFiles.filter((f) => /^0\/c\//.test(f)).length, 'shards written before the kill').toBeGreaterThan(verified.length);

@@ -68,6 +68,12 @@ export function alertRules(cfg: Config): AlertRule[] {
       description: 'spimstream is falling behind the camera; frames will be lost when the ring overruns.',
     },
     {
+      // Decided by the sidecar (nothing verified for offload.stall_seconds while files wait).
+      name: 'SpimstreamOffloadStalled', value: `max by (instance, camera) (spimstream_alert_active{job="spimstream", alert="offload_stalled"})`, op: '>', threshold: 0, for: '0s', severity: 'critical',
+      summary: 'offload from {{ $labels.instance }} ({{ $labels.camera }}) is stalled',
+      description: 'Nothing was verified at offload.destination for offload.stall_seconds while files wait (see spimstream_offload_failures_total for why); the local disk fills meanwhile (spimstream_offload_queue_bytes).',
+    },
+    {
       name: 'SpimstreamDiskLow', value: `spimstream_disk_free_bytes${S}`, op: '<', threshold: th.disk_free_bytes, for: '5m', severity: 'warning',
       summary: 'only {{ $value | humanize1024 }}B free for the store on {{ $labels.instance }}',
       description: 'Free space on the output disk is below the margin; storing stops before the disk is full.',

@@ -38,6 +38,8 @@ function panels(cfg: Config): PanelDef[] {
     { title: 'Ring fill', unit: 'percentunit', threshold: t('SpimstreamRingFilling'), exprs: [{ expr: `spimstream_ring_fill_ratio{${SEL}}`, legend: '{{instance}} {{camera}}' }] },
     { title: 'Z-block pool in use (storage back-pressure)', unit: 'percentunit', description: 'Near 100 %: encoding or the disk cannot keep up; frames then wait in the ring and, once it is half full, are not stored (counted).', exprs: [{ expr: `spimstream_block_pool_used_ratio{${SEL}}`, legend: '{{instance}} {{camera}}' }] },
     { title: 'Disk free', unit: 'bytes', threshold: t('SpimstreamDiskLow'), exprs: [{ expr: 'spimstream_disk_free_bytes{job="spimstream", instance=~"$instance"}', legend: '{{instance}}' }] },
+    { title: 'Offload: verified at the destination', unit: 'Bps', exprs: [{ expr: `sum by (instance, camera) (rate(spimstream_offload_bytes_total{${SEL}, result="verified"}[$__rate_interval]))`, legend: '{{instance}} {{camera}}' }] },
+    { title: 'Offload: waiting locally, and the oldest file', unit: 'bytes', threshold: t('SpimstreamOffloadStalled'), description: 'Bytes written and not yet verified at offload.destination; the lag series (seconds) is the age of the oldest such file.', exprs: [{ expr: `spimstream_offload_queue_bytes{${SEL}}`, legend: '{{instance}} {{camera}} bytes' }, { expr: `spimstream_offload_lag_seconds{${SEL}}`, legend: '{{instance}} {{camera}} lag s' }] },
     { title: 'Preview clients', unit: 'none', exprs: [{ expr: 'spimstream_preview_clients{job="spimstream", instance=~"$instance"}', legend: '{{instance}}' }] },
     { title: 'Alerts raised by the sidecar', unit: 'none', exprs: [{ expr: `spimstream_alert_active{${SEL}}`, legend: '{{instance}} {{alert}}' }] },
   ];

@@ -19,12 +19,19 @@ import { copyAndVerify, destinationHashes, reachable, type RcloneOptions } from 
 import { runOnComplete } from './on-complete.js';
 
 const BATCH_FILES = 256;
-const BATCH_BYTES = 2 ** 30;
+/**
+ * A batch aims at ~10 s of transfer at the rate seen so far (8 MiB … 1 GiB): short enough that
+ * progress is journaled often (little is sent twice after a crash), long enough that rclone's
+ * start-up (~30 ms) and the check are a small share.
+ */
+const BATCH_SECONDS = 10;
+const BATCH_MIN_BYTES = 8 * 2 ** 20;
+const BATCH_MAX_BYTES = 2 ** 30;
 const BACKOFF_MAX_MS = 60_000;
 
 /** The failure reasons (a bounded label set for spimstream_offload_failures_total). */
 export function failureReason(message: string): string {
-  if (/no space|quota|insufficient storage|507|disk full/i.test(message)) return 'destination-full';
+  if (/no space|quota|insufficient storage|507|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
   if (/permission denied|auth|401|403|unable to authenticate|handshake failed/i.test(message)) return 'refused';
   if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
   if (/verif|differ|hash/i.test(message)) return 'verify';
@@ -42,6 +49,8 @@ export class Offloader {
   private nextTry = 0;
   private lastProgress = Date.now();
   private stalled = false;
+  /** Bytes per second of the last successful batch (copy + check). */
+  private rate = 0;
   private closed = false;
   private readonly stallTimer: NodeJS.Timeout;
 
@@ -76,16 +85,7 @@ export class Offloader {
       const dir = path.join(this.root, store);
       if (!fs.existsSync(dir)) continue;
       this.bus.emit('log', { level: 'warn', msg: `offload: store ${store} was interrupted (spimstream stopped without finishing it): its files are offloaded, without a manifest` });
-      const files: { abs: string; phase: FilePhase }[] = [];
-      const walk = (d: string) => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-          const full = path.join(d, e.name);
-          if (e.isDirectory()) walk(full);
-          else if (e.isFile() && !e.name.includes('.tmp-') && e.name !== MANIFEST_NAME) files.push({ abs: full, phase: /\/c\//.test(this.rel(full)) ? 'data' : 'metadata' });
-        }
-      };
-      walk(dir);
-      this.queue(files);
+      this.queue(this.storeFiles(dir));
       this.journal.record([{ e: 'store-finished', store, at: Date.now() }]);
     }
   }
@@ -124,20 +124,24 @@ export class Offloader {
     this.kick();
   }
 
+  /** Every finished file of a store but its manifest: chunks/shards are data, the rest metadata. */
+  private storeFiles(dir: string): { abs: string; phase: FilePhase }[] {
+    const files: { abs: string; phase: FilePhase }[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const full = path.join(d, e.name);
+        if (e.isDirectory()) walk(full);
+        else if (e.isFile() && !e.name.includes('.tmp-') && e.name !== MANIFEST_NAME) files.push({ abs: full, phase: /\/c\//.test(this.rel(full)) ? 'data' : 'metadata' });
+      }
+    };
+    walk(dir);
+    return files;
+  }
+
   /** The manifest is written: every other file of the store follows its shards, the manifest comes last. */
   private storeFinished(storePath: string): void {
     const store = this.rel(storePath);
-    const files: { abs: string; phase: FilePhase }[] = [];
-    const walk = (dir: string) => {
-      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
-        const full = path.join(dir, d.name);
-        if (d.isDirectory()) walk(full);
-        else if (d.isFile() && !d.name.includes('.tmp-') && d.name !== MANIFEST_NAME) {
-          files.push({ abs: full, phase: /\/c\//.test(this.rel(full)) ? 'data' : 'metadata' });
-        }
-      }
-    };
-    walk(storePath);
+    const files = this.storeFiles(storePath);
     files.push({ abs: path.join(storePath, MANIFEST_NAME), phase: 'manifest' });
     this.queue(files);
     this.journal.record([{ e: 'store-finished', store, at: Date.now() }]);
@@ -182,8 +186,9 @@ export class Offloader {
     if (ready.length === 0) return;
     const pick: FileState[] = [];
     let bytes = 0;
+    const limit = Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, this.rate * BATCH_SECONDS));
     for (const f of ready) {
-      if (pick.length >= BATCH_FILES || (pick.length > 0 && bytes + f.bytes > BATCH_BYTES)) break;
+      if (pick.length >= BATCH_FILES || (pick.length > 0 && bytes + f.bytes > limit)) break;
       pick.push(f);
       bytes += f.bytes;
     }
@@ -193,7 +198,9 @@ export class Offloader {
       this.readBack = h.hashes.length === 0;
       this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.readBack ? 'by reading every file back (the destination gives no hash)' : `with the destination's ${h.hashes[0]} hashes`}`, fields: { destination: this.rc.destination } });
     }
+    const t0 = performance.now();
     const r = await copyAndVerify(this.root, pick.map((f) => f.f), this.rc, this.readBack, this.root);
+    if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
     const done = pick.filter((f) => r.verified.has(f.f));
     const now = Date.now();
     this.journal.record(done.map((f) => ({ e: 'verified', f: f.f, at: now })));

@@ -125,6 +125,13 @@ export class Metrics {
     acqG.set({ camera }, 0);
     const noStream = { camera, channel: '', view: '' };
     for (const alert of GLOBAL_ALERTS) alertG.set({ ...noStream, alert }, 0);
+    if (sources.offloadBacklog() !== null) {
+      alertG.set({ ...noStream, alert: 'offload_stalled' }, 0); // offload on: its alert exists from the start
+      for (const result of ['verified', 'failed']) {
+        offBytes.inc({ camera, result }, 0);
+        offFiles.inc({ camera, result }, 0);
+      }
+    }
     const knownStreams = new Set<string>();
 
     let raw = 0;
