@@ -49,3 +49,16 @@ export function entropyBits(values: ArrayLike<number>): number {
   }
   return h;
 }
+
+/** Sum of a Prometheus text metric's samples whose label set matches `labels` (null when absent). */
+export function promMetric(text: string, name: string, labels = /.*/): number | null {
+  let found = false;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name || !labels.test(m[2] ?? '')) continue;
+    found = true;
+    sum += Number(m[3]);
+  }
+  return found ? sum : null;
+}

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chromium, type Browser } from 'playwright-core';
 import { PACKAGE_ROOT } from '../src/package-info.js';
-import { machine, table } from './bench-util.js';
+import { machine, promMetric, table } from './bench-util.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,19 +23,8 @@ function hog(): ChildProcess {
   return hasStress ? spawn('stress-ng', ['--cpu', '1', '--quiet'], { stdio: 'ignore' }) : spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
 }
 
-/** Sum of a metric's samples whose labels match `re` (0 when absent). */
-function metric(text: string, name: string, re = /.*/): number | null {
-  let found = false;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name || !re.test(m[2] ?? '')) continue;
-    found = true;
-    sum += Number(m[3]);
-  }
-  return found ? sum : null;
-}
+const metric = promMetric;
+
 
 /** Upper bound (ms) of the histogram bucket holding quantile q, or null when the histogram is absent. */
 function histogramQuantileMs(text: string, name: string, q: number): number | null {

@@ -9,17 +9,13 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
 import { PACKAGE_ROOT } from '../src/package-info.js';
-import { machine, table } from './bench-util.js';
+import { machine, table, promMetric } from './bench-util.js';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'spimstream.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())));
 
-function metric(text: string, name: string): number {
-  let s = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) s += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return s;
-}
+const metric = (text: string, name: string): number => promMetric(text, name) ?? 0;
 
 async function main(): Promise<void> {
   const arg = (n: string, d: string) => {

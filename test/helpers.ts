@@ -1,3 +1,4 @@
+import net from 'node:net';
 /** Shared test plumbing: temp dirs, child processes, the app in-process, zarrita read-back. */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -89,4 +90,14 @@ export async function readPlane(arr: zarr.Array<zarr.DataType, FileSystemStore>,
 
 export function storeDirs(out: string): string[] {
   return fs.existsSync(out) ? fs.readdirSync(out).filter((d) => d.endsWith('.ome.zarr')).map((d) => path.join(out, d)).sort() : [];
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a test-owned server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
 }

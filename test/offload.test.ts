@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { BIN, exited, freePort, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
 
 const cleanup: string[] = [];
@@ -20,15 +20,6 @@ afterEach(() => {
   for (const p of procs.splice(0)) if (p.exitCode === null) p.kill('SIGKILL');
   for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

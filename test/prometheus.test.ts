@@ -3,21 +3,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ROOT, exited, sleep, startTestApp, tmpDir, waitFor } from './helpers.js';
+import { exited, freePort, ROOT, sleep, startTestApp, tmpDir, waitFor } from './helpers.js';
 import { buildConfig } from '../src/config/config.js';
 import { provisioningFiles } from '../src/observability/provisioning.js';
 import { alertRules } from '../src/observability/alert-rules.js';
 import { dashboardExpressions } from '../src/observability/dashboard.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function promtool(args: string[], input?: string): { code: number | null; out: string } {
   const r = spawnSync('promtool', args, { input, encoding: 'utf8', cwd: ROOT });

@@ -7,7 +7,11 @@
 import type { FrameMeta, RingHeader } from './ring-layout.js';
 import type { SharedSlotPool } from './slot-pool.js';
 
-/** Where reading starts (see ring-ingest.ts startPosition). */
+/**
+ * Where reading starts, taken when the ring was first opened (the thread starts a little later;
+ * see ring-ingest.ts startPosition): lateBefore -1 = none overwritten before we attached;
+ * finishedId = the ring's acquisition had already finished (not ours).
+ */
 export interface IngestStartPosition {
   next: number;
   lateBefore: number;

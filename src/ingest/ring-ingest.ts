@@ -14,18 +14,12 @@ import {
   type IngestMessage, type IngestStartPosition, type LossReason,
 } from './ingest-protocol.js';
 
-/**
- * Where reading starts, taken when the ring was first opened (the thread starts a little later):
- * lateBefore -1 = none overwritten before we attached; finishedId = the ring's acquisition had
- * already finished (not ours).
- */
-export type StartPosition = IngestStartPosition;
 
 /**
  * Joining a running acquisition: its frames still in the ring are read, the ones already
  * overwritten are counted (late). An idle ring, or one whose acquisition finished: the next frame.
  */
-export function startPosition(reader: RingReader): StartPosition {
+export function startPosition(reader: RingReader): IngestStartPosition {
   const acq = reader.acquisitionState();
   const wc = reader.writeCount();
   if (acq.state === STATE_ACQUIRING) return { next: Math.min(acq.firstFrame, wc), lateBefore: wc - reader.header.slotCount, finishedId: null };
@@ -59,7 +53,7 @@ export class RingIngest {
     private readonly control: Int32Array,
     private readonly status: Float64Array,
     private readonly post: (batch: IngestMessage[]) => void,
-    start: StartPosition,
+    start: IngestStartPosition,
     priority: number | null = null,
   ) {
     this.next = start.next;

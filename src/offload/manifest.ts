@@ -18,6 +18,20 @@ export const MANIFEST_NAME = 'spimstream-manifest.json';
 export const MANIFEST_VERSION = 1;
 export const REPORT_NAME = 'qc-report.html';
 
+/** Every finished file of a store (absolute paths): all but the manifest and temporary `.tmp-` files. */
+export function storeFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, d.name);
+      if (d.isDirectory()) walk(full);
+      else if (d.isFile() && d.name !== MANIFEST_NAME && !d.name.includes('.tmp-')) out.push(full);
+    }
+  };
+  walk(root);
+  return out;
+}
+
 interface StackEntry {
   t: number; channel: string; view: string; planes: number; focus_planes: number; best_focus_z: number;
   mean_focus: number | null; focus_relative: number | null; max_saturated_ratio: number; mean_signal: number;
@@ -91,19 +105,12 @@ export class ManifestWriter {
     }), path.join(c.root, `.${REPORT_NAME}.tmp-${process.pid}`));
     // Every file under the root: shards as hashed when written, the rest (zarr.json) read back now.
     const files: { path: string; bytes: number; sha256: string }[] = [];
-    const walk = (dir: string) => {
-      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
-        const full = path.join(dir, d.name);
-        if (d.isDirectory()) walk(full);
-        else if (d.isFile() && d.name !== MANIFEST_NAME && !d.name.includes('.tmp-')) {
-          const known = c.files.get(full);
-          const bytes = fs.statSync(full).size;
-          const sha256 = known && known.bytes === bytes ? known.sha256 : createHash('sha256').update(fs.readFileSync(full)).digest('hex');
-          files.push({ path: path.relative(c.root, full).split(path.sep).join('/'), bytes, sha256 });
-        }
-      }
-    };
-    walk(c.root);
+    for (const full of storeFiles(c.root)) {
+      const known = c.files.get(full);
+      const bytes = fs.statSync(full).size;
+      const sha256 = known && known.bytes === bytes ? known.sha256 : createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+      files.push({ path: path.relative(c.root, full).split(path.sep).join('/'), bytes, sha256 });
+    }
     // Shards already offloaded and deleted locally (offload.delete_local): listed from their write.
     const listed = new Set(files.map((f) => f.path));
     for (const [full, k] of c.files) {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
-import { MANIFEST_NAME, REPORT_NAME } from './manifest.js';
+import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
 import { copyAndVerify, destinationHashes, reachable, type RcloneOptions } from './rclone.js';
 import { runOnComplete } from './on-complete.js';
 
@@ -124,18 +124,9 @@ export class Offloader {
     this.kick();
   }
 
-  /** Every finished file of a store but its manifest: chunks/shards are data, the rest metadata. */
+  /** A store's finished files but its manifest: chunks/shards are data, the rest metadata. */
   private storeFiles(dir: string): { abs: string; phase: FilePhase }[] {
-    const files: { abs: string; phase: FilePhase }[] = [];
-    const walk = (d: string) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const full = path.join(d, e.name);
-        if (e.isDirectory()) walk(full);
-        else if (e.isFile() && !e.name.includes('.tmp-') && e.name !== MANIFEST_NAME) files.push({ abs: full, phase: /\/c\//.test(this.rel(full)) ? 'data' : 'metadata' });
-      }
-    };
-    walk(dir);
-    return files;
+    return storeFiles(dir).map((abs) => ({ abs, phase: /\/c\//.test(this.rel(abs)) ? 'data' : 'metadata' }));
   }
 
   /** The manifest is written: every other file of the store follows its shards, the manifest comes last. */
@@ -199,7 +190,7 @@ export class Offloader {
       this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.readBack ? 'by reading every file back (the destination gives no hash)' : `with the destination's ${h.hashes[0]} hashes`}`, fields: { destination: this.rc.destination } });
     }
     const t0 = performance.now();
-    const r = await copyAndVerify(this.root, pick.map((f) => f.f), this.rc, this.readBack, this.root);
+    const r = await copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.rc, this.readBack, this.root);
     if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
     const done = pick.filter((f) => r.verified.has(f.f));
     const now = Date.now();

@@ -79,16 +79,14 @@ function common(o: RcloneOptions): string[] {
 }
 
 /**
- * Copies `files` (relative to `root`) to the destination and checks them there. Returns the files
+ * Copies `files` (relative to `root`, `bytes` in all) to the destination and checks them there. Returns the files
  * verified (hash or read-back match). `--no-traverse`: the destination is not listed per batch.
  */
-export async function copyAndVerify(root: string, files: string[], o: RcloneOptions, readBack: boolean, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
+export async function copyAndVerify(root: string, files: string[], bytes: number, o: RcloneOptions, readBack: boolean, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
   const list = path.join(tmpDir, `.offload-batch-${process.pid}-${Date.now()}.txt`);
   const match = `${list}.match`;
   fs.writeFileSync(list, `${files.join('\n')}\n`);
   // A batch that hangs (a server gone mid-request) is killed and retried: 2 min plus 1 s per 5 MB.
-  let bytes = 0;
-  for (const f of files) bytes += fs.statSync(path.join(root, f), { throwIfNoEntry: false })?.size ?? 0;
   const limitMs = 120_000 + bytes / 5e3;
   try {
     const copy = await runRclone(['copy', root, o.destination, '--files-from-raw', list, '--no-traverse', ...common(o)], o, limitMs);
