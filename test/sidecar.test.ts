@@ -5,7 +5,7 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RingWriter } from '../src/ingest/ring-writer.js';
-import { H } from '../src/ingest/ring-layout.js';
+import { H, HEADER_BYTES, S, SLOT_HEADER_BYTES } from '../src/ingest/ring-layout.js';
 import { BIN, ROOT, exited, openArray, readPlane, shmPath, sleep, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: (() => void)[] = [];
@@ -194,12 +194,21 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
     app.bus.on('storage-error', (e) => errors.push(e.message));
     try {
       await produce(w, app, 0, 2);
-      // a producer bug: the slot header says 32 x 48
-      w.publish(new Uint8Array(frame(2).buffer), { cameraCounter: 2, timestampNs: 0, t: 0, c: 0, z: 2, view: 0, flags: 0 });
+      // a producer bug: the slot header says 32 x 48. Written slot by slot as a producer would
+      // (seq_begin, header, seq_end, then write_count): the ingest thread reads concurrently, so
+      // the frame must never be visible with the right geometry first.
+      w.beginWithoutFinishing(2);
+      const slot = HEADER_BYTES + 2 * w.slotStride;
       const fd = fs.openSync(ring, 'r+');
-      const b = Buffer.alloc(4);
-      b.writeUInt32LE(32);
-      fs.writeSync(fd, b, 0, 4, 4096 + 2 * w.slotStride + 56);
+      const u32 = (v: number, at: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); fs.writeSync(fd, b, 0, 4, at); };
+      const u64 = (v: number, at: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); fs.writeSync(fd, b, 0, 8, at); };
+      u32(6144, slot + S.payloadBytes);
+      u32(32, slot + S.width);
+      u32(48, slot + S.height);
+      u32(2, slot + S.z);
+      fs.writeSync(fd, new Uint8Array(frame(2).buffer), 0, 6144, slot + SLOT_HEADER_BYTES);
+      u64(3, slot + S.seqEnd);
+      u64(3, H.writeCount);
       fs.closeSync(fd);
       await waitFor(() => errors.length > 0, 5000, 'the geometry error');
       expect(errors[0]).toMatch(/bad ring .*: slot 2 geometry: frame 2 says 32x48 \(6144 bytes\), header says 64x48 \(6144 bytes\)/);
