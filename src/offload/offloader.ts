@@ -57,15 +57,15 @@ export class Offloader {
   constructor(private readonly cfg: Config, private readonly bus: EventBus) {
     this.root = path.resolve(cfg.storage.out);
     fs.mkdirSync(this.root, { recursive: true });
-    this.journal = new Journal(this.root);
     const o = cfg.offload;
+    this.journal = new Journal(this.root, o.delete_local);
     this.rc = { destination: o.destination, config: o.rclone_config, bandwidth: o.bandwidth, transfers: o.transfers, retries: o.retries };
     bus.on('shard-written', (e) => this.queue([{ abs: e.path, phase: 'data' }]));
     bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
     this.adoptInterrupted();
     // Files verified before a crash whose local copy was not yet deleted: delete now.
-    this.deleteVerified([...this.journal.files.values()]);
-    const waiting = [...this.journal.files.values()].filter((f) => !f.verified).length;
+    this.deleteVerified([...this.journal.pending.values()]);
+    const waiting = this.journal.pending.size;
     if (waiting > 0) bus.emit('log', { level: 'info', msg: `offload: resuming ${waiting} files from the journal`, fields: { destination: o.destination } });
     this.stallTimer = setInterval(() => this.checkStall(), 1000);
     this.stallTimer.unref();
@@ -79,9 +79,8 @@ export class Offloader {
    * it goes — but no manifest (the acquisition did not complete; none was written).
    */
   private adoptInterrupted(): void {
-    const stores = new Set([...this.journal.files.values()].map((f) => f.store));
-    for (const store of stores) {
-      if (this.journal.finishedStores.has(store)) continue;
+    for (const { store, finished } of [...this.journal.stores.values()]) {
+      if (finished) continue;
       const dir = path.join(this.root, store);
       if (!fs.existsSync(dir)) continue;
       this.bus.emit('log', { level: 'warn', msg: `offload: store ${store} was interrupted (spimstream stopped without finishing it): its files are offloaded, without a manifest` });
@@ -111,7 +110,7 @@ export class Offloader {
     const now = Date.now();
     for (const { abs, phase } of files) {
       const f = this.rel(abs);
-      if (f.startsWith('..') || this.journal.files.has(f)) continue;
+      if (f.startsWith('..') || this.journal.has(f, this.storeOf(f))) continue;
       let bytes = 0;
       try {
         bytes = fs.statSync(abs).size;
@@ -129,10 +128,13 @@ export class Offloader {
     return storeFiles(dir).map((abs) => ({ abs, phase: /\/c\//.test(this.rel(abs)) ? 'data' : 'metadata' }));
   }
 
-  /** The manifest is written: every other file of the store follows its shards, the manifest comes last. */
+  /**
+   * The manifest is written: the store's metadata and report follow its shards (queued as each was
+   * written), the manifest comes last.
+   */
   private storeFinished(storePath: string): void {
     const store = this.rel(storePath);
-    const files = this.storeFiles(storePath);
+    const files = this.storeFiles(storePath).filter((f) => f.phase !== 'data' || !this.journal.stores.has(store));
     files.push({ abs: path.join(storePath, MANIFEST_NAME), phase: 'manifest' });
     this.queue(files);
     this.journal.record([{ e: 'store-finished', store, at: Date.now() }]);
@@ -142,7 +144,7 @@ export class Offloader {
   /** Files that may go now: shards (per `when`), then a finished store's metadata, then its manifest. */
   private eligible(): FileState[] {
     const byStore = new Map<string, { data: number; meta: number }>();
-    const all = [...this.journal.files.values()];
+    const all = [...this.journal.pending.values()];
     for (const f of all) {
       if (f.verified) continue;
       const s = byStore.get(f.store) ?? { data: 0, meta: 0 };
@@ -152,7 +154,7 @@ export class Offloader {
     }
     return all.filter((f) => {
       if (f.verified) return false;
-      const finished = this.journal.finishedStores.has(f.store);
+      const finished = this.journal.stores.get(f.store)?.finished ?? false;
       const s = byStore.get(f.store) ?? { data: 0, meta: 0 };
       if (f.phase === 'data') return this.cfg.offload.when === 'shard' || finished;
       if (f.phase === 'metadata') return finished && s.data === 0;
@@ -220,8 +222,12 @@ export class Offloader {
     if (!this.cfg.offload.delete_local) return;
     const entries: JournalEntry[] = [];
     for (const f of files) {
+      if (!f.verified) continue;
       // The manifest and the QC report stay: they say where the data went and whether it is usable.
-      if (!f.verified || f.deleted || f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) continue;
+      if (f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) {
+        entries.push({ e: 'deleted', f: f.f, at: Date.now(), kept: true });
+        continue;
+      }
       try {
         fs.rmSync(path.join(this.root, f.f), { force: true });
         entries.push({ e: 'deleted', f: f.f, at: Date.now() });
@@ -233,7 +239,7 @@ export class Offloader {
   }
 
   private storeComplete(store: string): void {
-    if (this.journal.completeStores.has(store)) return;
+    if (this.journal.stores.get(store)?.complete) return;
     this.journal.record([{ e: 'store-complete', store, at: Date.now() }]);
     const dest = `${this.rc.destination.replace(/\/$/, '')}/${store}`;
     this.bus.emit('offload-complete', { store, destination: dest });
@@ -250,7 +256,7 @@ export class Offloader {
     let files = 0;
     let bytes = 0;
     let oldest = Infinity;
-    for (const f of this.journal.files.values()) {
+    for (const f of this.journal.pending.values()) {
       if (f.verified) continue;
       files++;
       bytes += f.bytes;
