@@ -73,7 +73,7 @@ describe('alerts', () => {
     const lines: string[] = [];
     const out = { write: (l: string) => { lines.push(l); return true; } } as unknown as NodeJS.WritableStream;
     attachLogger(bus, false, 'info', out);
-    bus.emit('acquisition-started', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', geometry: {} });
+    bus.emit('acquisition-started', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', viewStores: ['/data/acq3.ome.zarr'], geometry: {} });
     bus.emit('alert', { name: 'saturation', stream: { camera: 'cam0', channel: 'GFP', view: '0' }, active: true, message: 'x', value: 1 });
     bus.emit('alert', { name: 'frames_dropped', stream: null, active: true, message: '1 frame lost in the last 60 s', value: 1 });
     let total = 0;

@@ -39,7 +39,7 @@ interface StackEntry {
 }
 
 interface Current {
-  id: number; name: string; root: string; started: string; geometry: Record<string, unknown>;
+  id: number; name: string; roots: string[]; started: string; geometry: Record<string, unknown>;
   files: Map<string, { bytes: number; sha256: string }>;
   unstored: Record<string, number>;
   stacks: StackEntry[]; drift: Map<string, { dx: number; dy: number; confidence: number } | null>;
@@ -50,8 +50,8 @@ export class ManifestWriter {
 
   constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown; pixelSizeUm: () => number }) {
     bus.on('acquisition-started', (e) => {
-      this.cur = e.storePath ? {
-        id: e.id, name: e.name, root: e.storePath, started: new Date().toISOString(), geometry: e.geometry,
+      this.cur = e.viewStores.length > 0 ? {
+        id: e.id, name: e.name, roots: e.viewStores, started: new Date().toISOString(), geometry: e.geometry,
         files: new Map(), unstored: {}, stacks: [], drift: new Map(),
       } : null;
     });
@@ -76,17 +76,21 @@ export class ManifestWriter {
       const c = this.cur;
       this.cur = null;
       if (!c || c.id !== e.id) return;
-      try {
-        this.write(c, e.summary);
-        bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(c.root, MANIFEST_NAME) } });
-        bus.emit('manifest-written', { storePath: c.root, manifest: path.join(c.root, MANIFEST_NAME) });
-      } catch (err) {
-        bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: c.root } });
-      }
+      // One manifest per view's store: its own files and stacks; the frame counts are the acquisition's.
+      c.roots.forEach((root, view) => {
+        try {
+          this.write(c, e.summary, root, view);
+          bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(root, MANIFEST_NAME) } });
+          bus.emit('manifest-written', { storePath: root, manifest: path.join(root, MANIFEST_NAME) });
+        } catch (err) {
+          bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: root } });
+        }
+      });
     });
   }
 
-  private write(c: Current, summary: AcquisitionSummary): void {
+  private write(c: Current, summary: AcquisitionSummary, root: string, view: number): void {
+    const stacks = c.stacks.filter((st) => st.view === String(view));
     const finished = new Date().toISOString();
     const frames = {
       received: summary.framesReceived,
@@ -97,39 +101,40 @@ export class ManifestWriter {
     const bytes = { received: summary.bytesReceived, written: summary.bytesWritten, compression_ratio: summary.compressionRatio };
     let metadata: unknown = null;
     try {
-      metadata = (JSON.parse(fs.readFileSync(path.join(c.root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
+      metadata = (JSON.parse(fs.readFileSync(path.join(root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
     } catch { /* no group metadata: the manifest says null */ }
     // The report first, so that the manifest (written last) lists it with the store's files.
-    writeFileDurableSync(path.join(c.root, REPORT_NAME), renderQcReport({
-      name: c.name, started: c.started, finished, frames, bytes, stacks: c.stacks, metadata, pixelSizeUm: this.info.pixelSizeUm(), version: this.info.version,
-    }), path.join(c.root, `.${REPORT_NAME}.tmp-${process.pid}`));
+    writeFileDurableSync(path.join(root, REPORT_NAME), renderQcReport({
+      name: c.name, started: c.started, finished, frames, bytes, stacks, metadata, pixelSizeUm: this.info.pixelSizeUm(), version: this.info.version,
+    }), path.join(root, `.${REPORT_NAME}.tmp-${process.pid}`));
     // Every file under the root: shards as hashed when written, the rest (zarr.json) read back now.
     const files: { path: string; bytes: number; sha256: string }[] = [];
-    for (const full of storeFiles(c.root)) {
+    for (const full of storeFiles(root)) {
       const known = c.files.get(full);
       const bytes = fs.statSync(full).size;
       const sha256 = known && known.bytes === bytes ? known.sha256 : createHash('sha256').update(fs.readFileSync(full)).digest('hex');
-      files.push({ path: path.relative(c.root, full).split(path.sep).join('/'), bytes, sha256 });
+      files.push({ path: path.relative(root, full).split(path.sep).join('/'), bytes, sha256 });
     }
     // Shards already offloaded and deleted locally (offload.delete_local): listed from their write.
     const listed = new Set(files.map((f) => f.path));
     for (const [full, k] of c.files) {
-      const rel = path.relative(c.root, full).split(path.sep).join('/');
+      if (!full.startsWith(root + path.sep)) continue;
+      const rel = path.relative(root, full).split(path.sep).join('/');
       if (!listed.has(rel) && !fs.existsSync(full)) files.push({ path: rel, bytes: k.bytes, sha256: k.sha256 });
     }
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const doc = {
       manifest_version: MANIFEST_VERSION,
       complete: true,
-      acquisition: { id: c.id, name: c.name, store: path.basename(c.root), started: c.started, finished, ring: this.info.ring(), geometry: c.geometry },
+      acquisition: { id: c.id, name: c.name, store: path.basename(root), view, views: c.roots.length, started: c.started, finished, ring: this.info.ring(), geometry: c.geometry },
       frames,
       bytes,
-      stacks: c.stacks,
+      stacks,
       metadata,
       files,
       spimstream_version: this.info.version,
       config: this.info.config(),
     };
-    writeFileDurableSync(path.join(c.root, MANIFEST_NAME), `${JSON.stringify(doc, null, 1)}\n`, path.join(c.root, `.${MANIFEST_NAME}.tmp-${process.pid}`));
+    writeFileDurableSync(path.join(root, MANIFEST_NAME), `${JSON.stringify(doc, null, 1)}\n`, path.join(root, `.${MANIFEST_NAME}.tmp-${process.pid}`));
   }
 }

@@ -24,7 +24,8 @@ export interface PipelineEvents {
   'chunk-stored': { stream: StreamKey; rawBytes: number; storedBytes: number; frames: number; latencyMs: number };
   /** A shard (or unsharded chunk) renamed into place, durable; sha256 of its bytes. */
   'shard-written': { path: string; bytes: number; sha256: string };
-  'acquisition-started': { id: number; name: string; storePath: string | null; geometry: Record<string, unknown> };
+  /** storePath: view 0's store; viewStores: every view's store, by view index (empty when not storing). */
+  'acquisition-started': { id: number; name: string; storePath: string | null; viewStores: string[]; geometry: Record<string, unknown> };
   'acquisition-finished': { id: number; name: string; storePath: string | null; summary: AcquisitionSummary };
   'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
   /** A transition (update false), or the current value of a firing alert (update true, at most 1/s). */

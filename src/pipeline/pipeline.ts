@@ -158,7 +158,7 @@ export class Pipeline implements IntakeSink {
     this.storage.begin(h, { id, name: this.acqName, ringPath: this.ringPath, metadata: this.metadataPatch });
     const l = this.storage.layout as ArrayLayout;
     this.bus.emit('acquisition-started', {
-      id, name: this.acqName, storePath: this.store?.root ?? null,
+      id, name: this.acqName, storePath: this.store?.root ?? null, viewStores: this.stores.map((st) => st.root),
       geometry: { width: h.width, height: h.height, dtype: h.dtype, z_planes: h.zPlanes, channels: h.channels, codec: this.codec.effective, chunk: l.chunk, shard: l.shard },
     });
   }
