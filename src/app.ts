@@ -66,6 +66,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
     ringFillRatio: () => pipeline.ringFill,
     diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
+    diskFullInSeconds: () => (cfg.storage.enabled ? alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) : null),
     previewClients: () => hub.count,
     framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
     ingestMaxPollGapMs: () => pipeline.takeMaxPollGapMs(),
@@ -92,7 +93,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   };
   const previews = new PreviewService(cfg, bus, pipeline, workers);
   const history = new QcHistory(bus, () => cfg.pixel_size_um.x, () => [...streamQc.streams.values()]);
-  const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata(), offload: () => offloader?.backlog() ?? null };
+  const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata(), offload: () => offloader?.status() ?? null, diskFullIn: () => alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) };
   const hub: WsHub = new WsHub(bus, previews, {
     history: () => history.snapshot(),
     token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,
@@ -110,6 +111,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     metadataChanged: () => hub.broadcast({ type: 'metadata', metadata: currentMetadata() }),
     simRunning: () => sim !== null && sim.exitCode === null && sim.stdin !== null,
     simCommand: (line) => sim?.stdin?.write(line),
+    offload: page.offload, diskFullIn: page.diskFullIn,
   });
   const server = await startHttpServer({
     host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), vendor: vendorFiles(), token: cfg.server.token, routes,

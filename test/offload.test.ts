@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import type { OffloadStatus } from '../src/offload/offloader.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
@@ -30,6 +31,11 @@ function listening(port: number): Promise<boolean> {
 
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
+interface Status {
+  offload: OffloadStatus;
+  disk_full_in_s: number | null;
+}
+
 /** Runs one acquisition of N frames through the sidecar with `offload` settings; waits for the offload to complete. */
 async function acquire(name: string, offload: Record<string, unknown>, during?: (ev: { verified: number; failures: PipelineEvents['offload-failure'][] }) => Promise<void>, N = 160, o: { out?: string; fps?: number; storage?: Record<string, unknown> } = {}) {
   const ring = shmPath(name);
@@ -40,6 +46,7 @@ async function acquire(name: string, offload: Record<string, unknown>, during?: 
   const { app } = await startTestApp({
     source: `shm:${ring}`, offload, storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256], ...o.storage },
   });
+  let status: Status | null = null;
   const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number } = { complete: [], failures: [], verified: 0 };
   app.bus.on('offload-complete', (e) => seen.complete.push(e));
   app.bus.on('offload-failure', (e) => seen.failures.push(e));
@@ -50,10 +57,12 @@ async function acquire(name: string, offload: Record<string, unknown>, during?: 
     if (during) await during(seen);
     expect(await exited(sim), sim.output()).toBe(0);
     await waitFor(() => seen.complete.length >= 1, 90_000, 'the offload to complete');
+    // What the page and /api/status say once the store is complete.
+    status = await (await fetch(`http://127.0.0.1:${app.port}/api/status`)).json() as Status;
   } finally {
     await app.stop();
   }
-  return { out, log, seen, N };
+  return { out, log, seen, N, status };
 }
 
 /** A tmpfs of `mib` MiB mounted at a new directory (the tests run as root); unmounted after the test. */
@@ -91,11 +100,11 @@ async function checkDestination(destStore: string, log: string): Promise<void> {
   expect(n).toBeGreaterThan(0);
 }
 
-/** The journal's verified files (relative to out). */
+/** The journal's verified files (relative to out): 'done' is how compaction keeps a verified file of a store still acquiring. */
 function journalVerified(out: string): string[] {
   const f = path.join(out, '.spimstream-offload.jsonl');
   if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string }).filter((j) => j.e === 'verified').map((j) => j.f as string);
+  return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string }).filter((j) => j.e === 'verified' || j.e === 'done').map((j) => j.f as string);
 }
 
 describe('offload through rclone', () => {
@@ -180,8 +189,15 @@ describe('offload through rclone', () => {
     const hookOut = path.join(dest, '..', `${path.basename(dest)}-hook.txt`);
     cleanup.push(hookOut);
     const hook = ['sh', '-c', `printf '%s\\n%s\\n%s\\n' "$SPIMSTREAM_STORE" "$SPIMSTREAM_MANIFEST" "$SPIMSTREAM_DESTINATION" > ${hookOut}; echo hook-ran`];
-    const { out, log } = await acquire('off-local', { destination: dest, on_complete: hook });
+    const { out, log, status } = await acquire('off-local', { destination: dest, on_complete: hook });
     const [local] = storeDirs(out);
+    // The page's offload state: this acquisition complete, every file verified, nothing left.
+    const st = status?.offload;
+    expect(st?.stores[0], JSON.stringify(st)).toMatchObject({ store: path.basename(local), state: 'complete', etaSeconds: 0 });
+    expect(st?.stores[0].verifiedFiles).toBe(st?.stores[0].files);
+    expect(st?.stores[0].verifiedBytes).toBe(st?.stores[0].bytes);
+    expect(st?.files).toBe(0);
+    expect(st?.rateBps, 'bytes verified in the last minute').toBeGreaterThan(0);
     const destStore = path.join(dest, path.basename(local));
     await checkDestination(destStore, log);
     // Nothing deleted locally without delete_local; every local file is at the destination, identical.

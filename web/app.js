@@ -78,6 +78,12 @@ function onJson(m) {
   }
 }
 
+function fmtDur(s) {
+  if (s === null || s === undefined) return '–';
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+  return s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`;
+}
+
 function fmtBytes(b) {
   if (b === null || b === undefined) return '–';
   const u = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -97,9 +103,17 @@ function onStatus(m) {
   $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
   $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
-  // Offload: what waits locally for a verified copy at the destination, and how old the oldest is.
-  $('st-offload-box').hidden = !m.offload;
-  if (m.offload) $('st-offload').textContent = m.offload.files === 0 ? 'all verified' : `${m.offload.files} files · ${fmtBytes(m.offload.bytes)} waiting · oldest ${Math.round(m.offload.lagSeconds)} s`;
+  // null: free space is not shrinking (or storage is off).
+  $('st-disk-full').textContent = m.disk_full_in_s === null || m.disk_full_in_s === undefined ? 'not filling' : fmtDur(m.disk_full_in_s);
+  // Offload: what waits locally for a verified copy at the destination, how old the oldest is, when it is done.
+  const o = m.offload;
+  $('st-offload-box').hidden = !o;
+  $('offload-stores').hidden = !o || o.stores.length === 0;
+  if (o) {
+    $('st-offload').textContent = o.files === 0 ? 'all verified'
+      : `${o.files} files · ${fmtBytes(o.bytes)} waiting · oldest ${Math.round(o.lagSeconds)} s · ${fmtBytes(o.rateBps)}/s · ETA ${o.etaSeconds === null ? (o.stalled ? 'stalled' : '–') : fmtDur(o.etaSeconds)}`;
+    $('offload-stores').textContent = o.stores.map((x) => `${x.store}: ${x.state} · ${x.verifiedFiles}/${x.files} files verified · ${fmtBytes(x.bytes - x.verifiedBytes)} left${x.state === 'complete' || x.etaSeconds === 0 ? '' : ` · ETA ${fmtDur(x.etaSeconds)}`}`).join('   |   ');
+  }
   $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;
   $('acq').textContent = m.acquisition ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}` : (m.attached ? 'idle' : 'waiting for ring…');
   for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);

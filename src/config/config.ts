@@ -42,7 +42,7 @@ export interface Config {
     drift_window: number;
     drift_upsample: number;
     drift_min_confidence: number;
-    thresholds: { saturated_ratio: number; focus_drop_ratio: number; drift_um: number; ring_fill_ratio: number; disk_free_bytes: number };
+    thresholds: { saturated_ratio: number; focus_drop_ratio: number; drift_um: number; ring_fill_ratio: number; disk_free_bytes: number; disk_full_in_s: number };
   };
   storage: {
     enabled: boolean;
@@ -108,7 +108,7 @@ export const DEFAULT_CONFIG: Config = {
     drift_window: 256,
     drift_upsample: 20,
     drift_min_confidence: 8,
-    thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9 },
+    thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9, disk_full_in_s: 3600 },
   },
   storage: {
     enabled: true, out: './data', name: '{date}_{time}_acq{acq}', codec: 'blosc-zstd', clevel: 1, blocksize: 0,
@@ -195,7 +195,7 @@ export const RANGES: Record<string, Range> = {
   'qc.drift_upsample': I(1, 1000), 'qc.drift_min_confidence': { min: 0, max: 1e6 },
   'qc.thresholds.saturated_ratio': { min: 0, max: 1 }, 'qc.thresholds.focus_drop_ratio': { above: 0, below: 1 },
   'qc.thresholds.drift_um': { above: 0 }, 'qc.thresholds.ring_fill_ratio': { above: 0, max: 1 },
-  'qc.thresholds.disk_free_bytes': { min: 0 },
+  'qc.thresholds.disk_free_bytes': { min: 0 }, 'qc.thresholds.disk_full_in_s': { above: 0 },
   'storage.clevel': I(0, 22), 'storage.blocksize': I(0, 1 << 30), 'storage.min_free_bytes': { min: 0 },
   'server.port': I(0, 65535),
   'preview.max_size': I(16, 8192), 'preview.fps': { above: 0, max: 60 }, 'preview.quality': I(1, 100), 'preview.clip_percent': { min: 0, below: 50 },

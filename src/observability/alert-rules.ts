@@ -78,6 +78,11 @@ export function alertRules(cfg: Config): AlertRule[] {
       summary: 'only {{ $value | humanize1024 }}B free for the store on {{ $labels.instance }}',
       description: 'Free space on the output disk is below the margin; storing stops before the disk is full.',
     },
+    {
+      name: 'SpimstreamLocalDiskFullSoon', value: `spimstream_local_disk_full_in_seconds${S}`, op: '<', threshold: th.disk_full_in_s, for: '2m', severity: 'critical',
+      summary: 'the output disk of {{ $labels.instance }} fills in {{ $value | humanizeDuration }}',
+      description: 'At the last minute\'s net inflow (written minus what offload deletes) free space reaches storage.min_free_bytes, where storing stops. Offload behind or stalled (spimstream_offload_queue_bytes), or no delete_local: make room, fix the destination, or change --out.',
+    },
   ];
 }
 

@@ -28,6 +28,21 @@ const BATCH_SECONDS = 10;
 const BATCH_MIN_BYTES = 8 * 2 ** 20;
 const BATCH_MAX_BYTES = 2 ** 30;
 const BACKOFF_MAX_MS = 60_000;
+/** The rate an ETA is computed from: bytes verified over the last minute. */
+const RATE_WINDOW_MS = 60_000;
+
+/** What the page shows: the backlog, the rate, its ETA, and each recent acquisition's offload state. */
+export interface OffloadStatus {
+  files: number;
+  bytes: number;
+  lagSeconds: number;
+  /** Bytes per second verified over the last minute. */
+  rateBps: number;
+  /** Seconds until today's backlog is verified at that rate (null: nothing moving). */
+  etaSeconds: number | null;
+  stalled: boolean;
+  stores: { store: string; state: 'acquiring' | 'transferring' | 'complete'; files: number; verifiedFiles: number; bytes: number; verifiedBytes: number; etaSeconds: number | null }[];
+}
 
 /** The failure reasons (a bounded label set for spimstream_offload_failures_total). */
 export function failureReason(message: string): string {
@@ -52,6 +67,7 @@ export class Offloader {
   /** Bytes per second of the last successful batch (copy + check). */
   private rate = 0;
   private closed = false;
+  private readonly verifiedLog: { at: number; bytes: number }[] = [];
   private readonly stallTimer: NodeJS.Timeout;
 
   constructor(private readonly cfg: Config, private readonly bus: EventBus) {
@@ -199,6 +215,7 @@ export class Offloader {
     this.journal.record(done.map((f) => ({ e: 'verified', f: f.f, at: now })));
     if (done.length > 0) {
       this.lastProgress = now;
+      this.verifiedLog.push({ at: now, bytes: done.reduce((s, f) => s + f.bytes, 0) });
       this.bus.emit('offload-files', { result: 'verified', files: done.length, bytes: done.reduce((s, f) => s + f.bytes, 0), lagSeconds: (now - Math.min(...done.map((f) => f.queuedAt))) / 1000 });
     }
     this.deleteVerified(done);
@@ -263,6 +280,27 @@ export class Offloader {
       oldest = Math.min(oldest, f.queuedAt);
     }
     return { files, bytes, lagSeconds: files > 0 ? (Date.now() - oldest) / 1000 : 0 };
+  }
+
+  /** The backlog, the last minute's rate, the ETA, and the last `n` acquisitions' state (newest first). */
+  status(n = 5): OffloadStatus {
+    const b = this.backlog();
+    const now = Date.now();
+    while (this.verifiedLog.length > 0 && this.verifiedLog[0].at < now - RATE_WINDOW_MS) this.verifiedLog.shift();
+    const span = Math.max(1, Math.min(RATE_WINDOW_MS, now - (this.verifiedLog[0]?.at ?? now) + 1000)) / 1000;
+    const rateBps = this.verifiedLog.reduce((s, v) => s + v.bytes, 0) / span;
+    const eta = (bytes: number) => (bytes === 0 ? 0 : rateBps > 0 ? bytes / rateBps : null);
+    // Oldest first is the offload's order: a store's ETA counts the backlog ahead of it.
+    let ahead = 0;
+    const stores = [...this.journal.stores.values()].map((st) => {
+      const left = st.bytes - st.verifiedBytes;
+      ahead += left;
+      return {
+        store: st.store, state: st.complete ? 'complete' as const : st.finished ? 'transferring' as const : 'acquiring' as const,
+        files: st.files, verifiedFiles: st.verifiedFiles, bytes: st.bytes, verifiedBytes: st.verifiedBytes, etaSeconds: left === 0 ? 0 : eta(ahead),
+      };
+    });
+    return { ...b, rateBps, etaSeconds: eta(b.bytes), stalled: this.stalled, stores: stores.slice(-n).reverse() };
   }
 
   private checkStall(): void {

@@ -3,6 +3,7 @@
  * and the log show what Grafana/Alertmanager would (grafana/ rules are generated from the same
  * thresholds by `spimstream rules`, and a test checks they agree).
  */
+import { DiskForecast } from './disk-forecast.js';
 import type { EventBus, StreamKey } from '../pipeline/events.js';
 import type { Config } from '../config/config.js';
 
@@ -17,13 +18,20 @@ export interface AlertState {
 
 export const DROP_WINDOW_SECONDS = 60;
 /** focus_lost clears only after this many stacks in a row at or above the clear level (hysteresis). */
+/** 1 h 05 min, 12 min, 40 s. */
+export function fmtDuration(s: number): string {
+  if (!Number.isFinite(s)) return 'never';
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+  return s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`;
+}
+
 export const FOCUS_CLEAR_STACKS = 2;
 /** A firing alert's current value reaches the page and the metrics at most this often. */
 const UPDATE_MS = 1000;
 
 /** The alert catalogue: every alert exists, 0 or 1, from the start (per stream where it has one). */
 export const STREAM_ALERTS = ['saturation', 'drift', 'focus_lost'] as const;
-export const GLOBAL_ALERTS = ['frames_dropped', 'frames_unstored', 'storage', 'ring_filling', 'disk_low'] as const;
+export const GLOBAL_ALERTS = ['frames_dropped', 'frames_unstored', 'storage', 'ring_filling', 'disk_low', 'local_disk_full_soon'] as const;
 
 /** focus_lost fires below 1 - drop and clears at or above 1 - drop/2 (the band keeps it from flapping). */
 export function focusLevels(dropRatio: number): { low: number; clear: number } {
@@ -43,6 +51,8 @@ export class AlertEngine {
   private readonly drops: { at: number; n: number }[] = [];
   private readonly unstored: { at: number; n: number; reason: string }[] = [];
   private timer: NodeJS.Timeout;
+  /** Seconds until the output disk reaches storage.min_free_bytes at the last minute's net inflow. */
+  readonly disk = new DiskForecast();
 
   constructor(private readonly bus: EventBus, private cfg: Config, private readonly probes: { ringFill(): number; diskFree(): number | null }) {
     const th = () => this.cfg.qc.thresholds;
@@ -100,6 +110,11 @@ export class AlertEngine {
     const free = this.probes.diskFree();
     if (free !== null) {
       this.set('disk_low', null, free < this.cfg.qc.thresholds.disk_free_bytes, free, `${(free / 1e9).toFixed(1)} GB free on the output disk (threshold ${(this.cfg.qc.thresholds.disk_free_bytes / 1e9).toFixed(1)} GB)`);
+      this.disk.sample(now, free);
+      const fullIn = this.disk.fullInSeconds(this.cfg.storage.min_free_bytes);
+      const warn = this.cfg.qc.thresholds.disk_full_in_s;
+      this.set('local_disk_full_soon', null, fullIn < warn, fullIn,
+        `the output disk reaches storage.min_free_bytes (storing stops) in ${fmtDuration(fullIn)} at the last minute's net inflow of ${((this.disk.inflow() ?? 0) / 1e6).toFixed(0)} MB/s (threshold ${fmtDuration(warn)})`);
     }
   }
 

@@ -3,6 +3,7 @@
  * uses (status, sample metadata, simulator faults, threshold reload, effective config). Write
  * routes are `protected` (token, same-origin) by the HTTP server.
  */
+import type { OffloadStatus } from '../offload/offloader.js';
 import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -21,6 +22,9 @@ export interface ApiDeps {
   /** The built-in simulator is running (source "sim") and takes fault lines on its stdin. */
   simRunning: () => boolean;
   simCommand: (line: string) => void;
+  /** The offload's state (null: offload off) and the disk-full forecast, as the page shows them. */
+  offload: () => OffloadStatus | null;
+  diskFullIn: () => number;
   reload: () => { ok: boolean; message: string };
 }
 
@@ -54,7 +58,10 @@ export function apiRoutes(d: ApiDeps): Route[] {
         return { status: ok ? 200 : 503, body: { ready: ok, ring_attached: s.attached, store_writable: s.storeWritable, ring: s.ringPath, storage_error: pipeline.storingDisabledReason } };
       },
     },
-    { method: 'GET', path: '/api/status', handle: async () => ({ status: 200, body: { ...pipeline.status(), counters: { ...pipeline.counters }, codec: pipeline.codec } }) },
+    { method: 'GET', path: '/api/status', handle: async () => ({ status: 200, body: {
+      ...pipeline.status(), counters: { ...pipeline.counters }, codec: pipeline.codec,
+      offload: d.offload(), disk_full_in_s: Number.isFinite(d.diskFullIn()) ? d.diskFullIn() : null,
+    } }) },
     { method: 'GET', path: '/api/metadata', handle: async () => ({ status: 200, body: d.metadata() }) },
     {
       method: 'POST', path: '/api/metadata', protected: true, handle: async (_req, body) => {

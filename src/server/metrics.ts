@@ -12,6 +12,8 @@ const SL = ['camera', 'channel', 'view'] as const;
 export interface MetricsSources {
   ringFillRatio(): number;
   diskFreeBytes(): number | null;
+  /** Seconds until the output disk reaches storage.min_free_bytes at the last minute's net inflow (null: storage off). */
+  diskFullInSeconds(): number | null;
   previewClients(): number;
   framePoolInUseRatio(): number;
   /** Longest pause between two ring polls of the ingest thread since the last scrape, ms. */
@@ -89,6 +91,10 @@ export class Metrics {
     g('spimstream_block_pool_used_ratio', 'Fraction of the z-block pool (pipeline.block_pool_mib) in use: near 1, encoding or the disk is behind and storage is about to be shed.', ['camera'], function collect() { this.set({ camera }, sources.blockPoolInUseRatio()); });
     g('spimstream_disk_free_bytes', 'Free bytes on the file system of the output directory.', [], function collect() {
       const v = sources.diskFreeBytes();
+      if (v !== null) this.set(v);
+    });
+    g('spimstream_local_disk_full_in_seconds', 'Forecast: seconds until free space on the output disk falls to storage.min_free_bytes (where storing stops) at the net inflow of the last minute (written minus freed by offload.delete_local); +Inf while free space is not shrinking.', [], function collect() {
+      const v = sources.diskFullInSeconds();
       if (v !== null) this.set(v);
     });
     g('spimstream_preview_clients', 'Connected preview (WebSocket) clients.', [], function collect() { this.set(sources.previewClients()); });

@@ -10,6 +10,7 @@ import type { StreamQc } from '../qc/stream-qc.js';
 import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
 import { streamList } from './ws-hub.js';
+import type { OffloadStatus } from '../offload/offloader.js';
 
 export interface PageSources {
   cfg: Config;
@@ -18,8 +19,10 @@ export interface PageSources {
   streamQc: StreamQc;
   previewClients: () => number;
   metadata: () => Record<string, unknown>;
-  /** Offload backlog (null when offload is off). */
-  offload: () => { files: number; bytes: number; lagSeconds: number } | null;
+  /** Offload state (null when offload is off). */
+  offload: () => OffloadStatus | null;
+  /** Seconds until the output disk reaches storage.min_free_bytes at the last minute's net inflow. */
+  diskFullIn: () => number;
 }
 
 export function helloMessage(s: PageSources): Record<string, unknown> {
@@ -47,7 +50,8 @@ export function statusMessage(s: PageSources): Record<string, unknown> {
     acquisition: st.acquisition, frames_received: c.framesReceived, frames_overrun: c.framesOverrun,
     frames_gap: c.framesGap, frames_torn: c.framesTorn, qc_sampled: c.qcSampled, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
     compression_ratio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
-    disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null, ring_fill_ratio: pipeline.ringFill,
+    disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null,
+    disk_full_in_s: cfg.storage.enabled && Number.isFinite(s.diskFullIn()) ? s.diskFullIn() : null, ring_fill_ratio: pipeline.ringFill,
     storage_error: pipeline.storingDisabledReason, preview_clients: s.previewClients(), attached: st.attached,
     offload: s.offload(),
     streams: Object.fromEntries([...s.streamQc.streams.values()].map((x) => [`${x.stream.channel}/${x.stream.view}`, { fps: x.timing.get().fps, jitter_s: x.timing.get().jitterSeconds, intensity_relative: x.intensityRelative, best_focus_z: x.lastStack?.bestFocusZ ?? null }])),
