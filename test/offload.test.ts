@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
 import { BIN, exited, freePort, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
+import { startSftpServer } from '../bench/sftp-server.js';
 
 const cleanup: string[] = [];
 const procs: ChildProcess[] = [];
@@ -219,23 +220,9 @@ describe('offload through rclone', () => {
   it('to SFTP (Debian openssh-server on loopback) with delete_local: local shards go once verified, the destination is whole', async () => {
     const dir = tmpDir('sftp');
     cleanup.push(dir);
-    const port = await freePort();
-    fs.mkdirSync('/run/sshd', { recursive: true });
-    for (const k of ['host', 'client']) {
-      const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, k)], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-    }
-    fs.copyFileSync(path.join(dir, 'client.pub'), path.join(dir, 'authorized_keys'));
-    fs.writeFileSync(path.join(dir, 'sshd_config'), [
-      `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(dir, 'host')}`, `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-      'PasswordAuthentication no', 'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no', `PidFile ${path.join(dir, 'sshd.pid')}`,
-      'Subsystem sftp internal-sftp', '',
-    ].join('\n'));
-    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    procs.push(sshd);
-    await waitFor(() => listening(port), 15_000, 'sshd listening');
-    const conf = path.join(dir, 'rclone.conf');
-    fs.writeFileSync(conf, `[scope-archive]\ntype = sftp\nhost = 127.0.0.1\nport = ${port}\nuser = ${process.env.USER ?? 'root'}\nkey_file = ${path.join(dir, 'client')}\nshell_type = unix\nmd5sum_command = md5sum\nsha1sum_command = sha1sum\n`);
+    const server = await startSftpServer(dir, await freePort());
+    procs.push(server.proc);
+    const conf = server.rcloneConfig;
     const destDir = path.join(dir, 'archive');
     fs.mkdirSync(destDir);
     const { out, log } = await acquire('off-sftp', { destination: `scope-archive:${destDir}`, rclone_config: conf, delete_local: true });

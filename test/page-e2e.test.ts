@@ -62,6 +62,9 @@ describe('the live page in headless Chromium', () => {
       const fps = await page.evaluate(() => ({ one: Number(document.getElementById('st-fps')!.textContent), all: Number(document.getElementById('st-fps-all')!.textContent), who: document.getElementById('st-fps-stream')!.textContent }));
       expect(fps.who).toMatch(/^\S+\/\d+$/);
       expect(fps.all).toBeGreaterThan(fps.one);
+      // The disk-full forecast beside the free space: a duration, or 'not filling' (never the placeholder).
+      expect(await page.textContent('#st-disk-full')).toMatch(/^(not filling|\d+ (s|min)|\d+ h \d\d min)$/);
+      expect(await page.isHidden('#st-offload-box'), 'no offload box when offload is off').toBe(true);
 
       // Inject saturation in the simulator: the same threshold that Grafana uses raises the banner.
       const r = await fetch(`http://127.0.0.1:${app.port}/api/sim`, { method: 'POST', body: JSON.stringify({ saturate: 1 }), headers: { 'content-type': 'application/json' } });

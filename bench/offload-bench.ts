@@ -1,0 +1,125 @@
+/**
+ * Offload under load: spimstream (separate process, full QC, default codec) fed by the simulator
+ * at --mbps (default 300) for --seconds (default 60), offloading to SFTP on loopback (Debian sshd)
+ * with delete_local, the local store on a tmpfs of --local-mib (default 2048) that holds a fraction
+ * of the data. Reports frames not stored, the local disk's peak use, offload lag (p50/p99/max of
+ * the age of the oldest unverified file, sampled each second), how long the backlog took to drain
+ * after the acquisition, and the CPU cost per GB offloaded of rclone (the sidecar's reaped
+ * children) and of sshd. Needs root (tmpfs mount). Usage: node dist/bench/offload-bench.js
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { PACKAGE_ROOT } from '../src/package-info.js';
+import { machine, table, promMetric } from './bench-util.js';
+import { startSftpServer } from './sftp-server.js';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'spimstream.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())));
+const TICK = 100; // USER_HZ
+
+/** utime+stime and reaped children's cutime+cstime of a process, in seconds. */
+function cpu(pid: number): { self: number; children: number } {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { self: (v[11] + v[12]) / TICK, children: (v[13] + v[14]) / TICK };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : 0;
+};
+
+async function main(): Promise<void> {
+  const arg = (n: string, d: string) => {
+    const i = process.argv.indexOf(`--${n}`);
+    return i >= 0 ? process.argv[i + 1] : d;
+  };
+  const seconds = Number(arg('seconds', '60'));
+  const mbps = Number(arg('mbps', '300'));
+  const localMib = Number(arg('local-mib', '2048'));
+  const work = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'spimstream-offload-bench-'));
+  const local = path.join(work, 'local');
+  const dest = path.join(work, 'archive');
+  fs.mkdirSync(local);
+  fs.mkdirSync(dest);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${localMib}m`, 'tmpfs', local], { encoding: 'utf8' });
+  if (m.status !== 0) throw new Error(`mount a tmpfs for the local store (needs root): ${m.stderr.trim()}`);
+  const server = await startSftpServer(work, await freePort());
+  const ring = `/dev/shm/spimstream-offload-bench-${process.pid}`;
+  const port = await freePort();
+  const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', path.join(local, 'data'), '--port', String(port),
+    '--set', 'storage.min_free_bytes=100000000', '--set', `offload.destination=${server.remote}:${dest}`, '--set', `offload.rclone_config=${server.rcloneConfig}`,
+    '--set', 'offload.delete_local=true'], { stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}`;
+  const scrape = async () => (await fetch(`${base}/metrics`)).text();
+  for (let i = 0; i < 300; i++) {
+    try { await scrape(); break; } catch { await sleep(100); }
+  }
+  const sshd0 = cpu(server.proc.pid ?? 0);
+  const side0 = cpu(sidecar.pid ?? 0);
+  const sim = spawn(process.execPath, [BIN, 'sim', '--ring', ring, '--width', '2048', '--height', '2048', '--z-planes', '32', '--channels', '2', '--mbps', String(mbps), '--precomputed', '2', '--slots', '64', '--blobs', '6400'], { stdio: 'ignore' });
+  const lag: number[] = [];
+  const rows: Record<string, number>[] = [];
+  let peakUsed = 0;
+  const t0 = Date.now();
+  let simDone = 0;
+  let metrics = '';
+  // Sample while acquiring, then until the backlog is verified (at most 10 min more).
+  while (Date.now() - t0 < (seconds + 600) * 1000) {
+    await sleep(1000);
+    const el = (Date.now() - t0) / 1000;
+    if (!simDone && el >= seconds) {
+      sim.kill('SIGTERM');
+      await exited(sim);
+      simDone = el;
+    }
+    metrics = await scrape();
+    const st = fs.statfsSync(local);
+    const used = (st.blocks - st.bfree) * st.bsize;
+    peakUsed = Math.max(peakUsed, used);
+    const l = promMetric(metrics, 'spimstream_offload_lag_seconds') ?? 0;
+    lag.push(l);
+    if (Math.round(el) % 5 === 0) {
+      rows.push({ t_s: Math.round(el), received: promMetric(metrics, 'spimstream_frames_received_total') ?? 0, unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0, local_used_mb: used / 1e6, queue_mb: (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 0) / 1e6, lag_s: l, verified_gb: (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9 });
+    }
+    if (simDone && (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 1) === 0) break;
+  }
+  const drained = (Date.now() - t0) / 1000 - simDone;
+  const side1 = cpu(sidecar.pid ?? 0);
+  const sshd1 = cpu(server.proc.pid ?? 0);
+  const verifiedGb = (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9;
+  const received = promMetric(metrics, 'spimstream_frames_received_total') ?? 0;
+  const summary = {
+    bench: 'offload', machine: machine(), seconds, mbps, local_tmpfs_mib: localMib, destination: 'sftp (Debian sshd, loopback)',
+    frames_received: received, frames_unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0, frames_lost: promMetric(metrics, 'spimstream_frames_dropped_total') ?? 0,
+    raw_gb: (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9, offloaded_gb: verifiedGb, local_peak_used_mb: Math.round(peakUsed / 1e6),
+    lag_p50_s: pct(lag, 0.5), lag_p99_s: pct(lag, 0.99), lag_max_s: Math.max(0, ...lag), drained_after_s: Math.round(drained),
+    failures: promMetric(metrics, 'spimstream_offload_files_total', /result="failed"/) ?? 0,
+    rclone_cpu_s_per_gb: verifiedGb > 0 ? (side1.children - side0.children) / verifiedGb : null,
+    sshd_cpu_s_per_gb: verifiedGb > 0 ? (sshd1.children + sshd1.self - sshd0.children - sshd0.self) / verifiedGb : null,
+    sidecar_cpu_s_per_gb_raw: (side1.self - side0.self) / Math.max(1e-9, (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9),
+  };
+  sidecar.kill('SIGTERM');
+  await exited(sidecar);
+  await server.stop();
+  spawnSync('umount', ['-l', local]);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.rmSync(ring, { force: true });
+  process.stdout.write(`spimstream offload — ${seconds} s at ${mbps} MB/s (2048², 2 channels) to SFTP on loopback, delete_local, local tmpfs ${localMib} MiB, ${JSON.stringify(machine())}\n\n${table(rows)}\n`);
+  process.stdout.write(`\n${JSON.stringify(summary)}\n`);
+}
+
+void main();
