@@ -11,6 +11,7 @@ import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
 import { binFloat, cropMasked, median3x3 } from './kernels/despeckle.js';
 import { accumulateMip } from './kernels/preview.js';
+import { halfOf, reducePlane } from './kernels/pyramid.js';
 import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
 
@@ -31,6 +32,11 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const hist = clearedHistogram();
   if (t.store) histogramToTiles(px, hist, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero));
   else histogram(px, hist);
+  if (t.store?.ext) {
+    // The pyramid's first step while the frame is still in cache (the z-block is chunk-major).
+    const n2 = halfOf(t.width) * halfOf(t.height);
+    reducePlane(px, t.width, t.height, t.store.downsample ?? 'mean', new Uint32Array(t.store.ext, t.store.z * n2 * 4, n2));
+  }
   const stats = statsFromHistogram(px, hist, t.saturationLevel, t.offset, t.qc.checksum);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   const q = t.qc;

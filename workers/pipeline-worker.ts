@@ -1,11 +1,12 @@
 /**
- * Piscina entry: one worker module serves every per-pixel job (QC, chunk encoding, previews) so
+ * Piscina entry: one worker module serves every per-pixel job (QC, chunk encoding, pyramid, previews) so
  * that the pool balances them; each job lives in its own file.
  */
 import { move } from 'piscina';
 import { runFrameTask } from './frame-task.js';
 import { runEncodeTask, runEncodeTaskNumcodecs } from './encode-task.js';
 import { runPreviewTask } from './preview-task.js';
+import { runReduceTask } from './reduce-task.js';
 import type { Task } from './tasks.js';
 
 export default async function handle(task: Task): Promise<unknown> {
@@ -21,6 +22,8 @@ export default async function handle(task: Task): Promise<unknown> {
       }
     case 'preview':
       return runPreviewTask(task);
+    case 'reduce':
+      return runReduceTask(task);
     default:
       throw new Error(`unknown task ${JSON.stringify((task as { kind: string }).kind)}`);
   }

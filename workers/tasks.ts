@@ -2,6 +2,7 @@
 import type { ResolvedCodec } from './codecs/chunk-codec.js';
 import type { FrameQc } from '../src/qc/qc-types.js';
 import type { TileGeometry } from './kernels/tiles.js';
+import type { DownsampleMethod } from './kernels/pyramid.js';
 
 export interface FrameTask {
   kind: 'frame';
@@ -37,6 +38,29 @@ export interface TileTarget {
   nonZero: SharedArrayBuffer;
   z: number;
   geometry: TileGeometry;
+  /** The pyramid is on: the plane's first reduction step goes to plane z of the block's `ext` (uint32). */
+  ext?: SharedArrayBuffer | null;
+  downsample?: DownsampleMethod;
+}
+
+/**
+ * One pyramid step for a sealed z-block: its planes' reductions (`src`, uint32, planeElems each)
+ * become planes z0.. of the next level's block, and (when a level follows) their own reductions go
+ * to that block's `ext`.
+ */
+export interface ReduceTask {
+  kind: 'reduce';
+  src: SharedArrayBuffer;
+  /** The source level's plane size. */
+  width: number;
+  height: number;
+  /** Planes of the source block (the last block of a stack may hold fewer than cz). */
+  planes: number;
+  present: number[];
+  /** Pair planes (the source level has more than one plane); otherwise one plane in, one out. */
+  halveZ: boolean;
+  method: DownsampleMethod;
+  dst: { block: SharedArrayBuffer; nonZero: SharedArrayBuffer; geometry: TileGeometry; z0: number; ext: SharedArrayBuffer | null };
 }
 
 export interface QcParams {
@@ -104,4 +128,4 @@ export interface PreviewResult {
   seconds: number;
 }
 
-export type Task = FrameTask | EncodeTask | PreviewTask;
+export type Task = FrameTask | EncodeTask | PreviewTask | ReduceTask;

@@ -57,6 +57,10 @@ export interface Config {
     checksum: boolean;
     overwrite: boolean;
     min_free_bytes: number;
+    /** Extra resolution levels (the live pyramid): a count, or 'auto' = until a level fits one chunk in y and x. */
+    levels: number | 'auto';
+    /** How a level is made from the one above: mean (round half to even), max, decimate. */
+    downsample: string;
   };
   server: { host: string; port: number; token: string; allowed_origins: string[] };
   preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
@@ -113,6 +117,7 @@ export const DEFAULT_CONFIG: Config = {
   storage: {
     enabled: true, out: './data', name: '{date}_{time}_acq{acq}', codec: 'blosc-zstd', clevel: 1, blocksize: 0,
     chunk: [32, 256, 256], shard: [128, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
+    levels: 0, downsample: 'mean',
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
@@ -131,6 +136,7 @@ export const ENUMS: Record<string, readonly string[]> = {
   'preview.format': ['jpeg', 'webp', 'raw'],
   'log.level': ['debug', 'info', 'warn', 'error'],
   'offload.when': ['shard', 'acquisition'],
+  'storage.downsample': ['mean', 'max', 'decimate'],
 };
 const FOCUS_MEASURES = ['dcts', 'tenengrad', 'laplacian_variance', 'brenner'] as const;
 
@@ -152,6 +158,8 @@ function kind(v: unknown): string {
 
 /** Overlays `over` on `base`; every unknown key or wrong type is added to errs (the base value is kept). */
 function merge(base: unknown, over: unknown, path: string, errs: string[]): unknown {
+  // storage.levels takes a count or the word 'auto' (checked in problems()).
+  if (path === 'storage.levels' && over === 'auto') return over;
   const want = kind(base);
   const got = kind(over);
   if (want !== got) {
@@ -197,6 +205,7 @@ export const RANGES: Record<string, Range> = {
   'qc.thresholds.drift_um': { above: 0 }, 'qc.thresholds.ring_fill_ratio': { above: 0, max: 1 },
   'qc.thresholds.disk_free_bytes': { min: 0 }, 'qc.thresholds.disk_full_in_s': { above: 0 },
   'storage.clevel': I(0, 22), 'storage.blocksize': I(0, 1 << 30), 'storage.min_free_bytes': { min: 0 },
+  'storage.levels': I(0, 16),
   'server.port': I(0, 65535),
   'preview.max_size': I(16, 8192), 'preview.fps': { above: 0, max: 60 }, 'preview.quality': I(1, 100), 'preview.clip_percent': { min: 0, below: 50 },
   'pipeline.workers': I(0, 256), 'pipeline.frame_pool_mib': I(1, 1 << 20), 'pipeline.block_pool_mib': I(1, 1 << 20),
@@ -231,6 +240,7 @@ export function problems(c: Config): string[] {
   check(c.qc.focus.length > 0, 'qc.focus', 'needs at least one measure (the first one drives focus_lost)');
   for (const [key, r] of Object.entries(RANGES)) {
     const v = get(c, key) as number;
+    if (key === 'storage.levels' && (v as unknown) === 'auto') continue;
     const ok = Number.isFinite(v) && (!r.int || Number.isInteger(v)) && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max)
       && (r.above === undefined || v > r.above) && (r.below === undefined || v < r.below);
     check(ok, key, `${JSON.stringify(v) ?? String(v)} must be ${describeRange(r)}`);
@@ -241,6 +251,9 @@ export function problems(c: Config): string[] {
   if (c.storage.chunk.length === 3 && c.storage.shard.length === 3 && c.storage.shard.some((v, i) => v !== 0 && v % c.storage.chunk[i] !== 0)) {
     out.push(`config key "storage.shard": shard ${JSON.stringify(c.storage.shard)} must be a multiple of chunk ${JSON.stringify(c.storage.chunk)} on every axis (or 0 = whole axis)`);
   }
+  const lv = c.storage.levels;
+  check(lv === 0 || c.storage.chunk.length !== 3 || c.storage.chunk[0] % 2 === 0, 'storage.levels',
+    `needs an even storage.chunk z (got ${c.storage.chunk[0]}): a level's plane pairs two consecutive planes of one chunk (chunk z is clamped to the stack, so 2 also suits single-plane streams)`);
   check(c.storage.out.length > 0, 'storage.out', 'must not be empty');
   check(c.qc.roi.length === 0 || c.qc.roi.length === 4, 'qc.roi', 'must be [] (centred) or [x, y, width, height]');
   const o = c.offload;
@@ -287,7 +300,8 @@ export function overrideFromString(path: string, raw: string): Record<string, un
   const parts = path.split('.');
   const def = get(DEFAULT_CONFIG, path);
   let value: unknown = raw;
-  if (typeof def === 'number') {
+  if (path === 'storage.levels' && raw.trim() === 'auto') value = 'auto';
+  else if (typeof def === 'number') {
     value = raw.trim() === '' ? NaN : Number(raw);
     if (!Number.isFinite(value)) throw new ConfigError(`config key "${path}": ${JSON.stringify(raw)} is not a number`);
   }

@@ -15,6 +15,8 @@ export interface ZBlock {
   buffer: SharedArrayBuffer;
   /** One byte per tile: 1 once a frame task wrote a non-zero sample into it. */
   nonZero: SharedArrayBuffer;
+  /** With the pyramid: each plane's first reduction step (uint32, half size), for the next level. */
+  ext: SharedArrayBuffer | null;
   planesExpected: number;
   planesAssigned: number;
   copiesPending: number;
@@ -26,8 +28,10 @@ export interface ZBlock {
   firstTimestampNs: number;
 }
 
+interface Buffers { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer; ext: SharedArrayBuffer | null }
+
 export class BlockAssembler {
-  private readonly free: { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer }[] = [];
+  private readonly free: Buffers[] = [];
   private allocated = 0;
   private readonly open = new Map<string, ZBlock>();
   private nextId = 1;
@@ -39,21 +43,28 @@ export class BlockAssembler {
     private readonly zPlanes: number,
     readonly capacity: number,
     private readonly onReady: (b: ZBlock) => void,
+    /** Bytes of a block's pyramid region (0 = no pyramid below this level). */
+    private readonly extBytes = 0,
   ) {
     this.blockBytes = BlockAssembler.bytesPerBlock(geometry);
   }
 
-  /** A z-block holds every chunk of one z-slab, edge chunks padded to the full chunk shape. */
-  static bytesPerBlock(geometry: TileGeometry): number {
-    return geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry);
+  /** A z-block holds every chunk of one z-slab, edge chunks padded to the full chunk shape (plus its pyramid region). */
+  static bytesPerBlock(geometry: TileGeometry, extBytes = 0): number {
+    return geometry.tilesX * geometry.tilesY * chunkBytesOf(geometry) + extBytes;
+  }
+
+  /** The pyramid region of a block: one uint32 per sample of the next level, per plane. */
+  static extBytesOf(geometry: TileGeometry): number {
+    return geometry.cz * ((geometry.width + 1) >> 1) * ((geometry.height + 1) >> 1) * 4;
   }
 
   /** Blocks that may be allocated from the configured pool size (at least 2: one filling, one encoding). */
-  static capacity(geometry: TileGeometry, poolBytes: number): number {
-    return Math.max(2, Math.floor(poolBytes / BlockAssembler.bytesPerBlock(geometry)));
+  static capacity(geometry: TileGeometry, poolBytes: number, extBytes = 0): number {
+    return Math.max(2, Math.floor(poolBytes / BlockAssembler.bytesPerBlock(geometry, extBytes)));
   }
 
-  private acquire(): { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer } | null {
+  private acquire(): Buffers | null {
     const b = this.free.pop();
     if (b) {
       new Uint8Array(b.nonZero).fill(0);
@@ -61,7 +72,10 @@ export class BlockAssembler {
     }
     if (this.allocated >= this.capacity) return null;
     this.allocated++;
-    return { buffer: new SharedArrayBuffer(this.blockBytes), nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY) };
+    return {
+      buffer: new SharedArrayBuffer(this.blockBytes), nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY),
+      ext: this.extBytes > 0 ? new SharedArrayBuffer(this.extBytes) : null,
+    };
   }
 
   /** Blocks filling, being written by frame tasks, or waiting for / in encoding. */
@@ -70,7 +84,7 @@ export class BlockAssembler {
   }
 
   release(b: ZBlock): void {
-    this.free.push({ buffer: b.buffer, nonZero: b.nonZero });
+    this.free.push({ buffer: b.buffer, nonZero: b.nonZero, ext: b.ext });
   }
 
   /**
@@ -90,7 +104,7 @@ export class BlockAssembler {
       const buf = this.acquire();
       if (!buf) return null;
       b = {
-        id: this.nextId++, t, c, view, zb, buffer: buf.buffer, nonZero: buf.nonZero, planesExpected: Math.min(cz, this.zPlanes - zb * cz), planesAssigned: 0,
+        id: this.nextId++, t, c, view, zb, buffer: buf.buffer, nonZero: buf.nonZero, ext: buf.ext, planesExpected: Math.min(cz, this.zPlanes - zb * cz), planesAssigned: 0,
         copiesPending: 0, present: new Array<number>(cz).fill(0), sealed: false, firstTimestampNs: tsNs,
       };
       this.open.set(key, b);

@@ -1,15 +1,20 @@
 /**
- * Encodes one sealed z-block: every chunk of it in parallel on the workers, each into a slot of the
- * output slab (only the length comes back) or, when it does not fit, as its own array. Returns the
- * chunks in tile order (empty = all fill value, not stored) and releases the block.
+ * Encodes one sealed z-block (of any level): every chunk of it in parallel on the workers, each into
+ * a slot of the output slab (only the length comes back) or, when it does not fit, as its own array.
+ * Returns the chunks in tile order (empty = all fill value, not stored); the caller then reuses the block.
  */
-import type { BlockAssembler, ZBlock } from './block-assembler.js';
 import type { OutputSlab } from './output-slab.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import type { TileGeometry } from '../../workers/kernels/tiles.js';
 
-export async function encodeBlock(b: ZBlock, blocks: BlockAssembler, slab: OutputSlab | null, workers: WorkerPool, codec: ResolvedCodec): Promise<Uint8Array[]> {
-  const geometry = blocks.geometry;
+export interface EncodableBlock {
+  buffer: SharedArrayBuffer;
+  nonZero: SharedArrayBuffer;
+  present: number[];
+}
+
+export async function encodeBlock(b: EncodableBlock, geometry: TileGeometry, slab: OutputSlab | null, workers: WorkerPool, codec: ResolvedCodec): Promise<Uint8Array[]> {
   const ntiles = geometry.tilesX * geometry.tilesY;
   // All of the block's slots at once (waits while earlier blocks' chunks are still being written).
   const slots = slab ? await slab.acquire(ntiles) : null;
@@ -27,7 +32,6 @@ export async function encodeBlock(b: ZBlock, blocks: BlockAssembler, slab: Outpu
     }));
   }
   const settled = await Promise.allSettled(jobs);
-  blocks.release(b);
   const failed = settled.find((x) => x.status === 'rejected');
   const res = settled.map((x) => (x.status === 'fulfilled' ? x.value : new Uint8Array(0)));
   if (failed) {

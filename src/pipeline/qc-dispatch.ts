@@ -3,6 +3,7 @@
  * stored, writes its plane into the z-block. Owns the drift references and the sampling decision:
  * when the workers fall behind, focus and drift are skipped (counted as sampled) before storage waits.
  */
+import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
 import type { Config } from '../config/config.js';
 import { bytesPerPixel, type FrameMeta, type RingHeader } from '../ingest/ring-layout.js';
 import type { Counters } from './counters.js';
@@ -71,7 +72,10 @@ export class QcDispatch {
       qc: this.params, drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
       driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
       mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
-      store: target && geometry ? { block: target.block.buffer, nonZero: target.block.nonZero, z: target.plane, geometry } : null,
+      store: target && geometry ? {
+        block: target.block.buffer, nonZero: target.block.nonZero, z: target.plane, geometry,
+        ext: target.block.ext, downsample: this.cfg.storage.downsample as DownsampleMethod,
+      } : null,
     }).then((r) => {
       this.frameTasks--;
       ref.release();

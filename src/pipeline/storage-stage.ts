@@ -14,6 +14,8 @@ import type { EventBus, StreamKey } from './events.js';
 import type { Inflight } from './inflight.js';
 import { OutputSlab } from './output-slab.js';
 import { openAcquisitionStores } from './store-factory.js';
+import { PyramidStage, planPyramid } from './pyramid-stage.js';
+import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
 import type { WorkerPool } from './worker-pool.js';
 import { makeLayout, tilesX, tilesY, type ArrayLayout } from '../zarr/layout.js';
 import { StoreError, type AcquisitionStore } from '../zarr/acquisition-store.js';
@@ -45,6 +47,7 @@ export class StorageStage {
   /** The short code of disabledReason (ENOSPC, EDISKGUARD, ...): the `reason` of unstored frames. */
   disabledCode: string | null = null;
   private blocks: BlockAssembler | null = null;
+  private pyramid: PyramidStage | null = null;
   private slab: OutputSlab | null = null;
   private buffersKey = '';
   private open = false;
@@ -91,18 +94,23 @@ export class StorageStage {
       width: h.width, height: h.height, bytesPerPixel: bpp, cz, cy, cx, tilesX: tilesX(layout), tilesY: tilesY(layout),
       shuffled: bpp === 2 && wantsPreShuffled(this.codec, cz * cy * cx * bpp, bpp),
     };
-    const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576);
+    const st = this.cfg.storage;
+    const plan = st.enabled ? planPyramid(layout, geometry, st.levels, st.chunk, st.sharding ? st.shard : null,
+      (bytes) => bpp === 2 && wantsPreShuffled(this.codec, bytes, bpp)) : null;
+    const extBytes = plan && plan.layouts.length > 1 ? BlockAssembler.extBytesOf(geometry) : 0;
+    const blockBytes = BlockAssembler.bytesPerBlock(geometry, extBytes);
+    const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576, extBytes);
     const streams = h.channels * h.views;
-    if (this.cfg.storage.enabled && maxBlocks < streams + 2) {
-      const need = Math.ceil(((streams + 2) * BlockAssembler.bytesPerBlock(geometry)) / 1048576);
-      this.bus.emit('log', { level: 'warn', msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(BlockAssembler.bytesPerBlock(geometry) / 1048576).toFixed(1)} MiB; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}` });
+    if (st.enabled && maxBlocks < streams + 2) {
+      const need = Math.ceil(((streams + 2) * blockBytes) / 1048576);
+      this.bus.emit('log', { level: 'warn', msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(blockBytes / 1048576).toFixed(1)} MiB${extBytes > 0 ? ' (with the pyramid\'s half-size sums)' : ''}; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}` });
     }
-    const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks]);
+    const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks, extBytes]);
     if (buffersKey !== this.buffersKey) {
       // Kept for the next acquisitions of this geometry: a new acquisition then starts on touched
       // pages instead of faulting in a fresh GiB while the old one waits for garbage collection.
       this.buffersKey = buffersKey;
-      this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encode(b));
+      this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encode(b), extBytes);
       // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
       // blocks). A slot holds a chunk compressed to 60 % of its raw size or better; larger chunks
       // (and the numcodecs path) come back as new arrays.
@@ -113,10 +121,15 @@ export class StorageStage {
     this.stores = [];
     this.disabledReason = null;
     this.disabledCode = null;
-    if (!this.cfg.storage.enabled) return;
+    this.pyramid = plan && plan.layouts.length > 1 ? new PyramidStage({
+      ...plan, method: st.downsample as DownsampleMethod, workers: this.workers, codec: this.codec, slab: this.slab, inflight: this.inflight,
+      deliver: (level, b, tiles) => this.deliverLevel(level, b, tiles),
+      log: (level, msg) => this.bus.emit('log', { level, msg }),
+    }) : null;
+    if (!st.enabled) return;
     try {
       this.stores = openAcquisitionStores({
-        cfg: this.cfg, header: h, layout, codec: this.codec, name: acq.name, id: acq.id, ringPath: acq.ringPath, metadata: acq.metadata,
+        cfg: this.cfg, header: h, layout, levels: plan?.layouts.slice(1) ?? [], codec: this.codec, name: acq.name, id: acq.id, ringPath: acq.ringPath, metadata: acq.metadata,
         overwrite: this.opts.overwrite, append: this.opts.append,
         onError: (e, frames) => this.failed(e, frames),
         onChunkDone: (chunk) => this.slab?.releaseView(chunk),
@@ -213,8 +226,23 @@ export class StorageStage {
     const tc = this.tcOpen.get(k);
     if (tc && tc.closed && tc.delivered >= tc.opened) {
       this.tcOpen.delete(k);
-      this.stores[view]?.flush(t, c);
+      const store = this.stores[view];
+      // Shards close only once every level of the timepoint is with the store (a shard finished
+      // early would be written again, without its first chunks, by a later block).
+      if (this.pyramid) this.inflight.track(this.pyramid.closeTimepoint(t, c, view).then(() => store?.flush(t, c)));
+      else store?.flush(t, c);
     }
+  }
+
+  /** A pyramid level's encoded z-block to its store (its frames are level 0's, counted there). */
+  private deliverLevel(level: number, b: { t: number; c: number; view: number; zb: number }, tiles: Uint8Array[]): void {
+    const store = this.stores[b.view];
+    if (!store) {
+      for (const r of tiles) this.slab?.releaseView(r);
+      return;
+    }
+    for (const r of tiles) if (r.length > 0) this.slab?.markWriting(r);
+    store.addBlock(b.t, b.c, b.zb, tiles.map((r) => (r.length === 0 ? null : r)), 0, level);
   }
 
   private encode(b: ZBlock): void {
@@ -222,7 +250,10 @@ export class StorageStage {
     const planes = b.present.reduce((s, v) => s + v, 0);
     const store = this.stores[b.view];
     const slab = this.slab;
-    const done = encodeBlock(b, this.blocks as BlockAssembler, slab, this.workers, this.codec).then((res) => {
+    const blocks = this.blocks as BlockAssembler;
+    const reduced = this.pyramid?.reduceFrom(1, { t: b.t, c: b.c, view: b.view, zb: b.zb, ext: b.ext, planes: b.planesExpected, present: b.present });
+    const done = Promise.all([encodeBlock(b, blocks.geometry, slab, this.workers, this.codec), reduced]).then(([res]) => {
+      blocks.release(b);
       this.opts.onBlockFreed();
       if (!store) {
         for (const r of res) slab?.releaseView(r);
@@ -241,6 +272,7 @@ export class StorageStage {
         this.maybeFlush(b.t, b.c, b.view);
       }
     }).catch((e: unknown) => {
+      blocks.release(b);
       this.opts.onBlockFreed();
       this.countUnstored(planes, 'encode-failed');
       this.bus.emit('log', { level: 'error', msg: `encoding block t=${b.t} c=${b.c} z-block=${b.zb} failed: ${(e as Error).message}` });
@@ -252,6 +284,8 @@ export class StorageStage {
   async end(): Promise<void> {
     await this.inflight.settle();
     this.blocks?.sealAll();
+    await this.inflight.settle();
+    await this.pyramid?.closeAll();
     await this.inflight.settle();
     await Promise.all(this.stores.map((st) => st.close()));
     await this.inflight.settle();

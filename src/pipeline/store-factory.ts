@@ -10,11 +10,14 @@ import { AcquisitionStore, type StoreError } from '../zarr/acquisition-store.js'
 import type { ArrayLayout } from '../zarr/layout.js';
 import { chunkCodecMetadata, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
 import { VERSION } from '../package-info.js';
+import { levelFactors } from './pyramid-stage.js';
 
 export interface OpenStoresInput {
   cfg: Config;
   header: RingHeader;
   layout: ArrayLayout;
+  /** Pyramid levels 1..n (empty = none). */
+  levels: ArrayLayout[];
   codec: ResolvedCodec;
   name: string;
   id: number;
@@ -32,11 +35,13 @@ export function openAcquisitionStores(o: OpenStoresInput): AcquisitionStore[] {
   const { cfg, header: h, layout } = o;
   const bpp = layout.bytesPerPixel;
   const stores: AcquisitionStore[] = [];
+  const codecsOf = (l: ArrayLayout) => chunkCodecMetadata(o.codec, bpp, l.chunk[2] * l.chunk[3] * l.chunk[4] * bpp);
+  const factors = levelFactors([layout, ...o.levels]);
   for (let v = 0; v < h.views; v++) {
     const root = path.resolve(cfg.storage.out, `${o.name}${h.views > 1 ? `_view${v}` : ''}.ome.zarr`);
     stores.push(AcquisitionStore.create({
-      root, layout, dtype: h.dtype,
-      innerCodecs: chunkCodecMetadata(o.codec, bpp, layout.chunk[2] * layout.chunk[3] * layout.chunk[4] * bpp),
+      root, layout, dtype: h.dtype, innerCodecs: codecsOf(layout),
+      levels: o.levels.map((l) => ({ layout: l, innerCodecs: codecsOf(l) })),
       image: {
         name: o.name,
         channels: Array.from({ length: h.channels }, (_, c) => ({
@@ -44,6 +49,7 @@ export function openAcquisitionStores(o: OpenStoresInput): AcquisitionStore[] {
         })),
         pixelSizeUm: cfg.pixel_size_um,
         timeStepS: cfg.time_step_s,
+        levels: factors.map((factor) => ({ factor })), downsample: cfg.storage.downsample,
         window: { min: 0, max: cfg.camera.saturation_level, start: cfg.camera.offset, end: Math.min(cfg.camera.saturation_level, cfg.camera.offset * 20) },
         acquisition: {
           ...cfg.metadata, ...o.metadata, start_time: new Date().toISOString(), acquisition_id: o.id,

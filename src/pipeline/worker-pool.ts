@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { PACKAGE_ROOT } from '../package-info.js';
 import { Piscina } from 'piscina';
 import { TwoLevelTaskQueue, urgent } from './task-queue.js';
-import type { EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask } from '../../workers/tasks.js';
+import type { EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask, ReduceTask } from '../../workers/tasks.js';
 
 /** Finds dist/workers/pipeline-worker.js from either the compiled tree or the TS sources (tests). */
 export function workerFile(): string {
@@ -41,6 +41,11 @@ export class WorkerPool {
    */
   encode(t: EncodeTask): Promise<number | Uint8Array> {
     return this.pool.run(t) as Promise<number | Uint8Array>;
+  }
+
+  /** One pyramid step of a sealed z-block; resolves to its seconds of work. */
+  reduce(t: ReduceTask): Promise<number> {
+    return this.pool.run(t) as Promise<number>;
   }
 
   preview(t: PreviewTask): Promise<PreviewResult> {

@@ -5,13 +5,12 @@
  * (see `pendingBytes`). A failing disk (ENOSPC, EACCES, ...) turns storing off with a clear error;
  * the files already written stay valid.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { arrayMetadata, groupMetadata, type ImageMetadataInput } from './metadata.js';
-import { ShardFile, writeAll } from './shard-file.js';
-import { chunksPerShard, gridKey, tilesX, tilesY, zBlocks, type ArrayLayout } from './layout.js';
-import { syncDir, writeFileDurableSync } from './dir-sync.js';
+import { LevelArray, type ArrayHost } from './level-array.js';
+import type { ArrayLayout } from './layout.js';
+import { writeFileDurableSync } from './dir-sync.js';
 
 export class StoreError extends Error {
   constructor(msg: string, readonly code: string) {
@@ -23,6 +22,8 @@ export class StoreError extends Error {
 export interface StoreOptions {
   root: string;
   layout: ArrayLayout;
+  /** The pyramid's levels 1..n (image.levels and image.downsample describe them in the group). */
+  levels?: { layout: ArrayLayout; innerCodecs: Record<string, unknown>[] }[];
   dtype: 'uint8' | 'uint16';
   innerCodecs: Record<string, unknown>[];
   image: ImageMetadataInput;
@@ -32,12 +33,6 @@ export interface StoreOptions {
   onShard: (file: string, bytes: number, sha256: string) => void;
   /** Called with every chunk handed to `addBlock` once it is on disk (or dropped): its buffer may be reused. */
   onChunkDone?: (chunk: Uint8Array) => void;
-}
-
-interface PendingShard {
-  t: number;
-  c: number;
-  shard: ShardFile;
 }
 
 /** Describes a system error for a person: what failed, on which path, and why. */
@@ -65,10 +60,8 @@ export class AcquisitionStore {
   shardsWritten = 0;
   failed: StoreError | null = null;
   private tMax = 0;
-  /** Shards being written, by storage key; t already includes the append offset. */
-  private readonly pending = new Map<string, PendingShard>();
-  private tmpSeq = 0;
-  private readonly dirs = new Set<string>();
+  /** Level 0, then the pyramid's levels. */
+  readonly arrays: LevelArray[];
   private readonly inflight = new Set<Promise<void>>();
   private image: ImageMetadataInput;
 
@@ -76,6 +69,19 @@ export class AcquisitionStore {
     this.root = o.root;
     this.arrayDir = path.join(o.root, '0');
     this.image = o.image;
+    const host: ArrayHost = {
+      fail: (e, file, frames) => this.fail(describeFsError(e, 'write', file), frames),
+      shardDone: (file, bytes, sha256) => {
+        this.bytesWritten += bytes;
+        this.shardsWritten++;
+        this.o.onShard(file, bytes, sha256);
+      },
+      chunkDone: (chunk) => this.o.onChunkDone?.(chunk),
+      track: (job) => this.track(job),
+      pending: (delta) => { this.pendingBytes += delta; },
+    };
+    this.arrays = [{ layout: o.layout, innerCodecs: o.innerCodecs }, ...(o.levels ?? [])]
+      .map((l, k) => new LevelArray(path.join(o.root, String(k)), l.layout, l.innerCodecs, host));
   }
 
   /** Creates the store directory and writes its metadata. Throws StoreError naming the path. */
@@ -104,7 +110,7 @@ export class AcquisitionStore {
       }
     }
     try {
-      fs.mkdirSync(s.arrayDir, { recursive: true });
+      for (const a of s.arrays) fs.mkdirSync(a.dir, { recursive: true });
       fs.accessSync(s.arrayDir, fs.constants.W_OK);
     } catch (e) {
       throw describeFsError(e, 'create store', o.root);
@@ -129,6 +135,11 @@ export class AcquisitionStore {
     if (meta.data_type !== this.o.dtype || meta.shape.length !== 5 || meta.shape.slice(1).some((v, i) => v !== want[i + 1])) {
       throw new StoreError(`cannot append to ${this.root}: its array is ${meta.data_type} ${JSON.stringify(meta.shape)}, the acquisition is ${this.o.dtype} ${JSON.stringify(want)} (t may differ)`, 'EINVAL');
     }
+    // A pyramid continued with another level count would leave levels shorter in t than level 0.
+    const have = fs.readdirSync(this.root).filter((d) => /^\d+$/.test(d) && fs.existsSync(path.join(this.root, d, 'zarr.json'))).length;
+    if (have !== this.arrays.length) {
+      throw new StoreError(`cannot append to ${this.root}: it has ${have} resolution level(s), the acquisition writes ${this.arrays.length} (set storage.levels to ${have - 1})`, 'EINVAL');
+    }
     this.timeOffset = meta.shape[0];
     this.tMax = meta.shape[0];
   }
@@ -148,11 +159,14 @@ export class AcquisitionStore {
     }
   }
 
+  /** Every array before the group: the group never lists a level whose array does not exist yet. */
   private writeMetadataSync(): void {
-    const l = this.o.layout;
-    const shape: ArrayLayout['shape'] = [Math.max(1, this.tMax), l.shape[1], l.shape[2], l.shape[3], l.shape[4]];
+    for (const a of this.arrays) {
+      const l = a.layout;
+      const shape: ArrayLayout['shape'] = [Math.max(1, this.tMax), l.shape[1], l.shape[2], l.shape[3], l.shape[4]];
+      this.writeJsonAtomic(path.join(a.dir, 'zarr.json'), arrayMetadata({ ...l, shape }, this.o.dtype, a.innerCodecs));
+    }
     this.writeJsonAtomic(path.join(this.root, 'zarr.json'), groupMetadata(this.image));
-    this.writeJsonAtomic(path.join(this.arrayDir, 'zarr.json'), arrayMetadata({ ...l, shape }, this.o.dtype, this.o.innerCodecs));
   }
 
   /** Grows the time axis before any data of timepoint t is written (metadata first). */
@@ -185,124 +199,21 @@ export class AcquisitionStore {
   }
 
   /**
-   * Hands over the encoded inner chunks of z-block zb of (t, c): tiles[ty * tilesX + tx], null = empty.
-   * Sharded: the chunks are appended to their shards' temporary files now, and a shard is finished
-   * (index, rename) with its last block or at `flush`. Unsharded: one file per chunk.
+   * Hands over the encoded inner chunks of z-block zb of (t, c) of array `level` (0 = full
+   * resolution): tiles[ty * tilesX + tx], null = empty. See LevelArray.
    */
-  addBlock(t: number, c: number, zb: number, tiles: (Uint8Array | null)[], frames: number): void {
-    const l = this.o.layout;
-    const tt = t + this.timeOffset;
-    const done = (b: Uint8Array) => this.o.onChunkDone?.(b);
+  addBlock(t: number, c: number, zb: number, tiles: (Uint8Array | null)[], frames: number, level = 0): void {
     if (this.failed) {
-      for (const b of tiles) if (b) done(b);
+      for (const b of tiles) if (b) this.o.onChunkDone?.(b);
       this.o.onError(this.failed, frames);
       return;
     }
-    const nty = tilesY(l);
-    const ntx = tilesX(l);
-    if (!l.shard) {
-      for (let ty = 0; ty < nty; ty++) {
-        for (let tx = 0; tx < ntx; tx++) {
-          const b = tiles[ty * ntx + tx];
-          if (b && b.length > 0) this.writeFile(gridKey([tt, c, zb, ty, tx]), b, 0);
-          else if (b) done(b);
-        }
-      }
-      return;
-    }
-    const [kz, ky, kx] = chunksPerShard(l);
-    const sz = Math.floor(zb / kz);
-    const nzb = zBlocks(l);
-    const perShard = new Map<string, { i: number; bytes: Uint8Array }[]>();
-    for (let ty = 0; ty < nty; ty++) {
-      for (let tx = 0; tx < ntx; tx++) {
-        const key = gridKey([tt, c, sz, Math.floor(ty / ky), Math.floor(tx / kx)]);
-        if (!this.pending.has(key)) this.pending.set(key, this.newShard(key, tt, c, kz * ky * kx, Math.min(kz, nzb - sz * kz)));
-        let list = perShard.get(key);
-        if (!list) {
-          list = [];
-          perShard.set(key, list);
-        }
-        const b = tiles[ty * ntx + tx];
-        if (b && b.length > 0) list.push({ i: ((zb % kz) * ky + (ty % ky)) * kx + (tx % kx), bytes: b });
-        else if (b) done(b);
-      }
-    }
-    for (const [key, list] of perShard) {
-      const { shard } = this.pending.get(key) as PendingShard;
-      shard.blocksReceived++;
-      shard.frames += frames;
-      const bytes = list.reduce((sum, x) => sum + x.bytes.length, 0);
-      this.pendingBytes += bytes;
-      this.track(shard.append(list, done).then(() => {
-        this.pendingBytes -= bytes;
-      }));
-      if (shard.blocksReceived >= shard.blocksExpected) this.finishShard(key);
-    }
+    this.arrays[level].addBlock(t + this.timeOffset, c, zb, tiles, frames);
   }
 
-  private newShard(key: string, t: number, c: number, chunks: number, blocksExpected: number): PendingShard {
-    const file = path.join(this.arrayDir, key);
-    // A unique temporary name: a shard key written again (a producer revisiting a timepoint) must not
-    // share its temporary file with a finish still in flight.
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${++this.tmpSeq}`);
-    const shard = new ShardFile(file, tmp, chunks, blocksExpected,
-      (e, s) => this.fail(describeFsError(e, 'write', s.file), s.frames));
-    return { t, c, shard };
-  }
-
-  private finishShard(key: string): void {
-    const { shard } = this.pending.get(key) as PendingShard;
-    this.pending.delete(key);
-    this.track(shard.finish().then((bytes) => {
-      if (bytes === 0) return;
-      this.bytesWritten += bytes;
-      this.shardsWritten++;
-      this.o.onShard(shard.file, bytes, shard.sha256);
-    }));
-  }
-
-  /** Finishes every partial shard of timepoint t (and channel c, when given). */
+  /** Finishes every partial shard of timepoint t (and channel c, when given), in every level. */
   flush(t?: number, c?: number): void {
-    for (const [key, p] of [...this.pending]) {
-      if ((t === undefined || p.t === t + this.timeOffset) && (c === undefined || p.c === c)) this.finishShard(key);
-    }
-  }
-
-  /** One unsharded chunk: temporary name, then renamed. */
-  private writeFile(key: string, chunk: Uint8Array, frames: number): void {
-    const file = path.join(this.arrayDir, key);
-    const dir = path.dirname(file);
-    const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${++this.tmpSeq}`);
-    const bytes = chunk.length;
-    this.pendingBytes += bytes;
-    const job = (async () => {
-      let fh: fs.promises.FileHandle | null = null;
-      try {
-        if (!this.dirs.has(dir)) {
-          await fs.promises.mkdir(dir, { recursive: true });
-          this.dirs.add(dir);
-        }
-        fh = await fs.promises.open(tmp, 'w');
-        await writeAll(fh, [chunk], null);
-        await fh.datasync();
-        await fh.close();
-        fh = null;
-        await fs.promises.rename(tmp, file);
-        await syncDir(dir);
-        this.bytesWritten += bytes;
-        this.shardsWritten++;
-        this.o.onShard(file, bytes, createHash('sha256').update(chunk).digest('hex'));
-      } catch (e) {
-        if (fh) await fh.close().catch(() => undefined);
-        await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-        this.fail(describeFsError(e, 'write', file), frames);
-      } finally {
-        this.pendingBytes -= bytes;
-        this.o.onChunkDone?.(chunk);
-      }
-    })();
-    this.track(job);
+    for (const a of this.arrays) a.flush(t === undefined ? undefined : t + this.timeOffset, c);
   }
 
   private track(job: Promise<void>): void {

@@ -53,3 +53,25 @@ export function tilesX(l: ArrayLayout): number {
 export function zBlocks(l: ArrayLayout): number {
   return Math.ceil(l.shape[2] / l.chunk[2]);
 }
+
+/** Extra levels for `storage.levels`: a count, or 'auto' = halve until a level fits one chunk in y and x. */
+export function levelCount(levels: number | 'auto', h: number, w: number, chunkY: number, chunkX: number): number {
+  if (levels !== 'auto') return levels;
+  let n = 0;
+  for (let hh = h, ww = w; hh > chunkY || ww > chunkX; hh = (hh + 1) >> 1, ww = (ww + 1) >> 1) n++;
+  return n;
+}
+
+/**
+ * The layouts of levels 0..n: each halves y and x (rounding up), and z while the level above has
+ * more than one plane; t and c never. Chunk and shard shapes are level 0's, clamped to the level.
+ */
+export function pyramidLayouts(l0: ArrayLayout, n: number, chunkZyx: number[], shardZyx: number[] | null): ArrayLayout[] {
+  const out = [l0];
+  for (let k = 1; k <= n; k++) {
+    const [t, c, z, h, w] = out[k - 1].shape;
+    const half = (v: number) => (v + 1) >> 1;
+    out.push(makeLayout({ t, c, z: z > 1 ? half(z) : 1, h: half(h), w: half(w) }, chunkZyx, shardZyx, l0.bytesPerPixel));
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-/** zarr.json documents: the OME-Zarr 0.5 image group and its full-resolution array "0". */
+/** zarr.json documents: the OME-Zarr 0.5 image group and its arrays "0" (full resolution), "1", ... (the pyramid). */
 import type { ArrayLayout } from './layout.js';
 
 export interface ChannelInfo {
@@ -14,6 +14,24 @@ export interface ImageMetadataInput {
   /** Contrast window for omero channels (camera range). */
   window: { min: number; max: number; start: number; end: number };
   acquisition: Record<string, unknown>;
+  /** Per level (0 first): the factor on z, y, x from level 0; one entry = no pyramid. */
+  levels?: { factor: [number, number, number] }[];
+  /** The pyramid's downsampling method. */
+  downsample?: string;
+}
+
+/** One multiscales dataset per level: scale, and the translation of a window's centre (mean, max). */
+function datasets(m: ImageMetadataInput): Record<string, unknown>[] {
+  const levels = m.levels ?? [{ factor: [1, 1, 1] }];
+  const px = [m.pixelSizeUm.z, m.pixelSizeUm.y, m.pixelSizeUm.x];
+  const centred = m.downsample === 'mean' || m.downsample === 'max';
+  return levels.map((l, k) => {
+    const scale = [m.timeStepS, 1, ...l.factor.map((f, i) => f * px[i])];
+    const tr: Record<string, unknown>[] = [{ type: 'scale', scale }];
+    // A level-k pixel covers level-0 pixels 0..f-1: its centre sits (f - 1) / 2 pixels in.
+    if (k > 0 && centred) tr.push({ type: 'translation', translation: [0, 0, ...l.factor.map((f, i) => ((f - 1) / 2) * px[i])] });
+    return { path: String(k), coordinateTransformations: tr };
+  });
 }
 
 export function groupMetadata(m: ImageMetadataInput): Record<string, unknown> {
@@ -33,14 +51,15 @@ export function groupMetadata(m: ImageMetadataInput): Record<string, unknown> {
               { name: 'y', type: 'space', unit: 'micrometer' },
               { name: 'x', type: 'space', unit: 'micrometer' },
             ],
-            datasets: [
-              {
-                path: '0',
-                coordinateTransformations: [
-                  { type: 'scale', scale: [m.timeStepS, 1, m.pixelSizeUm.z, m.pixelSizeUm.y, m.pixelSizeUm.x] },
-                ],
+            datasets: datasets(m),
+            ...((m.levels?.length ?? 1) > 1 ? {
+              type: m.downsample,
+              metadata: {
+                description: 'spimstream live pyramid: y and x halved over 2 x 2 windows, z over plane pairs while a level has more than one plane',
+                method: m.downsample,
+                ...(m.downsample === 'mean' ? { rounding: 'half to even' } : {}),
               },
-            ],
+            } : {}),
           },
         ],
         omero: {

@@ -133,7 +133,7 @@ function histogramToTiles8(px: Uint8Array, hist: Uint32Array, block: SharedArray
 }
 
 /** Any dtype and width: per-sample copy of plane z into every tile. */
-function writeTilesGeneric(px: Uint16Array | Uint8Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): void {
+export function writeTilesGeneric(px: Uint16Array | Uint8Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): void {
   const chunkBytes = chunkBytesOf(g);
   const elems = g.cz * g.cy * g.cx;
   const bytes = new Uint8Array(block);
