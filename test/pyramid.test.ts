@@ -113,6 +113,13 @@ async function writeStore(c: Case): Promise<string> {
   try {
     await publishAll(c, ring, rec);
     await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 30000, 'acquisition finalized');
+    // /metrics: worker seconds for every level built by reduce jobs, no failed level block
+    const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+    for (let k = 1; k < c.expectLevels; k++) {
+      const m = new RegExp(`^spimstream_pyramid_seconds_total\\{camera="[^"]*",level="${k}"\\} (\\S+)$`, 'm').exec(text);
+      expect(Number(m?.[1]), `pyramid seconds of level ${k}`).toBeGreaterThan(0);
+    }
+    expect(text).not.toMatch(/^spimstream_pyramid_failures_total\{[^}]*\} [1-9]/m);
   } finally {
     await app.stop();
   }

@@ -22,6 +22,8 @@ export interface PipelineEvents {
   /** reason: a short code from a bounded set (a metric label), see spimstream_frames_unstored_total. */
   'frames-unstored': { count: number; reason: string };
   'chunk-stored': { stream: StreamKey; rawBytes: number; storedBytes: number; frames: number; latencyMs: number };
+  /** A pyramid reduce job built planes of `level` (seconds of worker time), or a level block failed (ok false). */
+  'pyramid-block': { level: number; seconds: number; ok: boolean };
   /** A shard (or unsharded chunk) renamed into place, durable; sha256 of its bytes. */
   'shard-written': { path: string; bytes: number; sha256: string };
   /** storePath: view 0's store; viewStores: every view's store, by view index (empty when not storing). */

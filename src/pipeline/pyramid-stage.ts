@@ -63,6 +63,8 @@ export interface PyramidOptions {
   /** A level block's encoded chunks (tile order; empty = all fill value). */
   deliver: (level: number, b: { t: number; c: number; view: number; zb: number }, tiles: Uint8Array[]) => void;
   log: (level: 'warn' | 'error', msg: string) => void;
+  /** Each reduce job's seconds (ok) or a failed block (not ok), for /metrics. */
+  report: (level: number, seconds: number, ok: boolean) => void;
 }
 
 export class PyramidStage {
@@ -95,10 +97,12 @@ export class PyramidStage {
     const job = this.o.workers.reduce({
       kind: 'reduce', src: s.ext, width: above.geometry.width, height: above.geometry.height, planes: s.planes, present: s.present,
       halveZ, method: this.o.method, dst: { block: b.buffer, nonZero: b.nonZero, geometry: lv.geometry, z0, ext: b.ext },
-    }).then(() => {
+    }).then((seconds) => {
       for (let j = 0; j < n; j++) b.present[z0 + j] = 1;
       b.written += n;
+      this.o.report(k, seconds, true);
     }, (e: unknown) => {
+      this.o.report(k, 0, false);
       this.o.log('error', `pyramid level ${k} t=${s.t} c=${s.c} planes ${first}..${first + n - 1}: ${(e as Error).message}; they stay fill value`);
     }).finally(() => {
       b.pending--;
@@ -135,6 +139,7 @@ export class PyramidStage {
     if (lv.open.get(key) !== b) return; // already handed out
     lv.open.delete(key);
     const encoded = encodeBlock(b, lv.geometry, this.o.slab, this.o.workers, this.o.codec).then((tiles) => this.o.deliver(k, b, tiles), (e: unknown) => {
+      this.o.report(k, 0, false);
       this.o.log('error', `pyramid level ${k} t=${b.t} c=${b.c} z-block ${b.zb}: encoding failed (${(e as Error).message}); it stays fill value`);
     });
     const next = this.reduceFrom(k + 1, { t: b.t, c: b.c, view: b.view, zb: b.zb, ext: b.ext, planes: b.expected, present: b.present });

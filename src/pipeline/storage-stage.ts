@@ -125,6 +125,7 @@ export class StorageStage {
       ...plan, method: st.downsample as DownsampleMethod, workers: this.workers, codec: this.codec, slab: this.slab, inflight: this.inflight,
       deliver: (level, b, tiles) => this.deliverLevel(level, b, tiles),
       log: (level, msg) => this.bus.emit('log', { level, msg }),
+      report: (level, seconds, ok) => this.bus.emit('pyramid-block', { level, seconds, ok }),
     }) : null;
     if (!st.enabled) return;
     try {

@@ -48,6 +48,8 @@ export class Metrics {
     const qcSampled = c('spimstream_qc_sampled_total', 'Frames received whose focus and drift were skipped because the workers were behind (storage comes first); intensity and saturation are still measured on every frame.', SL);
     const bytesIn = c('spimstream_bytes_received_total', 'Raw pixel bytes read from the ring.', ['camera']);
     const bytesOut = c('spimstream_bytes_written_total', 'Compressed bytes written to the store (shards renamed into place).', ['camera']);
+    const pyrSeconds = c('spimstream_pyramid_seconds_total', 'Worker seconds spent building each pyramid level from the level above (the reduce jobs; the first 2 x 2 step rides in the frame tasks).', ['camera', 'level']);
+    const pyrFailed = c('spimstream_pyramid_failures_total', 'Pyramid z-blocks that could not be built or encoded (that part of the level stays fill value; level 0 is unaffected), by level.', ['camera', 'level']);
     const ratio = g('spimstream_compression_ratio', 'Raw bytes / compressed bytes of the chunks stored so far in this acquisition.', ['camera']);
     const focus = g('spimstream_focus_score', 'Focus measure of the latest frame (higher = sharper; compare within a measure only).', [...SL, 'measure']);
     const sat = g('spimstream_saturated_pixels_ratio', 'Fraction of pixels at or above the saturation level in the latest frame.', SL);
@@ -156,6 +158,10 @@ export class Metrics {
     bus.on('frames-lost', (e) => dropped.inc({ camera, reason: e.reason }, e.count));
     bus.on('frames-unstored', (e) => unstored.inc({ camera, reason: e.reason }, e.count));
     bus.on('shard-written', (e) => bytesOut.inc({ camera }, e.bytes));
+    bus.on('pyramid-block', (e) => {
+      if (e.ok) pyrSeconds.inc({ camera, level: String(e.level) }, e.seconds);
+      else pyrFailed.inc({ camera, level: String(e.level) });
+    });
     bus.on('chunk-stored', (e) => {
       raw += e.rawBytes;
       stored += e.storedBytes;
