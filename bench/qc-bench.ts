@@ -10,6 +10,7 @@ import { phaseCorrelate, spectrum } from '../workers/kernels/drift.js';
 import { accumulateMip } from '../workers/kernels/preview.js';
 import { cropMasked, median3x3 } from '../workers/kernels/despeckle.js';
 import { runPreviewTask } from '../workers/preview-task.js';
+import { combinePair, reducePlane } from '../workers/kernels/pyramid.js';
 import { runFrameTask } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import type { QcParams } from '../workers/tasks.js';
@@ -67,6 +68,14 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
   add('DEFAULT per-frame QC (histogram pass + DCTS + Tenengrad)', defaultSec);
   add('  ... of a stored frame (the histogram pass also writes it, shuffled, into its z-block)', timeIt(() => task(false, true), minMs));
   add('  + drift on this plane (center plane of each stack by default)', timeIt(() => task(true), minMs));
+  // The live pyramid (storage.levels): a stored frame's extra 2x2 pass, and the reduce job's step per
+  // pair of planes of the level above (here 2048² sums -> one 1024² plane of level 1).
+  const ext = new Uint32Array(1024 * 1024);
+  const ext2 = new Uint32Array(1024 * 1024);
+  const half = new Uint16Array(1024 * 1024);
+  add('  + pyramid 2x2 sum of the frame (storage.levels on, 2048² -> 1024² u32)', timeIt(() => reducePlane(px, W, H, 'mean', ext), minMs));
+  reducePlane(px, W, H, 'mean', ext2);
+  add('pyramid reduce job: z pair of 2x2 sums -> level 1 plane (mean, round half to even), per 2 frames', timeIt(() => combinePair(ext, ext2, true, W, H, 'mean', half), minMs));
   for (const format of ['jpeg', 'webp', 'raw']) {
     add(`preview 2048² -> 1024² ${format} (sharp)`, await timeItAsync(async () => {
       await runPreviewTask({ kind: 'preview', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, isMip: false, saturationLevel: 65535, maxSize: 1024, format, quality: 80, clipPercent: 0.1, window: null });

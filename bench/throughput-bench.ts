@@ -35,6 +35,8 @@ export interface StepResult {
   written_mb: number;
   ratio: number;
   unstored_reasons: Record<string, number>;
+  /** Worker seconds of the pyramid's reduce jobs per level (level 1's first 2x2 step rides in the frame tasks). */
+  pyramid_s: Record<string, number>;
 }
 
 function parseMetrics(text: string): Map<string, number> {
@@ -89,13 +91,14 @@ function cpuSeconds(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())));
 
-export async function runStep(rate: number, seconds: number, size: number, port: number, outDir = os.tmpdir()): Promise<StepResult> {
+/** `extra`: more sidecar arguments (e.g. `--set storage.levels=auto`) for side-by-side configs. */
+export async function runStep(rate: number, seconds: number, size: number, port: number, outDir = os.tmpdir(), extra: string[] = []): Promise<StepResult> {
   const ring = `/dev/shm/spimstream-bench-${process.pid}-${rate}`;
   fs.mkdirSync(outDir, { recursive: true });
   const out = fs.mkdtempSync(path.join(outDir, 'spimstream-bench-'));
   const frameBytes = size * size * 2;
   const zPlanes = 32;
-  const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   sidecar.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
   const sim = spawn(process.execPath, [BIN, 'sim', '--ring', ring, '--width', String(size), '--height', String(size), '--z-planes', String(zPlanes), '--channels', '1', '--mbps', String(rate), '--precomputed', '2', '--slots', String(Math.max(16, Math.floor((512 * 2 ** 20) / frameBytes))), '--blobs', String(Math.round((400 * size * size) / (512 * 512)))], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -145,6 +148,11 @@ export async function runStep(rate: number, seconds: number, size: number, port:
   fs.rmSync(ring, { force: true });
   const d = (name: string, filter = '') => sum(m1, name, filter) - sum(m0, name, filter);
   const bytesIn = d('spimstream_bytes_received_total');
+  const pyramid: Record<string, number> = {};
+  for (const k of m1.keys()) {
+    const lv = /^spimstream_pyramid_seconds_total\{.*level="(\d+)"/.exec(k)?.[1];
+    if (lv) pyramid[lv] = d('spimstream_pyramid_seconds_total', `level="${lv}"`);
+  }
   const sorted = [...previewLat].sort((a, b) => a - b);
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
   return {
@@ -165,6 +173,7 @@ export async function runStep(rate: number, seconds: number, size: number, port:
     written_mb: Number(fin?.bytes_written ?? 0) / 1e6,
     ratio: Number(fin?.compression_ratio ?? 0),
     unstored_reasons: reasons,
+    pyramid_s: pyramid,
   };
 }
 

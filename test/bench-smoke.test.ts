@@ -20,5 +20,17 @@ describe('benchmark smoke run', () => {
     // The ingest step ran against a real sidecar process: its poll-gap gauge was scraped.
     expect(r.stdout).toMatch(/## Ingest under load/);
     expect(summary.ingest_poll_gap_max_ms).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/pyramid reduce job/);
+  });
+
+  it('the pyramid bench (levels 0, 1, auto side by side) runs and reports the reduce jobs per level', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/pyramid-bench.js'), '--quick'], { encoding: 'utf8', cwd: ROOT, timeout: 180_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const summary = JSON.parse(lines[lines.length - 1]) as { bench: string; max_sustained_mb_s: Record<string, number>; pyramid_s_per_gb: Record<string, Record<string, number> | null> };
+    expect(summary.bench).toBe('pyramid');
+    expect(Object.keys(summary.max_sustained_mb_s)).toEqual(['levels 0', 'levels 1', 'levels auto']);
+    expect(summary.pyramid_s_per_gb['levels 1']?.['1']).toBeGreaterThan(0);
+    expect(summary.pyramid_s_per_gb['levels 0']).toEqual({});
   });
 });

@@ -84,22 +84,41 @@ export function combinePair(
     }
     return;
   }
-  // mean: the divisor is a power of two (1, 2, 4 or 8), so shift and round half to even.
+  // mean: the divisor is a power of two (1, 2, 4 or 8): shift, rounding half to even without a
+  // branch (add half - 1, plus 1 when the quotient would be odd). A lost plane adds zero but counts.
+  let p = a;
+  let q = hasB ? b : null;
+  if (!p) {
+    p = q;
+    q = null;
+  }
+  if (!p) {
+    out.fill(0, 0, n);
+    return;
+  }
   const zs = hasB ? 1 : 0;
+  const even = w >> 1;
   for (let y = 0; y < h2; y++) {
     const ys = 2 * y + 1 < h ? 1 : 0;
-    for (let x = 0; x < w2; x++) {
-      const i = y * w2 + x;
-      const xs = 2 * x + 1 < w ? 1 : 0;
-      const sh = zs + ys + xs;
-      const s = (a ? a[i] : 0) + (hasB && b ? b[i] : 0);
-      let q = s >>> sh;
-      if (sh > 0) {
-        const r = s - (q << sh);
-        const half = 1 << (sh - 1);
-        if (r > half || (r === half && (q & 1) === 1)) q++;
+    const row = y * w2;
+    const sh = zs + ys + 1;
+    const bias = (1 << (sh - 1)) - 1;
+    if (q) {
+      for (let i = row; i < row + even; i++) {
+        const v = p[i] + q[i];
+        out[i] = (v + bias + ((v >>> sh) & 1)) >>> sh;
       }
-      out[i] = q;
+    } else {
+      for (let i = row; i < row + even; i++) {
+        const v = p[i];
+        out[i] = (v + bias + ((v >>> sh) & 1)) >>> sh;
+      }
+    }
+    if (w & 1) {
+      const i = row + even;
+      const v = p[i] + (q ? q[i] : 0);
+      const s1 = sh - 1; // the odd right column's windows have one column
+      out[i] = s1 === 0 ? v : (v + (1 << (s1 - 1)) - 1 + ((v >>> s1) & 1)) >>> s1;
     }
   }
 }
