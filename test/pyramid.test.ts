@@ -13,6 +13,7 @@ import { RingWriter } from '../src/ingest/ring-writer.js';
 import type { Dtype } from '../src/ingest/ring-layout.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { shmPath, startTestApp, storeDirs, tmpDir, waitFor, type Recorder } from './helpers.js';
+import { downsample, type Vol } from './pyramid-reference.js';
 
 const cleanup: string[] = [];
 afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
@@ -37,9 +38,6 @@ interface Case {
   expectLevels: number;
 }
 
-/** A 5-D volume [t][c][z][y][x] flattened. */
-interface Vol { shape: number[]; data: Float64Array }
-
 function frame(c: Case, t: number, ch: number, z: number): Uint16Array | Uint8Array {
   const rnd = mulberry32(7 + t * 1000 + ch * 100 + z);
   const max = c.dtype === 'uint16' ? 65535 : 255;
@@ -56,35 +54,6 @@ function level0(c: Case): Vol {
     data.set(frame(c, t, ch, z), (((t * c.C + ch) * c.Z + z) * c.h) * c.w);
   }
   return { shape: [c.T, c.C, c.Z, c.h, c.w], data };
-}
-
-/** The reference: each output voxel from the samples of its window that exist. */
-function downsample(v: Vol, method: Case['method']): Vol {
-  const [T, C, Z, H, W] = v.shape;
-  const Z2 = Z > 1 ? Math.ceil(Z / 2) : 1;
-  const H2 = Math.ceil(H / 2);
-  const W2 = Math.ceil(W / 2);
-  const out = new Float64Array(T * C * Z2 * H2 * W2);
-  const at = (t: number, c: number, z: number, y: number, x: number) => v.data[(((t * C + c) * Z + z) * H + y) * W + x];
-  let o = 0;
-  for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) for (let z = 0; z < Z2; z++) for (let y = 0; y < H2; y++) for (let x = 0; x < W2; x++) {
-    const zs = Z > 1 ? [2 * z, 2 * z + 1].filter((q) => q < Z) : [0];
-    const ys = [2 * y, 2 * y + 1].filter((q) => q < H);
-    const xs = [2 * x, 2 * x + 1].filter((q) => q < W);
-    const vals: number[] = [];
-    for (const zz of zs) for (const yy of ys) for (const xx of xs) vals.push(at(t, c, zz, yy, xx));
-    let r: number;
-    if (method === 'decimate') r = vals[0];
-    else if (method === 'max') r = Math.max(...vals);
-    else {
-      const sum = vals.reduce((a, b) => a + b, 0);
-      const q = Math.floor(sum / vals.length);
-      const rem = sum - q * vals.length;
-      r = 2 * rem > vals.length || (2 * rem === vals.length && q % 2 === 1) ? q + 1 : q;
-    }
-    out[o++] = r;
-  }
-  return { shape: [T, C, Z2, H2, W2], data: out };
 }
 
 async function publishAll(c: Case, ring: string, rec: Recorder): Promise<void> {
