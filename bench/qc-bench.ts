@@ -58,11 +58,12 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
   const block = new SharedArrayBuffer(32 * W * H * 2);
   const nonZero = new SharedArrayBuffer(geometry.tilesX * geometry.tilesY);
   let plane = 0;
-  const task = (drift: boolean, store = false) => runFrameTask({
+  const extBuf = new SharedArrayBuffer(32 * (W / 2) * (H / 2) * 4);
+  const task = (drift: boolean, store = false, levels = false) => runFrameTask({
     kind: 'frame', sampled: false, frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
     qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
     driftRefreshReference: false, mip: null, mipStep: 4,
-    store: store ? { block, nonZero, z: plane++ % 32, geometry } : null,
+    store: store ? { block, nonZero, z: plane++ % 32, geometry, ext: levels ? extBuf : null, downsample: 'mean' } : null,
   });
   const defaultSec = timeIt(() => task(false), minMs);
   add('DEFAULT per-frame QC (histogram pass + DCTS + Tenengrad)', defaultSec);
@@ -73,7 +74,8 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
   const ext = new Uint32Array(1024 * 1024);
   const ext2 = new Uint32Array(1024 * 1024);
   const half = new Uint16Array(1024 * 1024);
-  add('  + pyramid 2x2 sum of the frame (storage.levels on, 2048² -> 1024² u32)', timeIt(() => reducePlane(px, W, H, 'mean', ext), minMs));
+  add('  ... of a stored frame, storage.levels on (the same pass leaves the mean\'s 2x2 sums)', timeIt(() => task(false, true, true), minMs));
+  add('  (a separate 2x2 sum pass, as for max/decimate, 2048² -> 1024² u32)', timeIt(() => reducePlane(px, W, H, 'mean', ext), minMs));
   reducePlane(px, W, H, 'mean', ext2);
   add('pyramid reduce job: z pair of 2x2 sums -> level 1 plane (mean, round half to even), per 2 frames', timeIt(() => combinePair(ext, ext2, true, W, H, 'mean', half), minMs));
   for (const format of ['jpeg', 'webp', 'raw']) {

@@ -14,6 +14,8 @@ import type { Dtype } from '../src/ingest/ring-layout.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { shmPath, startTestApp, storeDirs, tmpDir, waitFor, type Recorder } from './helpers.js';
 import { downsample, type Vol } from './pyramid-reference.js';
+import { reducePlane } from '../workers/kernels/pyramid.js';
+import { chunkBytesOf, histogramToTiles, type TileGeometry } from '../workers/kernels/tiles.js';
 
 const cleanup: string[] = [];
 afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
@@ -170,6 +172,42 @@ describe('live multiscale pyramid', () => {
     const want = r.stdout.split(' ').map(Number);
     expect(want.length).toBe(got.data.length);
     expect(firstDifference(got, { shape: got.shape, data: Float64Array.from(want) })).toBeNull();
+  });
+
+  it('the 2 x 2 sum kernel reading 32-bit words equals the per-pixel kernel, full 16-bit range', () => {
+    const w = 258;
+    const h = 34;
+    const rnd = mulberry32(5);
+    const buf = new ArrayBuffer(w * h * 2 + 2);
+    const aligned = new Uint16Array(buf, 0, w * h);
+    for (let i = 0; i < aligned.length; i++) aligned[i] = rnd() < 0.1 ? 65535 : Math.floor(rnd() * 65536);
+    const odd = new Uint16Array(buf, 2, w * h); // not 4-byte aligned: the per-pixel path
+    const fast = new Uint32Array((w / 2) * (h / 2));
+    reducePlane(aligned, w, h, 'mean', fast);
+    odd.set(aligned.slice());
+    const plain = new Uint32Array(fast.length);
+    reducePlane(odd, w, h, 'mean', plain);
+    expect(plain.findIndex((v, i) => v !== fast[i])).toBe(-1);
+    expect(Math.max(...fast)).toBeGreaterThan(65535 * 2); // sums beyond 16 bits came through
+  });
+
+  it('the histogram pass leaves the same 2 x 2 sums as the separate pass (shuffled and not, odd height, several tiles)', () => {
+    const w = 72;
+    const h = 27;
+    const rnd = mulberry32(9);
+    const px = new Uint16Array(w * h);
+    for (let i = 0; i < px.length; i++) px[i] = Math.floor(rnd() * 65536);
+    const want = new Uint32Array(36 * 14);
+    const odd = new Uint16Array(new ArrayBuffer(px.byteLength + 2), 2, px.length);
+    odd.set(px);
+    reducePlane(odd, w, h, 'mean', want); // per-pixel path: the reference
+    for (const shuffled of [true, false]) {
+      const g: TileGeometry = { width: w, height: h, bytesPerPixel: 2, cz: 2, cy: 8, cx: 24, tilesX: 3, tilesY: 4, shuffled };
+      const got = new Uint32Array(want.length);
+      const done = histogramToTiles(px, new Uint32Array(65536), new SharedArrayBuffer(12 * chunkBytesOf(g)), 1, g, new Uint8Array(12), got);
+      expect(done).toBe(true);
+      expect(got.findIndex((v, i) => v !== want[i]), `shuffled ${shuffled}`).toBe(-1);
+    }
   });
 
   it('refuses an odd chunk z with levels on, in one line', async () => {

@@ -11,7 +11,7 @@ import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
 import { binFloat, cropMasked, median3x3 } from './kernels/despeckle.js';
 import { accumulateMip } from './kernels/preview.js';
-import { halfOf, reducePlane } from './kernels/pyramid.js';
+import { combinePair, halfOf, reducePlane } from './kernels/pyramid.js';
 import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
 
@@ -30,12 +30,17 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const px = t.bytesPerPixel === 2 ? new Uint16Array(t.frames, t.frameOffset, n) : new Uint8Array(t.frames, t.frameOffset, n);
   // The histogram pass also writes the frame into its z-block when it is stored (one read of the frame).
   const hist = clearedHistogram();
-  if (t.store) histogramToTiles(px, hist, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero));
+  const method = t.store?.downsample ?? 'mean';
+  const n2 = halfOf(t.width) * halfOf(t.height);
+  const ext = t.store?.ext ? new Uint32Array(t.store.ext, t.store.z * n2 * 4, n2) : null;
+  let reduced = false;
+  if (t.store) reduced = histogramToTiles(px, hist, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero), method === 'mean' ? ext : null);
   else histogram(px, hist);
-  if (t.store?.ext) {
-    // The pyramid's first step while the frame is still in cache (the z-block is chunk-major).
-    const n2 = halfOf(t.width) * halfOf(t.height);
-    reducePlane(px, t.width, t.height, t.store.downsample ?? 'mean', new Uint32Array(t.store.ext, t.store.z * n2 * 4, n2));
+  if (t.store && ext) {
+    // The pyramid's first step: the mean's 2 x 2 sums ride in the pass above where it can; else its own pass.
+    if (!reduced) reducePlane(px, t.width, t.height, method, ext);
+    // A previewed frame: its level-1 plane (the in-plane step of level 1, same kernel) is the live view.
+    if (t.store.levelOut) combinePair(ext, null, false, t.width, t.height, method, new Uint16Array(t.store.levelOut, 0, n2));
   }
   const stats = statsFromHistogram(px, hist, t.saturationLevel, t.offset, t.qc.checksum);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));

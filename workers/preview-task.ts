@@ -4,12 +4,13 @@
  * JPEG/WebP measurement) or leave raw. Saturated preview pixels are listed so the page can paint them.
  */
 import sharp from 'sharp';
-import { binMean, percentileWindow, previewBin, saturatedIndices, toByte } from './kernels/preview.js';
+import { binMean, percentileWindow, previewBin, saturatedCells, saturatedIndices, toByte } from './kernels/preview.js';
 import type { PreviewResult, PreviewTask } from './tasks.js';
 
 const SATURATED_CAP = 1 << 16;
 let img = new Uint16Array(0);
 let maxImg = new Uint16Array(0);
+let mark = new Uint8Array(0);
 
 export async function runPreviewTask(t: PreviewTask): Promise<PreviewResult> {
   const t0 = performance.now();
@@ -28,7 +29,13 @@ export async function runPreviewTask(t: PreviewTask): Promise<PreviewResult> {
   const [lo, hi] = t.window ?? percentileWindow(img, on, t.clipPercent);
   const bytes = new Uint8Array(on);
   toByte(img, on, lo, hi, bytes);
-  const saturated = saturatedIndices(maxImg, on, t.saturationLevel, SATURATED_CAP);
+  let saturated: Uint32Array;
+  const sat = t.saturation;
+  if (sat) {
+    if (mark.length < on) mark = new Uint8Array(on);
+    const full = sat.bytesPerPixel === 2 ? new Uint16Array(sat.frames, sat.frameOffset, sat.width * sat.height) : new Uint8Array(sat.frames, sat.frameOffset, sat.width * sat.height);
+    saturated = saturatedCells(full, sat.width, sat.height, sat.factor * bin, ow, oh, t.saturationLevel, SATURATED_CAP, mark);
+  } else saturated = saturatedIndices(maxImg, on, t.saturationLevel, SATURATED_CAP);
   let data: Uint8Array = bytes;
   let format = 'raw';
   if (t.format === 'jpeg' || t.format === 'webp') {

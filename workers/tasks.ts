@@ -41,6 +41,8 @@ export interface TileTarget {
   /** The pyramid is on: the plane's first reduction step goes to plane z of the block's `ext` (uint32). */
   ext?: SharedArrayBuffer | null;
   downsample?: DownsampleMethod;
+  /** This frame is previewed with the pyramid on: its level-1 plane (uint16, halfOf(w) x halfOf(h)) goes here. */
+  levelOut?: SharedArrayBuffer | null;
 }
 
 /**
@@ -114,6 +116,11 @@ export interface PreviewTask {
   clipPercent: number;
   /** Fixed contrast window, or null for percentile auto-contrast. */
   window: [number, number] | null;
+  /**
+   * `frames` is a pyramid level `factor` times smaller than the camera frame here: saturated pixels
+   * are marked from this full-resolution frame (a mean would hide a lone saturated pixel).
+   */
+  saturation?: { frames: SharedArrayBuffer; frameOffset: number; width: number; height: number; bytesPerPixel: number; factor: number } | null;
 }
 
 export interface PreviewResult {

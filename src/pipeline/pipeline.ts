@@ -15,7 +15,7 @@ import type { FrameRef } from './frame-ref.js';
 import { Inflight } from './inflight.js';
 import { Intake, type IntakeSink } from './intake.js';
 import { acquisitionName } from './naming.js';
-import { QcDispatch } from './qc-dispatch.js';
+import { QcDispatch, type PreviewRequest } from './qc-dispatch.js';
 import { StorageStage } from './storage-stage.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { AcquisitionStore } from '../zarr/acquisition-store.js';
@@ -39,8 +39,12 @@ export class Pipeline implements IntakeSink {
   /** The attached ring's header (null before the first attach). */
   header: RingHeader | null = null;
   metadataPatch: Record<string, unknown> = {};
-  /** Hook for the preview service: offered every frame; it may `retain` the ref (and release it later). */
-  onFrameForPreview: ((ref: FrameRef, meta: FrameMeta, stream: StreamKey) => void) | null = null;
+  /**
+   * Hook for the preview service: offered every frame; it may `retain` the ref (and release it later).
+   * `level1`: the frame is stored with the pyramid on, so its frame task can hand over its level-1
+   * plane (return a request for it instead of binning the frame again).
+   */
+  onFrameForPreview: ((ref: FrameRef, meta: FrameMeta, stream: StreamKey, level1: boolean) => PreviewRequest | null) | null = null;
   /** Hook for the preview service: the stack MIP accumulator a frame should add to. */
   mipTarget: ((meta: FrameMeta, stream: StreamKey) => { buffer: SharedArrayBuffer; step: number } | null) | null = null;
   private readonly inflight = new Inflight();
@@ -180,8 +184,9 @@ export class Pipeline implements IntakeSink {
       this.bus.emit('log', { level: 'warn', msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z} view=${meta.view}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes} views=${h.views}: not stored` });
     }
     if (place.unstored) this.storage.countUnstored(1, place.unstored);
-    if (this.onFrameForPreview) this.onFrameForPreview(ref, meta, stream);
-    this.qc.dispatch(ref, meta, stream, h, place.store);
+    const target = place.store;
+    const preview = this.onFrameForPreview ? this.onFrameForPreview(ref, meta, stream, target !== null && target.block.ext !== null) : null;
+    this.qc.dispatch(ref, meta, stream, h, target, preview);
     return true;
   }
 

@@ -32,6 +32,15 @@ export interface QcDispatchHooks {
   mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null;
 }
 
+/**
+ * A preview that waits for the frame task: with the pyramid on, the task writes the frame's level-1
+ * plane into `levelOut` and the preview is rendered from it (`ready`, after the task; ok false: it failed).
+ */
+export interface PreviewRequest {
+  levelOut: SharedArrayBuffer;
+  ready(ok: boolean): void;
+}
+
 export class QcDispatch {
   /** Frame tasks sent to the workers and not yet back. */
   private frameTasks = 0;
@@ -55,7 +64,7 @@ export class QcDispatch {
   }
 
   /** Runs the frame task for a frame held by `ref` (released when the task is done). */
-  dispatch(ref: FrameRef, meta: FrameMeta, stream: StreamKey, h: RingHeader, target: PlaneTarget | null): void {
+  dispatch(ref: FrameRef, meta: FrameMeta, stream: StreamKey, h: RingHeader, target: PlaneTarget | null, preview: PreviewRequest | null = null): void {
     // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
     const refKey = `${stream.view}/${meta.c}/${meta.z}`;
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
@@ -74,12 +83,13 @@ export class QcDispatch {
       mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
       store: target && geometry ? {
         block: target.block.buffer, nonZero: target.block.nonZero, z: target.plane, geometry,
-        ext: target.block.ext, downsample: this.cfg.storage.downsample as DownsampleMethod,
+        ext: target.block.ext, downsample: this.cfg.storage.downsample as DownsampleMethod, levelOut: preview?.levelOut ?? null,
       } : null,
     }).then((r) => {
       this.frameTasks--;
       ref.release();
       if (target) this.hooks.planeDone(target, true);
+      preview?.ready(true);
       if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
       const latencyMs = Date.now() - meta.timestampNs / 1e6;
       this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
@@ -87,6 +97,7 @@ export class QcDispatch {
       this.frameTasks--;
       ref.release();
       if (target) this.hooks.planeDone(target, false);
+      preview?.ready(false);
       this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
     });
     this.inflight.track(task);

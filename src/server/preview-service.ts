@@ -9,8 +9,11 @@ import type { WorkerPool } from '../pipeline/worker-pool.js';
 import type { Config } from '../config/config.js';
 import type { FrameMeta } from '../ingest/ring-layout.js';
 import type { FrameRef } from '../pipeline/frame-ref.js';
+import type { PreviewRequest } from '../pipeline/qc-dispatch.js';
+import { halfOf } from '../../workers/kernels/pyramid.js';
 import { bytesPerPixel } from '../ingest/ring-layout.js';
 import { previewBin } from '../../workers/kernels/preview.js';
+import type { PreviewTask } from '../../workers/tasks.js';
 
 export interface StreamDemand {
   fps: number;
@@ -30,6 +33,8 @@ interface StreamPreview {
   /** The stack each MIP buffer accumulates (-1: none yet); a stack is rendered only from its own buffer. */
   mipOf: [number, number];
   mipInFlight: boolean;
+  /** The level-1 plane a frame task writes for this stream's preview (one preview in flight at a time). */
+  levelBuffer: SharedArrayBuffer | null;
 }
 
 export function streamId(s: StreamKey): string {
@@ -46,7 +51,7 @@ export class PreviewService {
     private readonly pipeline: Pipeline,
     private readonly workers: WorkerPool,
   ) {
-    pipeline.onFrameForPreview = (slot, meta, stream) => this.onFrame(slot, meta, stream);
+    pipeline.onFrameForPreview = (slot, meta, stream, level1) => this.onFrame(slot, meta, stream, level1);
     pipeline.mipTarget = (meta, stream) => this.mipTarget(meta, stream);
     bus.on('stack-qc', (e) => this.onStack(e.stream, e.t));
     bus.on('acquisition-started', () => this.streams.clear());
@@ -59,7 +64,7 @@ export class PreviewService {
 
   private state(id: string): StreamPreview {
     let s = this.streams.get(id);
-    if (!s) this.streams.set(id, (s = { inFlight: false, tokens: 1, refilledAt: performance.now(), mipBuffers: null, mipT: -1, mipOf: [-1, -1], mipInFlight: false }));
+    if (!s) this.streams.set(id, (s = { inFlight: false, tokens: 1, refilledAt: performance.now(), mipBuffers: null, mipT: -1, mipOf: [-1, -1], mipInFlight: false, levelBuffer: null }));
     return s;
   }
 
@@ -100,34 +105,54 @@ export class PreviewService {
       .finally(() => { s.mipInFlight = false; });
   }
 
-  /** Called for every frame: borrows it (retain, later release) when a preview is due. */
-  private onFrame(ref: FrameRef, meta: FrameMeta, stream: StreamKey): void {
+  /**
+   * Called for every frame: borrows it (retain, later release) when a preview is due. With the
+   * pyramid on (`level1`) and a preview smaller than the frame, the live view is level 1: the frame
+   * task writes the frame's level-1 plane and the preview is rendered from it once the task is done.
+   */
+  private onFrame(ref: FrameRef, meta: FrameMeta, stream: StreamKey, level1: boolean): PreviewRequest | null {
     const id = streamId(stream);
     const d = this.demand.get(id);
-    if (!d) return;
+    if (!d) return null;
     const s = this.state(id);
     const now = performance.now();
     s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * d.fps);
     s.refilledAt = now;
-    if (s.inFlight || s.tokens < 1) return;
+    if (s.inFlight || s.tokens < 1) return null;
     const h = this.pipeline.header;
-    if (!h) return;
+    if (!h) return null;
     s.inFlight = true;
     s.tokens -= 1;
     ref.retain();
-    void this.render(ref.buffer, ref.offset, h.width, h.height, bytesPerPixel(h.dtype), false, d, stream, meta)
-      .finally(() => {
-        s.inFlight = false;
-        ref.release();
-      });
+    const done = () => {
+      s.inFlight = false;
+      ref.release();
+    };
+    const bpp = bytesPerPixel(h.dtype);
+    if (!level1 || previewBin(h.width, h.height, this.cfg.preview.max_size) < 2) {
+      void this.render(ref.buffer, ref.offset, h.width, h.height, bpp, false, d, stream, meta).finally(done);
+      return null;
+    }
+    const w2 = halfOf(h.width);
+    const h2 = halfOf(h.height);
+    if (!s.levelBuffer || s.levelBuffer.byteLength !== w2 * h2 * 2) s.levelBuffer = new SharedArrayBuffer(w2 * h2 * 2);
+    const levelOut = s.levelBuffer;
+    return {
+      levelOut,
+      ready: (ok) => {
+        if (!ok) return done();
+        const saturation = { frames: ref.buffer, frameOffset: ref.offset, width: h.width, height: h.height, bytesPerPixel: bpp, factor: 2 };
+        void this.render(levelOut, 0, w2, h2, 2, false, d, stream, meta, saturation).finally(done);
+      },
+    };
   }
 
-  private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta): Promise<void> {
+  private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta, saturation: PreviewTask['saturation'] = null): Promise<void> {
     try {
       const r = await this.workers.preview({
         kind: 'preview', frames: buf, frameOffset: offset, width: w, height: h, bytesPerPixel: bpp, isMip,
         saturationLevel: this.cfg.camera.saturation_level, maxSize: this.cfg.preview.max_size, format: d.format,
-        quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window,
+        quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window, saturation,
       });
       this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
     } catch (e) {

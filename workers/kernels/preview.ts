@@ -144,6 +144,31 @@ export function accumulateMip(px: Uint16Array | Uint8Array, width: number, heigh
 }
 
 /** Indices of preview pixels whose block maximum reached the saturation level (capped). */
+/**
+ * Indices (in an ow-wide preview grid, each cell `factor` x `factor` frame pixels) of the cells that
+ * hold a frame pixel >= level, ascending, at most `cap`. `mark` (ow x oh) is scratch.
+ */
+export function saturatedCells(px: Uint16Array | Uint8Array, width: number, height: number, factor: number, ow: number, oh: number, level: number, cap: number, mark: Uint8Array): Uint32Array {
+  mark.fill(0, 0, ow * oh);
+  let count = 0;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    const cell = Math.floor(y / factor) * ow;
+    for (let x = 0; x < width; x++) {
+      if (px[row + x] >= level) {
+        const c = cell + Math.floor(x / factor);
+        if (mark[c] === 0) {
+          mark[c] = 1;
+          count++;
+        }
+      }
+    }
+  }
+  const out = new Uint32Array(Math.min(count, cap));
+  for (let i = 0, k = 0; i < ow * oh && k < out.length; i++) if (mark[i] === 1) out[k++] = i;
+  return out;
+}
+
 export function saturatedIndices(maxImg: Uint16Array, n: number, level: number, cap: number): Uint32Array {
   let count = 0;
   for (let i = 0; i < n; i++) if (maxImg[i] >= level) count++;

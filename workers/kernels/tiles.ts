@@ -33,20 +33,23 @@ function fusable(g: TileGeometry, px: Uint16Array | Uint8Array): px is Uint16Arr
  * One pass over a uint16 frame: the full-resolution histogram (added into `hist`) and plane z of
  * every tile written into `block`. `nonZero[t]` is set to 1 when tile t received a non-zero sample,
  * so the encoder knows empty chunks without reading them. Falls back to two simple passes for
- * uint8 frames or odd widths.
+ * uint8 frames or odd widths. `sums` (the pyramid's mean, halfOf(w) x halfOf(h)): when given, the
+ * fused pass also leaves each 2 x 2 window's sum there (returns true; false = not done here).
  */
 export function histogramToTiles(
   px: Uint16Array | Uint8Array, hist: Uint32Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array,
-): void {
+  sums: Uint32Array | null = null,
+): boolean {
   if (px instanceof Uint8Array && g.bytesPerPixel === 1 && g.width % 4 === 0 && g.cx % 4 === 0 && px.byteOffset % 4 === 0) {
     histogramToTiles8(px, hist, block, z, g, nonZero);
-    return;
+    return false;
   }
   if (!fusable(g, px)) {
     for (let i = 0; i < px.length; i++) hist[px[i]]++;
     writeTilesGeneric(px, block, z, g, nonZero);
-    return;
+    return false;
   }
+  const w2 = g.width >> 1;
   const src = new Uint32Array(px.buffer, px.byteOffset, px.length >> 1);
   const h = hist;
   const chunkBytes = chunkBytesOf(g);
@@ -66,8 +69,14 @@ export function histogramToTiles(
         const lo = new Uint32Array(block, base + z * planeElems, planeElems >> 2);
         const hi = new Uint32Array(block, base + elems + z * planeElems, planeElems >> 2);
         for (let y = 0; y < rows; y++) {
-          let s = (ty * g.cy + y) * rowWords + ((tx * g.cx) >> 1);
+          const Y = ty * g.cy + y;
+          let s = Y * rowWords + ((tx * g.cx) >> 1);
           let d = (y * g.cx) >> 2;
+          if (sums) {
+            // Rows are visited top to bottom: an even row starts its windows' sums, the odd one adds.
+            any |= shuffledRowWithSums(src, s, lo, hi, d, words, h, sums, (Y >> 1) * w2 + ((tx * g.cx) >> 1), (Y & 1) === 1);
+            continue;
+          }
           for (let i = 0; i < words; i += 2) {
             const w = src[s];
             const x = src[s + 1];
@@ -84,20 +93,59 @@ export function histogramToTiles(
       } else {
         const dst = new Uint32Array(block, base + z * planeElems * 2, planeElems >> 1);
         for (let y = 0; y < rows; y++) {
-          let s = (ty * g.cy + y) * rowWords + ((tx * g.cx) >> 1);
+          const Y = ty * g.cy + y;
+          let s = Y * rowWords + ((tx * g.cx) >> 1);
           let d = (y * g.cx) >> 1;
+          let e = (Y >> 1) * w2 + ((tx * g.cx) >> 1);
+          const odd = (Y & 1) === 1;
           for (let i = 0; i < words; i++) {
             const w = src[s++];
             any |= w;
             h[w & 0xffff]++;
             h[w >>> 16]++;
             dst[d++] = w;
+            if (sums) {
+              const v = (w & 0xffff) + (w >>> 16);
+              sums[e] = odd ? sums[e] + v : v;
+              e++;
+            }
           }
         }
       }
       if (any !== 0) nonZero[t] = 1;
     }
   }
+  return sums !== null;
+}
+
+/** One row segment of the shuffled fused pass that also sums horizontal pairs into `sums` from `e`. */
+function shuffledRowWithSums(
+  src: Uint32Array, s: number, lo: Uint32Array, hi: Uint32Array, d: number, words: number, h: Uint32Array, sums: Uint32Array, e: number, add: boolean,
+): number {
+  let any = 0;
+  for (let i = 0; i < words; i += 2) {
+    const w = src[s];
+    const x = src[s + 1];
+    s += 2;
+    any |= w | x;
+    h[w & 0xffff]++;
+    h[w >>> 16]++;
+    h[x & 0xffff]++;
+    h[x >>> 16]++;
+    lo[d] = (w & 0xff) | ((w >>> 8) & 0xff00) | ((x & 0xff) << 16) | ((x << 8) & 0xff000000);
+    hi[d++] = ((w >>> 8) & 0xff) | ((w >>> 16) & 0xff00) | ((x << 8) & 0xff0000) | (x & 0xff000000);
+    const a = (w & 0xffff) + (w >>> 16);
+    const b = (x & 0xffff) + (x >>> 16);
+    if (add) {
+      sums[e] += a;
+      sums[e + 1] += b;
+    } else {
+      sums[e] = a;
+      sums[e + 1] = b;
+    }
+    e += 2;
+  }
+  return any;
 }
 
 /** uint8 frames: four samples per 32-bit load and store (a byte shuffle of typesize 1 is the identity). */
