@@ -102,4 +102,25 @@ describe('the live page in headless Chromium', () => {
       fs.rmSync(out, { recursive: true, force: true });
     }
   });
+
+  it('with the pyramid on, the live view is level 1 and says so', async () => {
+    const out = tmpDir('e2e-pyr');
+    const { app } = await startTestApp({
+      source: 'sim', storage: { out, levels: 1 }, preview: { max_size: 256 },
+      sim: { width: 512, height: 384, z_planes: 6, channels: 1, fps: 20, blobs: 200 },
+    });
+    let browser: Browser | null = null;
+    try {
+      await waitFor(() => app.pipeline.status().acquisition !== null, 10000, 'acquisition');
+      browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      await page.goto(`http://127.0.0.1:${app.port}/`);
+      await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 2, undefined, { timeout: 15000 });
+      expect(await page.textContent('#imginfo')).toMatch(/256×192 \(pyramid level 1\)/);
+    } finally {
+      await browser?.close();
+      await app.stop();
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
 });

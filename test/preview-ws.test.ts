@@ -50,7 +50,7 @@ describe('live preview over WebSockets', () => {
       expect(rate).toBeLessThan(4 * 1.25);
       for (const p of previews.slice(0, 3)) {
         // 1600 x 1000 binned by ceil(1600 / 800) = 2 -> 800 x 500
-        expect([p.width, p.height]).toEqual([800, 500]);
+        expect([p.width, p.height, p.level]).toEqual([800, 500, 0]); // binned from the frame (no pyramid)
         const meta = await sharp(Buffer.from(p.data)).metadata();
         expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 800, 500]);
         expect(p.hi).toBeGreaterThan(p.lo);

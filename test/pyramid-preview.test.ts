@@ -68,7 +68,7 @@ describe('live view from the pyramid', () => {
     for (let t = 0; t < T; t++) {
       const p = previews.find((x) => x.t === t && x.kind === 'plane');
       expect(p, `preview of t=${t}`).toBeDefined();
-      expect([p!.width, p!.height, p!.format]).toEqual([w2, h2, 'raw']);
+      expect([p!.width, p!.height, p!.format, p!.level]).toEqual([w2, h2, 'raw', 1]);
       const want = (await zarr.get(level1, [t, 0, 0, null, null])).data as Uint16Array;
       const diff = Array.from(p!.data).findIndex((v, i) => v !== want[i]);
       expect(diff, `t=${t}: first preview pixel that is not level 1's`).toBe(-1);

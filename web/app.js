@@ -227,6 +227,7 @@ async function onPreview(buf) {
   const kind = b[4] === 1 ? 'mip' : 'plane';
   if (kind !== state.kind) return;
   const format = b[5];
+  const level = b[6];
   const w = dv.getUint32(8, true);
   const h = dv.getUint32(12, true);
   const t = dv.getUint32(16, true);
@@ -269,7 +270,7 @@ async function onPreview(buf) {
   frameCanvas.getContext('2d').putImageData(out, 0, 0);
   if (state.imgW !== w || state.imgH !== h) { state.imgW = w; state.imgH = h; fit(); }
   state.frames++;
-  $('imginfo').textContent = `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
+  $('imginfo').textContent = `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h}${level > 0 ? ` (pyramid level ${level})` : ''} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
   if ($('auto').checked) { $('lo').value = Math.round(state.lo); $('hi').value = Math.round(state.hi); }
   draw();
 }

@@ -29,7 +29,8 @@ export interface PipelineEvents {
   /** storePath: view 0's store; viewStores: every view's store, by view index (empty when not storing). */
   'acquisition-started': { id: number; name: string; storePath: string | null; viewStores: string[]; geometry: Record<string, unknown> };
   'acquisition-finished': { id: number; name: string; storePath: string | null; summary: AcquisitionSummary };
-  'preview': { stream: StreamKey; kind: 'plane' | 'mip'; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
+  /** level: the pyramid level the image was made from (0: the frame, binned; 1: its level-1 plane). */
+  'preview': { stream: StreamKey; kind: 'plane' | 'mip'; level: number; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
   /** A transition (update false), or the current value of a firing alert (update true, at most 1/s). */
   'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };
   'storage-error': { message: string; code: string };

@@ -1,11 +1,12 @@
 /**
- * The binary preview message (WebSocket, little-endian). A 48-byte header, the image bytes, then
+ * The binary preview message (WebSocket, little-endian). A 56-byte header, the image bytes, then
  * `saturatedCount` uint32 indices of saturated preview pixels (row-major, preview coordinates).
  *
  *  0  4 bytes  magic "SPV1"
  *  4  u8       kind: 0 plane, 1 stack MIP
  *  5  u8       format: 0 raw 8-bit (width*height bytes), 1 JPEG, 2 WebP
- *  6  u16      reserved (0)
+ *  6  u8       pyramid level the image was made from (0: the frame, binned; 1: its level-1 plane)
+ *  7  u8       reserved (0)
  *  8  u32      width      12 u32 height
  * 16  u32 t    20 u32 c    24 u32 z    28 u32 view
  * 32  f32      lo (ADU mapped to 0)    36 f32 hi (ADU mapped to 255)
@@ -17,6 +18,7 @@ export const FORMAT_CODES: Record<string, number> = { raw: 0, jpeg: 1, webp: 2 }
 
 export interface PreviewMessage {
   kind: 'plane' | 'mip';
+  level: number;
   format: string;
   width: number;
   height: number;
@@ -36,6 +38,7 @@ export function encodePreview(m: PreviewMessage): Buffer {
   buf.write('SPV1', 0, 'ascii');
   buf.writeUInt8(m.kind === 'mip' ? 1 : 0, 4);
   buf.writeUInt8(FORMAT_CODES[m.format] ?? 0, 5);
+  buf.writeUInt8(m.level, 6);
   buf.writeUInt32LE(m.width, 8);
   buf.writeUInt32LE(m.height, 12);
   buf.writeUInt32LE(m.t, 16);
@@ -62,7 +65,7 @@ export function decodePreview(b: Uint8Array): PreviewMessage {
   const sat = new Uint32Array(satCount);
   for (let i = 0; i < satCount; i++) sat[i] = dv.getUint32(PREVIEW_HEADER_BYTES + imageBytes + 4 * i, true);
   return {
-    kind: b[4] === 1 ? 'mip' : 'plane', format: formats[b[5]] ?? 'raw',
+    kind: b[4] === 1 ? 'mip' : 'plane', level: b[6], format: formats[b[5]] ?? 'raw',
     width: dv.getUint32(8, true), height: dv.getUint32(12, true),
     t: dv.getUint32(16, true), c: dv.getUint32(20, true), z: dv.getUint32(24, true), view: dv.getUint32(28, true),
     lo: dv.getFloat32(32, true), hi: dv.getFloat32(36, true), timestampMs: dv.getFloat64(48, true),

@@ -154,7 +154,7 @@ export class PreviewService {
         saturationLevel: this.cfg.camera.saturation_level, maxSize: this.cfg.preview.max_size, format: d.format,
         quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window, saturation,
       });
-      this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
+      this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', level: saturation ? 1 : 0, meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
     } catch (e) {
       this.bus.emit('log', { level: 'warn', msg: `preview failed: ${(e as Error).message}` });
     }

@@ -173,7 +173,7 @@ export class WsHub {
         c.refilledAt = now;
         if (c.tokens < 1) continue;
       }
-      payload ??= encodePreview({ kind: e.kind, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, timestampMs: e.meta.timestampNs / 1e6, data: e.data, saturated: e.saturated });
+      payload ??= encodePreview({ kind: e.kind, level: e.level, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, timestampMs: e.meta.timestampNs / 1e6, data: e.data, saturated: e.saturated });
       if (this.sendRaw(c, payload) && e.kind !== 'mip') c.tokens -= 1;
     }
   }
