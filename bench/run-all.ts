@@ -9,7 +9,7 @@ import os from 'node:os';
 import { calibration, codecTable } from './codec-bench.js';
 import { qcTable } from './qc-bench.js';
 import { ringReadTable } from './ring-read-bench.js';
-import { throughput } from './throughput-bench.js';
+import { scalingModel, throughput } from './throughput-bench.js';
 import { diskLatency } from './disk-latency-bench.js';
 import { ingestBench, ingestRows } from './ingest-bench.js';
 import { PACKAGE_ROOT } from '../src/package-info.js';
@@ -39,6 +39,12 @@ async function main(): Promise<void> {
     'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
     'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
   })))}\n`);
+  const bestStep = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
+  const model = bestStep ? scalingModel(bestStep) : null;
+  if (bestStep && model) {
+    const ringCeil = ring.ms2048 > 0 ? (2048 * 2048 * 2) / (ring.ms2048 / 1000) / 1e9 : 0;
+    out(`## Scaling model (from the ${bestStep.input_mb_s.toFixed(0)} MB/s step's CPU per GB by thread kind)\n\nCPU s per raw GB: ${Object.entries(bestStep.cpu_s_per_gb_by_thread).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; one ingest thread's ceiling ${model.summary.ingest_thread_ceiling_gb_s.toFixed(2)} GB/s (its pread alone: ${ringCeil.toFixed(2)} GB/s), the main thread's ${model.summary.main_thread_ceiling_gb_s.toFixed(2)} GB/s\n\n${table(model.rows)}\n`);
+  }
   const disk = await diskLatency(quick, arg('out') ?? os.tmpdir());
   out(`## Receipt -> durable on disk (512², 16-plane stacks, 52 MB/s; fdatasync before rename)\n\n16 MiB shard: ${disk.fsync.plain_ms.toFixed(1)} ms written + renamed, ${disk.fsync.durable_ms.toFixed(1)} ms with fdatasync + directory fsync\n\n${table(disk.steps)}\n`);
   const ingest = await ingestBench(quick, quick ? 3 : 20, PACKAGE_ROOT, arg('out') ?? os.tmpdir());
@@ -48,6 +54,7 @@ async function main(): Promise<void> {
   out(JSON.stringify({
     bench: 'all', quick, machine: machine(),
     max_sustained_mb_s: tp.max, per_core_mb_s: tp.max / os.availableParallelism(), ratio: best?.ratio ?? 0,
+    scaling: model?.summary ?? null, cpu_s_per_gb_by_thread: bestStep?.cpu_s_per_gb_by_thread ?? null,
     p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0, cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
     codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, whole chunk')?.mb_s, codec_default_ratio_real: pick('real', 'blosc-zstd 1, whole chunk')?.ratio,
     codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound, codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,

@@ -37,6 +37,8 @@ export interface StepResult {
   unstored_reasons: Record<string, number>;
   /** Worker seconds of the pyramid's reduce jobs per level (level 1's first 2x2 step rides in the frame tasks). */
   pyramid_s: Record<string, number>;
+  /** The sidecar's CPU seconds per raw GB by thread kind (spimstream_thread_cpu_seconds_total). */
+  cpu_s_per_gb_by_thread: Record<string, number>;
 }
 
 function parseMetrics(text: string): Map<string, number> {
@@ -174,6 +176,30 @@ export async function runStep(rate: number, seconds: number, size: number, port:
     ratio: Number(fin?.compression_ratio ?? 0),
     unstored_reasons: reasons,
     pyramid_s: pyramid,
+    cpu_s_per_gb_by_thread: Object.fromEntries(['main', 'ingest', 'worker', 'preview', 'other'].map((k) => [k, bytesIn > 0 ? d('spimstream_thread_cpu_seconds_total', `kind="${k}"`) / (bytesIn / 1e9) : 0])),
+  };
+}
+
+/**
+ * Cores an acquisition PC needs per camera rate, from one clean step's CPU per GB by thread kind:
+ * the workers scale with cores; the ingest and main threads are one thread each, so their own
+ * seconds per GB cap the rate whatever the core count (1 / s-per-GB GB/s).
+ */
+export function scalingModel(step: StepResult, rates = [300, 600, 1600]): { rows: Record<string, string | number>[]; summary: Record<string, number> } {
+  const k = step.cpu_s_per_gb_by_thread;
+  const total = Object.values(k).reduce((a, b) => a + b, 0);
+  const rows = rates.map((r) => ({
+    'camera MB/s': r, 'cores (sidecar)': (total * r) / 1000, 'of which workers': ((k.worker ?? 0) * r) / 1000,
+    'ingest thread busy': `${(((k.ingest ?? 0) * r) / 10).toFixed(0)}%`, 'main thread busy': `${(((k.main ?? 0) * r) / 10).toFixed(0)}%`,
+  }));
+  const ceil = (s: number) => (s > 0 ? 1 / s : Infinity);
+  return {
+    rows,
+    summary: {
+      measured_at_mb_s: step.input_mb_s, cpu_s_per_gb_total: total,
+      ingest_thread_ceiling_gb_s: ceil(k.ingest ?? 0), main_thread_ceiling_gb_s: ceil(k.main ?? 0),
+      cores_for_1600_mb_s: (total * 1600) / 1000,
+    },
   };
 }
 
@@ -205,10 +231,14 @@ async function main(): Promise<void> {
     'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
   })))}\n`);
   const best = steps.filter((s) => s.input_mb_s <= max + 1e-9 && s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
+  const model = best ? scalingModel(best) : null;
+  if (best && model) {
+    process.stdout.write(`\nCPU s per raw GB by thread at ${best.input_mb_s.toFixed(0)} MB/s: ${JSON.stringify(best.cpu_s_per_gb_by_thread)}\n\n${table(model.rows)}\n`);
+  }
   process.stdout.write(`\n${JSON.stringify({
     bench: 'throughput', machine: machine(), max_sustained_mb_s: max, per_core_mb_s: max / os.availableParallelism(),
     ratio: best?.ratio ?? 0, p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0,
-    cpu_s_per_gb: best?.cpu_s_per_gb ?? 0, steps,
+    cpu_s_per_gb: best?.cpu_s_per_gb ?? 0, cpu_s_per_gb_by_thread: best?.cpu_s_per_gb_by_thread ?? {}, scaling: model?.summary ?? null, steps,
   })}\n`);
 }
 

@@ -21,6 +21,13 @@ describe('benchmark smoke run', () => {
     expect(r.stdout).toMatch(/## Ingest under load/);
     expect(summary.ingest_poll_gap_max_ms).toBeGreaterThan(0);
     expect(r.stdout).toMatch(/pyramid reduce job/);
+    // The scaling model: CPU per GB by thread kind, from the sidecar's own per-thread metric.
+    expect(r.stdout).toMatch(/## Scaling model/);
+    const scaling = summary.scaling as unknown as { cores_for_1600_mb_s: number; cpu_s_per_gb_total: number };
+    expect(scaling.cores_for_1600_mb_s).toBeGreaterThan(0);
+    const byThread = summary.cpu_s_per_gb_by_thread as unknown as Record<string, number>;
+    expect(byThread.worker).toBeGreaterThan(0);
+    expect(byThread.ingest).toBeGreaterThan(0);
   });
 
   it('the pyramid bench (levels 0, 1, auto side by side) runs and reports the reduce jobs per level', () => {

@@ -2,12 +2,16 @@
  * Piscina entry: one worker module serves every per-pixel job (QC, chunk encoding, pyramid, previews) so
  * that the pool balances them; each job lives in its own file.
  */
-import { move } from 'piscina';
+import { move, workerData } from 'piscina';
+import { nameThisThread } from '../src/ingest/thread-cpu.js';
 import { runFrameTask } from './frame-task.js';
 import { runEncodeTask, runEncodeTaskNumcodecs } from './encode-task.js';
 import { runPreviewTask } from './preview-task.js';
 import { runReduceTask } from './reduce-task.js';
 import type { Task } from './tasks.js';
+
+// top -H / ps -L and spimstream_thread_cpu_seconds_total tell the two pools apart by name.
+nameThisThread((workerData as { pool?: string } | undefined)?.pool === 'preview' ? 'spim-preview' : 'spim-worker');
 
 export default async function handle(task: Task): Promise<unknown> {
   switch (task.kind) {

@@ -7,9 +7,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { RingReader } from './ring-reader.js';
 import { RingIngest } from './ring-ingest.js';
 import { SlotPool } from './slot-pool.js';
+import { nameThisThread } from './thread-cpu.js';
 import type { IngestMessage, IngestStart } from './ingest-protocol.js';
 
 const start = workerData as IngestStart;
+nameThisThread('spim-ingest');
 const port = parentPort;
 if (port && start?.kind === 'spimstream-ingest') {
   const post = (batch: IngestMessage[]): void => port.postMessage(batch);

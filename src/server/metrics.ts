@@ -2,6 +2,7 @@
  * Prometheus exposition (prom-client), fed only by the event bus. Per-stream series carry
  * camera/channel/view labels; nothing is labelled per frame, z or t (bounded cardinality).
  */
+import { threadCpuSeconds } from '../ingest/thread-cpu.js';
 import { GLOBAL_ALERTS, STREAM_ALERTS } from '../qc/alerts.js';
 import client from 'prom-client';
 import type { EventBus, StreamKey } from '../pipeline/events.js';
@@ -88,6 +89,14 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
     g('spimstream_ingest_poll_gap_max_seconds', 'Longest pause between two ring polls of the ingest thread since the previous scrape (a stall longer than the ring holds overruns it).', ['camera'], function collect() { this.set({ camera }, sources.ingestMaxPollGapMs() / 1000); });
+    new client.Counter({
+      name: 'spimstream_thread_cpu_seconds_total', registers: [reg], labelNames: ['camera', 'kind'],
+      help: 'CPU seconds (user + system) of the sidecar\'s threads by kind: main (HTTP, WebSocket, bookkeeping), ingest (the ring reader), worker (QC, storing into z-blocks, encoding, pyramid), preview, other (file writes in libuv\'s pool, GC and V8 helpers). Linux only.',
+      collect() {
+        this.reset();
+        for (const [kind, secs] of threadCpuSeconds()) this.inc({ camera, kind }, secs);
+      },
+    });
     g('spimstream_ring_fill_ratio', 'Fraction of the ring holding frames not yet read (1 = about to overrun).', ['camera'], function collect() { this.set({ camera }, sources.ringFillRatio()); });
     g('spimstream_frame_pool_used_ratio', 'Fraction of the frame buffer pool in use.', ['camera'], function collect() { this.set({ camera }, sources.framePoolInUseRatio()); });
     g('spimstream_block_pool_used_ratio', 'Fraction of the z-block pool (pipeline.block_pool_mib) in use: near 1, encoding or the disk is behind and storage is about to be shed.', ['camera'], function collect() { this.set({ camera }, sources.blockPoolInUseRatio()); });
