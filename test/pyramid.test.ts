@@ -214,6 +214,7 @@ describe('live multiscale pyramid', () => {
     const { buildConfig } = await import('../src/config/config.js');
     expect(() => buildConfig({ storage: { levels: 1, chunk: [3, 64, 64], shard: [0, 0, 0] } })).toThrow(/^config key "storage.levels": needs an even storage.chunk z \(got 3\)[^\n]*$/);
     expect(() => buildConfig({ storage: { levels: 'some' } })).toThrow(/storage.levels/);
+    expect(() => buildConfig({ storage: { levels: 17 } })).toThrow(/"storage.levels": 17 must be an integer >= 0 and <= 16 or "auto"/);
     expect(() => buildConfig({ storage: { downsample: 'median' } })).toThrow(/storage.downsample/);
   });
 });

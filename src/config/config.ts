@@ -243,7 +243,7 @@ export function problems(c: Config): string[] {
     if (key === 'storage.levels' && (v as unknown) === 'auto') continue;
     const ok = Number.isFinite(v) && (!r.int || Number.isInteger(v)) && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max)
       && (r.above === undefined || v > r.above) && (r.below === undefined || v < r.below);
-    check(ok, key, `${JSON.stringify(v) ?? String(v)} must be ${describeRange(r)}`);
+    check(ok, key, `${JSON.stringify(v) ?? String(v)} must be ${describeRange(r)}${key === 'storage.levels' ? ' or "auto"' : ''}`);
   }
   check(c.camera.offset < c.camera.saturation_level, 'camera.offset', `${c.camera.offset} must be below camera.saturation_level (${c.camera.saturation_level})`);
   check(c.storage.chunk.length === 3 && c.storage.chunk.every((v) => Number.isInteger(v) && v >= 1), 'storage.chunk', `${JSON.stringify(c.storage.chunk)} must be [z, y, x] positive integers`);
@@ -303,7 +303,7 @@ export function overrideFromString(path: string, raw: string): Record<string, un
   if (path === 'storage.levels' && raw.trim() === 'auto') value = 'auto';
   else if (typeof def === 'number') {
     value = raw.trim() === '' ? NaN : Number(raw);
-    if (!Number.isFinite(value)) throw new ConfigError(`config key "${path}": ${JSON.stringify(raw)} is not a number`);
+    if (!Number.isFinite(value)) throw new ConfigError(`config key "${path}": ${JSON.stringify(raw)} is not a number${path === 'storage.levels' ? ' (nor "auto")' : ''}`);
   }
   else if (typeof def === 'boolean') value = raw === 'true' || raw === '1';
   else if (Array.isArray(def) || (typeof def === 'object' && def !== null)) {
