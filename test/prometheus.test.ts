@@ -37,7 +37,7 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
     const promPort = await freePort();
     const dest = tmpDir('prom-offload');
     const { app } = await startTestApp({
-      source: 'sim', storage: { out }, offload: { destination: dest },
+      source: 'sim', storage: { out, levels: 1 }, offload: { destination: dest }, // levels: the pyramid panel has data
       sim: { width: 256, height: 256, z_planes: 4, channels: 2, fps: 40, blobs: 150, faults: { drift_px_per_t: [0.8, -0.5], saturate_from_t: 2, gap_every: 20 } },
     });
     let prom: ChildProcess | null = null;

@@ -168,8 +168,9 @@ export class Metrics {
     bus.on('frames-unstored', (e) => unstored.inc({ camera, reason: e.reason }, e.count));
     bus.on('shard-written', (e) => bytesOut.inc({ camera }, e.bytes));
     bus.on('pyramid-block', (e) => {
+      // A level's failure series exists (at 0) from its first block, so a rate or alert has data.
+      pyrFailed.inc({ camera, level: String(e.level) }, e.ok ? 0 : 1);
       if (e.ok) pyrSeconds.inc({ camera, level: String(e.level) }, e.seconds);
-      else pyrFailed.inc({ camera, level: String(e.level) });
     });
     bus.on('chunk-stored', (e) => {
       raw += e.rawBytes;
