@@ -105,7 +105,8 @@ async function checkDestination(destStore: string, log: string): Promise<void> {
 function journalVerified(out: string): string[] {
   const f = path.join(out, '.spimstream-offload.jsonl');
   if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string }).filter((j) => j.e === 'verified' || j.e === 'done').map((j) => j.f as string);
+  // Only whole lines: the sidecar may be mid-append (or was killed mid-line), as the journal's own reader allows.
+  return fs.readFileSync(f, 'utf8').split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string }).filter((j) => j.e === 'verified' || j.e === 'done').map((j) => j.f as string);
 }
 
 describe('offload through rclone', () => {
