@@ -207,7 +207,7 @@ describe('offload through rclone', () => {
       const p = path.join(local, f);
       if (fs.statSync(p).isFile()) expect(Buffer.compare(fs.readFileSync(p), fs.readFileSync(path.join(destStore, f))), f).toBe(0);
     }
-    const journal = fs.readFileSync(path.join(out, '.spimstream-offload.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { e: string; f?: string });
+    const journal = fs.readFileSync(path.join(out, '.spimstream-offload.jsonl'), 'utf8').split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string });
     const order = journal.filter((j) => j.e === 'verified').map((j) => j.f as string);
     const lastShard = Math.max(...order.map((f, i) => (/\/c\//.test(f) ? i : -1)));
     const firstMeta = order.findIndex((f) => f.endsWith('zarr.json'));
