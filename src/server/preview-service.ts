@@ -142,19 +142,19 @@ export class PreviewService {
       ready: (ok) => {
         if (!ok) return done();
         const saturation = { frames: ref.buffer, frameOffset: ref.offset, width: h.width, height: h.height, bytesPerPixel: bpp, factor: 2 };
-        void this.render(levelOut, 0, w2, h2, 2, false, d, stream, meta, saturation).finally(done);
+        void this.render(levelOut, 0, w2, h2, 2, false, d, stream, meta, 1, saturation).finally(done);
       },
     };
   }
 
-  private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta, saturation: PreviewTask['saturation'] = null): Promise<void> {
+  private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta, level = 0, saturation: PreviewTask['saturation'] = null): Promise<void> {
     try {
       const r = await this.workers.preview({
         kind: 'preview', frames: buf, frameOffset: offset, width: w, height: h, bytesPerPixel: bpp, isMip,
         saturationLevel: this.cfg.camera.saturation_level, maxSize: this.cfg.preview.max_size, format: d.format,
         quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window, saturation,
       });
-      this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', level: saturation ? 1 : 0, meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
+      this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', level, meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
     } catch (e) {
       this.bus.emit('log', { level: 'warn', msg: `preview failed: ${(e as Error).message}` });
     }
