@@ -14,10 +14,11 @@ import { combinePair, reducePlane } from '../workers/kernels/pyramid.js';
 import { runFrameTask } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import type { QcParams } from '../workers/tasks.js';
-import type { TileGeometry } from '../workers/kernels/tiles.js';
+import { histogramToTiles, type TileGeometry } from '../workers/kernels/tiles.js';
+import { histogramToTilesSimd, simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
 import { machine, table, timeIt, timeItAsync } from './bench-util.js';
 
-export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string; ms: number; budget: string }[]; defaultMs: number }> {
+export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string; ms: number; budget: string }[]; defaultMs: number; storedMs: number }> {
   const W = 2048;
   const H = 2048;
   const minMs = quick ? 150 : 600;
@@ -59,15 +60,21 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
   const nonZero = new SharedArrayBuffer(geometry.tilesX * geometry.tilesY);
   let plane = 0;
   const extBuf = new SharedArrayBuffer(32 * (W / 2) * (H / 2) * 4);
-  const task = (drift: boolean, store = false, levels = false) => runFrameTask({
+  const task = (drift: boolean, store = false, levels = false, simd = false) => runFrameTask({
     kind: 'frame', sampled: false, frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, saturationLevel: 65535, offset: 100,
     qc: params, drift, driftReference: drift ? new SharedArrayBuffer(ref.byteLength) : null,
     driftRefreshReference: false, mip: null, mipStep: 4,
-    store: store ? { block, nonZero, z: plane++ % 32, geometry, ext: levels ? extBuf : null, downsample: 'mean' } : null,
+    store: store ? { block, nonZero, z: plane++ % 32, geometry, ext: levels ? extBuf : null, downsample: 'mean', simd } : null,
   });
   const defaultSec = timeIt(() => task(false), minMs);
   add('DEFAULT per-frame QC (histogram pass + DCTS + Tenengrad)', defaultSec);
-  add('  ... of a stored frame (the histogram pass also writes it, shuffled, into its z-block)', timeIt(() => task(false, true), minMs));
+  add('  ... of a stored frame (the histogram pass also writes it, shuffled, into its z-block), JS kernel', timeIt(() => task(false, true), minMs));
+  const storedSimdSec = timeIt(() => task(false, true, false, true), minMs);
+  add('  ... of a stored frame, WebAssembly SIMD kernel (pipeline.kernels: simd, the default)', storedSimdSec);
+  const nz = new Uint8Array(nonZero);
+  const hist = new Uint32Array(65536);
+  add('fused histogram + shuffle into the z-block alone, JS kernel', timeIt(() => { hist.fill(0); histogramToTiles(px, hist, block, plane++ % 32, geometry, nz); }, minMs));
+  add('fused histogram + shuffle into the z-block alone, WebAssembly SIMD (incl. its copies in and out)', timeIt(() => histogramToTilesSimd(px, block, plane++ % 32, geometry, nz), minMs));
   add('  + drift on this plane (center plane of each stack by default)', timeIt(() => task(true), minMs));
   // The live pyramid (storage.levels): a stored frame's extra 2x2 pass, and the reduce job's step per
   // pair of planes of the level above (here 2048² sums -> one 1024² plane of level 1).
@@ -83,13 +90,14 @@ export async function qcTable(quick: boolean): Promise<{ rows: { kernel: string;
       await runPreviewTask({ kind: 'preview', frames: sab, frameOffset: 0, width: W, height: H, bytesPerPixel: 2, isMip: false, saturationLevel: 65535, maxSize: 1024, format, quality: 80, clipPercent: 0.1, window: null });
     }, minMs));
   }
-  return { rows, defaultMs: defaultSec * 1000 };
+  if (simdUnavailableReason()) throw new Error(`qc-bench: the SIMD kernel is not available (${simdUnavailableReason()}); run npm run build`);
+  return { rows, defaultMs: defaultSec * 1000, storedMs: storedSimdSec * 1000 };
 }
 
 async function main(): Promise<void> {
-  const { rows, defaultMs } = await qcTable(process.argv.includes('--quick'));
+  const { rows, defaultMs, storedMs } = await qcTable(process.argv.includes('--quick'));
   process.stdout.write(`spimstream QC bench — 2048x2048 uint16, one core, budget = 10 ms (100 fps); ${JSON.stringify(machine())}\n\n${table(rows)}\n`);
-  process.stdout.write(`\n${JSON.stringify({ bench: 'qc', machine: machine(), default_qc_ms_per_frame: defaultMs, target_ms: 5, rows })}\n`);
+  process.stdout.write(`\n${JSON.stringify({ bench: 'qc', machine: machine(), default_qc_ms_per_frame: defaultMs, stored_frame_task_ms: storedMs, target_ms: 5, rows })}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();

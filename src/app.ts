@@ -28,6 +28,7 @@ import { helloMessage, statusMessage, type PageSources } from './server/page-sta
 import { PreviewService } from './server/preview-service.js';
 import { WsHub } from './server/ws-hub.js';
 import { PACKAGE_ROOT, VERSION } from './package-info.js';
+import { simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
 import type { Config } from './config/config.js';
 
 export interface RunOptions {
@@ -56,6 +57,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const workers = new WorkerPool(cfg.pipeline.workers);
   const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
+  if (cfg.pipeline.kernels === 'simd' && simdUnavailableReason()) bus.emit('log', { level: 'warn', msg: `kernels: the WebAssembly SIMD kernel is not available (${simdUnavailableReason()}); the JS kernels run (npm run build assembles it)` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
   const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.

@@ -41,6 +41,8 @@ export interface TileTarget {
   /** The pyramid is on: the plane's first reduction step goes to plane z of the block's `ext` (uint32). */
   ext?: SharedArrayBuffer | null;
   downsample?: DownsampleMethod;
+  /** Use the WebAssembly SIMD pass where it applies (`pipeline.kernels`: simd; js = the plain kernel). */
+  simd?: boolean;
   /** This frame is previewed with the pyramid on: its level-1 plane (uint16, halfOf(w) x halfOf(h)) goes here. */
   levelOut?: SharedArrayBuffer | null;
 }

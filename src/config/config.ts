@@ -64,7 +64,7 @@ export interface Config {
   };
   server: { host: string; port: number; token: string; allowed_origins: string[] };
   preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
-  pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number };
+  pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number; kernels: string };
   offload: {
     /** An rclone remote path (`remote:path`) or an absolute path; empty = no offload. */
     destination: string;
@@ -121,7 +121,7 @@ export const DEFAULT_CONFIG: Config = {
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
-  pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024 },
+  pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024, kernels: 'simd' },
   offload: {
     destination: '', rclone_config: '', when: 'shard', delete_local: false, bandwidth: '', transfers: 4, retries: 3,
     on_complete: [], on_complete_timeout_s: 600, stall_seconds: 120,
@@ -137,6 +137,7 @@ export const ENUMS: Record<string, readonly string[]> = {
   'log.level': ['debug', 'info', 'warn', 'error'],
   'offload.when': ['shard', 'acquisition'],
   'storage.downsample': ['mean', 'max', 'decimate'],
+  'pipeline.kernels': ['simd', 'js'],
 };
 const FOCUS_MEASURES = ['dcts', 'tenengrad', 'laplacian_variance', 'brenner'] as const;
 

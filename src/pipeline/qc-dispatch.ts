@@ -84,6 +84,7 @@ export class QcDispatch {
       store: target && geometry ? {
         block: target.block.buffer, nonZero: target.block.nonZero, z: target.plane, geometry,
         ext: target.block.ext, downsample: this.cfg.storage.downsample as DownsampleMethod, levelOut: preview?.levelOut ?? null,
+        simd: this.cfg.pipeline.kernels === 'simd',
       } : null,
     }).then((r) => {
       this.frameTasks--;

@@ -1,0 +1,94 @@
+/**
+ * The stored frame's fused pass (histogram + Blosc byte shuffle into the chunk-major z-block) in
+ * WebAssembly SIMD: wasm/tiles16.wat, assembled at build time. Same contract and bytes as
+ * `histogramToTiles` in tiles.ts (the test compares both bit-exact). WebAssembly reads only its own
+ * memory, so each strip of one tile row is copied in and each tile's two byte planes copied out:
+ * 2 ms of copies for a 2048² frame against 10 ms saved (bench/qc-bench.ts has both rows).
+ */
+import fs from 'node:fs';
+import { chunkBytesOf, type TileGeometry } from './tiles.js';
+
+interface StripKernel {
+  memory: WebAssembly.Memory;
+  strip(inPtr: number, width: number, rows: number, cx: number, outPtr: number, histPtr: number, anyPtr: number): void;
+  fold(histPtr: number): void;
+  zero(ptr: number, n: number): void;
+}
+
+const HIST_BYTES = 2 * 65536 * 4;
+
+function load(): { kernel: StripKernel | null; why: string } {
+  try {
+    // Beside this module in dist/; from the sources (vitest), the built copy in dist/.
+    const here = new URL('./wasm/tiles16.wasm', import.meta.url);
+    const built = new URL('../../dist/workers/kernels/wasm/tiles16.wasm', import.meta.url);
+    const bytes = fs.readFileSync(fs.existsSync(here) ? here : built);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+    return { kernel: inst.exports as unknown as StripKernel, why: '' };
+  } catch (e) {
+    // Not built (no wabt at build time) or no WebAssembly SIMD in this runtime: the JS kernel runs.
+    return { kernel: null, why: (e as Error).message.split('\n')[0] };
+  }
+}
+
+const loaded = load();
+
+/** Why the SIMD kernel cannot run here ('' when it can). */
+export function simdUnavailableReason(): string {
+  return loaded.why;
+}
+
+/** True when `histogramToTilesSimd` handles this frame (uint16, shuffled, widths in 16-sample steps). */
+export function simdApplies(px: Uint16Array | Uint8Array, g: TileGeometry): px is Uint16Array {
+  return loaded.kernel !== null && px instanceof Uint16Array && g.bytesPerPixel === 2 && g.shuffled && g.width % 16 === 0 && g.cx % 16 === 0;
+}
+
+/**
+ * Histogram of px and plane z of every tile written into `block` (nonZero[t] set for a tile with a
+ * non-zero sample). Returns the histogram: a view of the kernel's memory, valid until the next call.
+ */
+export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): Uint32Array {
+  const k = loaded.kernel;
+  if (!k) throw new Error(`SIMD kernel unavailable: ${loaded.why}`);
+  const stripBytes = g.cy * g.width * 2;
+  const IN = 0;
+  const OUT = stripBytes;
+  const HIST = OUT + g.tilesX * g.cy * g.cx * 2;
+  const ANY = HIST + HIST_BYTES;
+  const need = ANY + g.tilesX * 4;
+  if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
+  const mem = new Uint8Array(k.memory.buffer);
+  const any = new Uint32Array(k.memory.buffer, ANY, g.tilesX);
+  const src = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
+  const dst = new Uint8Array(block);
+  const chunkBytes = chunkBytesOf(g);
+  const planeElems = g.cy * g.cx;
+  const elems = g.cz * planeElems;
+  k.zero(HIST, HIST_BYTES);
+  for (let ty = 0; ty < g.tilesY; ty++) {
+    const rows = Math.min(g.cy, g.height - ty * g.cy);
+    mem.set(src.subarray(ty * stripBytes, ty * stripBytes + rows * g.width * 2), IN);
+    any.fill(0);
+    k.strip(IN, g.width, rows, g.cx, OUT, HIST, ANY);
+    for (let tx = 0; tx < g.tilesX; tx++) {
+      const t = ty * g.tilesX + tx;
+      const lo = OUT + tx * 2 * rows * g.cx;
+      const hi = lo + rows * g.cx;
+      const base = t * chunkBytes + z * planeElems;
+      const cols = Math.min(g.cx, g.width - tx * g.cx);
+      if (cols === g.cx) {
+        dst.set(mem.subarray(lo, hi), base);
+        dst.set(mem.subarray(hi, hi + rows * g.cx), base + elems);
+      } else {
+        // An edge tile: only its columns inside the array; the rest of each row stays 0 (the fill value).
+        for (let y = 0; y < rows; y++) {
+          dst.set(mem.subarray(lo + y * g.cx, lo + y * g.cx + cols), base + y * g.cx);
+          dst.set(mem.subarray(hi + y * g.cx, hi + y * g.cx + cols), base + elems + y * g.cx);
+        }
+      }
+      if (any[tx] !== 0) nonZero[t] = 1;
+    }
+  }
+  k.fold(HIST);
+  return new Uint32Array(k.memory.buffer, HIST, 65536);
+}
