@@ -43,3 +43,16 @@ export function writeFileDurableSync(file: string, text: string, tmp: string): v
     fs.closeSync(dfd);
   }
 }
+
+/** `writeFileDurableSync` off the calling thread (libuv pool): for writes made while frames stream. */
+export async function writeFileDurable(file: string, text: string, tmp: string): Promise<void> {
+  const fh = await fs.promises.open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, file);
+  await syncDir(path.dirname(file));
+}

@@ -17,6 +17,8 @@ export interface ArrayHost {
   chunkDone(chunk: Uint8Array): void;
   track(job: Promise<void>): void;
   pending(delta: number): void;
+  /** Settles when the metadata asked for so far is on disk: a shard is renamed into place only after it. */
+  metadataWritten(): Promise<void>;
 }
 
 interface PendingShard {
@@ -93,7 +95,7 @@ export class LevelArray {
   private finishShard(key: string): void {
     const { shard } = this.pending.get(key) as PendingShard;
     this.pending.delete(key);
-    this.host.track(shard.finish().then((bytes) => {
+    this.host.track(shard.finish(() => this.host.metadataWritten()).then((bytes) => {
       if (bytes > 0) this.host.shardDone(shard.file, bytes, shard.sha256);
     }));
   }
@@ -124,6 +126,7 @@ export class LevelArray {
         await fh.datasync();
         await fh.close();
         fh = null;
+        await this.host.metadataWritten();
         await fs.promises.rename(tmp, file);
         await syncDir(dir);
         this.host.shardDone(file, bytes, createHash('sha256').update(chunk).digest('hex'));

@@ -87,8 +87,11 @@ export class ShardFile {
     });
   }
 
-  /** Writes the index, closes and renames the shard to its final name. Resolves to its size, or 0 on failure. */
-  finish(): Promise<number> {
+  /**
+   * Writes the index, closes and renames the shard to its final name (after `beforeRename`: the
+   * metadata that covers it). Resolves to its size, or 0 on failure.
+   */
+  finish(beforeRename?: () => Promise<void>): Promise<number> {
     let size = 0;
     return this.then(async () => {
       if (this.failed) return;
@@ -100,6 +103,7 @@ export class ShardFile {
       await this.fh.datasync(); // data before the name: a renamed shard is never empty or short after a power cut
       await this.fh.close();
       this.fh = null;
+      await beforeRename?.();
       await fs.promises.rename(this.tmp, this.file);
       await syncDir(path.dirname(this.file));
       size = this.end + 16 * this.index.n + 4;
