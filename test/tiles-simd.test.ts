@@ -50,9 +50,9 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
     expect(simdUnavailableReason()).toBe('');
   });
 
-  it('equals the JS kernel on random frames: whole tiles, partial edge tiles in x and y, an all-zero tile', () => {
+  it('equals the JS kernel on random frames: whole tiles, partial edge tiles in x and y, an all-zero tile, tiles taller than one kernel call', () => {
     const rnd = mulberry32(11);
-    for (const [w, h, cz, cy, cx, zeroCols] of [[128, 96, 3, 32, 64, 0], [176, 70, 4, 32, 64, 64], [48, 48, 2, 48, 48, 0], [2048, 40, 2, 16, 256, 0]]) {
+    for (const [w, h, cz, cy, cx, zeroCols] of [[128, 96, 3, 32, 64, 0], [176, 70, 4, 32, 64, 64], [48, 48, 2, 48, 48, 0], [2048, 40, 2, 16, 256, 0], [256, 300, 2, 256, 128, 0], [64, 200, 2, 160, 64, 0]]) {
       const g = geometry(w, h, cz, cy, cx);
       compare(Array.from({ length: cz + 1 }, () => randomFrame(w, h, rnd, zeroCols)), g);
     }

@@ -16,6 +16,11 @@ interface StripKernel {
 }
 
 const HIST_BYTES = 2 * 65536 * 4;
+/**
+ * Rows per kernel call: 64 rows of 2048 px = 256 KiB in and out, a quarter of the scratch a whole
+ * tile row needs (alone on a core, 256, 64 and 32 rows measured the same within noise).
+ */
+const STRIP_ROWS = 64;
 
 function load(): { kernel: StripKernel | null; why: string } {
   try {
@@ -50,10 +55,11 @@ export function simdApplies(px: Uint16Array | Uint8Array, g: TileGeometry): px i
 export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): Uint32Array {
   const k = loaded.kernel;
   if (!k) throw new Error(`SIMD kernel unavailable: ${loaded.why}`);
-  const stripBytes = g.cy * g.width * 2;
+  const sub = Math.min(g.cy, STRIP_ROWS);
+  const stripBytes = sub * g.width * 2;
   const IN = 0;
   const OUT = stripBytes;
-  const HIST = OUT + g.tilesX * g.cy * g.cx * 2;
+  const HIST = OUT + g.tilesX * sub * g.cx * 2;
   const ANY = HIST + HIST_BYTES;
   const need = ANY + g.tilesX * 4;
   if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
@@ -66,28 +72,32 @@ export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, 
   const elems = g.cz * planeElems;
   k.zero(HIST, HIST_BYTES);
   for (let ty = 0; ty < g.tilesY; ty++) {
-    const rows = Math.min(g.cy, g.height - ty * g.cy);
-    mem.set(src.subarray(ty * stripBytes, ty * stripBytes + rows * g.width * 2), IN);
+    const tileRows = Math.min(g.cy, g.height - ty * g.cy);
     any.fill(0);
-    k.strip(IN, g.width, rows, g.cx, OUT, HIST, ANY);
-    for (let tx = 0; tx < g.tilesX; tx++) {
-      const t = ty * g.tilesX + tx;
-      const lo = OUT + tx * 2 * rows * g.cx;
-      const hi = lo + rows * g.cx;
-      const base = t * chunkBytes + z * planeElems;
-      const cols = Math.min(g.cx, g.width - tx * g.cx);
-      if (cols === g.cx) {
-        dst.set(mem.subarray(lo, hi), base);
-        dst.set(mem.subarray(hi, hi + rows * g.cx), base + elems);
-      } else {
-        // An edge tile: only its columns inside the array; the rest of each row stays 0 (the fill value).
-        for (let y = 0; y < rows; y++) {
-          dst.set(mem.subarray(lo + y * g.cx, lo + y * g.cx + cols), base + y * g.cx);
-          dst.set(mem.subarray(hi + y * g.cx, hi + y * g.cx + cols), base + elems + y * g.cx);
+    // Sub-strips of STRIP_ROWS rows (the kernel ORs each tile's samples into `any` across them).
+    for (let y0 = 0; y0 < tileRows; y0 += sub) {
+      const rows = Math.min(sub, tileRows - y0);
+      const from = (ty * g.cy + y0) * g.width * 2;
+      mem.set(src.subarray(from, from + rows * g.width * 2), IN);
+      k.strip(IN, g.width, rows, g.cx, OUT, HIST, ANY);
+      for (let tx = 0; tx < g.tilesX; tx++) {
+        const lo = OUT + tx * 2 * rows * g.cx;
+        const hi = lo + rows * g.cx;
+        const base = (ty * g.tilesX + tx) * chunkBytes + z * planeElems + y0 * g.cx;
+        const cols = Math.min(g.cx, g.width - tx * g.cx);
+        if (cols === g.cx) {
+          dst.set(mem.subarray(lo, hi), base);
+          dst.set(mem.subarray(hi, hi + rows * g.cx), base + elems);
+        } else {
+          // An edge tile: only its columns inside the array; the rest of each row stays 0 (the fill value).
+          for (let y = 0; y < rows; y++) {
+            dst.set(mem.subarray(lo + y * g.cx, lo + y * g.cx + cols), base + y * g.cx);
+            dst.set(mem.subarray(hi + y * g.cx, hi + y * g.cx + cols), base + elems + y * g.cx);
+          }
         }
       }
-      if (any[tx] !== 0) nonZero[t] = 1;
     }
+    for (let tx = 0; tx < g.tilesX; tx++) if (any[tx] !== 0) nonZero[ty * g.tilesX + tx] = 1;
   }
   k.fold(HIST);
   return new Uint32Array(k.memory.buffer, HIST, 65536);
