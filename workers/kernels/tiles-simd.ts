@@ -10,7 +10,7 @@ import { chunkBytesOf, type TileGeometry } from './tiles.js';
 
 interface StripKernel {
   memory: WebAssembly.Memory;
-  strip(inPtr: number, width: number, rows: number, cx: number, outPtr: number, histPtr: number, anyPtr: number): void;
+  strip(inPtr: number, width: number, rows: number, cx: number, outPtr: number, tileStride: number, hiOffset: number, histPtr: number, anyPtr: number): void;
   fold(histPtr: number): void;
   zero(ptr: number, n: number): void;
 }
@@ -79,7 +79,7 @@ export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, 
       const rows = Math.min(sub, tileRows - y0);
       const from = (ty * g.cy + y0) * g.width * 2;
       mem.set(src.subarray(from, from + rows * g.width * 2), IN);
-      k.strip(IN, g.width, rows, g.cx, OUT, HIST, ANY);
+      k.strip(IN, g.width, rows, g.cx, OUT, 2 * rows * g.cx, rows * g.cx, HIST, ANY);
       for (let tx = 0; tx < g.tilesX; tx++) {
         const lo = OUT + tx * 2 * rows * g.cx;
         const hi = lo + rows * g.cx;

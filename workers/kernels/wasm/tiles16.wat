@@ -1,8 +1,9 @@
 ;; Fused histogram + Blosc byte shuffle of one strip of a uint16 frame (WebAssembly SIMD).
 ;; The JS kernel in ../tiles.ts is the reference: ../tiles-simd.ts copies a strip of rows in, calls
 ;; `strip`, and copies each tile's low-byte and high-byte planes out; the test compares bit-exact.
-;; Memory (owned by the caller): the strip (rows x width x 2 bytes, row-major), the output (per tile:
-;; rows x cx low bytes then rows x cx high bytes, row stride cx), two histograms of 65536 u32 (two so
+;; Memory (owned by the caller): the strip (rows x width x 2 bytes, row-major), the output (tile tx's
+;; row y of low bytes at out + tx * tile_stride + y * cx, its high bytes hi_offset further: a scratch
+;; strip or the chunk-major z-block itself), two histograms of 65536 u32 (two so
 ;; that runs of one value, the background of a microscope frame, do not serialise on one counter)
 ;; and one u32 per tile that receives the OR of the tile's samples (0 = an all-zero tile).
 (module
@@ -10,12 +11,11 @@
 
   ;; width and cx multiples of 16 (the caller checks); the last tile may be narrower than cx.
   (func (export "strip") (param $in i32) (param $width i32) (param $rows i32) (param $cx i32)
-                        (param $out i32) (param $hist i32) (param $any i32)
+                        (param $out i32) (param $tile_stride i32) (param $hi_offset i32) (param $hist i32) (param $any i32)
     (local $tiles i32) (local $tx i32) (local $tw i32) (local $y i32) (local $s i32) (local $send i32)
-    (local $lo i32) (local $hi i32) (local $plane i32) (local $acc v128) (local $v0 v128) (local $v1 v128)
+    (local $lo i32) (local $hi i32) (local $acc v128) (local $v0 v128) (local $v1 v128)
     (local $h2 i32) (local $k i32) (local $p i32)
     (local.set $h2 (i32.add (local.get $hist) (i32.const 262144)))
-    (local.set $plane (i32.mul (local.get $rows) (local.get $cx)))
     (local.set $tiles (i32.div_u (i32.sub (i32.add (local.get $width) (local.get $cx)) (i32.const 1)) (local.get $cx)))
     (local.set $tx (i32.const 0))
     (block $tiles_done (loop $tile
@@ -30,9 +30,9 @@
         (local.set $s (i32.add (local.get $in)
           (i32.shl (i32.add (i32.mul (local.get $y) (local.get $width)) (i32.mul (local.get $tx) (local.get $cx))) (i32.const 1))))
         (local.set $send (i32.add (local.get $s) (i32.shl (local.get $tw) (i32.const 1))))
-        (local.set $lo (i32.add (i32.add (local.get $out) (i32.mul (local.get $tx) (i32.shl (local.get $plane) (i32.const 1))))
+        (local.set $lo (i32.add (i32.add (local.get $out) (i32.mul (local.get $tx) (local.get $tile_stride)))
           (i32.mul (local.get $y) (local.get $cx))))
-        (local.set $hi (i32.add (local.get $lo) (local.get $plane)))
+        (local.set $hi (i32.add (local.get $lo) (local.get $hi_offset)))
         (block $px_done (loop $px
           (br_if $px_done (i32.ge_u (local.get $s) (local.get $send)))
           (local.set $v0 (v128.load (local.get $s)))
