@@ -12,6 +12,7 @@ import { ringReadTable } from './ring-read-bench.js';
 import { scalingModel, throughput } from './throughput-bench.js';
 import { diskLatency } from './disk-latency-bench.js';
 import { ingestBench, ingestRows } from './ingest-bench.js';
+import { writeBench } from './write-bench.js';
 import { PACKAGE_ROOT } from '../src/package-info.js';
 import { machine, table } from './bench-util.js';
 
@@ -47,6 +48,8 @@ async function main(): Promise<void> {
   }
   const disk = await diskLatency(quick, arg('out') ?? os.tmpdir());
   out(`## Receipt -> durable on disk (512², 16-plane stacks, 52 MB/s; fdatasync before rename)\n\n16 MiB shard: ${disk.fsync.plain_ms.toFixed(1)} ms written + renamed, ${disk.fsync.durable_ms.toFixed(1)} ms with fdatasync + directory fsync\n\n${table(disk.steps)}\n`);
+  const writes = writeBench(quick, arg('out') ?? os.tmpdir());
+  out(`## Output writes (shards of 4 z-blocks x 64 chunks of 1.4 MB, fdatasync; median of interleaved rounds)\n\n${table(writes)}\n`);
   const ingest = await ingestBench(quick, quick ? 3 : 20, PACKAGE_ROOT, arg('out') ?? os.tmpdir());
   out(`## Ingest under load (${quick ? '512², 25 MB/s' : '2048², 100 MB/s'}, one CPU hog at the same priority; then headless Chromium opening and closing the page)\n\n${table(ingestRows(ingest.steps))}\n`);
   const best = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
