@@ -1,10 +1,13 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { histogramToTiles, chunkBytesOf, type TileGeometry } from '../workers/kernels/tiles.js';
-import { histogramToTilesSimd, simdApplies, simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
+import { histogramRows, histogramToTilesSimd, simdApplies, simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { readTiffStack } from '../bench/tiff.js';
 import { ROOT } from './helpers.js';
+import { runFrameTask } from '../workers/frame-task.js';
+import { qcParamsFromConfig } from '../src/pipeline/qc-dispatch.js';
+import { DEFAULT_CONFIG } from '../src/config/config.js';
 
 // The WebAssembly SIMD pass must produce the JS kernel's bytes exactly: the histogram, every byte of
 // the z-block (including planes of a reused block and edge tiles), and the non-zero tile flags.
@@ -67,6 +70,52 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
     });
     expect(frames.length).toBe(61);
     compare(frames, geometry(stack.width, stack.height, 32, 64, 64));
+  });
+
+  it('sampled QC: the histogram holds exactly every 4th row, the z-block every byte', () => {
+    const rnd = mulberry32(5);
+    for (const [w, h, cy, cx] of [[256, 300, 256, 128], [64, 37, 16, 64]]) {
+      const g = geometry(w, h, 2, cy, cx);
+      const f = randomFrame(w, h, rnd);
+      const a = new SharedArrayBuffer(g.tilesX * g.tilesY * chunkBytesOf(g));
+      const b = new SharedArrayBuffer(a.byteLength);
+      const nzA = new Uint8Array(g.tilesX * g.tilesY);
+      const nzB = new Uint8Array(g.tilesX * g.tilesY);
+      histogramToTiles(f, new Uint32Array(65536), a, 1, g, nzA);
+      const got = histogramToTilesSimd(f, b, 1, g, nzB, 4);
+      const want = new Uint32Array(65536);
+      for (let y = 0; y < h; y += 4) for (let x = 0; x < w; x++) want[f[y * w + x]]++;
+      expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(want.buffer))).toBe(0);
+      expect(got.reduce((s, v) => s + v, 0)).toBe(histogramRows(h, 4) * w);
+      expect(Buffer.compare(Buffer.from(new Uint8Array(b)), Buffer.from(new Uint8Array(a))), 'z-block bytes').toBe(0);
+      expect([...nzB]).toEqual([...nzA]);
+    }
+  });
+
+  it('a sampled stored frame reports intensity and saturation of the rows it counted (every 4th), its storage is whole', () => {
+    const w = 128;
+    const h = 64;
+    const g = geometry(w, h, 1, 64, 128);
+    const f = new Uint16Array(new SharedArrayBuffer(w * h * 2));
+    // rows 0, 4, 8, ... hold 1000 with every 8th pixel saturated; all other rows 200
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f[y * w + x] = y % 4 === 0 ? (x % 8 === 0 ? 4095 : 1000) : 200;
+    const run = (sampled: boolean) => {
+      const block = new SharedArrayBuffer(chunkBytesOf(g));
+      const r = runFrameTask({
+        kind: 'frame', frames: f.buffer as SharedArrayBuffer, frameOffset: 0, width: w, height: h, bytesPerPixel: 2, saturationLevel: 4095, offset: 100,
+        qc: qcParamsFromConfig(DEFAULT_CONFIG), sampled, drift: false, driftReference: null, driftRefreshReference: false, mip: null, mipStep: 1,
+        store: { block, nonZero: new SharedArrayBuffer(1), z: 0, geometry: g, simd: true },
+      });
+      return { qc: r.qc, block };
+    };
+    const full = run(false);
+    const sampled = run(true);
+    expect(full.qc.saturatedRatio).toBeCloseTo(1 / 32, 12);
+    expect(full.qc.mean).toBeCloseTo((((4095 + 7 * 1000) / 8) + 3 * 200) / 4, 9);
+    expect(sampled.qc.sampled).toBe(true);
+    expect(sampled.qc.saturatedRatio).toBeCloseTo(1 / 8, 12);
+    expect(sampled.qc.mean).toBeCloseTo((4095 + 7 * 1000) / 8, 9);
+    expect(Buffer.compare(Buffer.from(new Uint8Array(sampled.block)), Buffer.from(new Uint8Array(full.block)))).toBe(0);
   });
 
   it('is not used where it does not apply (odd widths, uint8, plain layout): the JS kernel handles those', () => {

@@ -50,9 +50,12 @@ export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number
   return statsFromHistogram(px, hist, saturationLevel, offset, withChecksum);
 }
 
-/** Everything the QC reports from a frame's filled histogram (px is read again only for the checksum). */
-export function statsFromHistogram(px: Uint16Array | Uint8Array, hist: Uint32Array, saturationLevel: number, offset: number, withChecksum: boolean): FrameStats {
-  const n = px.length;
+/**
+ * Everything the QC reports from a frame's filled histogram (px is read again only for the checksum).
+ * `counted`: the samples in the histogram when it holds a subset of the frame's rows (sampled QC).
+ */
+export function statsFromHistogram(px: Uint16Array | Uint8Array, hist: Uint32Array, saturationLevel: number, offset: number, withChecksum: boolean, counted = px.length): FrameStats {
+  const n = counted;
   const h = withChecksum ? checksumPixels(px) : 0;
   let min = -1;
   let max = 0;

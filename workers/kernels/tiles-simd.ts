@@ -10,7 +10,7 @@ import { chunkBytesOf, type TileGeometry } from './tiles.js';
 
 interface StripKernel {
   memory: WebAssembly.Memory;
-  strip(inPtr: number, width: number, rows: number, cx: number, outPtr: number, tileStride: number, hiOffset: number, histPtr: number, anyPtr: number): void;
+  strip(inPtr: number, width: number, rows: number, cx: number, outPtr: number, tileStride: number, hiOffset: number, histPtr: number, anyPtr: number, y0: number, histEvery: number): void;
   fold(histPtr: number): void;
   zero(ptr: number, n: number): void;
 }
@@ -51,8 +51,10 @@ export function simdApplies(px: Uint16Array | Uint8Array, g: TileGeometry): px i
 /**
  * Histogram of px and plane z of every tile written into `block` (nonZero[t] set for a tile with a
  * non-zero sample). Returns the histogram: a view of the kernel's memory, valid until the next call.
+ * `histEvery` > 1: only every histEvery-th row enters the histogram (QC sampled under load: the
+ * shuffle is the storage, the histogram is most of the cost); `histogramRows` says how many did.
  */
-export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): Uint32Array {
+export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array, histEvery = 1): Uint32Array {
   const k = loaded.kernel;
   if (!k) throw new Error(`SIMD kernel unavailable: ${loaded.why}`);
   const sub = Math.min(g.cy, STRIP_ROWS);
@@ -79,7 +81,7 @@ export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, 
       const rows = Math.min(sub, tileRows - y0);
       const from = (ty * g.cy + y0) * g.width * 2;
       mem.set(src.subarray(from, from + rows * g.width * 2), IN);
-      k.strip(IN, g.width, rows, g.cx, OUT, 2 * rows * g.cx, rows * g.cx, HIST, ANY);
+      k.strip(IN, g.width, rows, g.cx, OUT, 2 * rows * g.cx, rows * g.cx, HIST, ANY, ty * g.cy + y0, Math.max(1, histEvery));
       for (let tx = 0; tx < g.tilesX; tx++) {
         const lo = OUT + tx * 2 * rows * g.cx;
         const hi = lo + rows * g.cx;
@@ -101,4 +103,9 @@ export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, 
   }
   k.fold(HIST);
   return new Uint32Array(k.memory.buffer, HIST, 65536);
+}
+
+/** Rows of a height-row frame that enter the histogram at `histEvery` (rows 0, histEvery, ...). */
+export function histogramRows(height: number, histEvery: number): number {
+  return Math.ceil(height / Math.max(1, histEvery));
 }
