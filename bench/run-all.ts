@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const rates = arg('rates')?.split(',').map(Number) ?? (quick ? [20] : [100, 200, 300, 400, 450, 500, 550, 600]);
   const tp = await throughput(rates, Number(arg('seconds') ?? (quick ? 3 : 20)), quick ? 512 : 2048, arg('out') ?? os.tmpdir());
   out(`## Sustained throughput (separate simulator process, default config, preview client, /metrics scraped)\n\n${table(tp.steps.map((s) => ({
-    'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored,
+    'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored, 'QC sampled': s.qc_sampled,
     'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
     'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
   })))}\n`);
@@ -61,7 +61,8 @@ async function main(): Promise<void> {
     p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0, cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
     codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, whole chunk')?.mb_s, codec_default_ratio_real: pick('real', 'blosc-zstd 1, whole chunk')?.ratio,
     codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound, codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
-    qc_default_ms_per_2048_frame: qc.defaultMs,
+    qc_default_ms_per_2048_frame: qc.defaultMs, qc_stored_frame_ms_simd: qc.storedMs,
+    write_cpu_s_per_gb_written: Object.fromEntries(writes.map((w) => [w.method, w['process CPU s/GB']])),
     on_disk_p99_ms: disk.steps[0]['p99 ms'], on_disk_p99_hog_ms: disk.steps[1]['p99 ms'], on_disk_max_hog_ms: disk.steps[1]['max ms'],
     ingest_min_ring_s_zero_overrun: ingest.min_ring_s, ingest_overrun: ingest.steps.reduce((a, x) => a + x.overrun + x.torn, 0),
     ingest_poll_gap_max_ms: Math.max(0, ...ingest.steps.map((x) => x.poll_gap_max_ms ?? 0)),
