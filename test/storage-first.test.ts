@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
 import * as zarr from 'zarrita';
+import WebSocket from 'ws';
 import { BIN, exited, openArray, readFrameLog, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const files: string[] = [];
@@ -24,19 +25,31 @@ describe('storage first under a QC overload', () => {
     });
     const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '400', '--slots', '256', '--log-frames', log]);
     let metrics = '';
+    // A viewer asking for 30 previews a second: while the workers are behind, previews yield first.
+    const logs: string[] = [];
+    app.bus.on('log', (l) => logs.push(l.msg));
+    let previews = 0;
+    const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
+    ws.on('message', (_d: Buffer, bin: boolean) => { if (bin) previews++; });
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 30, format: 'raw' })));
+    ws.on('error', () => undefined);
     try {
       // While the producer is still publishing, chunks reach the disk: encodes are not starved behind QC.
       // The producer runs until stopped: chunks must reach the disk while QC is overloaded.
       await waitFor(() => (rec.events['chunk-stored']?.length ?? 0) >= 8, 60000, 'chunks stored while the producer runs');
       expect(sim.exitCode, sim.output()).toBeNull();
       expect(app.pipeline.counters.qcSampled, 'QC overloaded: focus and drift sampled').toBeGreaterThan(0);
+      await waitFor(() => app.pipeline.counters.previewsThrottled > 0 && previews > 0, 60000, 'previews throttled, and still some arriving');
       sim.kill('SIGTERM');
       expect(await exited(sim), sim.output()).toBe(0);
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 60000, 'the acquisition finished');
       metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
     } finally {
+      ws.close();
       await app.stop();
     }
+    expect(metrics).toMatch(/spimstream_previews_throttled_total\{[^}]*\} [1-9]/);
+    expect(logs.some((m) => m.startsWith('previews throttled to 1 per second')), logs.join('\n')).toBe(true);
     const s = rec.events['acquisition-finished']![0].summary;
     expect(s.qcSampled, 'QC overloaded: focus and drift sampled').toBeGreaterThan(0);
     const qcEvents = rec.events['frame-qc'] ?? [];

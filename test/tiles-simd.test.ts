@@ -1,10 +1,9 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { histogramToTiles, chunkBytesOf, type TileGeometry } from '../workers/kernels/tiles.js';
 import { histogramRows, histogramToTilesSimd, simdApplies, simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { readTiffStack } from '../bench/tiff.js';
-import { ROOT } from './helpers.js';
+import { realStackPath } from '../bench/codec-bench.js';
 import { runFrameTask } from '../workers/frame-task.js';
 import { qcParamsFromConfig } from '../src/pipeline/qc-dispatch.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
@@ -62,7 +61,7 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
   });
 
   it('equals the JS kernel on every plane of the real LLSM stack', () => {
-    const stack = readTiffStack(path.join(ROOT, '..', 'shared', 'data', 'real', 'llsm-bead-psf-61x128x128.tif'));
+    const stack = readTiffStack(realStackPath());
     const frames = stack.pages.map((p) => {
       const f = new Uint16Array(new SharedArrayBuffer(p.byteLength));
       f.set(p);

@@ -101,6 +101,7 @@ function onStatus(m) {
   $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap + (m.frames_torn ?? 0)}`;
   $('st-unstored').textContent = `${m.frames_unstored}`;
   $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
+  $('st-prevthrottled').textContent = `${m.previews_throttled ?? 0}`;
   $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
   // null: free space is not shrinking (or storage is off).

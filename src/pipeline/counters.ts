@@ -7,6 +7,8 @@ export class Counters {
   framesUnstored = 0;
   /** Frames whose focus and drift were skipped (workers behind; storage first). */
   qcSampled = 0;
+  /** Previews not rendered because the workers were behind (capped at 1 per second per stream). */
+  previewsThrottled = 0;
   bytesReceived = 0;
   bytesRawStored = 0;
   bytesWritten = 0;

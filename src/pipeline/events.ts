@@ -29,6 +29,8 @@ export interface PipelineEvents {
   /** storePath: view 0's store; viewStores: every view's store, by view index (empty when not storing). */
   'acquisition-started': { id: number; name: string; storePath: string | null; viewStores: string[]; geometry: Record<string, unknown> };
   'acquisition-finished': { id: number; name: string; storePath: string | null; summary: AcquisitionSummary };
+  /** A preview the viewer's rate asked for was not rendered: the workers were behind (1 per second then). */
+  'preview-throttled': { stream: StreamKey };
   /** level: the pyramid level the image was made from (0: the frame, binned; 1: its level-1 plane). */
   'preview': { stream: StreamKey; kind: 'plane' | 'mip'; level: number; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
   /** A transition (update false), or the current value of a firing alert (update true, at most 1/s). */

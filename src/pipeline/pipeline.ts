@@ -82,10 +82,10 @@ export class Pipeline implements IntakeSink {
     });
   }
 
-  /** Acquisition metadata from the page: kept for the next acquisitions and written into every open store. */
-  updateMetadata(patch: Record<string, unknown>): void {
+  /** Acquisition metadata from the page: kept for the next acquisitions and written into every open store (settles when on disk). */
+  async updateMetadata(patch: Record<string, unknown>): Promise<void> {
     this.metadataPatch = { ...this.metadataPatch, ...patch };
-    for (const st of this.storage.stores) st.updateAttributes(patch);
+    await Promise.all(this.storage.stores.map((st) => st.updateAttributes(patch)));
   }
 
   streamKey(meta: { c: number; view: number }): StreamKey {
@@ -107,6 +107,11 @@ export class Pipeline implements IntakeSink {
 
   get framePool(): SlotPool | null {
     return this.intake.pool;
+  }
+
+  /** The workers are behind (QC sampled): what previews yield to. */
+  get workersBehind(): boolean {
+    return this.qc.behind();
   }
 
   get ringFill(): number {

@@ -58,6 +58,11 @@ export class QcDispatch {
     this.params = qcParamsFromConfig(cfg);
   }
 
+  /** The workers are behind: QC is sampled, and previews are throttled (PreviewService). */
+  behind(): boolean {
+    return this.frameTasks >= QC_SAMPLE_INFLIGHT || this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
+  }
+
   /** A new acquisition: drift is measured against its own first stack. */
   reset(): void {
     this.driftRefs.clear();
@@ -69,7 +74,7 @@ export class QcDispatch {
     const refKey = `${stream.view}/${meta.c}/${meta.z}`;
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
     const mip = this.hooks.mipTarget(meta, stream);
-    const sampled = this.frameTasks >= QC_SAMPLE_INFLIGHT || this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
+    const sampled = this.behind();
     if (sampled) this.counters.qcSampled++;
     this.frameTasks++;
     const geometry = this.hooks.geometry();

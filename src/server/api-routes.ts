@@ -67,7 +67,7 @@ export function apiRoutes(d: ApiDeps): Route[] {
       method: 'POST', path: '/api/metadata', protected: true, handle: async (_req, body) => {
         const r = validateMetadata(body, Object.keys(cfg.metadata));
         if (typeof r === 'string') return { status: 400, body: { error: r } };
-        pipeline.updateMetadata(r);
+        await pipeline.updateMetadata(r); // durable in every open store before the page says saved
         d.bus.emit('log', { level: 'info', msg: 'acquisition metadata updated', fields: r });
         d.metadataChanged();
         return { status: 200, body: d.metadata() };

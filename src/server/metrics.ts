@@ -47,6 +47,8 @@ export class Metrics {
     const dropped = c('spimstream_frames_dropped_total', 'Frames lost before processing: overrun = overwritten in the ring before spimstream read them; gap = missing from the camera frame counter; torn = the slot was overwritten, or the ring file truncated, while it was copied (discarded, never stored).', ['camera', 'reason']);
     const unstored = c('spimstream_frames_unstored_total', 'Frames received (QC and preview ran) but not written to the store, by reason: block-pool-full (encoding behind), write-backlog (disk behind), index (outside the declared geometry), encode-failed, or the storage error code (ENOSPC, EDISKGUARD, EROFS, ...).', ['camera', 'reason']);
     const qcSampled = c('spimstream_qc_sampled_total', 'Frames received whose focus and drift were skipped because the workers were behind (storage comes first); intensity and saturation are still measured on every frame (from every 4th row of it).', SL);
+    const previewsThrottled = c('spimstream_previews_throttled_total', 'Previews the viewers\' rate asked for that were not rendered because the workers were behind: previews yield first (1 per second per stream then), QC next, storage last.', SL);
+    bus.on('preview-throttled', (e) => previewsThrottled.inc(lbl(e.stream)));
     const bytesIn = c('spimstream_bytes_received_total', 'Raw pixel bytes read from the ring.', ['camera']);
     const bytesOut = c('spimstream_bytes_written_total', 'Compressed bytes written to the store (shards renamed into place).', ['camera']);
     const pyrSeconds = c('spimstream_pyramid_seconds_total', 'Worker seconds spent building each pyramid level from the level above (the reduce jobs; the first 2 x 2 step rides in the frame tasks).', ['camera', 'level']);

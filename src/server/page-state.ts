@@ -48,7 +48,7 @@ export function statusMessage(s: PageSources): Record<string, unknown> {
   const st = pipeline.status();
   return {
     acquisition: st.acquisition, frames_received: c.framesReceived, frames_overrun: c.framesOverrun,
-    frames_gap: c.framesGap, frames_torn: c.framesTorn, qc_sampled: c.qcSampled, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
+    frames_gap: c.framesGap, frames_torn: c.framesTorn, qc_sampled: c.qcSampled, previews_throttled: c.previewsThrottled, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
     compression_ratio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
     disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null,
     disk_full_in_s: cfg.storage.enabled && Number.isFinite(s.diskFullIn()) ? s.diskFullIn() : null, ring_fill_ratio: pipeline.ringFill,

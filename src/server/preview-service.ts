@@ -37,6 +37,12 @@ interface StreamPreview {
   levelBuffer: SharedArrayBuffer | null;
 }
 
+/**
+ * Previews per second per stream while the workers are behind (QC sampled): previews yield first,
+ * then QC, storage last. The page still shows one live frame a second.
+ */
+export const PREVIEW_FPS_WHEN_BEHIND = 1;
+
 export function streamId(s: StreamKey): string {
   return `${s.channel}/${s.view}`;
 }
@@ -44,6 +50,7 @@ export function streamId(s: StreamKey): string {
 export class PreviewService {
   private readonly streams = new Map<string, StreamPreview>();
   private demand = new Map<string, StreamDemand>();
+  private throttling = false;
 
   constructor(
     private readonly cfg: Config,
@@ -116,7 +123,20 @@ export class PreviewService {
     if (!d) return null;
     const s = this.state(id);
     const now = performance.now();
-    s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * d.fps);
+    const behind = this.pipeline.workersBehind;
+    const fps = behind ? Math.min(d.fps, PREVIEW_FPS_WHEN_BEHIND) : d.fps;
+    const before = s.tokens;
+    s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * fps);
+    // Counted when the viewer's own rate would have rendered this frame and the cap did not.
+    if (behind && fps < d.fps && !s.inFlight && s.tokens < 1 && Math.min(2, before + ((now - s.refilledAt) / 1000) * d.fps) >= 1) {
+      this.pipeline.counters.previewsThrottled++;
+      this.bus.emit('preview-throttled', { stream });
+      if (!this.throttling) this.bus.emit('log', { level: 'warn', msg: `previews throttled to ${PREVIEW_FPS_WHEN_BEHIND} per second per stream: the workers are behind (storage first)` });
+      this.throttling = true;
+    } else if (!behind && this.throttling) {
+      this.throttling = false;
+      this.bus.emit('log', { level: 'info', msg: 'previews back at the viewers\' rate' });
+    }
     s.refilledAt = now;
     if (s.inFlight || s.tokens < 1) return null;
     const h = this.pipeline.header;

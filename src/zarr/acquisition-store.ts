@@ -187,11 +187,15 @@ export class AcquisitionStore {
     this.writeMetadataLater('update metadata of');
   }
 
-  /** Replaces acquisition attributes (e.g. the metadata form) and rewrites the group metadata. */
-  updateAttributes(patch: Record<string, unknown>): void {
+  /**
+   * Replaces acquisition attributes (e.g. the metadata form) and rewrites the group metadata;
+   * settles once that is on disk (the page says "saved" only then).
+   */
+  updateAttributes(patch: Record<string, unknown>): Promise<void> {
     this.image = { ...this.image, acquisition: { ...this.image.acquisition, ...patch } };
-    if (this.failed) return;
+    if (this.failed) return Promise.resolve();
     this.writeMetadataLater('update metadata of');
+    return this.metaWrite;
   }
 
   /** Settles when every metadata write asked for so far is on disk (or failed: the store then fails). */
