@@ -152,6 +152,8 @@ describe('life cycle of the sidecar process', () => {
     let planes = 0;
     for (const f of finals) {
       const [t, c] = f.split(path.sep).map(Number);
+      // the metadata is written before a shard of its timepoint is renamed: none lies outside the shape
+      expect(t, `shard ${f} outside the array's shape ${JSON.stringify(arr.shape)}`).toBeLessThan(arr.shape[0]);
       // shard = one (t, c) with all 8 planes: each plane decodes and is exactly what the producer wrote
       for (let z = 0; z < 8; z++) {
         const px = await readPlane(arr, t, c, z);
