@@ -46,13 +46,18 @@ export function writeFileDurableSync(file: string, text: string, tmp: string): v
 
 /** `writeFileDurableSync` off the calling thread (libuv pool): for writes made while frames stream. */
 export async function writeFileDurable(file: string, text: string, tmp: string): Promise<void> {
-  const fh = await fs.promises.open(tmp, 'w');
   try {
-    await fh.writeFile(text);
-    await fh.datasync();
-  } finally {
-    await fh.close();
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      await fh.writeFile(text);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined); // the previous file stays, whole
+    throw e;
   }
-  await fs.promises.rename(tmp, file);
   await syncDir(path.dirname(file));
 }
