@@ -17,9 +17,9 @@ import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
 
 const FOCUS_MAX_ROI = 512;
+const FOCUS_TARGET = 128;
 /** A sampled frame's intensity, saturation and percentiles come from every 4th row (1 M of 4 M px at 2048²). */
 const SAMPLED_HISTOGRAM_EVERY = 4;
-const FOCUS_TARGET = 128;
 /** Drift: a pixel this many camera-noise sigmas from its 3 x 3 median is an outlier (hot, saturated). */
 const OUTLIER_SIGMAS = 5;
 let focusImg = new Float64Array(0);

@@ -125,10 +125,11 @@ export class PreviewService {
     const now = performance.now();
     const behind = this.pipeline.workersBehind;
     const fps = behind ? Math.min(d.fps, PREVIEW_FPS_WHEN_BEHIND) : d.fps;
-    const before = s.tokens;
-    s.tokens = Math.min(2, s.tokens + ((now - s.refilledAt) / 1000) * fps);
+    const dt = (now - s.refilledAt) / 1000;
     // Counted when the viewer's own rate would have rendered this frame and the cap did not.
-    if (behind && fps < d.fps && !s.inFlight && s.tokens < 1 && Math.min(2, before + ((now - s.refilledAt) / 1000) * d.fps) >= 1) {
+    const capped = behind && fps < d.fps && !s.inFlight && s.tokens + dt * fps < 1 && s.tokens + dt * d.fps >= 1;
+    s.tokens = Math.min(2, s.tokens + dt * fps);
+    if (capped) {
       this.pipeline.counters.previewsThrottled++;
       this.bus.emit('preview-throttled', { stream });
       if (!this.throttling) this.bus.emit('log', { level: 'warn', msg: `previews throttled to ${PREVIEW_FPS_WHEN_BEHIND} per second per stream: the workers are behind (storage first)` });

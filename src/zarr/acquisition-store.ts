@@ -12,6 +12,8 @@ import { LevelArray, type ArrayHost } from './level-array.js';
 import type { ArrayLayout } from './layout.js';
 import { writeFileDurable, writeFileDurableSync } from './dir-sync.js';
 
+const metadataText = (doc: unknown): string => `${JSON.stringify(doc, null, 2)}\n`;
+
 export class StoreError extends Error {
   constructor(msg: string, readonly code: string) {
     super(msg);
@@ -150,16 +152,6 @@ export class AcquisitionStore {
 
 
 
-  private writeJsonAtomic(file: string, doc: unknown): void {
-    const tmp = `${file}.tmp-${process.pid}`;
-    try {
-      writeFileDurableSync(file, `${JSON.stringify(doc, null, 2)}\n`, tmp);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true }); // the previous zarr.json stays in place, whole
-      throw e;
-    }
-  }
-
   /** Every array before the group: the group never lists a level whose array does not exist yet. */
   private metadataDocs(): [string, unknown][] {
     const docs: [string, unknown][] = this.arrays.map((a) => {
@@ -172,7 +164,7 @@ export class AcquisitionStore {
   }
 
   private writeMetadataSync(): void {
-    for (const [file, doc] of this.metadataDocs()) this.writeJsonAtomic(file, doc);
+    for (const [file, doc] of this.metadataDocs()) writeFileDurableSync(file, metadataText(doc), `${file}.tmp-${process.pid}`);
   }
 
   /**
@@ -210,7 +202,7 @@ export class AcquisitionStore {
       this.metaQueued = false;
       if (this.failed) return;
       try {
-        for (const [file, doc] of this.metadataDocs()) await writeFileDurable(file, `${JSON.stringify(doc, null, 2)}\n`, `${file}.tmp-${process.pid}`);
+        for (const [file, doc] of this.metadataDocs()) await writeFileDurable(file, metadataText(doc), `${file}.tmp-${process.pid}`);
       } catch (e) {
         this.fail(describeFsError(e, what, this.root), 0);
       }

@@ -28,14 +28,19 @@ export function syncDir(dir: string): Promise<void> {
 
 /** Writes `text` to `file` atomically and durably: temporary file, fsync, rename, fsync(dir). */
 export function writeFileDurableSync(file: string, text: string, tmp: string): void {
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, text);
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, text);
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // the previous file stays in place, whole
+    throw e;
   }
-  fs.renameSync(tmp, file);
   const dfd = fs.openSync(path.dirname(file), 'r');
   try {
     fs.fsyncSync(dfd);
