@@ -16,6 +16,7 @@ import type { EventBus } from '../pipeline/events.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
 import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
 import { copyAndVerify, destinationHashes, reachable, type RcloneOptions } from './rclone.js';
+import { verifyMethod, type VerifyHash } from './verify.js';
 import { runOnComplete } from './on-complete.js';
 
 const BATCH_FILES = 256;
@@ -57,7 +58,7 @@ export class Offloader {
   private readonly journal: Journal;
   private readonly root: string;
   private readonly rc: RcloneOptions;
-  private readBack: boolean | null = null;
+  private verify: { hash: VerifyHash; readBack: boolean } | null = null;
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private failures = 0;
@@ -201,14 +202,14 @@ export class Offloader {
       pick.push(f);
       bytes += f.bytes;
     }
-    if (this.readBack === null) {
+    if (this.verify === null) {
       const h = await destinationHashes(this.rc);
       if ('error' in h) return this.failed(pick, h.error);
-      this.readBack = h.hashes.length === 0;
-      this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.readBack ? 'by reading every file back (the destination gives no hash)' : `with the destination's ${h.hashes[0]} hashes`}`, fields: { destination: this.rc.destination } });
+      this.verify = verifyMethod(h.hashes);
+      this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.verify.readBack ? 'by reading every file back (the destination gives no hash spimstream can compute)' : `with ${this.verify.hash} hashes (the destination's against spimstream's of the local file)`}`, fields: { destination: this.rc.destination } });
     }
     const t0 = performance.now();
-    const r = await copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.rc, this.readBack, this.root);
+    const r = await copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.rc, this.verify, this.root);
     if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
     const done = pick.filter((f) => r.verified.has(f.f));
     const now = Date.now();

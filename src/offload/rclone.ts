@@ -2,19 +2,23 @@
  * rclone, driven as its users do: one `rclone` process per batch (copy, then check), with the
  * batch's files in a --files-from list. Chosen over `rclone rcd` because a batch of finished shards
  * is seconds of work, a process per batch costs ~30 ms, and nothing stays running to supervise or
- * secure (rcd needs a socket and credentials). Verification uses a hash both sides have; where the
- * destination has none (WebDAV, some S3 gateways) it reads the files back (`check --download`).
+ * secure (rcd needs a socket and credentials). Verification (verify.ts) compares the destination's
+ * hash with spimstream's digest of the local file; where the destination has none (WebDAV, some S3
+ * gateways) rclone reads each file back and hashes that (`checksum --download`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { writeSumFile, type VerifyHash } from './verify.js';
 
 /**
- * rclone runs at nice +10: storing comes before offload. When the CPU is short, offload lags (the
- * local disk holds the backlog, local_disk_full_in says for how long) instead of storage shedding frames.
+ * rclone runs at nice 19: storing comes before offload. With spare cores this costs offload
+ * nothing; when the CPU is short, offload lags (the local disk holds the backlog and
+ * local_disk_full_in says for how long) instead of storage shedding frames. At nice 10 rclone still
+ * took enough to shed 134 of 2153 frames in bench/offload-bench.ts at 300 MB/s on 2 cores; at 19, none.
  */
-export const RCLONE_NICE = 10;
+export const RCLONE_NICE = 19;
 
 export interface RcloneOptions {
   destination: string;
@@ -88,27 +92,53 @@ function common(o: RcloneOptions): string[] {
     '--contimeout', '15s', '--timeout', '60s', ...(o.bandwidth ? ['--bwlimit', o.bandwidth] : [])];
 }
 
-/**
- * Copies `files` (relative to `root`, `bytes` in all) to the destination and checks them there. Returns the files
- * verified (hash or read-back match). `--no-traverse`: the destination is not listed per batch.
- */
-export async function copyAndVerify(root: string, files: string[], bytes: number, o: RcloneOptions, readBack: boolean, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
-  const list = path.join(tmpDir, `.offload-batch-${process.pid}-${Date.now()}.txt`);
-  const match = `${list}.match`;
+/** The batch's file list for rclone's --files-from-raw, removed by `done`. */
+function listFile(tmpDir: string, files: readonly string[]): { list: string; done: () => void } {
+  const list = path.join(tmpDir, `.offload-batch-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.txt`);
   fs.writeFileSync(list, `${files.join('\n')}\n`);
-  // A batch that hangs (a server gone mid-request) is killed and retried: 2 min plus 1 s per 5 MB.
-  const limitMs = 120_000 + bytes / 5e3;
+  return { list, done: () => fs.rmSync(list, { force: true }) };
+}
+
+/** A batch that hangs (a server gone mid-request) is killed and retried: 2 min plus 1 s per 5 MB. */
+const limitMs = (bytes: number) => 120_000 + bytes / 5e3;
+
+/**
+ * Checks `files` at the destination against `sums` (a sum file of the local files, verify.ts):
+ * rclone hashes only the destination's side, or with `readBack` downloads each file and hashes
+ * that. Returns the files that match; a file missing or different there is not among them.
+ */
+export async function verifyCopies(files: string[], bytes: number, sums: string, o: RcloneOptions, method: { hash: VerifyHash; readBack: boolean }, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
+  const { list, done } = listFile(tmpDir, files);
+  const match = `${list}.match`;
   try {
-    // --ignore-checksum: copy's own post-transfer hash is skipped, `check` below hashes both sides
-    // anyway (hashing twice cost ~15 % of offload CPU in bench/offload-bench.ts).
-    const copy = await runRclone(['copy', root, o.destination, '--files-from-raw', list, '--no-traverse', '--ignore-checksum', ...common(o)], o, limitMs);
-    if (copy.code !== 0) return { verified: new Set(), error: copy.message || `rclone copy exited with ${copy.code}` };
-    const check = await runRclone(['check', root, o.destination, '--one-way', '--files-from-raw', list, '--match', match, ...(readBack ? ['--download'] : []), ...common(o)], o, limitMs);
+    const check = await runRclone(['checksum', method.hash, sums, o.destination, '--files-from-raw', list, '--match', match, ...(method.readBack ? ['--download'] : []), ...common(o)], o, limitMs(bytes));
     const verified = new Set(fs.existsSync(match) ? fs.readFileSync(match, 'utf8').split('\n').filter(Boolean) : []);
-    const error = check.code === 0 ? null : (check.message || `rclone check exited with ${check.code}`);
-    return { verified, error };
+    return { verified, error: check.code === 0 ? null : (check.message || `rclone checksum exited with ${check.code}`) };
   } finally {
-    fs.rmSync(list, { force: true });
+    done();
     fs.rmSync(match, { force: true });
+  }
+}
+
+/**
+ * Copies `files` (relative to `root`, `bytes` in all) to the destination and verifies them there
+ * against spimstream's own digests of the local files, computed while rclone copies. Returns the
+ * files verified. `--no-traverse`: the destination is not listed per batch; `--ignore-checksum`:
+ * copy's own post-transfer hash (both sides) is skipped, the checksum verifies; `--buffer-size 0`:
+ * no read-ahead copy of local files, which are on a local disk (rclone's CPU per GB −20 to −40 %).
+ */
+export async function copyAndVerify(root: string, files: string[], bytes: number, o: RcloneOptions, method: { hash: VerifyHash; readBack: boolean }, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
+  const { list, done } = listFile(tmpDir, files);
+  const sums = `${list}.${method.hash}`;
+  try {
+    const [copy] = await Promise.all([
+      runRclone(['copy', root, o.destination, '--files-from-raw', list, '--no-traverse', '--ignore-checksum', '--buffer-size', '0', ...common(o)], o, limitMs(bytes)),
+      writeSumFile(root, files, method.hash, sums),
+    ]);
+    if (copy.code !== 0) return { verified: new Set(), error: copy.message || `rclone copy exited with ${copy.code}` };
+    return await verifyCopies(files, bytes, sums, o, method, tmpDir);
+  } finally {
+    done();
+    fs.rmSync(sums, { force: true });
   }
 }

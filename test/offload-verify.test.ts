@@ -1,0 +1,91 @@
+/**
+ * Verification of copies (src/offload/verify.ts, rclone.ts): spimstream's digest of the local file
+ * against the destination's hash (or a read-back), through real rclone to a local folder and to a
+ * real SFTP server (Debian sshd on loopback). A copy that differs by one byte, is one byte short or
+ * is missing must never count as verified; the files that do are compared bit-exact.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyAndVerify, verifyCopies, type RcloneOptions } from '../src/offload/rclone.js';
+import { localDigest, verifyMethod, writeSumFile, type VerifyHash } from '../src/offload/verify.js';
+import { startSftpServer, type SftpServer } from '../bench/sftp-server.js';
+import { freePort, tmpDir } from './helpers.js';
+
+const FILES = ['acq 1/0/c/0/0/0/0', 'acq 1/0/c/0/0/0/1', 'acq 1/zarr.json', 'acq 1/0/zarr.json'];
+let root = '';
+let sftp: SftpServer | null = null;
+let sftpDir = '';
+
+beforeAll(async () => {
+  root = tmpDir('verify-src');
+  for (const [i, f] of FILES.entries()) {
+    fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    // Shard-sized and small files, random bytes (what compressed chunks look like).
+    fs.writeFileSync(path.join(root, f), randomBytes(i < 2 ? 3_000_000 + i : 700 + i));
+  }
+  sftpDir = tmpDir('verify-sshd');
+  sftp = await startSftpServer(sftpDir, await freePort());
+}, 60_000);
+
+afterAll(async () => {
+  await sftp?.stop();
+  for (const d of [root, sftpDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function destinations(): { name: string; dir: string; o: RcloneOptions }[] {
+  const local = tmpDir('verify-dst');
+  const remote = tmpDir('verify-sftp-dst');
+  const base = { bandwidth: '', transfers: 2, retries: 1 };
+  return [
+    { name: 'local folder', dir: local, o: { ...base, destination: local, config: sftp?.rcloneConfig ?? '' } },
+    { name: 'SFTP', dir: remote, o: { ...base, destination: `${sftp?.remote}:${remote}`, config: sftp?.rcloneConfig ?? '' } },
+  ];
+}
+
+describe('verifying copies at the destination', () => {
+  it('picks the cheapest hash both sides have, and reads back where the destination has none', () => {
+    expect(verifyMethod(['md5', 'sha1'])).toEqual({ hash: 'sha1', readBack: false });
+    expect(verifyMethod(['md5', 'crc32'])).toEqual({ hash: 'md5', readBack: false });
+    expect(verifyMethod(['SHA256', 'whirlpool'])).toEqual({ hash: 'sha256', readBack: false });
+    expect(verifyMethod([])).toEqual({ hash: 'sha1', readBack: true });
+    expect(verifyMethod(['dropbox', 'quickxor']).readBack).toBe(true);
+  });
+
+  it('local digests equal an independent hash of the file', async () => {
+    for (const h of ['sha1', 'md5', 'sha256'] as const) {
+      const f = path.join(root, FILES[0]);
+      expect(await localDigest(f, h)).toBe(createHash(h).update(fs.readFileSync(f)).digest('hex'));
+    }
+  });
+
+  const methods: { hash: VerifyHash; readBack: boolean }[] = [
+    { hash: 'sha1', readBack: false }, { hash: 'md5', readBack: false }, { hash: 'sha1', readBack: true },
+  ];
+  for (const method of methods) {
+    it(`${method.hash}${method.readBack ? ' by read-back' : ''}: whole copies verify, bit-exact; a flipped byte, a short copy and a missing one never do`, async () => {
+      for (const d of destinations()) {
+        const bytes = FILES.reduce((s, f) => s + fs.statSync(path.join(root, f)).size, 0);
+        const r = await copyAndVerify(root, FILES, bytes, d.o, method, root);
+        expect(r.error, `${d.name}: ${r.error}`).toBeNull();
+        expect([...r.verified].sort(), d.name).toEqual([...FILES].sort());
+        for (const f of FILES) expect(Buffer.compare(fs.readFileSync(path.join(d.dir, f)), fs.readFileSync(path.join(root, f))), `${d.name}: ${f}`).toBe(0);
+        // Damage three copies: one byte flipped in a shard, the other shard one byte short, a metadata file gone.
+        const flipped = path.join(d.dir, FILES[0]);
+        const b = fs.readFileSync(flipped);
+        b[1_234_567] ^= 0x10;
+        fs.writeFileSync(flipped, b);
+        fs.truncateSync(path.join(d.dir, FILES[1]), fs.statSync(path.join(d.dir, FILES[1])).size - 1);
+        fs.rmSync(path.join(d.dir, FILES[2]));
+        const sums = path.join(root, `.sums-${method.hash}`);
+        expect(await writeSumFile(root, FILES, method.hash, sums)).toEqual([]);
+        const again = await verifyCopies(FILES, bytes, sums, d.o, method, root);
+        fs.rmSync(sums);
+        expect([...again.verified], `${d.name}: only the intact copy verifies`).toEqual([FILES[3]]);
+        expect(again.error, `${d.name}: the damaged copies are reported`).not.toBeNull();
+        fs.rmSync(d.dir, { recursive: true, force: true });
+      }
+    }, 120_000);
+  }
+});
