@@ -15,7 +15,8 @@ import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
 import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
-import { copyAndVerify, destinationHashes, reachable, type RcloneOptions } from './rclone.js';
+import { copyAndVerify, destinationHashes, failureReason, reachable, type RcloneOptions } from './rclone.js';
+import { backlogOf, offloadStatus, type Backlog, type OffloadStatus, type VerifiedLog } from './offload-status.js';
 import { verifyMethod, type VerifyHash } from './verify.js';
 import { runOnComplete } from './on-complete.js';
 
@@ -29,31 +30,6 @@ const BATCH_SECONDS = 10;
 const BATCH_MIN_BYTES = 8 * 2 ** 20;
 const BATCH_MAX_BYTES = 2 ** 30;
 const BACKOFF_MAX_MS = 60_000;
-/** The rate an ETA is computed from: bytes verified over the last minute. */
-const RATE_WINDOW_MS = 60_000;
-
-/** What the page shows: the backlog, the rate, its ETA, and each recent acquisition's offload state. */
-export interface OffloadStatus {
-  files: number;
-  bytes: number;
-  lagSeconds: number;
-  /** Bytes per second verified over the last minute. */
-  rateBps: number;
-  /** Seconds until today's backlog is verified at that rate (null: nothing moving). */
-  etaSeconds: number | null;
-  stalled: boolean;
-  stores: { store: string; state: 'acquiring' | 'transferring' | 'complete'; files: number; verifiedFiles: number; bytes: number; verifiedBytes: number; etaSeconds: number | null }[];
-}
-
-/** The failure reasons (a bounded label set for spimstream_offload_failures_total). */
-export function failureReason(message: string): string {
-  if (/no space|quota|insufficient storage|507|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
-  if (/permission denied|auth|401|403|unable to authenticate|handshake failed/i.test(message)) return 'refused';
-  if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
-  if (/verif|differ|hash/i.test(message)) return 'verify';
-  return 'other';
-}
-
 export class Offloader {
   private readonly journal: Journal;
   private readonly root: string;
@@ -68,7 +44,7 @@ export class Offloader {
   /** Bytes per second of the last successful batch (copy + check). */
   private rate = 0;
   private closed = false;
-  private readonly verifiedLog: { at: number; bytes: number }[] = [];
+  private readonly verifiedLog: VerifiedLog = [];
   private readonly stallTimer: NodeJS.Timeout;
 
   constructor(private readonly cfg: Config, private readonly bus: EventBus) {
@@ -270,38 +246,13 @@ export class Offloader {
   }
 
   /** Bytes queued and not yet verified, and the age of the oldest such file (s). */
-  backlog(): { files: number; bytes: number; lagSeconds: number } {
-    let files = 0;
-    let bytes = 0;
-    let oldest = Infinity;
-    for (const f of this.journal.pending.values()) {
-      if (f.verified) continue;
-      files++;
-      bytes += f.bytes;
-      oldest = Math.min(oldest, f.queuedAt);
-    }
-    return { files, bytes, lagSeconds: files > 0 ? (Date.now() - oldest) / 1000 : 0 };
+  backlog(): Backlog {
+    return backlogOf(this.journal.pending.values());
   }
 
   /** The backlog, the last minute's rate, the ETA, and the last `n` acquisitions' state (newest first). */
   status(n = 5): OffloadStatus {
-    const b = this.backlog();
-    const now = Date.now();
-    while (this.verifiedLog.length > 0 && this.verifiedLog[0].at < now - RATE_WINDOW_MS) this.verifiedLog.shift();
-    const span = Math.max(1, Math.min(RATE_WINDOW_MS, now - (this.verifiedLog[0]?.at ?? now) + 1000)) / 1000;
-    const rateBps = this.verifiedLog.reduce((s, v) => s + v.bytes, 0) / span;
-    const eta = (bytes: number) => (bytes === 0 ? 0 : rateBps > 0 ? bytes / rateBps : null);
-    // Oldest first is the offload's order: a store's ETA counts the backlog ahead of it.
-    let ahead = 0;
-    const stores = [...this.journal.stores.values()].map((st) => {
-      const left = st.bytes - st.verifiedBytes;
-      ahead += left;
-      return {
-        store: st.store, state: st.complete ? 'complete' as const : st.finished ? 'transferring' as const : 'acquiring' as const,
-        files: st.files, verifiedFiles: st.verifiedFiles, bytes: st.bytes, verifiedBytes: st.verifiedBytes, etaSeconds: left === 0 ? 0 : eta(ahead),
-      };
-    });
-    return { ...b, rateBps, etaSeconds: eta(b.bytes), stalled: this.stalled, stores: stores.slice(-n).reverse() };
+    return offloadStatus(this.journal.pending.values(), this.journal.stores.values(), this.verifiedLog, this.stalled, n);
   }
 
   private checkStall(): void {

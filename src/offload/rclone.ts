@@ -34,6 +34,15 @@ export interface RcloneResult {
   message: string;
 }
 
+/** The failure reasons (a bounded label set for spimstream_offload_failures_total) from rclone's message. */
+export function failureReason(message: string): string {
+  if (/no space|quota|insufficient storage|507|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
+  if (/permission denied|auth|401|403|unable to authenticate|handshake failed/i.test(message)) return 'refused';
+  if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
+  if (/verif|differ|hash/i.test(message)) return 'verify';
+  return 'other';
+}
+
 /** Runs rclone with `args`, resolving with its exit code and last error line (never rejects). */
 export function runRclone(args: string[], o: Pick<RcloneOptions, 'config'>, timeoutMs = 3_600_000): Promise<RcloneResult & { stdout: string }> {
   const full = [...(o.config ? ['--config', o.config] : []), ...args];

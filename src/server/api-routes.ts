@@ -3,7 +3,7 @@
  * uses (status, sample metadata, simulator faults, threshold reload, effective config). Write
  * routes are `protected` (token, same-origin) by the HTTP server.
  */
-import type { OffloadStatus } from '../offload/offloader.js';
+import type { OffloadStatus } from '../offload/offload-status.js';
 import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import type { Pipeline } from '../pipeline/pipeline.js';

@@ -10,7 +10,7 @@ import type { StreamQc } from '../qc/stream-qc.js';
 import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
 import { streamList } from './ws-hub.js';
-import type { OffloadStatus } from '../offload/offloader.js';
+import type { OffloadStatus } from '../offload/offload-status.js';
 
 export interface PageSources {
   cfg: Config;
