@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyAndVerify, verifyCopies, type RcloneOptions } from '../src/offload/rclone.js';
+import { copyAndVerify, failureReason, verifyCopies, type RcloneOptions } from '../src/offload/rclone.js';
 import { localDigest, verifyMethod, writeSumFile, type VerifyHash } from '../src/offload/verify.js';
 import { startSftpServer, type SftpServer } from '../bench/sftp-server.js';
 import { freePort, tmpDir } from './helpers.js';
@@ -51,6 +51,15 @@ describe('verifying copies at the destination', () => {
     expect(verifyMethod(['SHA256', 'whirlpool'])).toEqual({ hash: 'sha256', readBack: false });
     expect(verifyMethod([])).toEqual({ hash: 'sha1', readBack: true });
     expect(verifyMethod(['dropbox', 'quickxor']).readBack).toBe(true);
+  });
+
+  it('names the failure from rclone\'s message (a port number is not an HTTP status)', () => {
+    expect(failureReason('Update mkParentDir failed: Mkcol "http://127.0.0.1:34019/a/": dial tcp 127.0.0.1:34019: connect: connection refused')).toBe('unreachable');
+    expect(failureReason('Mkcol "http://127.0.0.1:50733/x/": 507 Insufficient Storage')).toBe('destination-full');
+    expect(failureReason('preallocate: file too big for remaining disk space')).toBe('destination-full');
+    expect(failureReason('couldn\'t connect SSH: ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]')).toBe('refused');
+    expect(failureReason('401 Unauthorized')).toBe('refused');
+    expect(failureReason('1 differences found')).toBe('verify');
   });
 
   it('local digests equal an independent hash of the file', async () => {

@@ -112,7 +112,7 @@ function onStatus(m) {
   $('offload-stores').hidden = !o || o.stores.length === 0;
   if (o) {
     $('st-offload').textContent = o.files === 0 ? 'all verified'
-      : `${o.files} files · ${fmtBytes(o.bytes)} waiting · oldest ${Math.round(o.lagSeconds)} s · ${fmtBytes(o.rateBps)}/s · ETA ${o.etaSeconds === null ? (o.stalled ? 'stalled' : '–') : fmtDur(o.etaSeconds)}`;
+      : `${o.files} files · ${fmtBytes(o.bytes)} waiting · oldest ${Math.round(o.lagSeconds)} s · ${fmtBytes(o.rateBps)}/s · ETA ${o.etaSeconds === null ? (o.stalled ? 'stalled' : '–') : fmtDur(o.etaSeconds)}${o.urgent ? ' · at storing\'s priority (local disk tight)' : ''}`;
     $('offload-stores').textContent = o.stores.map((x) => `${x.store}: ${x.state} · ${x.verifiedFiles}/${x.files} files verified · ${fmtBytes(x.bytes - x.verifiedBytes)} left${x.state === 'complete' || x.etaSeconds === 0 ? '' : ` · ETA ${fmtDur(x.etaSeconds)}`}`).join('   |   ');
   }
   $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;

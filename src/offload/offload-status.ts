@@ -21,6 +21,8 @@ export interface OffloadStatus extends Backlog {
   /** Seconds until today's backlog is verified at that rate (null: nothing moving). */
   etaSeconds: number | null;
   stalled: boolean;
+  /** Offload runs at storing's priority: the backlog threatens the local disk (else it yields, nice 19). */
+  urgent: boolean;
   stores: { store: string; state: 'acquiring' | 'transferring' | 'complete'; files: number; verifiedFiles: number; bytes: number; verifiedBytes: number; etaSeconds: number | null }[];
 }
 
@@ -41,7 +43,7 @@ export function backlogOf(pending: Iterable<FileState>, now = Date.now()): Backl
 }
 
 /** The backlog, the last minute's rate, the ETA, and the last `n` stores' state (newest first). */
-export function offloadStatus(pending: Iterable<FileState>, stores: Iterable<StoreState>, log: VerifiedLog, stalled: boolean, n: number, now = Date.now()): OffloadStatus {
+export function offloadStatus(pending: Iterable<FileState>, stores: Iterable<StoreState>, log: VerifiedLog, stalled: boolean, urgent: boolean, n: number, now = Date.now()): OffloadStatus {
   const b = backlogOf(pending, now);
   while (log.length > 0 && log[0].at < now - RATE_WINDOW_MS) log.shift();
   const span = Math.max(1, Math.min(RATE_WINDOW_MS, now - (log[0]?.at ?? now) + 1000)) / 1000;
@@ -57,5 +59,5 @@ export function offloadStatus(pending: Iterable<FileState>, stores: Iterable<Sto
       files: st.files, verifiedFiles: st.verifiedFiles, bytes: st.bytes, verifiedBytes: st.verifiedBytes, etaSeconds: left === 0 ? 0 : eta(ahead),
     };
   });
-  return { ...b, rateBps, etaSeconds: eta(b.bytes), stalled, stores: all.slice(-n).reverse() };
+  return { ...b, rateBps, etaSeconds: eta(b.bytes), stalled, urgent, stores: all.slice(-n).reverse() };
 }

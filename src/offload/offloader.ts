@@ -15,7 +15,7 @@ import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
 import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
-import { copyAndVerify, destinationHashes, failureReason, reachable, type RcloneOptions } from './rclone.js';
+import { copyAndVerify, destinationHashes, failureReason, RCLONE_NICE_YIELD, reachable, type RcloneOptions } from './rclone.js';
 import { backlogOf, offloadStatus, type Backlog, type OffloadStatus, type VerifiedLog } from './offload-status.js';
 import { verifyMethod, type VerifyHash } from './verify.js';
 import { runOnComplete } from './on-complete.js';
@@ -41,9 +41,13 @@ export class Offloader {
   private nextTry = 0;
   private lastProgress = Date.now();
   private stalled = false;
+  /** The backlog threatens the local disk: rclone runs at storing's priority (choosePriority). */
+  private urgent = false;
   /** Bytes per second of the last successful batch (copy + check). */
   private rate = 0;
   private closed = false;
+  /** Deletions of files verified before a restart (awaited before the journal closes). */
+  private deleting: Promise<void> = Promise.resolve();
   private readonly verifiedLog: VerifiedLog = [];
   private readonly stallTimer: NodeJS.Timeout;
 
@@ -57,7 +61,7 @@ export class Offloader {
     bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
     this.adoptInterrupted();
     // Files verified before a crash whose local copy was not yet deleted: delete now.
-    this.deleteVerified([...this.journal.pending.values()]);
+    this.deleting = this.deleteVerified([...this.journal.pending.values()]);
     const waiting = this.journal.pending.size;
     if (waiting > 0) bus.emit('log', { level: 'info', msg: `offload: resuming ${waiting} files from the journal`, fields: { destination: o.destination } });
     this.stallTimer = setInterval(() => this.checkStall(), 1000);
@@ -184,6 +188,7 @@ export class Offloader {
       this.verify = verifyMethod(h.hashes);
       this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.verify.readBack ? 'by reading every file back (the destination gives no hash spimstream can compute)' : `with ${this.verify.hash} hashes (the destination's against spimstream's of the local file)`}`, fields: { destination: this.rc.destination } });
     }
+    this.choosePriority();
     const t0 = performance.now();
     const r = await copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.rc, this.verify, this.root);
     if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
@@ -195,7 +200,7 @@ export class Offloader {
       this.verifiedLog.push({ at: now, bytes: done.reduce((s, f) => s + f.bytes, 0) });
       this.bus.emit('offload-files', { result: 'verified', files: done.length, bytes: done.reduce((s, f) => s + f.bytes, 0), lagSeconds: (now - Math.min(...done.map((f) => f.queuedAt))) / 1000 });
     }
-    this.deleteVerified(done);
+    await this.deleteVerified(done);
     for (const f of done) if (f.phase === 'manifest') this.storeComplete(f.store);
     const missed = pick.filter((f) => !r.verified.has(f.f));
     if (missed.length > 0) return this.failed(missed, r.error ?? 'copied but not verified at the destination');
@@ -212,23 +217,28 @@ export class Offloader {
     this.bus.emit('log', { level: this.failures === 1 || this.failures % 10 === 0 ? 'error' : 'warn', msg: `offload to ${this.rc.destination} failed (${reason}): ${message}; ${files.length} files kept locally, retry in ${Math.round((this.nextTry - Date.now()) / 1000)} s` });
   }
 
-  private deleteVerified(files: FileState[]): void {
+  /**
+   * Removes verified local copies in libuv's pool: unlinking a 250 MB shard took 240 ms of ext4's
+   * time here, which on the main thread would stall HTTP, previews and shard bookkeeping. Each file's
+   * `deleted` entry is journaled only once it is gone.
+   */
+  private async deleteVerified(files: FileState[]): Promise<void> {
     if (!this.cfg.offload.delete_local) return;
     const entries: JournalEntry[] = [];
-    for (const f of files) {
-      if (!f.verified) continue;
+    await Promise.all(files.map(async (f) => {
+      if (!f.verified) return;
       // The manifest and the QC report stay: they say where the data went and whether it is usable.
       if (f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) {
         entries.push({ e: 'deleted', f: f.f, at: Date.now(), kept: true });
-        continue;
+        return;
       }
       try {
-        fs.rmSync(path.join(this.root, f.f), { force: true });
+        await fs.promises.rm(path.join(this.root, f.f), { force: true });
         entries.push({ e: 'deleted', f: f.f, at: Date.now() });
       } catch (e) {
         this.bus.emit('log', { level: 'warn', msg: `offload: cannot delete ${f.f} locally: ${(e as Error).message}` });
       }
-    }
+    }));
     this.journal.record(entries);
   }
 
@@ -245,14 +255,42 @@ export class Offloader {
     }
   }
 
-  /** Bytes queued and not yet verified, and the age of the oldest such file (s). */
-  backlog(): Backlog {
-    return backlogOf(this.journal.pending.values());
+  /** Bytes queued and not yet verified, the age of the oldest such file (s), and whether offload runs at storing's priority. */
+  backlog(): Backlog & { urgent: boolean } {
+    return { ...backlogOf(this.journal.pending.values()), urgent: this.urgent };
+  }
+
+  /**
+   * rclone yields to storing (nice 19) while the local disk holds the backlog easily. Once the free
+   * space above the disk guard's margin is less than the backlog itself, a full disk — which stops
+   * storing altogether — is nearer than any CPU shortage, so rclone runs at storing's priority
+   * until free space is twice the backlog again. Only with delete_local (else offload frees nothing).
+   */
+  private choosePriority(): void {
+    if (!this.cfg.offload.delete_local) return;
+    let free: number;
+    try {
+      const st = fs.statfsSync(this.root);
+      free = st.bavail * st.bsize - this.cfg.storage.min_free_bytes;
+    } catch {
+      return;
+    }
+    const backlog = this.backlog().bytes;
+    const urgent = this.urgent ? free < 2 * backlog : free < backlog;
+    this.rc.nice = urgent ? 0 : RCLONE_NICE_YIELD;
+    if (urgent === this.urgent) return;
+    this.urgent = urgent;
+    const gb = (b: number) => `${(Math.max(0, b) / 1e9).toFixed(2)} GB`;
+    this.bus.emit('log', {
+      level: urgent ? 'warn' : 'info',
+      msg: urgent ? `offload now runs at storing's priority: ${gb(free)} free on the local disk above storage.min_free_bytes, ${gb(backlog)} waiting to go (a full disk would stop storing)`
+        : `offload yields to storing again: ${gb(free)} free on the local disk, ${gb(backlog)} waiting`,
+    });
   }
 
   /** The backlog, the last minute's rate, the ETA, and the last `n` acquisitions' state (newest first). */
   status(n = 5): OffloadStatus {
-    return offloadStatus(this.journal.pending.values(), this.journal.stores.values(), this.verifiedLog, this.stalled, n);
+    return offloadStatus(this.journal.pending.values(), this.journal.stores.values(), this.verifiedLog, this.stalled, this.urgent, n);
   }
 
   private checkStall(): void {
@@ -280,6 +318,7 @@ export class Offloader {
     await this.running;
     const until = Date.now() + graceMs;
     while (this.eligible().length > 0 && Date.now() < until && this.failures === 0) await this.batch();
+    await this.deleting;
     this.journal.close();
   }
 }

@@ -7,18 +7,18 @@
  * gateways) rclone reads each file back and hashes that (`checksum --download`).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { writeSumFile, type VerifyHash } from './verify.js';
 
 /**
- * rclone runs at nice 19: storing comes before offload. With spare cores this costs offload
- * nothing; when the CPU is short, offload lags (the local disk holds the backlog and
- * local_disk_full_in says for how long) instead of storage shedding frames. At nice 10 rclone still
- * took enough to shed 134 of 2153 frames in bench/offload-bench.ts at 300 MB/s on 2 cores; at 19, none.
+ * rclone yields at nice 19: storing comes before offload. With spare cores this costs offload
+ * nothing; when the CPU is short, offload lags (the local disk holds the backlog) instead of storage
+ * shedding frames: at nice 10 rclone still took enough to shed 134 of 2153 frames in
+ * bench/offload-bench.ts at 300 MB/s on 2 cores; at 19, none. The offloader runs it at storing's
+ * priority instead (nice 0) once the backlog threatens the local disk (offloader.ts).
  */
-export const RCLONE_NICE = 19;
+export const RCLONE_NICE_YIELD = 19;
 
 export interface RcloneOptions {
   destination: string;
@@ -26,6 +26,8 @@ export interface RcloneOptions {
   bandwidth: string;
   transfers: number;
   retries: number;
+  /** Added to spimstream's nice for the rclone process (set before exec, so every rclone thread has it). */
+  nice?: number;
 }
 
 export interface RcloneResult {
@@ -34,25 +36,28 @@ export interface RcloneResult {
   message: string;
 }
 
-/** The failure reasons (a bounded label set for spimstream_offload_failures_total) from rclone's message. */
+/**
+ * The failure reasons (a bounded label set for spimstream_offload_failures_total) from rclone's
+ * message. HTTP codes only as whole numbers: a port such as 127.0.0.1:34019 is not a 401.
+ */
 export function failureReason(message: string): string {
-  if (/no space|quota|insufficient storage|507|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
-  if (/permission denied|auth|401|403|unable to authenticate|handshake failed/i.test(message)) return 'refused';
+  if (/no space|quota|insufficient storage|\b507\b|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
+  if (/permission denied|auth|\b40[13]\b|unauthori[sz]ed|forbidden|unable to authenticate|handshake failed/i.test(message)) return 'refused';
   if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
   if (/verif|differ|hash/i.test(message)) return 'verify';
   return 'other';
 }
 
 /** Runs rclone with `args`, resolving with its exit code and last error line (never rejects). */
-export function runRclone(args: string[], o: Pick<RcloneOptions, 'config'>, timeoutMs = 3_600_000): Promise<RcloneResult & { stdout: string }> {
+export function runRclone(args: string[], o: Pick<RcloneOptions, 'config' | 'nice'>, timeoutMs = 3_600_000): Promise<RcloneResult & { stdout: string }> {
   const full = [...(o.config ? ['--config', o.config] : []), ...args];
+  const nice = o.nice ?? RCLONE_NICE_YIELD;
   return new Promise((resolve) => {
     let child;
     try {
-      child = spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'] });
-      try {
-        if (child.pid) os.setPriority(child.pid, RCLONE_NICE);
-      } catch { /* gone already, or not permitted: runs at our priority */ }
+      // coreutils' nice execs rclone (same pid): the Go runtime's threads all start niced, which a
+      // setpriority after spawn cannot promise (Linux nice is per thread).
+      child = nice > 0 ? spawn('nice', ['-n', String(nice), 'rclone', ...full], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       resolve({ code: null, message: `cannot run rclone: ${(e as Error).message}`, stdout: '' });
       return;

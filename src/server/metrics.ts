@@ -23,7 +23,7 @@ export interface MetricsSources {
   streams(): Iterable<StreamState>;
   focusMeasure(): string;
   /** Offload backlog (null when offload is off). */
-  offloadBacklog(): { bytes: number; lagSeconds: number } | null;
+  offloadBacklog(): { bytes: number; lagSeconds: number; urgent: boolean } | null;
 }
 
 export class Metrics {
@@ -124,6 +124,10 @@ export class Metrics {
     g('spimstream_offload_lag_seconds', 'Age of the oldest file not yet verified at the offload destination (0 = caught up).', ['camera'], function collect() {
       const b = sources.offloadBacklog();
       if (b) this.set({ camera }, b.lagSeconds);
+    });
+    g('spimstream_offload_urgent', 'Offload runs at storing\'s priority (1): the free space above storage.min_free_bytes fell below the offload backlog (with delete_local); 0: rclone yields to storing (nice 19).', ['camera'], function collect() {
+      const b = sources.offloadBacklog();
+      if (b) this.set({ camera }, b.urgent ? 1 : 0);
     });
     const onComplete = g('spimstream_on_complete_exit_code', 'Exit status of the last offload.on_complete command (-1: could not start or was killed).', ['camera']);
     bus.on('offload-files', (e) => {
