@@ -103,6 +103,8 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
   const lag: number[] = [];
   const rows: Record<string, number>[] = [];
   let peakUsed = 0;
+  /** Seconds sampled with offload at storing's priority (the backlog threatened the local disk). */
+  let urgentS = 0;
   const t0 = Date.now();
   let simDone = 0;
   let metrics = '';
@@ -121,8 +123,9 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
     peakUsed = Math.max(peakUsed, used);
     const l = promMetric(metrics, 'spimstream_offload_lag_seconds') ?? 0;
     lag.push(l);
+    if ((promMetric(metrics, 'spimstream_offload_urgent') ?? 0) > 0) urgentS++;
     if (Math.round(el) % 5 === 0) {
-      rows.push({ t_s: Math.round(el), received: promMetric(metrics, 'spimstream_frames_received_total') ?? 0, unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0, local_used_mb: used / 1e6, queue_mb: (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 0) / 1e6, lag_s: l, verified_gb: (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9 });
+      rows.push({ t_s: Math.round(el), received: promMetric(metrics, 'spimstream_frames_received_total') ?? 0, unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0, local_used_mb: used / 1e6, queue_mb: (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 0) / 1e6, lag_s: l, verified_gb: (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9, urgent: promMetric(metrics, 'spimstream_offload_urgent') ?? 0 });
     }
     if (simDone && (!offload || (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 1) === 0)) break;
   }
@@ -137,7 +140,7 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
     frames_received: received, frames_unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0,
     unstored_by_reason: Object.fromEntries([...metrics.matchAll(/^spimstream_frames_unstored_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm)].filter((m) => Number(m[2]) > 0).map((m) => [m[1], Number(m[2])])), frames_lost: promMetric(metrics, 'spimstream_frames_dropped_total') ?? 0,
     raw_gb: (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9, offloaded_gb: verifiedGb, local_peak_used_mb: Math.round(peakUsed / 1e6),
-    lag_p50_s: pct(lag, 0.5), lag_p99_s: pct(lag, 0.99), lag_max_s: Math.max(0, ...lag), drained_after_s: Math.round(drained),
+    urgent_s: urgentS, lag_p50_s: pct(lag, 0.5), lag_p99_s: pct(lag, 0.99), lag_max_s: Math.max(0, ...lag), drained_after_s: Math.round(drained),
     failures: promMetric(metrics, 'spimstream_offload_files_total', /result="failed"/) ?? 0,
     rclone_cpu_s_per_gb: verifiedGb > 0 ? (side1.children - side0.children) / verifiedGb : null,
     sshd_cpu_s_per_gb: verifiedGb > 0 ? (sshd1.children + sshd1.self - sshd0.children - sshd0.self) / verifiedGb : null,
