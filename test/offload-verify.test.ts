@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyAndVerify, failureReason, verifyCopies, type RcloneOptions } from '../src/offload/rclone.js';
 import { localDigest, verifyMethod, writeSumFile, type VerifyHash } from '../src/offload/verify.js';
@@ -61,6 +62,28 @@ describe('verifying copies at the destination', () => {
     expect(failureReason('401 Unauthorized')).toBe('refused');
     expect(failureReason('1 differences found')).toBe('verify');
   });
+
+  it('a real SFTP server refusing the key: nothing verified, the reason is `refused`, the local files untouched', async () => {
+    // Same server, a key it was never given: what a facility sees when credentials are rotated.
+    const keyDir = tmpDir('verify-badkey');
+    const k = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keyDir, 'stranger')], { encoding: 'utf8' });
+    expect(k.status, k.stderr).toBe(0);
+    const conf = path.join(keyDir, 'rclone.conf');
+    fs.writeFileSync(conf, fs.readFileSync(sftp?.rcloneConfig ?? '', 'utf8').replace(/^key_file = .*$/m, `key_file = ${path.join(keyDir, 'stranger')}`));
+    const before = FILES.map((f) => fs.readFileSync(path.join(root, f)));
+    const remote = tmpDir('verify-refused-dst');
+    try {
+      const bytes = FILES.reduce((s, f) => s + fs.statSync(path.join(root, f)).size, 0);
+      const r = await copyAndVerify(root, FILES, bytes, { bandwidth: '', transfers: 2, retries: 1, destination: `${sftp?.remote}:${remote}`, config: conf }, { hash: 'sha1', readBack: false }, root);
+      expect(r.verified.size).toBe(0);
+      expect(failureReason(r.error ?? ''), r.error ?? '').toBe('refused');
+      FILES.forEach((f, i) => expect(Buffer.compare(fs.readFileSync(path.join(root, f)), before[i]), f).toBe(0));
+      expect(fs.readdirSync(remote)).toEqual([]);
+    } finally {
+      fs.rmSync(keyDir, { recursive: true, force: true });
+      fs.rmSync(remote, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('local digests equal an independent hash of the file', async () => {
     for (const h of ['sha1', 'md5', 'sha256'] as const) {

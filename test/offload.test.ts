@@ -48,9 +48,8 @@ async function acquire(name: string, offload: Record<string, unknown>, during?: 
     source: `shm:${ring}`, offload, storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256], ...o.storage },
   });
   let status: Status | null = null;
-  const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number; logs: string[] } = { complete: [], failures: [], verified: 0, logs: [] };
+  const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number } = { complete: [], failures: [], verified: 0 };
   app.bus.on('offload-complete', (e) => seen.complete.push(e));
-  app.bus.on('log', (e) => { if (/^offload/.test(e.msg)) seen.logs.push(e.msg); });
   app.bus.on('offload-failure', (e) => seen.failures.push(e));
   app.bus.on('offload-files', (e) => { if (e.result === 'verified') seen.verified += e.files; });
   try {
@@ -116,9 +115,9 @@ describe('offload through rclone', () => {
     const dest = tmpDir('off-small-dest');
     cleanup.push(dest);
     // ~45 MB of shards through a 12 MiB local disk (disk guard margin 1 MB).
-    const { out, log, seen } = await acquire('off-small', { destination: dest, delete_local: true }, undefined, 600, { out: path.join(local, 'data'), fps: 60, storage: { min_free_bytes: 1e6 } });
-    // The backlog soon exceeds the free space: offload stops yielding to storing (else a CPU hog starves it and the disk fills).
-    expect(seen.logs.some((m) => /^offload now runs at storing's priority/.test(m)), seen.logs.join('\n')).toBe(true);
+    // Whether offload had to run at storing's priority depends on the machine's load (an idle one
+    // keeps up at nice 19): the rule itself is tested with the condition made, test/offload-priority.
+    const { out, log } = await acquire('off-small', { destination: dest, delete_local: true }, undefined, 600, { out: path.join(local, 'data'), fps: 60, storage: { min_free_bytes: 1e6 } });
     const [store] = storeDirs(out);
     const destStore = path.join(dest, path.basename(store));
     const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as { frames: { received: number; unstored: Record<string, number> }; bytes: { written: number } };

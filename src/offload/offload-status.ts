@@ -61,3 +61,14 @@ export function offloadStatus(pending: Iterable<FileState>, stores: Iterable<Sto
   });
   return { ...b, rateBps, etaSeconds: eta(b.bytes), stalled, urgent, stores: all.slice(-n).reverse() };
 }
+
+/**
+ * The priority rule, a pure function of the local disk and the backlog: offload runs at storing's
+ * priority once the free space above the disk guard's margin is less than the backlog (a full disk
+ * would stop storing altogether, the nearer danger than a CPU shortage), and yields again only once
+ * free space is twice the backlog (hysteresis: no flapping at the boundary).
+ */
+export function offloadUrgent(freeAboveMargin: number, backlogBytes: number, wasUrgent: boolean): boolean {
+  if (backlogBytes <= 0) return false;
+  return wasUrgent ? freeAboveMargin < 2 * backlogBytes : freeAboveMargin < backlogBytes;
+}

@@ -16,7 +16,7 @@ import type { EventBus } from '../pipeline/events.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
 import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
 import { copyAndVerify, destinationHashes, failureReason, RCLONE_NICE_YIELD, reachable, type RcloneOptions } from './rclone.js';
-import { backlogOf, offloadStatus, type Backlog, type OffloadStatus, type VerifiedLog } from './offload-status.js';
+import { backlogOf, offloadStatus, offloadUrgent, type Backlog, type OffloadStatus, type VerifiedLog } from './offload-status.js';
 import { verifyMethod, type VerifyHash } from './verify.js';
 import { runOnComplete } from './on-complete.js';
 
@@ -276,7 +276,7 @@ export class Offloader {
       return;
     }
     const backlog = this.backlog().bytes;
-    const urgent = this.urgent ? free < 2 * backlog : free < backlog;
+    const urgent = offloadUrgent(free, backlog, this.urgent);
     this.rc.nice = urgent ? 0 : RCLONE_NICE_YIELD;
     if (urgent === this.urgent) return;
     this.urgent = urgent;
