@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WRITE_BYTES, writeAll } from '../src/zarr/shard-file.js';
+import { WRITE_BYTES, writeAll } from '../src/zarr/appender.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { tmpDir } from './helpers.js';
 

@@ -61,6 +61,8 @@ export interface Config {
     levels: number | 'auto';
     /** How a level is made from the one above: mean (round half to even), max, decimate. */
     downsample: string;
+    /** auto: shards through O_DIRECT where the file system allows it (else buffered); off: always buffered. */
+    direct_io: string;
   };
   server: { host: string; port: number; token: string; allowed_origins: string[] };
   preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
@@ -117,7 +119,7 @@ export const DEFAULT_CONFIG: Config = {
   storage: {
     enabled: true, out: './data', name: '{date}_{time}_acq{acq}', codec: 'blosc-zstd', clevel: 1, blocksize: 0,
     chunk: [32, 256, 256], shard: [128, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
-    levels: 0, downsample: 'mean',
+    levels: 0, downsample: 'mean', direct_io: 'auto',
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
@@ -137,6 +139,7 @@ export const ENUMS: Record<string, readonly string[]> = {
   'log.level': ['debug', 'info', 'warn', 'error'],
   'offload.when': ['shard', 'acquisition'],
   'storage.downsample': ['mean', 'max', 'decimate'],
+  'storage.direct_io': ['auto', 'off'],
   'pipeline.kernels': ['simd', 'js'],
 };
 const FOCUS_MEASURES = ['dcts', 'tenengrad', 'laplacian_variance', 'brenner'] as const;

@@ -28,6 +28,7 @@ export interface OpenStoresInput {
   onError: (e: StoreError, frames: number) => void;
   onChunkDone: (chunk: Uint8Array) => void;
   onShard: (file: string, bytes: number, sha256: string) => void;
+  onWriteMode?: (direct: boolean, message: string) => void;
 }
 
 /** Throws StoreError (one line) when a store cannot be created. */
@@ -59,6 +60,7 @@ export function openAcquisitionStores(o: OpenStoresInput): AcquisitionStore[] {
       },
       overwrite: o.overwrite, append: o.append,
       onError: o.onError, onChunkDone: o.onChunkDone, onShard: o.onShard,
+      directIo: cfg.storage.direct_io === 'auto', onWriteMode: o.onWriteMode,
     }));
   }
   return stores;

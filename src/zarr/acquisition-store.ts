@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { arrayMetadata, groupMetadata, type ImageMetadataInput } from './metadata.js';
 import { LevelArray, type ArrayHost } from './level-array.js';
+import { WriteMode } from './appender.js';
 import type { ArrayLayout } from './layout.js';
 import { writeFileDurable, writeFileDurableSync } from './dir-sync.js';
 
@@ -35,6 +36,10 @@ export interface StoreOptions {
   onShard: (file: string, bytes: number, sha256: string) => void;
   /** Called with every chunk handed to `addBlock` once it is on disk (or dropped): its buffer may be reused. */
   onChunkDone?: (chunk: Uint8Array) => void;
+  /** Shards through O_DIRECT where the file system allows it (storage.direct_io auto); default buffered. */
+  directIo?: boolean;
+  /** Said once per store: whether its shards bypass the page cache, or why not. */
+  onWriteMode?: (direct: boolean, message: string) => void;
 }
 
 /** Describes a system error for a person: what failed, on which path, and why. */
@@ -71,6 +76,7 @@ export class AcquisitionStore {
     this.root = o.root;
     this.arrayDir = path.join(o.root, '0');
     this.image = o.image;
+    const mode = new WriteMode(o.directIo ?? false, o.onWriteMode);
     const host: ArrayHost = {
       fail: (e, file, frames) => this.fail(describeFsError(e, 'write', file), frames),
       shardDone: (file, bytes, sha256) => {
@@ -84,7 +90,7 @@ export class AcquisitionStore {
       metadataWritten: () => this.metaWrite,
     };
     this.arrays = [{ layout: o.layout, innerCodecs: o.innerCodecs }, ...(o.levels ?? [])]
-      .map((l, k) => new LevelArray(path.join(o.root, String(k)), l.layout, l.innerCodecs, host));
+      .map((l, k) => new LevelArray(path.join(o.root, String(k)), l.layout, l.innerCodecs, host, mode));
   }
 
   /** Creates the store directory and writes its metadata. Throws StoreError naming the path. */

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ShardFile, writeAll } from './shard-file.js';
+import { ShardFile } from './shard-file.js';
+import { writeAll, type WriteMode } from './appender.js';
 import { chunksPerShard, gridKey, tilesX, tilesY, zBlocks, type ArrayLayout } from './layout.js';
 import { syncDir } from './dir-sync.js';
 
@@ -33,7 +34,7 @@ export class LevelArray {
   private tmpSeq = 0;
   private readonly dirs = new Set<string>();
 
-  constructor(readonly dir: string, readonly layout: ArrayLayout, readonly innerCodecs: Record<string, unknown>[], private readonly host: ArrayHost) {}
+  constructor(readonly dir: string, readonly layout: ArrayLayout, readonly innerCodecs: Record<string, unknown>[], private readonly host: ArrayHost, private readonly mode: WriteMode) {}
 
   /**
    * The encoded inner chunks of z-block zb of (tt, c): tiles[ty * tilesX + tx], null or empty = all
@@ -88,7 +89,7 @@ export class LevelArray {
     // A unique temporary name: a shard key written again (a producer revisiting a timepoint) must not
     // share its temporary file with a finish still in flight.
     const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${++this.tmpSeq}`);
-    const shard = new ShardFile(file, tmp, chunks, blocksExpected, (e, s) => this.host.fail(e, s.file, s.frames));
+    const shard = new ShardFile(file, tmp, chunks, blocksExpected, (e, s) => this.host.fail(e, s.file, s.frames), this.mode);
     return { t, c, shard };
   }
 
