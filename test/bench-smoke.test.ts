@@ -40,4 +40,17 @@ describe('benchmark smoke run', () => {
     expect(summary.pyramid_s_per_gb['levels 1']?.['1']).toBeGreaterThan(0);
     expect(summary.pyramid_s_per_gb['levels 0']).toEqual({});
   });
+
+  it('the direct-I/O bench (page cache vs O_DIRECT side by side) runs both configs at every rate', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/direct-io-bench.js'), '--quick'], { encoding: 'utf8', cwd: ROOT, timeout: 180_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const summary = JSON.parse(lines[lines.length - 1]) as { bench: string; steps: { config: string; rate: number; in: number; cpu: number }[] };
+    expect(summary.bench).toBe('direct-io');
+    expect(summary.steps.map((s) => s.config).sort()).toEqual(['O_DIRECT', 'buffered']);
+    for (const s of summary.steps) {
+      expect(s.in, `${s.config}: frames went through`).toBeGreaterThan(0);
+      expect(s.cpu, `${s.config}: CPU per GB measured`).toBeGreaterThan(0);
+    }
+  });
 });
