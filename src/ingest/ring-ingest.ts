@@ -28,6 +28,12 @@ export function startPosition(reader: RingReader): IngestStartPosition {
 
 /** Frames read per pass before the batch is posted (keeps messages small and frequent). */
 const BATCH = 16;
+/**
+ * A new acquisition_id whose state still reads 2 (finished) and no frame since: the producer may be
+ * between its `acquisition_id` and `state` stores (the protocol's order), preempted on a busy PC.
+ * Only a finished state that holds this long, still without a frame, ends it (an empty acquisition).
+ */
+const EMPTY_FINISH_MS = 1000;
 
 export class RingIngest {
   private next = 0;
@@ -35,6 +41,10 @@ export class RingIngest {
   private lastCounter = -1;
   private acqId = -1;
   private acqOpen = false;
+  /** `next` when the open acquisition started: beyond it, frames of this acquisition were read. */
+  private acqStartNext = 0;
+  /** When a finished state was first seen for the open acquisition with no frame read yet (-1: not). */
+  private emptyFinishedSince = -1;
   private readonly finishedIds = new Set<number>();
   /** Ring frames below this were overwritten before we attached: overrun, but "late". */
   private lateBefore = -1;
@@ -124,15 +134,28 @@ export class RingIngest {
     if (!this.acqOpen && (isNew || (!this.finishedIds.has(acq.id) && wc > this.next))) {
       this.acqId = acq.id;
       this.acqOpen = true;
+      this.acqStartNext = this.next;
+      this.emptyFinishedSince = -1;
       this.lastSeq = -1; // camera-counter gaps are counted within an acquisition
       this.out.push({ k: 'acq-start', id: acq.id });
     }
     const progressed = this.readAvailable(wc);
-    if (this.acqOpen && this.next >= reader.writeCount() && acq.state === STATE_FINISHED) {
+    if (acq.state !== STATE_FINISHED) this.emptyFinishedSince = -1;
+    if (this.acqOpen && this.next >= reader.writeCount() && acq.state === STATE_FINISHED && this.finishHolds()) {
       this.finishedIds.add(this.acqId);
       this.endAcquisition();
     }
     return progressed;
+  }
+
+  /**
+   * A finished state ends the open acquisition once frames of it were read (the producer stores
+   * `state = 2` only after them), or, without any, once it has held EMPTY_FINISH_MS.
+   */
+  private finishHolds(): boolean {
+    if (this.next > this.acqStartNext) return true;
+    if (this.emptyFinishedSince < 0) this.emptyFinishedSince = this.lastPoll;
+    return this.lastPoll - this.emptyFinishedSince >= EMPTY_FINISH_MS;
   }
 
   private endAcquisition(): void {

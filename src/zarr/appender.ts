@@ -51,6 +51,8 @@ export class WriteMode {
 
 /** Opens `file` for appending the way `mode` says (falling back to buffered where O_DIRECT is refused). */
 export async function openAppender(file: string, mode: WriteMode): Promise<Appender> {
+  // macOS and Windows have no O_DIRECT flag (the bitwise OR would silently drop it).
+  if (mode.direct && fs.constants.O_DIRECT === undefined) mode.refused('O_DIRECT does not exist on this platform');
   if (mode.direct) {
     try {
       const fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_DIRECT, 0o644);
