@@ -62,3 +62,12 @@ export function promMetric(text: string, name: string, labels = /.*/): number | 
   }
   return found ? sum : null;
 }
+
+/** `--name value` from the command line (or `fallback`), and whether `--quick` was given. */
+export function cliArgs(): { arg: (name: string, fallback: string) => string; quick: boolean } {
+  const arg = (name: string, fallback: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? process.argv[i + 1] : fallback;
+  };
+  return { arg, quick: process.argv.includes('--quick') };
+}

@@ -8,7 +8,7 @@
  * Usage: node dist/bench/direct-io-bench.js [--rates 400,450,500,550,600] [--seconds 20] [--size 2048] [--out DIR] [--quick]
  */
 import os from 'node:os';
-import { machine, table } from './bench-util.js';
+import { cliArgs, machine, table } from './bench-util.js';
 import { runStep, type StepResult } from './throughput-bench.js';
 
 const CONFIGS = [
@@ -41,11 +41,7 @@ export async function directIoBench(rates: number[], seconds: number, size: numb
 }
 
 async function main(): Promise<void> {
-  const arg = (n: string, d: string) => {
-    const i = process.argv.indexOf(`--${n}`);
-    return i >= 0 ? process.argv[i + 1] : d;
-  };
-  const quick = process.argv.includes('--quick');
+  const { arg, quick } = cliArgs();
   const rates = arg('rates', quick ? '20' : '400,450,500,550,600').split(',').map(Number);
   const seconds = Number(arg('seconds', quick ? '3' : '20'));
   const { rows, summary } = await directIoBench(rates, seconds, Number(arg('size', quick ? '512' : '2048')), arg('out', os.tmpdir()));
