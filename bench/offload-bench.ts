@@ -1,7 +1,7 @@
 /**
  * Offload under load: spimstream (separate process, full QC, default codec) fed by the simulator
  * at --mbps (default 300) for --seconds (default 60), offloading to SFTP on loopback (Debian sshd)
- * with delete_local, the local store on a tmpfs of --local-mib (default 2048) that holds a fraction
+ * with delete_local, the local store on a tmpfs of --local-mib (default 4096, the README's runs) that holds a fraction
  * of the data. Reports frames not stored, the local disk's peak use, offload lag (p50/p99/max of
  * the age of the oldest unverified file, sampled each second), how long the backlog took to drain
  * after the acquisition, and the CPU cost per GB offloaded of rclone (the sidecar's reaped
@@ -162,7 +162,7 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
 async function main(): Promise<void> {
   const seconds = Number(arg('seconds', '60'));
   const mbps = Number(arg('mbps', '300'));
-  const localMib = Number(arg('local-mib', '2048'));
+  const localMib = Number(arg('local-mib', '4096'));
   // Side by side in one run (the VM varies between sessions): without offload (a local tmpfs that
   // holds everything), then with it.
   const base = arg('baseline', 'yes') === 'no' ? { summary: { offload: 'off (not run)' }, rows: [] } : await run(false, seconds, mbps, 16384);
