@@ -339,4 +339,20 @@ describe('life cycle', () => {
       await exited(p);
     }
   });
+  it('a disk-guard margin below what can wait for the disk is warned about at acquisition start', async () => {
+    for (const [min, warned] of [[1e6, true], [2e9, false]] as const) {
+      const out = tmpDir('guard-margin');
+      const { app, rec } = await startTestApp({ source: 'sim', storage: { out, min_free_bytes: min }, sim: { width: 64, height: 64, fps: 20 } });
+      const said: string[] = [];
+      app.bus.on('log', (e) => { if (/^storage\.min_free_bytes/.test(e.msg)) said.push(e.msg); });
+      try {
+        await waitFor(() => (rec.events['acquisition-started']?.length ?? 0) > 0, 30_000, 'the acquisition');
+      } finally {
+        await app.stop();
+        rm(out);
+      }
+      expect(said.length, `min_free_bytes ${min}: ${said.join('; ')}`).toBe(warned ? 1 : 0);
+      if (warned) expect(said[0]).toMatch(/below what can wait for the disk \(pipeline\.block_pool_mib, 1\.07 GB\): .*ENOSPC/);
+    }
+  });
 });

@@ -105,6 +105,12 @@ export class StorageStage {
       const need = Math.ceil(((streams + 2) * blockBytes) / 1048576);
       this.bus.emit('log', { level: 'warn', msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(blockBytes / 1048576).toFixed(1)} MiB${extBytes > 0 ? ' (with the pyramid\'s half-size sums)' : ''}; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}` });
     }
+    // Encoded bytes waiting for the disk may reach the block pool's size (the write backlog's limit):
+    // a margin below that lets a filling disk raise ENOSPC before the guard stops storing.
+    const inFlight = this.cfg.pipeline.block_pool_mib * 1048576;
+    if (st.enabled && st.min_free_bytes < inFlight) {
+      this.bus.emit('log', { level: 'warn', msg: `storage.min_free_bytes ${(st.min_free_bytes / 1e9).toFixed(2)} GB is below what can wait for the disk (pipeline.block_pool_mib, ${(inFlight / 1e9).toFixed(2)} GB): a disk filling up may fail the store (ENOSPC) before the disk guard stops storing` });
+    }
     const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks, extBytes]);
     if (buffersKey !== this.buffersKey) {
       // Kept for the next acquisitions of this geometry: a new acquisition then starts on touched
