@@ -5,8 +5,8 @@
  *   WebAssembly.Memory: the only page-aligned memory JavaScript gets) and written in whole 4 KiB
  *   blocks; the tail goes padded and the file is truncated to its true length before the sync.
  *   Why: writing fresh page-cache pages cost this VM 2.3 kernel CPU-s per GB (0.35 when pages are
- *   recycled), O_DIRECT 0.02–0.04 (bench/write-bench.ts); a week of data also never evicts the rest
- *   of the page cache. A file system that refuses O_DIRECT (EINVAL at open: ramfs, tmpfs before
+ *   recycled), O_DIRECT 0.02–0.04 (README, "Output writes"; in the pipeline bench/direct-io-bench.ts:
+ *   0.3–0.95 CPU-s per raw GB less); a week of data also never evicts the rest of the page cache. A file system that refuses O_DIRECT (EINVAL at open: ramfs, tmpfs before
  *   Linux 6.6) gets buffered writes; one that refuses a write midway continues buffered at the
  *   same position — the optimisation never costs a shard.
  * - `BufferedAppender`: ordinary writes through the page cache, in calls of at most WRITE_BYTES.
