@@ -18,6 +18,13 @@ export interface SftpServer {
   remote: string;
   proc: ChildProcess;
   stop(): Promise<void>;
+  /** An rclone config like `rcloneConfig` whose client key (new, in `dir`) the server does not know: credentials rotated. */
+  configWithUnknownKey(dir: string): string;
+}
+
+function keygen(file: string): void {
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
 }
 
 function listening(port: number): Promise<boolean> {
@@ -30,10 +37,7 @@ function listening(port: number): Promise<boolean> {
 /** Starts sshd with its files in `dir` on `port`; resolves once it accepts connections (throws after 15 s). */
 export async function startSftpServer(dir: string, port: number): Promise<SftpServer> {
   fs.mkdirSync('/run/sshd', { recursive: true });
-  for (const k of ['host', 'client']) {
-    const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, k)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
-  }
+  for (const k of ['host', 'client']) keygen(path.join(dir, k));
   fs.copyFileSync(path.join(dir, 'client.pub'), path.join(dir, 'authorized_keys'));
   fs.writeFileSync(path.join(dir, 'sshd_config'), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(dir, 'host')}`, `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
@@ -57,5 +61,11 @@ export async function startSftpServer(dir: string, port: number): Promise<SftpSe
       proc.once('exit', () => r());
       proc.kill('SIGTERM');
     }),
+    configWithUnknownKey: (keyDir) => {
+      keygen(path.join(keyDir, 'stranger'));
+      const conf = path.join(keyDir, 'rclone.conf');
+      fs.writeFileSync(conf, fs.readFileSync(rcloneConfig, 'utf8').replace(/^key_file = .*$/m, `key_file = ${path.join(keyDir, 'stranger')}`));
+      return conf;
+    },
   };
 }

@@ -8,7 +8,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../src/config/config.js';
 import { EventBus, type PipelineEvents } from '../src/pipeline/events.js';
@@ -32,10 +31,7 @@ describe('offload to a destination that refuses the credentials', () => {
     dirs.push(sshd, root, keys);
     server = await startSftpServer(sshd, await freePort());
     const good = fs.readFileSync(server.rcloneConfig, 'utf8');
-    const k = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keys, 'stranger')], { encoding: 'utf8' });
-    expect(k.status, k.stderr).toBe(0);
-    const conf = path.join(keys, 'rclone.conf');
-    fs.writeFileSync(conf, good.replace(/^key_file = .*$/m, `key_file = ${path.join(keys, 'stranger')}`));
+    const conf = server.configWithUnknownKey(keys);
     const remoteDir = path.join(sshd, 'archive');
     fs.mkdirSync(remoteDir);
 

@@ -7,7 +7,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyAndVerify, failureReason, verifyCopies, type RcloneOptions } from '../src/offload/rclone.js';
 import { localDigest, verifyMethod, writeSumFile, type VerifyHash } from '../src/offload/verify.js';
@@ -66,10 +65,7 @@ describe('verifying copies at the destination', () => {
   it('a real SFTP server refusing the key: nothing verified, the reason is `refused`, the local files untouched', async () => {
     // Same server, a key it was never given: what a facility sees when credentials are rotated.
     const keyDir = tmpDir('verify-badkey');
-    const k = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keyDir, 'stranger')], { encoding: 'utf8' });
-    expect(k.status, k.stderr).toBe(0);
-    const conf = path.join(keyDir, 'rclone.conf');
-    fs.writeFileSync(conf, fs.readFileSync(sftp?.rcloneConfig ?? '', 'utf8').replace(/^key_file = .*$/m, `key_file = ${path.join(keyDir, 'stranger')}`));
+    const conf = (sftp as SftpServer).configWithUnknownKey(keyDir);
     const before = FILES.map((f) => fs.readFileSync(path.join(root, f)));
     const remote = tmpDir('verify-refused-dst');
     try {

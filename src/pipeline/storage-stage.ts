@@ -144,7 +144,7 @@ export class StorageStage {
           this.counters.bytesWritten += bytes;
           this.bus.emit('shard-written', { path: file, bytes, sha256 });
         },
-        onWriteMode: (direct, msg) => this.bus.emit('log', { level: direct || this.cfg.storage.direct_io === 'off' ? 'info' : 'warn', msg }),
+        onWriteMode: (direct, msg) => this.bus.emit('log', { level: direct ? 'info' : 'warn', msg }),
       });
     } catch (e) {
       this.stores = [];
