@@ -23,17 +23,21 @@ import { ManifestWriter } from './offload/manifest.js';
 import { Offloader } from './offload/offloader.js';
 import { Metrics } from './server/metrics.js';
 import { startHttpServer } from './server/http-server.js';
-import { apiRoutes, publicConfig } from './server/api-routes.js';
+import { apiRoutes } from './server/api-routes.js';
+import { RefusalLog, RequestGuard } from './server/request-guard.js';
+import { publicConfig, Secrets } from './config/secrets.js';
 import { helloMessage, statusMessage, type PageSources } from './server/page-state.js';
 import { PreviewService } from './server/preview-service.js';
 import { WsHub } from './server/ws-hub.js';
 import { PACKAGE_ROOT, VERSION } from './package-info.js';
 import { simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
-import type { Config } from './config/config.js';
+import { changedKeys, isLoopbackHost, type Config } from './config/config.js';
 
 export interface RunOptions {
   overwrite: boolean;
   append: boolean;
+  /** Producer facts nobody configured for an external ring (config.ts assumedKeys). */
+  assumed?: string[];
 }
 
 export interface App {
@@ -51,7 +55,14 @@ export interface App {
 
 export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () => Config): Promise<App> {
   const bus = new EventBus();
-  attachLogger(bus, cfg.log.json, cfg.log.level as 'info');
+  // Every output that can carry a configured secret goes through this one mask.
+  const secrets = new Secrets(cfg);
+  const redact = (text: string): string => secrets.redact(text);
+  attachLogger(bus, cfg.log.json, cfg.log.level as 'info', process.stderr, redact);
+  if (opts.assumed?.length) {
+    bus.emit('log', { level: 'warn', msg: `no config for this producer's ${opts.assumed.join(', ')}: the store names channels ch0, ch1…, claims no physical unit for what is unknown and lists it under "unknown"; set them in --config FILE (e.g. {"channels": [{"name": "DAPI", "color": "0000FF"}], "pixel_size_um": {"x": 0.1, "y": 0.1, "z": 0.5}, "time_step_s": 10})` });
+  }
+  if (!isLoopbackHost(cfg.server.host) && !cfg.server.token) bus.emit('log', { level: 'warn', msg: `listening on ${cfg.server.host} without a token (server.insecure_no_token): anyone on the network can view the run, change its metadata and faults` });
   const simMode = cfg.source === 'sim';
   const ringPath = simMode ? `/dev/shm/spimstream-sim-${process.pid}` : cfg.source.slice(4);
   const workers = new WorkerPool(cfg.pipeline.workers);
@@ -61,7 +72,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
   const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
-  new ManifestWriter(bus, { version: VERSION, ring: () => (pipeline.header ? pipeline.ringPath : null), pixelSizeUm: () => cfg.pixel_size_um.x, config: () => publicConfig(cfg) });
+  new ManifestWriter(bus, { version: VERSION, ring: () => (pipeline.header ? pipeline.ringPath : null), pixelSizeUm: () => cfg.pixel_size_um.x, config: () => publicConfig(cfg, secrets), redact });
   // After the manifest writer: it queues a store's manifest when the manifest is on disk.
   const offloader = cfg.offload.destination ? new Offloader(cfg, bus) : null;
   const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
@@ -84,21 +95,29 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     if (!reloadConfig) return { ok: false, message: 'no config file to reload from' };
     try {
       const next = reloadConfig();
+      const changed = changedKeys(cfg, next);
+      const live = changed.filter((k) => k.startsWith('qc.thresholds.'));
+      const restart = changed.filter((k) => !k.startsWith('qc.thresholds.'));
       cfg.qc.thresholds = next.qc.thresholds;
       alerts.reload(cfg);
-      bus.emit('log', { level: 'info', msg: 'thresholds reloaded', fields: { ...cfg.qc.thresholds } });
-      return { ok: true, message: 'thresholds reloaded', thresholds: cfg.qc.thresholds };
+      const parts = [live.length > 0 ? `thresholds reloaded (${live.join(', ')})` : 'no threshold changed'];
+      if (restart.length > 0) parts.push(`changed but needs a restart to take effect: ${restart.join(', ')}`);
+      const message = parts.join('; ');
+      bus.emit('log', { level: restart.length > 0 ? 'warn' : 'info', msg: `reload: ${message}`, fields: { ...cfg.qc.thresholds } });
+      return { ok: true, message, thresholds: cfg.qc.thresholds };
     } catch (e) {
       bus.emit('log', { level: 'error', msg: `reload refused: ${(e as Error).message}` });
       return { ok: false, message: (e as Error).message };
     }
   };
+  const guard = new RequestGuard({ listenHost: cfg.server.host, allowedHosts: cfg.server.allowed_hosts, allowedOrigins: cfg.server.allowed_origins });
+  const refusals = new RefusalLog((msg) => bus.emit('log', { level: 'warn', msg }));
   const previews = new PreviewService(cfg, bus, pipeline, workers);
   const history = new QcHistory(bus, () => cfg.pixel_size_um.x, () => [...streamQc.streams.values()]);
   const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata(), offload: () => offloader?.status() ?? null, diskFullIn: () => alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) };
   const hub: WsHub = new WsHub(bus, previews, {
     history: () => history.snapshot(),
-    token: cfg.server.token, allowedOrigins: cfg.server.allowed_origins, defaultFps: cfg.preview.fps,
+    token: cfg.server.token, guard, refusals, redact, maxClients: cfg.server.max_clients, defaultFps: cfg.preview.fps,
     defaultFormat: cfg.preview.format, maxFps: cfg.preview.fps * 4,
     hello: () => helloMessage(page), status: () => statusMessage(page),
   });
@@ -109,14 +128,14 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   };
   let sim: ChildProcess | null = null;
   const routes = apiRoutes({
-    cfg, bus, pipeline, metrics, reload, metadata: currentMetadata,
+    cfg, bus, pipeline, metrics, reload, metadata: currentMetadata, publicConfig: () => publicConfig(cfg, secrets),
     metadataChanged: () => hub.broadcast({ type: 'metadata', metadata: currentMetadata() }),
     simRunning: () => sim !== null && sim.exitCode === null && sim.stdin !== null,
     simCommand: (line) => sim?.stdin?.write(line),
     offload: page.offload, diskFullIn: page.diskFullIn,
   });
   const server = await startHttpServer({
-    host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), vendor: vendorFiles(), token: cfg.server.token, routes,
+    host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), vendor: vendorFiles(), token: cfg.server.token, routes, guard, refusals, redact,
     onUpgrade: (req, socket, head) => hub.handleUpgrade(req, socket, head),
   });
   const addr = server.address();

@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildConfig, loadConfigFile, overrideFromString, ConfigError, DEFAULT_CONFIG, type Config } from './config/config.js';
+import { assumedKeys, buildConfig, loadConfigFile, overrideFromString, ConfigError, DEFAULT_CONFIG, type Config } from './config/config.js';
+import { publicConfig } from './config/secrets.js';
 import { runSimulator } from './ingest/simulator.js';
 import { startApp } from './app.js';
 import { VERSION } from './package-info.js';
@@ -105,6 +106,21 @@ const RUN_FLAGS: Record<string, string> = {
 };
 
 export function configFromFlags(flags: Map<string, string[]>): Config {
+  return buildConfig(...configLayers(flags));
+}
+
+/** `run`'s configuration, with the producer facts nobody set for an external ring. */
+function runConfig(flags: Map<string, string[]>): { cfg: Config; assumed: string[] } {
+  const layers = configLayers(flags);
+  const cfg = buildConfig(...layers);
+  const assumed = assumedKeys(cfg, layers);
+  // The simulator's channel names are no fact about another camera: ch0, ch1… until configured.
+  if (assumed.includes('channels')) cfg.channels = [];
+  return { cfg, assumed };
+}
+
+/** The config file, then the flags, as layers over the defaults (later wins). */
+function configLayers(flags: Map<string, string[]>): unknown[] {
   const layers: unknown[] = [];
   const file = flags.get('config')?.[0];
   if (file) layers.push(loadConfigFile(file));
@@ -121,7 +137,7 @@ export function configFromFlags(flags: Map<string, string[]>): Config {
   }
   const known = new Set([...Object.keys(RUN_FLAGS), 'config', 'overwrite', 'append', 'json-logs', 'set', 'print']);
   for (const k of flags.keys()) if (!known.has(k)) throw new UsageError(`unknown flag --${k} (see spimstream help)`);
-  return buildConfig(...layers);
+  return layers;
 }
 
 function num(flags: Map<string, string[]>, name: string, def: number): number {
@@ -200,7 +216,7 @@ function checkOutputDir(out: string): void {
 
 async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   survivePipeErrors();
-  const cfg = configFromFlags(flags);
+  const { cfg, assumed } = runConfig(flags);
   if (cfg.storage.enabled) checkOutputDir(cfg.storage.out);
   // Handlers first: a signal that arrives while the app is still starting must still stop it cleanly.
   let signals = 0;
@@ -211,8 +227,14 @@ async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append') }, () => configFromFlags(flags));
-  process.on('SIGHUP', () => { app.reload(); });
+  // SIGHUP's default action ends the process: it is taken from the start, and reloads once running.
+  let reload: (() => void) | null = null;
+  process.on('SIGHUP', () => {
+    if (reload) reload();
+    else process.stderr.write('spimstream: SIGHUP while starting: ignored (send it again once the page answers)\n');
+  });
+  const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append'), assumed }, () => runConfig(flags).cfg);
+  reload = () => { app.reload(); };
   return new Promise<number>((resolve) => {
     const stop = (sig: string) => {
       app.bus.emit('log', { level: 'info', msg: `${sig}: stopping intake, draining workers, flushing store` });
@@ -250,8 +272,7 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdSim(flags);
       case 'config': {
         const cfg = configFromFlags(flags);
-        const shown = { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } };
-        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(publicConfig(cfg), null, 2)}\n`);
         return 0;
       }
       case 'grafana': {

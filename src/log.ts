@@ -5,15 +5,16 @@ const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 /** While frames stay unstored for the same reasons, the log repeats it this often. */
 const UNSTORED_REPEAT_MS = 60_000;
 
-export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof LEVELS, out: NodeJS.WritableStream = process.stderr): void {
+export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof LEVELS, out: NodeJS.WritableStream = process.stderr, redact: (line: string) => string = (l) => l): void {
   const min = LEVELS[level];
   const write = (lvl: keyof typeof LEVELS, msg: string, fields: Record<string, unknown> = {}) => {
     if (LEVELS[lvl] < min) return;
     const time = new Date().toISOString();
-    if (json) out.write(`${JSON.stringify({ time, level: lvl, msg, ...fields })}\n`);
+    // One line per record: a newline inside a message or field (a note from the form) stays escaped.
+    if (json) out.write(`${redact(JSON.stringify({ time, level: lvl, msg, ...fields }))}\n`);
     else {
-      const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
-      out.write(`${time} ${lvl.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ''}\n`);
+      const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'object' || /[\r\n]/.test(String(v)) ? JSON.stringify(v) : String(v)}`).join(' ');
+      out.write(`${redact(`${time} ${lvl.toUpperCase().padEnd(5)} ${msg.replace(/\r?\n/g, '\\n')}${extra ? ` ${extra}` : ''}`)}\n`);
     }
   };
   bus.on('log', (e) => write(e.level, e.msg, e.fields));

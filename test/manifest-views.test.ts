@@ -21,7 +21,7 @@ describe('manifest per view', () => {
     const out = tmpDir('manifest-views');
     dirs.push(out);
     const bus = new EventBus();
-    new ManifestWriter(bus, { version: 'test', ring: () => '/dev/shm/r', pixelSizeUm: () => 0.1, config: () => ({}) });
+    new ManifestWriter(bus, { version: 'test', ring: () => '/dev/shm/r', pixelSizeUm: () => 0.1, config: () => ({}), redact: (s) => s });
     const written: string[] = [];
     bus.on('manifest-written', (e) => written.push(e.storePath));
     const roots = [0, 1].map((v) => path.join(out, `acq_view${v}.ome.zarr`));

@@ -92,7 +92,7 @@ describe('security defaults', () => {
       }
       const big = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: JSON.stringify({ notes: 'x'.repeat(70 * 1024) }), headers: { 'content-type': 'application/json' } });
       expect(big.status).toBe(413);
-      const bad = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user": 1}' });
+      const bad = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user": 1}', headers: { 'content-type': 'application/json' } });
       expect(bad.status).toBe(400);
       expect(await bad.json()).toEqual({ error: 'metadata field "user" must be a string' });
     } finally {
@@ -103,9 +103,9 @@ describe('security defaults', () => {
   it('with a token, the WebSocket and the POST endpoints need it', async () => {
     const { app } = await startTestApp({ source: 'sim', storage: { enabled: false }, sim: { width: 64, height: 64, fps: 5 }, server: { token: 's3cret' } });
     try {
-      const noTok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user":"x"}' });
+      const noTok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user":"x"}', headers: { 'content-type': 'application/json' } });
       expect(noTok.status).toBe(401);
-      const ok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user":"x"}', headers: { authorization: 'Bearer s3cret' } });
+      const ok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user":"x"}', headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' } });
       expect(ok.status).toBe(200);
       const status = (url: string) => new Promise<string>((resolve) => {
         const ws = new WebSocket(url);
@@ -314,6 +314,23 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
 });
 
 describe('life cycle', () => {
+  it('a SIGHUP while the sidecar is still starting does not end it', async () => {
+    const p = spawnNode([BIN, 'run', '--port', '0', '--set', 'storage.enabled=false', '--set', 'sim.width=64', '--set', 'sim.height=64']);
+    try {
+      // The first log line comes from inside the start-up, before the port listens.
+      await waitFor(() => /codec/.test(p.output()), 20000, 'the first log line');
+      p.kill('SIGHUP');
+      await waitFor(() => /listening on http:\/\/127.0.0.1:(\d+)/.test(p.output()), 20000, 'listening');
+      const port = Number(/listening on http:\/\/127.0.0.1:(\d+)/.exec(p.output())![1]);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect(p.exitCode).toBe(null);
+      expect(p.output()).toMatch(/SIGHUP while starting: ignored|reload: /);
+    } finally {
+      p.kill('SIGTERM');
+      expect(await exited(p)).toBe(0);
+    }
+  });
+
   it('SIGHUP reloads the thresholds from the config file without stopping', async () => {
     const dir = tmpDir('hup');
     rm(dir);
@@ -334,6 +351,11 @@ describe('life cycle', () => {
       const after = ((await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { counters: { framesReceived: number; framesOverrun: number } }).counters;
       expect(after.framesReceived).toBeGreaterThan(before);
       expect(after.framesOverrun).toBe(0);
+      expect(p.output()).toMatch(/reload: thresholds reloaded \(qc.thresholds.drift_um\)"/);
+      // A key that only a restart applies is named as such, not reported as reloaded.
+      fs.writeFileSync(file, JSON.stringify({ storage: { enabled: false }, sim: { width: 64, height: 64, fps: 20 }, qc: { thresholds: { drift_um: 7.5 } }, preview: { fps: 3 } }));
+      p.kill('SIGHUP');
+      await waitFor(() => /reload: no threshold changed; changed but needs a restart to take effect: preview.fps"/.test(p.output()), 5000, 'the restart-needed reload line');
     } finally {
       p.kill('SIGTERM');
       await exited(p);

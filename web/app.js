@@ -12,14 +12,19 @@ function connect() {
   ws = new WebSocket(url);
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => { setConn(true); retry = 1000; };
-  ws.onclose = () => { setConn(false); setTimeout(connect, retry); retry = Math.min(retry * 2, 5000); };
+  ws.onclose = (ev) => {
+    // 1013: the sidecar has server.max_clients viewers already; try again less often.
+    setConn(false, ev.code === 1013 ? `refused: ${ev.reason || 'too many viewers'}` : null);
+    setTimeout(connect, ev.code === 1013 ? 15000 : retry);
+    retry = Math.min(retry * 2, 5000);
+  };
   ws.onerror = () => ws.close();
   ws.onmessage = (ev) => (typeof ev.data === 'string' ? onJson(JSON.parse(ev.data)) : onPreview(ev.data));
 }
 
-function setConn(ok) {
+function setConn(ok, why = null) {
   const c = $('conn');
-  c.textContent = ok ? 'live' : 'reconnecting…';
+  c.textContent = ok ? 'live' : why ?? 'reconnecting…';
   c.className = `conn ${ok ? 'ok' : 'bad'}`;
 }
 

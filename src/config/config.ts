@@ -64,7 +64,19 @@ export interface Config {
     /** auto: shards through O_DIRECT where the file system allows it (else buffered); off: always buffered. */
     direct_io: string;
   };
-  server: { host: string; port: number; token: string; allowed_origins: string[] };
+  server: {
+    host: string;
+    port: number;
+    token: string;
+    /** Origins (besides the page's own) whose pages may write: `https://lims.example.org`. */
+    allowed_origins: string[];
+    /** Host names (besides localhost, this machine's name and IP literals) the server answers to. */
+    allowed_hosts: string[];
+    /** Listen beyond loopback without a token (anyone on the network can change the run). */
+    insecure_no_token: boolean;
+    /** Viewers (WebSocket clients) at once. */
+    max_clients: number;
+  };
   preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
   pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number; kernels: string };
   offload: {
@@ -121,7 +133,7 @@ export const DEFAULT_CONFIG: Config = {
     chunk: [32, 256, 256], shard: [128, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
     levels: 0, downsample: 'mean', direct_io: 'auto',
   },
-  server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [] },
+  server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [], allowed_hosts: [], insecure_no_token: false, max_clients: 16 },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
   pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024, kernels: 'simd' },
   offload: {
@@ -210,7 +222,7 @@ export const RANGES: Record<string, Range> = {
   'qc.thresholds.disk_free_bytes': { min: 0 }, 'qc.thresholds.disk_full_in_s': { above: 0 },
   'storage.clevel': I(0, 22), 'storage.blocksize': I(0, 1 << 30), 'storage.min_free_bytes': { min: 0 },
   'storage.levels': I(0, 16),
-  'server.port': I(0, 65535),
+  'server.port': I(0, 65535), 'server.max_clients': I(1, 10000),
   'preview.max_size': I(16, 8192), 'preview.fps': { above: 0, max: 60 }, 'preview.quality': I(1, 100), 'preview.clip_percent': { min: 0, below: 50 },
   'pipeline.workers': I(0, 256), 'pipeline.frame_pool_mib': I(1, 1 << 20), 'pipeline.block_pool_mib': I(1, 1 << 20),
   'offload.transfers': I(1, 64), 'offload.retries': I(0, 100), 'offload.on_complete_timeout_s': { above: 0, max: 86400 }, 'offload.stall_seconds': { above: 0 },
@@ -259,6 +271,10 @@ export function problems(c: Config): string[] {
   check(lv === 0 || c.storage.chunk.length !== 3 || c.storage.chunk[0] % 2 === 0, 'storage.levels',
     `needs an even storage.chunk z (got ${c.storage.chunk[0]}): a level's plane pairs two consecutive planes of one chunk (chunk z is clamped to the stack, so 2 also suits single-plane streams)`);
   check(c.storage.out.length > 0, 'storage.out', 'must not be empty');
+  check(isLoopbackHost(c.server.host) || c.server.token !== '' || c.server.insecure_no_token, 'server.host',
+    `"${c.server.host}" is reachable from the network: set server.token (every viewer and write then needs it), or server.insecure_no_token: true to allow anyone on the network to change the run`);
+  check(c.server.allowed_origins.every((o) => typeof o === 'string' && /^https?:\/\/[^/\s]+$/.test(o)), 'server.allowed_origins', `${JSON.stringify(c.server.allowed_origins)} must be origins such as "https://lims.example.org" (scheme, host, optional port; no path)`);
+  check(c.server.allowed_hosts.every((h) => typeof h === 'string' && /^[\w.:-]+$/.test(h)), 'server.allowed_hosts', `${JSON.stringify(c.server.allowed_hosts)} must be host names such as "scope3.example.org"`);
   check(c.qc.roi.length === 0 || c.qc.roi.length === 4, 'qc.roi', 'must be [] (centred) or [x, y, width, height]');
   const o = c.offload;
   check(o.destination === '' || path.isAbsolute(o.destination) || /^[\w.-]+:/.test(o.destination) || /^:[\w-]+[,:]/.test(o.destination), 'offload.destination', `"${o.destination}" must be an rclone remote path (remote:path, or a connection string :backend,opt=v:path) or an absolute path`);
@@ -266,6 +282,12 @@ export function problems(c: Config): string[] {
   check(o.bandwidth === '' || /^[\w.:, -]+$/.test(o.bandwidth), 'offload.bandwidth', `"${o.bandwidth}" is not in rclone's --bwlimit syntax (e.g. "100M" or "08:00,50M 18:00,off")`);
   check(!o.delete_local || o.destination !== '', 'offload.delete_local', 'needs offload.destination (local files are deleted only after their verified copy exists there)');
   return out;
+}
+
+/** Whether a listening address keeps the port on this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  return h === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
 }
 
 export function validate(c: Config): Config {
@@ -297,6 +319,30 @@ export function buildConfig(...layers: unknown[]): Config {
   const all = [...errs, ...problems(c as Config)];
   if (all.length > 0) throw new ConfigError(all.join('\n'));
   return c as Config;
+}
+
+/** The dotted keys whose values differ between two configurations (arrays compared whole). */
+export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (kind(a) === 'object' && kind(b) === 'object') {
+    const ao = a as Record<string, unknown>;
+    const bo = b as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(ao), ...Object.keys(bo)])];
+    return keys.flatMap((k) => changedKeys(ao[k], bo[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+/** What describes the sample's optics: the defaults are the simulator's, not a fact about another camera. */
+export const PRODUCER_FACTS = ['channels', 'pixel_size_um', 'time_step_s'] as const;
+
+/**
+ * The producer facts no layer set, for an external ring (empty for the simulator, whose defaults
+ * they are). The store then names channels ch0… and claims no physical unit for what is unknown.
+ */
+export function assumedKeys(cfg: Config, layers: unknown[]): string[] {
+  if (cfg.source === 'sim') return [];
+  const set = (k: string) => layers.some((l) => typeof l === 'object' && l !== null && k in l);
+  return PRODUCER_FACTS.filter((k) => !set(k));
 }
 
 /** Sets a dotted key from a CLI string, keeping the default's type. */

@@ -39,16 +39,27 @@ export interface Faults {
   gap_every: number;
 }
 
-export function faultsFrom(f: Record<string, number | number[]>): Faults {
-  const out: Faults = {
-    drift_px_per_t: [0, 0], defocus_px: 0, defocus_from_t: -1, defocus_px_per_t: 0,
-    saturate: 0, saturate_from_t: -1, bleach_per_t: 0, gap_every: 0,
-  };
+const HEALTHY: Faults = {
+  drift_px_per_t: [0, 0], defocus_px: 0, defocus_from_t: -1, defocus_px_per_t: 0,
+  saturate: 0, saturate_from_t: -1, bleach_per_t: 0, gap_every: 0,
+};
+
+/** Null for a valid fault object, else one line naming the fault that is wrong. */
+export function faultProblem(f: unknown): string | null {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'sim faults must be a JSON object such as {"saturate": 1}';
   for (const [k, v] of Object.entries(f)) {
-    if (!(k in out)) throw new Error(`unknown sim fault "${k}"; known: ${Object.keys(out).join(', ')}`);
-    (out as unknown as Record<string, unknown>)[k] = v;
+    if (!(k in HEALTHY)) return `unknown sim fault "${k}"; known: ${Object.keys(HEALTHY).join(', ')}`;
+    if (k === 'drift_px_per_t') {
+      if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return `sim fault "drift_px_per_t" must be [dx, dy] numbers (got ${JSON.stringify(v)})`;
+    } else if (typeof v !== 'number' || !Number.isFinite(v)) return `sim fault "${k}" must be a number (got ${JSON.stringify(v)})`;
   }
-  return out;
+  return null;
+}
+
+export function faultsFrom(f: Record<string, number | number[]>): Faults {
+  const bad = faultProblem(f);
+  if (bad) throw new Error(bad);
+  return { ...structuredClone(HEALTHY), ...f } as Faults;
 }
 
 export function planeState(f: Faults, t: number): PlaneState {

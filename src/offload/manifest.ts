@@ -48,7 +48,7 @@ interface Current {
 export class ManifestWriter {
   private cur: Current | null = null;
 
-  constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown; pixelSizeUm: () => number }) {
+  constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown; pixelSizeUm: () => number; redact: (text: string) => string }) {
     bus.on('acquisition-started', (e) => {
       this.cur = e.viewStores.length > 0 ? {
         id: e.id, name: e.name, roots: e.viewStores, started: new Date().toISOString(), geometry: e.geometry,
@@ -104,9 +104,9 @@ export class ManifestWriter {
       metadata = (JSON.parse(fs.readFileSync(path.join(root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
     } catch { /* no group metadata: the manifest says null */ }
     // The report first, so that the manifest (written last) lists it with the store's files.
-    writeFileDurableSync(path.join(root, REPORT_NAME), renderQcReport({
+    writeFileDurableSync(path.join(root, REPORT_NAME), this.info.redact(renderQcReport({
       name: c.name, started: c.started, finished, frames, bytes, stacks, metadata, pixelSizeUm: this.info.pixelSizeUm(), version: this.info.version,
-    }), path.join(root, `.${REPORT_NAME}.tmp-${process.pid}`));
+    })), path.join(root, `.${REPORT_NAME}.tmp-${process.pid}`));
     // Every file under the root: shards as hashed when written, the rest (zarr.json) read back now.
     const files: { path: string; bytes: number; sha256: string }[] = [];
     for (const full of storeFiles(root)) {
@@ -135,6 +135,6 @@ export class ManifestWriter {
       spimstream_version: this.info.version,
       config: this.info.config(),
     };
-    writeFileDurableSync(path.join(root, MANIFEST_NAME), `${JSON.stringify(doc, null, 1)}\n`, path.join(root, `.${MANIFEST_NAME}.tmp-${process.pid}`));
+    writeFileDurableSync(path.join(root, MANIFEST_NAME), `${this.info.redact(JSON.stringify(doc, null, 1))}\n`, path.join(root, `.${MANIFEST_NAME}.tmp-${process.pid}`));
   }
 }

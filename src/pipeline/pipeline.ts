@@ -63,7 +63,7 @@ export class Pipeline implements IntakeSink {
     private readonly bus: EventBus,
     workers: WorkerPool,
     readonly ringPath: string,
-    opts: { overwrite: boolean; append: boolean },
+    opts: { overwrite: boolean; append: boolean; assumed?: string[] },
   ) {
     this.codec = resolveCodec(cfg.storage.codec, cfg.storage.clevel, cfg.storage.blocksize, cfg.storage.checksum);
     this.storage = new StorageStage(cfg, bus, workers, this.codec, this.counters, this.inflight, (m) => this.streamKey(m),

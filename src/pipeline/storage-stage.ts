@@ -63,7 +63,7 @@ export class StorageStage {
     private readonly counters: Counters,
     private readonly inflight: Inflight,
     private readonly streamKey: (m: { c: number; view: number }) => StreamKey,
-    private readonly opts: { overwrite: boolean; append: boolean; onBlockFreed: () => void },
+    private readonly opts: { overwrite: boolean; append: boolean; assumed?: string[]; onBlockFreed: () => void },
   ) {}
 
   get geometry(): TileGeometry | null {
@@ -137,7 +137,7 @@ export class StorageStage {
     try {
       this.stores = openAcquisitionStores({
         cfg: this.cfg, header: h, layout, levels: plan?.layouts.slice(1) ?? [], codec: this.codec, name: acq.name, id: acq.id, ringPath: acq.ringPath, metadata: acq.metadata,
-        overwrite: this.opts.overwrite, append: this.opts.append,
+        overwrite: this.opts.overwrite, append: this.opts.append, assumed: this.opts.assumed ?? [],
         onError: (e, frames) => this.failed(e, frames),
         onChunkDone: (chunk) => this.slab?.releaseView(chunk),
         onShard: (file, bytes, sha256) => {

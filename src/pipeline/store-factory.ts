@@ -25,6 +25,8 @@ export interface OpenStoresInput {
   metadata: Record<string, unknown>;
   overwrite: boolean;
   append: boolean;
+  /** Config keys nobody set for this producer (config.ts assumedKeys): not written as facts. */
+  assumed: string[];
   onError: (e: StoreError, frames: number) => void;
   onChunkDone: (chunk: Uint8Array) => void;
   onShard: (file: string, bytes: number, sha256: string) => void;
@@ -48,14 +50,15 @@ export function openAcquisitionStores(o: OpenStoresInput): AcquisitionStore[] {
         channels: Array.from({ length: h.channels }, (_, c) => ({
           name: cfg.channels[c]?.name ?? `ch${c}`, color: cfg.channels[c]?.color ?? 'FFFFFF',
         })),
-        pixelSizeUm: cfg.pixel_size_um,
-        timeStepS: cfg.time_step_s,
+        pixelSizeUm: o.assumed.includes('pixel_size_um') ? null : cfg.pixel_size_um,
+        timeStepS: o.assumed.includes('time_step_s') ? null : cfg.time_step_s,
         levels: factors.map((factor) => ({ factor })), downsample: cfg.storage.downsample,
         window: { min: 0, max: cfg.camera.saturation_level, start: cfg.camera.offset, end: Math.min(cfg.camera.saturation_level, cfg.camera.offset * 20) },
         acquisition: {
           ...cfg.metadata, ...o.metadata, start_time: new Date().toISOString(), acquisition_id: o.id,
           camera: cfg.camera, ring: o.ringPath, spimstream_version: VERSION, view: v, views: h.views,
           codec: { requested: o.codec.requested, effective: o.codec.effective, implementation: o.codec.implementation },
+          ...(o.assumed.length > 0 ? { unknown: o.assumed } : {}),
         },
       },
       overwrite: o.overwrite, append: o.append,

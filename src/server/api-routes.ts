@@ -10,6 +10,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Route } from './http-server.js';
 import type { Metrics } from './metrics.js';
 import { VERSION } from '../package-info.js';
+import { faultProblem } from '../ingest/simulator.js';
 
 export interface ApiDeps {
   cfg: Config;
@@ -26,6 +27,8 @@ export interface ApiDeps {
   offload: () => OffloadStatus | null;
   diskFullIn: () => number;
   reload: () => { ok: boolean; message: string };
+  /** The effective configuration with every secret masked (config/secrets.ts). */
+  publicConfig: () => Config;
 }
 
 /** Metadata form input: only the known keys, strings of at most 2000 characters. */
@@ -39,11 +42,6 @@ export function validateMetadata(body: unknown, keys: string[]): Record<string, 
     out[k] = v;
   }
   return out;
-}
-
-/** The effective configuration as shown to others: the server token masked. */
-export function publicConfig(cfg: Config): Config {
-  return { ...cfg, server: { ...cfg.server, token: cfg.server.token ? '***' : '' } };
 }
 
 export function apiRoutes(d: ApiDeps): Route[] {
@@ -76,7 +74,8 @@ export function apiRoutes(d: ApiDeps): Route[] {
     {
       method: 'POST', path: '/api/sim', protected: true, handle: async (_req, body) => {
         if (!d.simRunning()) return { status: 409, body: { error: 'the built-in simulator is not running (source is not "sim")' } };
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) return { status: 400, body: { error: 'body must be a JSON object of sim faults' } };
+        const bad = faultProblem(body);
+        if (bad) return { status: 400, body: { error: bad } };
         d.simCommand(`${JSON.stringify(body)}\n`);
         return { status: 200, body: { ok: true } };
       },
@@ -87,6 +86,6 @@ export function apiRoutes(d: ApiDeps): Route[] {
         return { status: r.ok ? 200 : 400, body: r };
       },
     },
-    { method: 'GET', path: '/api/config', handle: async () => ({ status: 200, body: publicConfig(cfg) }) },
+    { method: 'GET', path: '/api/config', handle: async () => ({ status: 200, body: d.publicConfig() }) },
   ];
 }

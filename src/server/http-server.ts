@@ -1,12 +1,14 @@
 /**
  * The sidecar's one HTTP port: the page (static files from web/ only), /metrics, /healthz, /readyz,
  * a small JSON API, and the WebSocket upgrade (handed to the preview hub). Errors to clients are
- * one-line JSON, never stack traces.
+ * one-line JSON, never stack traces. Every request passes the request guard (Host; for writes also
+ * Content-Type and Origin) first, and every text answer passes the secret masking.
  */
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import type { RefusalLog, RequestGuard } from './request-guard.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -26,6 +28,10 @@ export interface HttpServerOptions {
   vendor?: Record<string, string>;
   token: string;
   routes: Route[];
+  guard: RequestGuard;
+  refusals: RefusalLog;
+  /** Masks configured secrets in every text answer (secrets.ts). */
+  redact: (text: string) => string;
   onUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
@@ -58,9 +64,9 @@ export function resolveStatic(webDir: string, urlPath: string): string | null {
   return full;
 }
 
-function send(res: http.ServerResponse, status: number, body: string | Buffer | object, type?: string): void {
+function sendRaw(res: http.ServerResponse, status: number, body: string | Buffer | object, type: string | undefined, redact: (s: string) => string): void {
   const isObj = typeof body === 'object' && !Buffer.isBuffer(body);
-  const payload = isObj ? JSON.stringify(body) : body;
+  const payload = isObj ? redact(JSON.stringify(body)) : typeof body === 'string' ? redact(body) : body;
   res.writeHead(status, {
     'content-type': type ?? (isObj ? 'application/json' : 'text/plain; charset=utf-8'),
     'cache-control': 'no-store',
@@ -90,25 +96,36 @@ export function startHttpServer(o: HttpServerOptions): Promise<http.Server> {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const route = o.routes.find((r) => r.path === url.pathname && r.method === req.method);
+      const send = (status: number, body: string | Buffer | object, type?: string) => sendRaw(res, status, body, type, o.redact);
+      const refuse = (reason: string) => {
+        o.refusals.refused(`${req.method} ${url.pathname}`, reason);
+        return send(403, { error: reason });
+      };
       try {
+        const badHost = o.guard.hostProblem(req);
+        if (badHost) return refuse(badHost);
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          const badWrite = o.guard.writeProblem(req);
+          if (route && badWrite) return refuse(badWrite);
+        }
         if (route) {
-          if (route.protected && !tokenOk(req, o.token)) return send(res, 401, { error: 'a valid token is required (Authorization: Bearer TOKEN)' });
+          if (route.protected && !tokenOk(req, o.token)) return send(401, { error: 'a valid token is required (Authorization: Bearer TOKEN)' });
           const body = req.method === 'POST' ? await readBody(req) : undefined;
           const r = await route.handle(req, body);
-          return send(res, r.status, r.body, r.type);
+          return send(r.status, r.body, r.type);
         }
-        if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method} is not allowed here` });
+        if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: `${req.method} is not allowed here` });
         const file = o.vendor?.[url.pathname] ?? resolveStatic(o.webDir, url.pathname);
-        if (!file) return send(res, 400, { error: 'bad path' });
+        if (!file) return send(400, { error: 'bad path' });
         fs.stat(file, (err, st) => {
-          if (err || !st.isFile()) return send(res, 404, { error: 'not found' });
+          if (err || !st.isFile()) return send(404, { error: 'not found' });
           res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': st.size, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
           if (req.method === 'HEAD') return res.end();
           fs.createReadStream(file).pipe(res);
         });
       } catch (e) {
         const status = (e as { status?: number }).status ?? 500;
-        send(res, status, { error: status === 500 ? 'internal error' : (e as Error).message });
+        send(status, { error: status === 500 ? 'internal error' : (e as Error).message });
       }
     })();
   });

@@ -10,6 +10,7 @@ import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js'
 import { encodePreview } from './preview-protocol.js';
 import { streamId, type PreviewService, type StreamDemand } from './preview-service.js';
 import { tokenOk } from './http-server.js';
+import type { RefusalLog, RequestGuard } from './request-guard.js';
 
 export const MAX_BUFFERED_BYTES = 1 << 20;
 export const MAX_MESSAGE_BYTES = 16 * 1024;
@@ -31,7 +32,12 @@ interface Client {
 
 export interface HubOptions {
   token: string;
-  allowedOrigins: string[];
+  guard: RequestGuard;
+  refusals: RefusalLog;
+  /** Viewers at once (`server.max_clients`); a further one is closed with 1013 "try again later". */
+  maxClients: number;
+  /** Masks configured secrets in every JSON message (secrets.ts). */
+  redact: (text: string) => string;
   defaultFps: number;
   defaultFormat: string;
   maxFps: number;
@@ -62,18 +68,6 @@ export class WsHub {
     return this.clients.size;
   }
 
-  /** Origin check for browsers: same host as the page, or explicitly allowed. */
-  originOk(req: http.IncomingMessage): boolean {
-    const origin = req.headers.origin;
-    if (!origin) return true; // not a browser (CLI tools, tests): the token still applies
-    if (this.o.allowedOrigins.includes(origin)) return true;
-    try {
-      return new URL(origin).host === req.headers.host;
-    } catch {
-      return false;
-    }
-  }
-
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
     const refuse = (code: number, msg: string) => {
@@ -81,9 +75,21 @@ export class WsHub {
       socket.destroy();
     };
     if (url.pathname !== '/ws') return refuse(404, 'Not Found');
-    if (!this.originOk(req)) return refuse(403, 'Forbidden');
+    // A browser sends no preflight for a WebSocket: Host (DNS rebinding) and Origin are checked here.
+    const bad = this.o.guard.hostProblem(req) ?? this.o.guard.originProblem(req);
+    if (bad) {
+      this.o.refusals.refused('WebSocket', bad);
+      return refuse(403, 'Forbidden');
+    }
     if (!tokenOk(req, this.o.token)) return refuse(401, 'Unauthorized');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.clients.size >= this.o.maxClients) {
+        this.o.refusals.refused('a viewer', `server.max_clients (${this.o.maxClients}) viewers are connected`);
+        ws.close(1013, `too many viewers (server.max_clients ${this.o.maxClients})`);
+        return;
+      }
+      this.onConnection(ws);
+    });
   }
 
   private onConnection(ws: WebSocket): void {
@@ -108,11 +114,13 @@ export class WsHub {
       return this.sendJson(c, { type: 'error', message: 'message is not valid JSON' });
     }
     if (m.type === 'subscribe') {
+      const bad = subscribeProblem(m);
+      if (bad) return this.sendJson(c, { type: 'error', message: `subscribe: ${bad}` });
       if (typeof m.stream === 'string') c.stream = m.stream;
-      if (typeof m.fps === 'number' && m.fps > 0) c.fps = Math.min(this.o.maxFps, m.fps);
-      if (m.format === 'raw' || m.format === 'jpeg' || m.format === 'webp') c.format = m.format;
+      if (typeof m.fps === 'number') c.fps = Math.min(this.o.maxFps, m.fps);
+      if (typeof m.format === 'string') c.format = m.format;
       if (m.window === null) c.window = null;
-      else if (Array.isArray(m.window) && m.window.length === 2 && m.window.every((v) => typeof v === 'number') && (m.window[1] as number) > (m.window[0] as number)) c.window = [m.window[0] as number, m.window[1] as number];
+      else if (Array.isArray(m.window)) c.window = [m.window[0] as number, m.window[1] as number];
       if (typeof m.mip === 'boolean') c.mip = m.mip;
       this.updateDemand();
       this.sendJson(c, { type: 'subscribed', stream: c.stream, fps: c.fps, format: c.format, window: c.window, mip: c.mip });
@@ -143,7 +151,7 @@ export class WsHub {
       this.skippedTotal++;
       return false;
     }
-    c.ws.send(payload);
+    c.ws.send(typeof payload === 'string' ? this.o.redact(payload) : payload);
     c.sent++;
     return true;
   }
@@ -199,6 +207,22 @@ export class WsHub {
     for (const c of this.clients) c.ws.terminate();
     this.wss.close();
   }
+}
+
+const SUBSCRIBE_FIELDS = new Set(['type', 'stream', 'fps', 'format', 'window', 'mip']);
+
+/** Null for a valid subscribe message, else what is wrong with which field (one line). */
+export function subscribeProblem(m: Record<string, unknown>): string | null {
+  for (const k of Object.keys(m)) if (!SUBSCRIBE_FIELDS.has(k)) return `unknown field "${k}"; allowed: ${[...SUBSCRIBE_FIELDS].join(', ')}`;
+  if (m.stream !== undefined && (typeof m.stream !== 'string' || m.stream.length === 0 || m.stream.length > 200)) return 'field "stream" must be a stream id such as "GFP/0"';
+  if (m.fps !== undefined && !(typeof m.fps === 'number' && Number.isFinite(m.fps) && m.fps > 0)) return `field "fps" must be a number > 0 (got ${JSON.stringify(m.fps)})`;
+  if (m.format !== undefined && !['raw', 'jpeg', 'webp'].includes(m.format as string)) return `field "format" must be one of raw, jpeg, webp (got ${JSON.stringify(m.format)})`;
+  if (m.window !== undefined && m.window !== null) {
+    const w = m.window;
+    if (!Array.isArray(w) || w.length !== 2 || !w.every((v) => typeof v === 'number' && Number.isFinite(v)) || !((w[1] as number) > (w[0] as number))) return `field "window" must be null or [lo, hi] numbers with hi > lo (got ${JSON.stringify(w)})`;
+  }
+  if (m.mip !== undefined && typeof m.mip !== 'boolean') return `field "mip" must be true or false (got ${JSON.stringify(m.mip)})`;
+  return null;
 }
 
 export function streamList(channels: string[], views: number, camera: string): (StreamKey & { id: string })[] {

@@ -9,8 +9,10 @@ export interface ChannelInfo {
 export interface ImageMetadataInput {
   name: string;
   channels: ChannelInfo[];
-  pixelSizeUm: { x: number; y: number; z: number };
-  timeStepS: number;
+  /** Null: not known (no unit is claimed; the scale is in pixels). */
+  pixelSizeUm: { x: number; y: number; z: number } | null;
+  /** Null: not known (no unit is claimed; the scale is in timepoints). */
+  timeStepS: number | null;
   /** Contrast window for omero channels (camera range). */
   window: { min: number; max: number; start: number; end: number };
   acquisition: Record<string, unknown>;
@@ -23,10 +25,10 @@ export interface ImageMetadataInput {
 /** One multiscales dataset per level: scale, and the translation of a window's centre (mean, max). */
 function datasets(m: ImageMetadataInput): Record<string, unknown>[] {
   const levels = m.levels ?? [{ factor: [1, 1, 1] }];
-  const px = [m.pixelSizeUm.z, m.pixelSizeUm.y, m.pixelSizeUm.x];
+  const px = m.pixelSizeUm ? [m.pixelSizeUm.z, m.pixelSizeUm.y, m.pixelSizeUm.x] : [1, 1, 1];
   const centred = m.downsample === 'mean' || m.downsample === 'max';
   return levels.map((l, k) => {
-    const scale = [m.timeStepS, 1, ...l.factor.map((f, i) => f * px[i])];
+    const scale = [m.timeStepS ?? 1, 1, ...l.factor.map((f, i) => f * px[i])];
     const tr: Record<string, unknown>[] = [{ type: 'scale', scale }];
     // A level-k pixel covers level-0 pixels 0..f-1: its centre sits (f - 1) / 2 pixels in.
     if (k > 0 && centred) tr.push({ type: 'translation', translation: [0, 0, ...l.factor.map((f, i) => ((f - 1) / 2) * px[i])] });
@@ -45,11 +47,9 @@ export function groupMetadata(m: ImageMetadataInput): Record<string, unknown> {
           {
             name: m.name,
             axes: [
-              { name: 't', type: 'time', unit: 'second' },
+              { name: 't', type: 'time', ...(m.timeStepS === null ? {} : { unit: 'second' }) },
               { name: 'c', type: 'channel' },
-              { name: 'z', type: 'space', unit: 'micrometer' },
-              { name: 'y', type: 'space', unit: 'micrometer' },
-              { name: 'x', type: 'space', unit: 'micrometer' },
+              ...['z', 'y', 'x'].map((name) => ({ name, type: 'space', ...(m.pixelSizeUm === null ? {} : { unit: 'micrometer' }) })),
             ],
             datasets: datasets(m),
             ...((m.levels?.length ?? 1) > 1 ? {
