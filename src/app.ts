@@ -11,7 +11,7 @@ import type http from 'node:http';
 import { EventBus } from './pipeline/events.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { WorkerPool } from './pipeline/worker-pool.js';
-import { startSimulatorProcess } from './ingest/sim-process.js';
+import { removeSimRing, removeStaleSimRings, simRingPath, startSimulatorProcess } from './ingest/sim-process.js';
 import { RingAttacher } from './pipeline/ring-attacher.js';
 import { lockRing } from './ingest/ring-lock.js';
 import { diskFree } from './zarr/disk.js';
@@ -64,7 +64,11 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   }
   if (!isLoopbackHost(cfg.server.host) && !cfg.server.token) bus.emit('log', { level: 'warn', msg: `listening on ${cfg.server.host} without a token (server.insecure_no_token): anyone on the network can view the run, change its metadata and faults` });
   const simMode = cfg.source === 'sim';
-  const ringPath = simMode ? `/dev/shm/spimstream-sim-${process.pid}` : cfg.source.slice(4);
+  const ringPath = simMode ? simRingPath() : cfg.source.slice(4);
+  if (simMode) {
+    const stale = removeStaleSimRings();
+    if (stale.length > 0) bus.emit('log', { level: 'warn', msg: `removed ${stale.length} simulator ring(s) left in /dev/shm by a sidecar that was killed: ${stale.join(', ')}` });
+  }
   const workers = new WorkerPool(cfg.pipeline.workers);
   const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
@@ -146,6 +150,8 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     sim = startSimulatorProcess(cfg, ringPath);
     sim.on('exit', (code, sig) => {
       if (!stopped) bus.emit('log', { level: code === 0 ? 'info' : 'error', msg: `simulator exited (${sig ?? code})` });
+      // Whatever ended it, its ring is this sidecar's to free (it is never reattached).
+      if (removeSimRing(ringPath)) bus.emit('log', { level: 'info', msg: `removed the simulator's ring ${ringPath} (it exited before removing it)` });
     });
   }
   // One sidecar per ring, refused clearly before anything else starts listening.

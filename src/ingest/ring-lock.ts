@@ -12,7 +12,7 @@ export class RingLockError extends Error {
 }
 
 /** A live process (a zombie, killed but not yet reaped by its parent, is not). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {

@@ -76,10 +76,24 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Promise<number> {
   const faults = faultsFrom(o.faults);
   const dtype = o.bit_depth > 8 ? 'uint16' : 'uint8';
-  const writer = RingWriter.create(o.ring, {
-    width: o.width, height: o.height, dtype, bitDepth: o.bit_depth, slotCount: o.slots,
-    zPlanes: o.z_planes, channels: o.channels, views: 1,
-  });
+  let stopping = false;
+  const stop = () => { stopping = true; };
+  // Handled from before the ring exists until it is removed: a signal in between (the sidecar's
+  // SIGTERM right after start, or a group signal followed by the sidecar's own) otherwise ended the
+  // simulator with its default action and left the ring in /dev/shm.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  let writer: RingWriter;
+  try {
+    writer = RingWriter.create(o.ring, {
+      width: o.width, height: o.height, dtype, bitDepth: o.bit_depth, slotCount: o.slots,
+      zPlanes: o.z_planes, channels: o.channels, views: 1,
+    });
+  } catch (e) {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    throw e;
+  }
   const scene = new SimScene({
     width: o.width, height: o.height, zPlanes: o.z_planes, channels: o.channels, blobs: o.blobs,
     seed: o.seed, bitDepth: o.bit_depth, offset: o.offset, peak: o.bit_depth > 8 ? 1500 : 60,
@@ -89,13 +103,9 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   const frame = dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
   const bytes = new Uint8Array(frame.buffer);
   const log = o.logFrames ? fs.openSync(o.logFrames, 'w') : -1;
-  let stopping = false;
   let parentGone = false;
   const parent = process.ppid; // captured now: an orphan is re-parented, and ppid changes
-  const stop = () => { stopping = true; };
   signal?.addEventListener('abort', stop);
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
   let rl: readline.Interface | null = null;
   if (o.commandsOnStdin) {
     rl = readline.createInterface({ input: process.stdin });
@@ -173,8 +183,6 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   } finally {
     rl?.close();
     process.stdin.destroy();
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
     writer.finishAcquisition();
     writer.close();
     if (log >= 0) fs.closeSync(log);
@@ -185,6 +193,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
       // When our stdin closed, the parent (the sidecar owning the lock) is dying: wait for it.
       await removeStaleLock(o.ring, parentGone ? parent : 0, 10_000);
     }
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
   }
   return published;
 }
