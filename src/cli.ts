@@ -12,6 +12,7 @@ import { VERSION } from './package-info.js';
 import { writeProvisioning } from './observability/provisioning.js';
 import { calibrate } from './qc/calibrate.js';
 import { qcParamsFromConfig } from './pipeline/pipeline.js';
+import { appendRefusal } from './pipeline/store-factory.js';
 
 const HELP = `spimstream ${VERSION} - on-scope QC and lossless OME-Zarr streaming for light-sheet microscopes
 
@@ -218,6 +219,9 @@ async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   survivePipeErrors();
   const { cfg, assumed } = runConfig(flags);
   if (cfg.storage.enabled) checkOutputDir(cfg.storage.out);
+  if (flags.has('append') && cfg.storage.overwrite) throw new UsageError('--append and --overwrite contradict each other (continue the store, or replace it): give one');
+  const refusal = flags.has('append') && cfg.storage.enabled ? appendRefusal(cfg) : null;
+  if (refusal) throw new UsageError(refusal);
   // Handlers first: a signal that arrives while the app is still starting must still stop it cleanly.
   let signals = 0;
   let firstSignal: string | null = null;

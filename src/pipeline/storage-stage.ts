@@ -13,13 +13,13 @@ import type { Counters } from './counters.js';
 import type { EventBus, StreamKey } from './events.js';
 import type { Inflight } from './inflight.js';
 import { OutputSlab } from './output-slab.js';
-import { openAcquisitionStores } from './store-factory.js';
-import { PyramidStage, planPyramid } from './pyramid-stage.js';
+import { openAcquisitionStores, planArrays } from './store-factory.js';
+import { PyramidStage } from './pyramid-stage.js';
 import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
 import type { WorkerPool } from './worker-pool.js';
-import { makeLayout, tilesX, tilesY, type ArrayLayout } from '../zarr/layout.js';
+import type { ArrayLayout } from '../zarr/layout.js';
 import { StoreError, type AcquisitionStore } from '../zarr/acquisition-store.js';
-import { wantsPreShuffled, type ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
+import type { ResolvedCodec } from '../../workers/codecs/chunk-codec.js';
 import type { TileGeometry } from '../../workers/kernels/tiles.js';
 
 /** Ring backlog below which a frame waits for a free z-block instead of going unstored. */
@@ -84,19 +84,11 @@ export class StorageStage {
     this.header = h;
     this.open = true;
     const bpp = bytesPerPixel(h.dtype);
-    const layout = makeLayout(
-      { t: 1, c: h.channels, z: h.zPlanes, h: h.height, w: h.width },
-      this.cfg.storage.chunk, this.cfg.storage.sharding ? this.cfg.storage.shard : null, bpp,
-    );
+    const { layout, geometry, plan: planned } = planArrays(this.cfg, this.codec, { c: h.channels, z: h.zPlanes, h: h.height, w: h.width }, bpp);
     this.layout = layout;
     const [, , cz, cy, cx] = layout.chunk;
-    const geometry: TileGeometry = {
-      width: h.width, height: h.height, bytesPerPixel: bpp, cz, cy, cx, tilesX: tilesX(layout), tilesY: tilesY(layout),
-      shuffled: bpp === 2 && wantsPreShuffled(this.codec, cz * cy * cx * bpp, bpp),
-    };
     const st = this.cfg.storage;
-    const plan = st.enabled ? planPyramid(layout, geometry, st.levels, st.chunk, st.sharding ? st.shard : null,
-      (bytes) => bpp === 2 && wantsPreShuffled(this.codec, bytes, bpp)) : null;
+    const plan = st.enabled ? planned : null;
     const extBytes = plan && plan.layouts.length > 1 ? BlockAssembler.extBytesOf(geometry) : 0;
     const blockBytes = BlockAssembler.bytesPerBlock(geometry, extBytes);
     const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576, extBytes);

@@ -12,6 +12,7 @@ import { LevelArray, type ArrayHost } from './level-array.js';
 import { WriteMode } from './appender.js';
 import type { ArrayLayout } from './layout.js';
 import { writeFileDurable, writeFileDurableSync } from './dir-sync.js';
+import { appendProblems } from './append-check.js';
 
 const metadataText = (doc: unknown): string => `${JSON.stringify(doc, null, 2)}\n`;
 
@@ -132,23 +133,18 @@ export class AcquisitionStore {
     return s;
   }
 
+  /** Continues an existing image only where this run writes exactly its arrays (append-check.ts). */
   private loadForAppend(): void {
     const file = path.join(this.arrayDir, 'zarr.json');
-    let meta: { shape: number[]; data_type: string };
+    let meta: { shape: number[] };
     try {
       meta = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof meta;
     } catch (e) {
       throw new StoreError(`cannot append to ${this.root}: ${file} is missing or not JSON (${(e as Error).message})`, 'EINVAL');
     }
-    const want = this.o.layout.shape;
-    if (meta.data_type !== this.o.dtype || meta.shape.length !== 5 || meta.shape.slice(1).some((v, i) => v !== want[i + 1])) {
-      throw new StoreError(`cannot append to ${this.root}: its array is ${meta.data_type} ${JSON.stringify(meta.shape)}, the acquisition is ${this.o.dtype} ${JSON.stringify(want)} (t may differ)`, 'EINVAL');
-    }
-    // A pyramid continued with another level count would leave levels shorter in t than level 0.
-    const have = fs.readdirSync(this.root).filter((d) => /^\d+$/.test(d) && fs.existsSync(path.join(this.root, d, 'zarr.json'))).length;
-    if (have !== this.arrays.length) {
-      throw new StoreError(`cannot append to ${this.root}: it has ${have} resolution level(s), the acquisition writes ${this.arrays.length} (set storage.levels to ${have - 1})`, 'EINVAL');
-    }
+    const want = this.arrays.map((a) => arrayMetadata(a.layout, this.o.dtype, a.innerCodecs));
+    const problems = appendProblems(this.root, want, this.o.image.downsample ?? 'mean');
+    if (problems.length > 0) throw new StoreError(`cannot append to ${this.root}: ${problems.join('; ')}`, 'EINVAL');
     this.timeOffset = meta.shape[0];
     this.tMax = meta.shape[0];
   }
