@@ -13,6 +13,7 @@ import type { Counters } from './counters.js';
 import type { EventBus, StreamKey } from './events.js';
 import type { Inflight } from './inflight.js';
 import { OutputSlab } from './output-slab.js';
+import { LateFrames } from './late-frames.js';
 import { openAcquisitionStores, planArrays } from './store-factory.js';
 import { PyramidStage } from './pyramid-stage.js';
 import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
@@ -54,6 +55,7 @@ export class StorageStage {
   private header: RingHeader | null = null;
   private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
   private readonly lastT = new Map<string, number>();
+  private readonly late = new LateFrames();
 
   constructor(
     private readonly cfg: Config,
@@ -184,10 +186,14 @@ export class StorageStage {
     if (!st || st.failed !== null || this.disabledReason !== null) {
       return { store: null, unstored: !this.open ? 'no-acquisition' : this.disabledCode ?? 'store-failed' };
     }
-    this.trackTimepoint(meta); // idempotent: a frame offered again after 'wait' is the same t
     const blocks = this.blocks as BlockAssembler;
+    const sk = `${meta.c}/${meta.view}`;
+    const zb = Math.floor(meta.z / blocks.geometry.cz);
+    if (this.late.isLate(sk, meta.t, meta.z, zb)) return { store: null, unstored: 'late' };
+    this.trackTimepoint(meta); // idempotent: a frame offered again after 'wait' is the same t
     const backlog = this.stores.reduce((sum, x) => sum + x.pendingBytes, 0) > this.cfg.pipeline.block_pool_mib * 1048576;
     const target = backlog ? null : blocks.assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
+    if (!backlog) this.late.assigned(sk, meta.t, meta.z, zb, target !== null);
     if (!target && ringBacklog < WAIT_BACKLOG) return 'wait';
     if (!target) {
       // Blocks waiting for output slots held by chunks not yet on disk: the disk is behind.
@@ -293,5 +299,6 @@ export class StorageStage {
     this.stores = [];
     this.tcOpen.clear();
     this.lastT.clear();
+    this.late.clear();
   }
 }

@@ -42,6 +42,7 @@ const UNSTORED_HINT: Record<string, string> = {
   'block-pool-full': 'encoding cannot keep up',
   'write-backlog': 'the disk cannot keep up',
   index: 'frames outside the declared geometry',
+  late: 'the producer revisited planes whose chunks were already sealed',
 };
 
 export class AlertEngine {
