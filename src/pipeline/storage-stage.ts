@@ -14,6 +14,7 @@ import type { EventBus, StreamKey } from './events.js';
 import type { Inflight } from './inflight.js';
 import { OutputSlab } from './output-slab.js';
 import { LateFrames } from './late-frames.js';
+import { isRecoverable, StoreRetry } from './store-retry.js';
 import { openAcquisitionStores, planArrays } from './store-factory.js';
 import { PyramidStage } from './pyramid-stage.js';
 import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
@@ -56,6 +57,10 @@ export class StorageStage {
   private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
   private readonly lastT = new Map<string, number>();
   private readonly late = new LateFrames();
+  private readonly retry = new StoreRetry(() => this.stores, () => {
+    const code = this.disabledCode;
+    if (code !== null && isRecoverable(code)) this.resume(`storage resumed: writes succeed again after ${code}; frames from now on are stored (new shards)`);
+  });
 
   constructor(
     private readonly cfg: Config,
@@ -119,6 +124,7 @@ export class StorageStage {
         : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
     }
     this.stores = [];
+    this.retry.stop();
     this.disabledReason = null;
     this.disabledCode = null;
     this.pyramid = plan && plan.layouts.length > 1 ? new PyramidStage({
@@ -166,7 +172,9 @@ export class StorageStage {
 
   private failed(e: StoreError, frames: number): void {
     if (frames > 0) this.countUnstored(frames, e.code);
-    this.disable(e.code, e.message, `storage stopped: ${e.message}`);
+    const retry = isRecoverable(e.code);
+    this.disable(e.code, e.message, `storage ${retry ? 'paused' : 'stopped'}: ${e.message}${retry ? '; QC and preview continue, writing is retried every second' : ''}`);
+    if (retry) this.retry.start();
   }
 
   countUnstored(n: number, reason: string): void {
@@ -288,6 +296,7 @@ export class StorageStage {
 
   /** Seals every open block, waits for their encodes and writes, closes the stores (index, metadata). */
   async end(): Promise<void> {
+    this.retry.stop();
     await this.inflight.settle();
     this.blocks?.sealAll();
     await this.inflight.settle();

@@ -43,6 +43,21 @@ export interface StoreOptions {
   onWriteMode?: (direct: boolean, message: string) => void;
 }
 
+/** The error code of writing into the nearest existing ancestor of p (null: writable, or unknown). */
+function writeAccessCode(p: string): string | null {
+  for (let d = path.dirname(p); ; d = path.dirname(d)) {
+    if (fs.existsSync(d)) {
+      try {
+        fs.accessSync(d, fs.constants.W_OK);
+        return null;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code ?? null;
+      }
+    }
+    if (path.dirname(d) === d) return null;
+  }
+}
+
 /** Describes a system error for a person: what failed, on which path, and why. */
 export function describeFsError(e: unknown, what: string, p: string): StoreError {
   const err = e as NodeJS.ErrnoException;
@@ -56,7 +71,9 @@ export function describeFsError(e: unknown, what: string, p: string): StoreError
     EDQUOT: 'the disk quota is exceeded',
     EIO: 'an I/O error occurred',
   };
-  const code = err?.code ?? 'EUNKNOWN';
+  let code = err?.code ?? 'EUNKNOWN';
+  // A recursive mkdir on a read-only file system can say ENOENT: ask the nearest existing folder.
+  if (code === 'ENOENT') code = writeAccessCode(p) ?? code;
   return new StoreError(`cannot ${what} ${p}: ${why[code] ?? err?.message ?? String(e)} (${code})`, code);
 }
 
@@ -212,6 +229,33 @@ export class AcquisitionStore {
     this.track(this.metaWrite);
   }
 
+
+  /**
+   * Tries storing again after a failure: a 1 MiB probe written, synced and removed beside the
+   * shards. On success the store takes new blocks again (in new shards) and its metadata is
+   * rewritten; the frames lost meanwhile were counted. Resolves whether the store is writable.
+   */
+  async recover(): Promise<boolean> {
+    if (!this.failed) return true;
+    const probe = path.join(this.arrayDir, `.probe-${process.pid}`);
+    let fh: fs.promises.FileHandle | null = null;
+    try {
+      fh = await fs.promises.open(probe, 'w');
+      await fh.write(Buffer.alloc(1 << 20));
+      await fh.datasync();
+    } catch {
+      return false;
+    } finally {
+      await fh?.close().catch(() => undefined);
+      await fs.promises.rm(probe, { force: true }).catch(() => undefined);
+    }
+    await this.drain(); // writes of the failed shards have settled
+    this.failed = null;
+    for (const a of this.arrays) a.dropFailed();
+    this.writeMetadataLater('update metadata of');
+    await this.metaWrite;
+    return this.failed === null;
+  }
 
   private fail(e: StoreError, frames: number): void {
     if (!this.failed) this.failed = e;

@@ -101,6 +101,15 @@ export class LevelArray {
     }));
   }
 
+  /**
+   * After a failed write was resolved (space freed, remounted read-write): shards whose writing
+   * failed are forgotten (their frames were counted unstored, their temporary files removed), so
+   * later blocks of the same keys start new shards.
+   */
+  dropFailed(): void {
+    for (const [key, p] of [...this.pending]) if (p.shard.failed) this.pending.delete(key);
+  }
+
   /** Finishes every partial shard of timepoint tt (and channel c, when given; undefined = all). */
   flush(tt?: number, c?: number): void {
     for (const [key, p] of [...this.pending]) {
