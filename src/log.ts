@@ -29,7 +29,7 @@ export function attachLogger(bus: EventBus, json: boolean, level: keyof typeof L
   let unstoredKey = '';
   let unstoredAt = 0;
   const flushLosses = (force = false) => {
-    if (pending.late > 0) write('warn', 'frames lost: ring overrun (overwritten before spimstream attached: it joined a running acquisition late)', { frames: pending.late });
+    if (pending.late > 0) write('warn', 'frames lost: ring overrun (published before spimstream attached, and overwritten since: start spimstream before the producer)', { frames: pending.late });
     if (pending.overrun > 0) write('warn', 'frames lost: ring overrun (spimstream fell behind the producer)', { frames: pending.overrun });
     if (pending.torn > 0) write('warn', 'frames lost: torn (the slot was overwritten or the ring file truncated during the copy; discarded)', { frames: pending.torn });
     if (pending.gap > 0) write('warn', 'frames lost: camera frame counter gap (lost before the ring)', { frames: pending.gap });

@@ -16,6 +16,8 @@ export interface IngestStartPosition {
   next: number;
   lateBefore: number;
   finishedId: number | null;
+  /** An acquisition that finished before the attach, read from the ring now: what is in it, what was overwritten. */
+  recovered?: { id: number; inRing: number; overwritten: number };
 }
 
 export type LossReason = 'overrun' | 'gap' | 'torn';

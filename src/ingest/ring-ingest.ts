@@ -17,12 +17,18 @@ import {
 
 /**
  * Joining a running acquisition: its frames still in the ring are read, the ones already
- * overwritten are counted (late). An idle ring, or one whose acquisition finished: the next frame.
+ * overwritten are counted (late). The same for an acquisition that finished before the attach,
+ * unless `seen` says a sidecar took it in already. An idle ring: the next frame.
  */
-export function startPosition(reader: RingReader): IngestStartPosition {
+export function startPosition(reader: RingReader, seen: (id: number) => boolean = () => false): IngestStartPosition {
   const acq = reader.acquisitionState();
   const wc = reader.writeCount();
-  if (acq.state === STATE_ACQUIRING) return { next: Math.min(acq.firstFrame, wc), lateBefore: wc - reader.header.slotCount, finishedId: null };
+  const slots = reader.header.slotCount;
+  if (acq.state === STATE_ACQUIRING) return { next: Math.min(acq.firstFrame, wc), lateBefore: wc - slots, finishedId: null };
+  if (acq.state === STATE_FINISHED && acq.id > 0 && acq.firstFrame < wc && !seen(acq.id)) {
+    const overwritten = Math.max(0, wc - slots - acq.firstFrame);
+    return { next: acq.firstFrame, lateBefore: wc - slots, finishedId: null, recovered: { id: acq.id, inRing: wc - acq.firstFrame - overwritten, overwritten } };
+  }
   return { next: wc, lateBefore: -1, finishedId: acq.state === STATE_FINISHED ? acq.id : null };
 }
 

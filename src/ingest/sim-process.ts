@@ -22,6 +22,7 @@ export function removeSimRing(ring: string): boolean {
   const had = fs.existsSync(ring);
   fs.rmSync(ring, { force: true });
   fs.rmSync(`${ring}.lock`, { force: true });
+  fs.rmSync(`${ring}.seen`, { force: true });
   return had;
 }
 
@@ -37,7 +38,8 @@ export function removeStaleSimRings(): string[] {
     return [];
   }
   const removed: string[] = [];
-  for (const n of names) {
+  const bases = new Set(names.map((n) => n.replace(/\.(lock|seen)$/, '')));
+  for (const n of bases) {
     const m = SIM_RING.exec(n);
     if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
     if (removeSimRing(path.join(SHM, n))) removed.push(path.join(SHM, n));

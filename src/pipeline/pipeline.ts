@@ -15,6 +15,7 @@ import type { FrameRef } from './frame-ref.js';
 import { Inflight } from './inflight.js';
 import { Intake, type IntakeSink } from './intake.js';
 import { acquisitionName } from './naming.js';
+import { markSeen } from '../ingest/ring-seen.js';
 import { QcDispatch, type PreviewRequest } from './qc-dispatch.js';
 import { StorageStage } from './storage-stage.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -173,6 +174,8 @@ export class Pipeline implements IntakeSink {
   }
 
   acquisitionEnd(): Promise<void> {
+    // A sidecar attaching later (a restart) does not take this acquisition in again.
+    if (this.acqId > 0) markSeen(this.ringPath, this.acqId);
     return this.finishAcquisition();
   }
 

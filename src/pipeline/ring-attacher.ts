@@ -4,6 +4,7 @@
  * and after a ring error (a producer that crashed and recreated its ring) waits and attaches again.
  */
 import { startPosition } from '../ingest/ring-ingest.js';
+import { wasSeen } from '../ingest/ring-seen.js';
 import { waitForRing } from '../ingest/ring-wait.js';
 import type { EventBus } from './events.js';
 import type { Pipeline } from './pipeline.js';
@@ -34,9 +35,13 @@ export class RingAttacher {
     const header = reader.header;
     let position;
     try {
-      position = startPosition(reader);
+      position = startPosition(reader, (id) => wasSeen(this.pipeline.ringPath, id));
     } finally {
       reader.close();
+    }
+    const r = position.recovered;
+    if (r && !this.stopped) {
+      this.bus.emit('log', { level: 'warn', msg: `acquisition ${r.id} finished before spimstream attached: its ${r.inRing} frames still in the ring are read and stored${r.overwritten > 0 ? `, ${r.overwritten} published before spimstream attached were overwritten (counted overrun)` : ''}; start spimstream before the producer` });
     }
     if (!this.stopped) this.pipeline.attach(header, position);
   }

@@ -1,0 +1,40 @@
+/**
+ * Which acquisition of a ring a sidecar has already taken in: `<ring>.seen` holds the ring file's
+ * identity (device and inode: a ring recreated at the same path is another ring) and the last
+ * acquisition id that ended while attached. A sidecar that attaches after an acquisition finished
+ * reads what is still in the ring — unless a sidecar before it already did (a restart must not
+ * store the same acquisition twice).
+ */
+import fs from 'node:fs';
+
+export function seenFile(ring: string): string {
+  return `${ring}.seen`;
+}
+
+function identity(ring: string): string | null {
+  try {
+    const st = fs.statSync(ring);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Notes that acquisition `id` of this ring was taken in (best effort: /dev/shm may refuse). */
+export function markSeen(ring: string, id: number): void {
+  const ident = identity(ring);
+  if (ident === null) return;
+  try {
+    fs.writeFileSync(seenFile(ring), `${JSON.stringify({ ring: ident, acquisition_id: id })}\n`);
+  } catch { /* without the marker a restart may store the last acquisition again: never loses data */ }
+}
+
+/** Whether acquisition `id` of the ring now at this path was already taken in. */
+export function wasSeen(ring: string, id: number): boolean {
+  try {
+    const m = JSON.parse(fs.readFileSync(seenFile(ring), 'utf8')) as { ring?: string; acquisition_id?: number };
+    return m.ring === identity(ring) && m.acquisition_id === id;
+  } catch {
+    return false;
+  }
+}
