@@ -74,7 +74,8 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
   if (cfg.pipeline.kernels === 'simd' && simdUnavailableReason()) bus.emit('log', { level: 'warn', msg: `kernels: the WebAssembly SIMD kernel is not available (${simdUnavailableReason()}); the JS kernels run (npm run build assembles it)` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
-  const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio);
+  const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio,
+    () => ({ saturatedRatio: cfg.qc.thresholds.saturated_ratio, intensityStep: cfg.qc.intensity_step_factor }));
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
   new ManifestWriter(bus, { version: VERSION, ring: () => (pipeline.header ? pipeline.ringPath : null), pixelSizeUm: () => cfg.pixel_size_um.x, config: () => publicConfig(cfg, secrets), redact });
   // After the manifest writer: it queues a store's manifest when the manifest is on disk.

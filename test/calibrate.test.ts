@@ -45,4 +45,22 @@ describe('spimstream calibrate', () => {
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/calibrate: cannot read \/nonexistent\/x\.ome\.zarr/);
   }, 240000);
+
+  it('leaves out a never-written last timepoint and saturated stacks, as the sidecar does', async () => {
+    const store = await record('cal-sat', { saturate_from_t: 7 });
+    // A run stopped right after its metadata grew to a new timepoint: t = 10 holds only fill value.
+    const meta = `${store}/0/zarr.json`;
+    const doc = JSON.parse(fs.readFileSync(meta, 'utf8')) as { shape: number[] };
+    doc.shape[0] += 1;
+    fs.writeFileSync(meta, JSON.stringify(doc));
+    const cal = run(store);
+    expect(cal.shape[0]).toBe(11);
+    const s = cal.streams[0] as Calibration['streams'][number] & { empty: number; saturated: number };
+    expect(s.empty).toBe(1);
+    expect(s.saturated).toBe(3);
+    expect(s.stacks).toBe(7);
+    // The saturated stacks did not lower (or raise) the good run's relative focus.
+    expect(s.focusRelativeMin!).toBeGreaterThan(0.85);
+    expect(cal.notes.join('\n')).toMatch(/channel 0: 3 saturated stack\(s\) left out of focus and drift/);
+  }, 120000);
 });

@@ -42,7 +42,7 @@ export async function startTestApp(overrides: Record<string, unknown>, opts: { o
   const cfg = buildConfig({ server: { port: 0 }, log: { level: 'warn' }, pipeline: { workers: 2 } }, overrides);
   const app = await startApp(cfg, { overwrite: opts.overwrite ?? false, append: opts.append ?? false });
   const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0, torn: 0 } };
-  const names: (keyof PipelineEvents)[] = ['frame-qc', 'frames-lost', 'frames-unstored', 'acquisition-started', 'acquisition-finished', 'storage-error', 'stack-qc', 'alert', 'chunk-stored'];
+  const names: (keyof PipelineEvents)[] = ['log', 'frame-qc', 'frames-lost', 'frames-unstored', 'acquisition-started', 'acquisition-finished', 'storage-error', 'stack-qc', 'alert', 'chunk-stored'];
   for (const n of names) {
     app.bus.on(n, (e: never) => {
       ((rec.events[n] ??= []) as unknown[]).push(e);
@@ -90,6 +90,21 @@ export async function readPlane(arr: zarr.Array<zarr.DataType, FileSystemStore>,
 
 export function storeDirs(out: string): string[] {
   return fs.existsSync(out) ? fs.readdirSync(out).filter((d) => d.endsWith('.ome.zarr')).map((d) => path.join(out, d)).sort() : [];
+}
+
+/**
+ * A random delay for kill tests that can be replayed: the seed comes from SPIMSTREAM_SEED or the
+ * clock, and is printed with the delay (a failure says which seed to rerun with).
+ */
+export function replayableDelay(what: string, maxMs: number): number {
+  const seed = Number(process.env.SPIMSTREAM_SEED ?? Date.now() % 1_000_000_007);
+  let a = seed >>> 0;
+  a = (a + 0x6d2b79f5) >>> 0;
+  let t = Math.imul(a ^ (a >>> 15), 1 | a);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  const ms = Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * maxMs);
+  console.log(`${what}: ${ms} ms (seed ${seed}; replay with SPIMSTREAM_SEED=${seed})`);
+  return ms;
 }
 
 /** A TCP port free on 127.0.0.1 right now (for a test-owned server). */

@@ -2,7 +2,7 @@ import { createPlots, updatePlots } from './plots.js';
 // spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get('token') || '';
-const state = { hello: null, stream: null, kind: 'plane', lo: null, hi: null, img: null, imgW: 0, imgH: 0, zoom: 1, panX: 0, panY: 0, alerts: new Map(), byStream: {}, lastHist: null, frames: 0 };
+const state = { excluded: new Map(), hello: null, stream: null, kind: 'plane', lo: null, hi: null, img: null, imgW: 0, imgH: 0, zoom: 1, panX: 0, panY: 0, alerts: new Map(), byStream: {}, lastHist: null, frames: 0 };
 const HISTORY_MS = 5 * 60 * 1000;
 let ws = null;
 let retry = 1000;
@@ -71,7 +71,11 @@ function onJson(m) {
     drawHist();
     $('histinfo').textContent = `min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} · plane z ${m.z}`;
   } else if (m.type === 'stack') {
-    if (m.qc.focusPlanes > 0) push(m.stream, 'focus', m.qc.meanFocus); // a fully sampled stack has no focus
+    // A saturated or intensity-stepped stack is not judged (nor plotted): its focus says nothing.
+    if (m.qc.focusPlanes > 0 && !m.qc.excluded) push(m.stream, 'focus', m.qc.meanFocus); // a fully sampled stack has no focus
+    if (m.qc.excluded) state.excluded.set(m.stream, { t: m.t, why: m.qc.excluded });
+    else state.excluded.delete(m.stream);
+    renderBaseline();
   } else if (m.type === 'status') {
     onStatus(m);
   } else if (m.type === 'alert') {
@@ -124,6 +128,21 @@ function onStatus(m) {
   $('acq').textContent = m.acquisition ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}` : (m.attached ? 'idle' : 'waiting for ring…');
   for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);
   drawPlots();
+}
+
+function renderBaseline() {
+  const box = $('baseline');
+  box.hidden = state.excluded.size === 0;
+  const why = { saturated: 'saturated', 'intensity-step': 'intensity changed' };
+  $('baseline-text').textContent = `QC not judged for ${[...state.excluded].map(([s, e]) => `${s} (${why[e.why] || e.why} since t=${e.t})`).join(', ')}: focus and drift are kept out of the baselines.`;
+}
+
+async function rebaseline() {
+  const r = await fetch('/api/rebaseline', { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: '{}' });
+  if (r.ok) {
+    state.excluded.clear();
+    renderBaseline();
+  }
 }
 
 function renderAlerts() {
@@ -337,6 +356,7 @@ window.addEventListener('mouseup', () => { drag = null; view.style.cursor = 'gra
 window.addEventListener('mousemove', (e) => { if (drag) { state.panX = e.clientX - drag[0]; state.panY = e.clientY - drag[1]; draw(); } });
 window.addEventListener('resize', fit);
 $('fit').addEventListener('click', fit);
+$('rebaseline').addEventListener('click', () => { void rebaseline(); });
 $('stream').addEventListener('change', (e) => { state.stream = e.target.value; subscribe(); drawPlots(); });
 for (const r of document.querySelectorAll('input[name=kind]')) r.addEventListener('change', (e) => { state.kind = e.target.value; subscribe(); });
 for (const id of ['auto', 'fps', 'format']) $(id).addEventListener('change', subscribe);

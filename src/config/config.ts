@@ -42,6 +42,8 @@ export interface Config {
     drift_window: number;
     drift_upsample: number;
     drift_min_confidence: number;
+    /** A stack or drift plane whose mean signal is this many times above (or below 1/x of) its baseline is not judged. */
+    intensity_step_factor: number;
     thresholds: { saturated_ratio: number; focus_drop_ratio: number; drift_um: number; ring_fill_ratio: number; disk_free_bytes: number; disk_full_in_s: number };
   };
   storage: {
@@ -126,6 +128,7 @@ export const DEFAULT_CONFIG: Config = {
     drift_window: 256,
     drift_upsample: 20,
     drift_min_confidence: 8,
+    intensity_step_factor: 2,
     thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9, disk_full_in_s: 3600 },
   },
   storage: {
@@ -216,7 +219,7 @@ export const RANGES: Record<string, Range> = {
   'pixel_size_um.x': { above: 0, max: 1e6 }, 'pixel_size_um.y': { above: 0, max: 1e6 }, 'pixel_size_um.z': { above: 0, max: 1e6 },
   time_step_s: { above: 0 },
   'qc.dcts_psf_px': I(1, 64), 'qc.focus_bin': I(0, 64), 'qc.drift_bin': I(1, 64), 'qc.drift_window': I(16, 4096),
-  'qc.drift_upsample': I(1, 1000), 'qc.drift_min_confidence': { min: 0, max: 1e6 },
+  'qc.drift_upsample': I(1, 1000), 'qc.drift_min_confidence': { min: 0, max: 1e6 }, 'qc.intensity_step_factor': { above: 1, max: 1000 },
   'qc.thresholds.saturated_ratio': { min: 0, max: 1 }, 'qc.thresholds.focus_drop_ratio': { above: 0, below: 1 },
   'qc.thresholds.drift_um': { above: 0 }, 'qc.thresholds.ring_fill_ratio': { above: 0, max: 1 },
   'qc.thresholds.disk_free_bytes': { min: 0 }, 'qc.thresholds.disk_full_in_s': { above: 0 },

@@ -37,11 +37,13 @@ export interface Faults {
   saturate_from_t: number;
   bleach_per_t: number;
   gap_every: number;
+  /** Illumination factor (a laser power or exposure change): 4 = four times the signal. */
+  gain: number;
 }
 
 const HEALTHY: Faults = {
   drift_px_per_t: [0, 0], defocus_px: 0, defocus_from_t: -1, defocus_px_per_t: 0,
-  saturate: 0, saturate_from_t: -1, bleach_per_t: 0, gap_every: 0,
+  saturate: 0, saturate_from_t: -1, bleach_per_t: 0, gap_every: 0, gain: 1,
 };
 
 /** Null for a valid fault object, else one line naming the fault that is wrong. */
@@ -65,7 +67,7 @@ export function faultsFrom(f: Record<string, number | number[]>): Faults {
 export function planeState(f: Faults, t: number): PlaneState {
   let blur = f.defocus_px;
   if (f.defocus_from_t >= 0 && t >= f.defocus_from_t) blur += f.defocus_px_per_t * (t - f.defocus_from_t + 1);
-  let gainFactor = Math.exp(-f.bleach_per_t * t);
+  let gainFactor = Math.exp(-f.bleach_per_t * t) * f.gain;
   // x200: the brightest structures clip at the camera maximum, as with a too-long exposure.
   if (f.saturate > 0 || (f.saturate_from_t >= 0 && t >= f.saturate_from_t)) gainFactor *= 200;
   return { dx: f.drift_px_per_t[0] * t, dy: f.drift_px_per_t[1] * t, blur, gainFactor };

@@ -37,6 +37,8 @@ export interface PipelineEvents {
   'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };
   'storage-error': { message: string; code: string };
   'storage-resumed': { message: string };
+  /** A deliberate change accepted: QC baselines (focus, signal, drift reference) start again. */
+  'qc-rebaseline': { reason: string };
   /** The ring went bad (truncated, recreated, geometry changed): detached, acquisition finalized. */
   'ring-detached': { reason: string };
   /** The manifest of a finished store is on disk (the offload's last file for that store). */

@@ -173,6 +173,12 @@ export class Pipeline implements IntakeSink {
     });
   }
 
+  /** A deliberate change (laser power, exposure, sample) accepted: QC baselines start again from the next stacks. */
+  rebaseline(reason: string): void {
+    this.qc.reset();
+    this.bus.emit('qc-rebaseline', { reason });
+  }
+
   acquisitionEnd(): Promise<void> {
     // A sidecar attaching later (a restart) does not take this acquisition in again.
     if (this.acqId > 0) markSeen(this.ringPath, this.acqId);

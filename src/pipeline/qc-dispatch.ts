@@ -14,6 +14,8 @@ import type { PlaneTarget } from './storage-stage.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { QcParams } from '../../workers/tasks.js';
 import type { TileGeometry } from '../../workers/kernels/tiles.js';
+import type { FrameQc } from '../qc/qc-types.js';
+import { excluded } from '../qc/qc-gate.js';
 
 /**
  * Frame tasks in flight above which QC is sampled (focus and drift skipped): the queue is then
@@ -45,6 +47,8 @@ export class QcDispatch {
   /** Frame tasks sent to the workers and not yet back. */
   private frameTasks = 0;
   private readonly driftRefs = new Map<string, SharedArrayBuffer>();
+  /** The last judged drift plane's signal per stream and plane: an intensity step is not judged (qc-gate.ts). */
+  private readonly driftSignal = new Map<string, number>();
   private readonly params: QcParams;
 
   constructor(
@@ -66,6 +70,13 @@ export class QcDispatch {
   /** A new acquisition: drift is measured against its own first stack. */
   reset(): void {
     this.driftRefs.clear();
+    this.driftSignal.clear();
+  }
+
+  private gateDrift(qc: FrameQc, refKey: string): FrameQc {
+    const g = gateDriftOf(qc, this.driftSignal.get(refKey) ?? null, this.cfg);
+    if (g.accepted && qc.signal > 0) this.driftSignal.set(refKey, qc.signal);
+    return g.qc;
   }
 
   /** Runs the frame task for a frame held by `ref` (released when the task is done). */
@@ -96,9 +107,11 @@ export class QcDispatch {
       ref.release();
       if (target) this.hooks.planeDone(target, true);
       preview?.ready(true);
-      if (r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
+      const qc = this.gateDrift(r.qc, refKey);
+      // A saturated or intensity-stepped plane never becomes the drift reference.
+      if (!qc.drift?.excluded && r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
       const latencyMs = Date.now() - meta.timestampNs / 1e6;
-      this.bus.emit('frame-qc', { meta, stream, qc: r.qc, latencyMs, processingSeconds: r.seconds });
+      this.bus.emit('frame-qc', { meta, stream, qc, latencyMs, processingSeconds: r.seconds });
     }, (e: unknown) => {
       this.frameTasks--;
       ref.release();
@@ -108,6 +121,13 @@ export class QcDispatch {
     });
     this.inflight.track(task);
   }
+}
+
+/** The frame's drift, unless its plane is saturated or its intensity stepped: then measured but not reported. */
+function gateDriftOf(qc: FrameQc, baseline: number | null, cfg: Config): { qc: FrameQc; accepted: boolean } {
+  if (!qc.drift) return { qc, accepted: false };
+  const why = excluded(qc.saturatedRatio, qc.signal, baseline, { saturatedRatio: cfg.qc.thresholds.saturated_ratio, intensityStep: cfg.qc.intensity_step_factor });
+  return why ? { qc: { ...qc, drift: { ...qc.drift, valid: false, excluded: why } }, accepted: false } : { qc, accepted: true };
 }
 
 /** The worker's QC parameters from the configuration (also used by calibrate and the QC accuracy tests). */

@@ -13,7 +13,12 @@ import { focusLevels } from './alerts.js';
 
 export interface CalibrationStream {
   channel: number;
+  /** Stacks judged (written, not saturated). */
   stacks: number;
+  /** Stacks never written (fill value only: the last timepoint of a run stopped mid-stack). */
+  empty: number;
+  /** Stacks above qc.thresholds.saturated_ratio: left out of focus and drift, as the sidecar does. */
+  saturated: number;
   focusRelativeMin: number | null;
   driftConfidenceP5: number | null;
   driftPxP99: number | null;
@@ -40,6 +45,7 @@ export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Pr
   const bpp = arr.dtype === 'uint16' ? 2 : arr.dtype === 'uint8' ? 1 : 0;
   if (bpp === 0) throw new Error(`${storeDir}: dtype ${arr.dtype} is not uint8 or uint16`);
   const streams: CalibrationStream[] = [];
+  const notes: string[] = [];
   const centre = Z >> 1;
   for (let c = 0; c < C; c++) {
     const base = new FocusBaseline(() => 0); // every stack enters: we want the spread of a good run
@@ -48,35 +54,50 @@ export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Pr
     const shift: number[] = [];
     const sat: number[] = [];
     let ref: SharedArrayBuffer | null = null;
+    let empty = 0;
+    let saturated = 0;
+    let judged = 0;
     for (let t = 0; t < T; t++) {
       const stack = await zarr.get(arr, [t, c, null, null, null]);
       const data = stack.data as Uint16Array | Uint8Array;
+      if (data.every((v) => v === 0)) {
+        empty++;
+        continue;
+      }
       const planes = new Map<number, number>();
       let maxSat = 0;
+      const drifts: { confidence: number; shift: number | null; reference: SharedArrayBuffer | null }[] = [];
       for (let z = 0; z < Z; z++) {
         const plane = data.subarray(z * W * H, (z + 1) * W * H);
         const drift = z === centre;
         const r = measureFrame(plane, W, H, {
           qc, saturationLevel: Math.min(cfg.camera.saturation_level, bpp === 1 ? 255 : 65535), offset: cfg.camera.offset, drift, driftReference: drift ? ref : null,
         });
-        if (drift && !ref) ref = r.newReference;
-        if (drift && r.qc.drift) {
-          conf.push(r.qc.drift.confidence);
-          if (r.qc.drift.valid) shift.push(Math.hypot(r.qc.drift.dx, r.qc.drift.dy));
-        }
+        if (drift) drifts.push({ confidence: r.qc.drift?.confidence ?? NaN, shift: r.qc.drift?.valid ? Math.hypot(r.qc.drift.dx, r.qc.drift.dy) : null, reference: r.newReference });
         const f = r.qc.focus[cfg.qc.focus[0]];
         if (f !== undefined) planes.set(z, f);
         maxSat = Math.max(maxSat, r.qc.saturatedRatio);
       }
+      sat.push(maxSat);
+      // Like the sidecar (qc-gate.ts): a saturated stack neither enters the baselines nor is judged.
+      if (maxSat > cfg.qc.thresholds.saturated_ratio) {
+        saturated++;
+        continue;
+      }
+      judged++;
+      for (const d of drifts) {
+        if (!ref) ref = d.reference;
+        if (Number.isFinite(d.confidence)) conf.push(d.confidence);
+        if (d.shift !== null) shift.push(d.shift);
+      }
       const fr = base.closeStack(planes);
       if (fr !== null) rel.push(fr);
-      sat.push(maxSat);
     }
-    streams.push({ channel: c, stacks: T, focusRelativeMin: rel.length ? Math.min(...rel) : null, driftConfidenceP5: quantile(conf, 0.05), driftPxP99: quantile(shift, 0.99), stackSaturationP99: quantile(sat, 0.99) ?? 0 });
+    if (saturated > 0) notes.push(`channel ${c}: ${saturated} saturated stack(s) left out of focus and drift (as the sidecar leaves them out)`);
+    streams.push({ channel: c, stacks: judged, empty, saturated, focusRelativeMin: rel.length ? Math.min(...rel) : null, driftConfidenceP5: quantile(conf, 0.05), driftPxP99: quantile(shift, 0.99), stackSaturationP99: quantile(sat, 0.99) ?? 0 });
   }
   const th = cfg.qc.thresholds;
   const suggested: Record<string, number> = {};
-  const notes: string[] = [];
   const minRel = Math.min(...streams.map((s) => s.focusRelativeMin ?? Infinity));
   if (Number.isFinite(minRel)) {
     // The alert level should sit 0.1 below the lowest relative focus of a good run.

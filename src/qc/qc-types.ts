@@ -26,7 +26,12 @@ export interface DriftResult {
   /** Peak-to-sidelobe ratio of the correlation peak; below the config minimum the shift is not reported. */
   confidence: number;
   valid: boolean;
+  /** Why the shift is not reported although measured: the plane was saturated or its intensity jumped (baselines.ts). */
+  excluded?: ExcludedReason;
 }
+
+/** Why a frame or stack is kept out of the QC baselines and not judged against them. */
+export type ExcludedReason = 'saturated' | 'intensity-step';
 
 export interface FrameQc extends FrameStats {
   /** Focus measures by name (dcts, tenengrad, laplacian_variance, brenner). Higher = sharper. */
@@ -48,8 +53,10 @@ export interface StackQc {
   meanFocus: number;
   maxSaturatedRatio: number;
   meanSignal: number;
-  /** Best measured plane's focus over the best baseline of the same planes (null: no baseline yet). */
+  /** Best measured plane's focus over the best baseline of the same planes (null: no baseline yet, or excluded). */
   focusRelative: number | null;
+  /** Kept out of the baselines and not judged (null: a normal stack). */
+  excluded: ExcludedReason | null;
 }
 
 export const HIST_BINS = 128;

@@ -7,6 +7,7 @@
 import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js';
 import type { StackQc } from './qc-types.js';
 import { FocusBaseline } from './focus-baseline.js';
+import { excluded, SignalBaseline, type GateLimits } from './qc-gate.js';
 
 export interface StreamTiming {
   fps: number;
@@ -63,6 +64,9 @@ export interface StreamState {
   lastStack: StackQc | null;
   bestFocusZHistory: { t: number; z: number }[];
   focusBaseline: FocusBaseline;
+  signalBaseline: SignalBaseline;
+  /** Why the last stacks were kept out of the baselines (null: judged normally). */
+  excludedSince: { t: number; reason: string } | null;
 }
 
 /** Open stacks per stream before the oldest is closed without its missing results. */
@@ -73,7 +77,8 @@ export class StreamQc {
 
   /** `focusLowRatio`: relative focus below which a stack stays out of the focus baseline (the alert level). */
   constructor(private readonly bus: EventBus, private readonly zPlanes: () => number, private readonly focusMeasure: () => string,
-    private readonly focusLowRatio: () => number = () => 0.7) {
+    private readonly focusLowRatio: () => number = () => 0.7,
+    private readonly gate: () => GateLimits = () => ({ saturatedRatio: 1, intensityStep: Infinity })) {
     bus.on('frame-qc', (e) => this.onFrame(e));
     // Timing in ring order (QC results may complete out of order across workers).
     bus.on('frame-received', (e) => {
@@ -85,6 +90,15 @@ export class StreamQc {
       this.closeReady(s);
     });
     bus.on('acquisition-started', () => this.streams.clear());
+    // A deliberate change accepted: every baseline starts again from the next stacks.
+    bus.on('qc-rebaseline', () => {
+      for (const s of this.streams.values()) {
+        s.focusBaseline.clear();
+        s.signalBaseline.clear();
+        s.firstSignal.clear();
+        s.excludedSince = null;
+      }
+    });
     bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeAll(s); });
   }
 
@@ -92,7 +106,7 @@ export class StreamQc {
     const k = `${stream.camera}/${stream.channel}/${stream.view}`;
     let s = this.streams.get(k);
     if (!s) {
-      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stacks: new Map(), closedT: -1, receivedT: -1, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio) };
+      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stacks: new Map(), closedT: -1, receivedT: -1, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio), signalBaseline: new SignalBaseline(), excludedSince: null };
       this.streams.set(k, s);
     }
     return s;
@@ -159,11 +173,29 @@ export class StreamQc {
 
   private closeStack(s: StreamState, st: StackAcc): void {
     if (st.planes === 0) return;
-    const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal: st.signalSum / st.planes,
-      focusRelative: s.focusBaseline.closeStack(st.focusByZ) };
+    const meanSignal = st.signalSum / st.planes;
+    const why = excluded(st.maxSat, meanSignal, s.signalBaseline.get(), this.gate());
+    this.noteExcluded(s, st.t, why, meanSignal);
+    if (!why) s.signalBaseline.add(meanSignal);
+    const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal,
+      focusRelative: why ? null : s.focusBaseline.closeStack(st.focusByZ), excluded: why };
     s.lastStack = qc;
     s.bestFocusZHistory.push({ t: st.t, z: st.bestZ });
     if (s.bestFocusZHistory.length > 1000) s.bestFocusZHistory.shift();
     this.bus.emit('stack-qc', { stream: s.stream, t: st.t, qc });
+  }
+
+  /** One log line when a stream's stacks start or stop being kept out of the baselines. */
+  private noteExcluded(s: StreamState, t: number, why: string | null, signal: number): void {
+    const id = `${s.stream.channel}/${s.stream.view}`;
+    if (why && !s.excludedSince) {
+      s.excludedSince = { t, reason: why };
+      const base = s.signalBaseline.get();
+      const detail = why === 'saturated' ? 'saturated above qc.thresholds.saturated_ratio' : `mean signal ×${base ? (signal / base).toFixed(2) : '?'} of its baseline`;
+      this.bus.emit('log', { level: 'warn', msg: `${id}: stacks from t=${t} are not judged for focus and drift (${detail}); if the change is deliberate, accept it as the new baseline on the page or with POST /api/rebaseline` });
+    } else if (!why && s.excludedSince) {
+      this.bus.emit('log', { level: 'info', msg: `${id}: stacks judged again from t=${t} (kept out since t=${s.excludedSince.t}: ${s.excludedSince.reason})` });
+      s.excludedSince = null;
+    }
   }
 }

@@ -81,6 +81,13 @@ export function apiRoutes(d: ApiDeps): Route[] {
       },
     },
     {
+      method: 'POST', path: '/api/rebaseline', protected: true, handle: async () => {
+        pipeline.rebaseline('accepted on the page or by POST /api/rebaseline');
+        d.bus.emit('log', { level: 'info', msg: 'QC baselines restart from the next stacks (focus, intensity, drift reference): the change was accepted as deliberate' });
+        return { status: 200, body: { ok: true } };
+      },
+    },
+    {
       method: 'POST', path: '/api/reload', protected: true, handle: async () => {
         const r = d.reload();
         return { status: r.ok ? 200 : 400, body: r };

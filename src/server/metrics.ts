@@ -213,7 +213,13 @@ export class Metrics {
       snr.set(l, q.snr);
       if (q.drift) {
         driftConf.set(l, q.drift.confidence);
-        if (q.drift.valid) {
+        if (q.drift.excluded) {
+          // Not measured (a saturated or intensity-stepped plane): no value rather than the last one.
+          for (const axis of ['x', 'y']) {
+            driftPx.set({ ...l, axis }, NaN);
+            driftM.set({ ...l, axis }, NaN);
+          }
+        } else if (q.drift.valid) {
           driftPx.set({ ...l, axis: 'x' }, q.drift.dx);
           driftPx.set({ ...l, axis: 'y' }, q.drift.dy);
           driftM.set({ ...l, axis: 'x' }, q.drift.dx * this.pixelSizeUm * 1e-6);
