@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, openArray, readFrameLog, readPlane, shmPath, sleep, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { BIN, exited, openArray, readFrameLog, readPlane, replayableDelay, shmPath, sleep, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
 const procs: ReturnType<typeof spawnNode>[] = [];
@@ -138,7 +138,7 @@ describe('life cycle of the sidecar process', () => {
     await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 150, 20000, 'the producer to publish 150 frames');
     // A loaded machine may take longer to finish the first shard: wait for it, then kill at a random moment.
     await waitFor(() => chunkFiles().some(isFinal), 60000, 'a first shard under its final name');
-    await sleep(Math.floor(Math.random() * 1500));
+    await sleep(replayableDelay('kill -9 after the first shard', 1500));
     sidecar.kill('SIGKILL');
     await exited(sidecar);
     sim.kill('SIGTERM');
@@ -164,7 +164,11 @@ describe('life cycle of the sidecar process', () => {
         }
       }
     }
-    expect(planes).toBeGreaterThanOrEqual(finals.length * 8 - 8);
+    // A final shard holds all 8 planes of its (t, c) but for frames the sidecar counted lost before
+    // it was killed (its JSON log: overrun, torn, unstored): with one shard this is still a check.
+    const counted = logLines(sidecar.output()).filter((l) => typeof l.msg === 'string' && /^frames (lost|not stored|still not stored)/.test(l.msg)).reduce((s, l) => s + Number(l.frames ?? 0), 0);
+    expect(planes).toBeGreaterThan(0);
+    expect(planes).toBeGreaterThanOrEqual(finals.length * 8 - counted);
   });
 
   it('refuses to overwrite an existing store unless asked, with a clear message', async () => {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as zarr from 'zarrita';
 import { FileSystemStore } from '@zarrita/storage';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, readFrameLog, shmPath, sleep, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { BIN, exited, readFrameLog, replayableDelay, shmPath, sleep, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
 import { downsample, type Vol } from './pyramid-reference.js';
 
 const cleanup: string[] = [];
@@ -63,7 +63,7 @@ describe('live pyramid after kill -9', () => {
     const dirOf = () => storeDirs(data)[0] ?? '';
     const everyLevel = () => Array.from({ length: LEVELS + 1 }, (_, k) => k).every((k) => finals(dirOf(), k).length > 0);
     await waitFor(() => dirOf() !== '' && everyLevel(), 60000, 'a first shard of every level under its final name');
-    await sleep(Math.floor(Math.random() * 1500));
+    await sleep(replayableDelay('kill -9 after a first shard of every level', 1500));
     sidecar.kill('SIGKILL');
     await exited(sidecar);
     sim.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { measureFrame } from '../workers/frame-task.js';
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import { qcParamsFromConfig } from '../src/pipeline/pipeline.js';
 import { FocusBaseline } from '../src/qc/focus-baseline.js';
-import { FOCUS_CLEAR_STACKS, focusLevels } from '../src/qc/alerts.js';
+import { FOCUS_CLEAR_STACKS, FocusHysteresis, focusLevels } from '../src/qc/alerts.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import type { FrameQc } from '../src/qc/qc-types.js';
 import { ROOT, exited, shmPath, startTestApp, tmpDir, waitFor } from './helpers.js';
@@ -35,7 +35,17 @@ beforeAll(() => {
   const r = spawnSync('python3', [path.join(ROOT, 'test/fixtures/qc_reference.py'), dir], { encoding: 'utf8', timeout: 300000 });
   expect(r.status, `the reference script failed (numpy/scipy/scikit-image/tifffile: scripts/test-deps.sh installs them): ${r.stderr}`).toBe(0);
   cases = JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8')) as Cases;
+  // The generator says how many cases of each kind it wrote: a loop over fewer (an empty list) cannot pass.
+  const m = /(\d+) drift, (\d+) null, (\d+) saturation, (\d+) focus cases/.exec(r.stdout);
+  expect(m, r.stdout).not.toBe(null);
+  printed = { drift: Number(m![1]), null: Number(m![2]), saturation: Number(m![3]), focus: Number(m![4]) };
+  for (const [k, n] of Object.entries(printed)) {
+    expect(n, k).toBeGreaterThan(0);
+    expect(cases[k as keyof typeof printed].length, k).toBe(n);
+  }
+  expect(printed.focus).toBe(cases.planes * 3); // every plane in focus and at two defocus sigmas
 }, 300000);
+let printed: { drift: number; null: number; saturation: number; focus: number };
 afterAll(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
 function frame(name: string): Uint16Array {
@@ -65,7 +75,9 @@ describe('drift on real frames (known sub-pixel shifts, scikit-image as the refe
     const missed: string[] = [];
     const byKind = new Map<string, { se: number; n: number }>();
     let minConf = Infinity;
+    let seen = 0;
     for (const c of cases.drift) {
+      seen++;
       const d = driftOf(`${c.name}r`, `${c.name}c`);
       if (!d?.valid) { missed.push(`${c.name} (z ${c.z}, ${c.extra}, confidence ${d?.confidence.toFixed(1)})`); continue; }
       minConf = Math.min(minConf, d.confidence);
@@ -80,6 +92,8 @@ describe('drift on real frames (known sub-pixel shifts, scikit-image as the refe
       n += 2;
     }
     // >= 99 % of real shifts reported: with 52 cases, that is all of them.
+    expect(seen).toBe(printed.drift);
+    expect(n).toBeGreaterThan(0);
     expect(missed, 'real shifts not reported').toEqual([]);
     const rms = Math.sqrt(se / n);
     console.log(`drift on real frames: ${cases.drift.length} cases, RMS error ${rms.toFixed(3)} px (${[...byKind].map(([k, v]) => `${k} ${Math.sqrt(v.se / v.n).toFixed(3)}`).join(', ')}; scikit-image on the clean ones: ${Math.sqrt(seSk / nSk).toFixed(3)} px); lowest confidence ${minConf.toFixed(1)}`);
@@ -88,10 +102,13 @@ describe('drift on real frames (known sub-pixel shifts, scikit-image as the refe
 
   it('unshifted real frames with 0.1-1 % saturated or hot pixels: no reported drift above 0.25 px', () => {
     const wrong: string[] = [];
+    let seen = 0;
     for (const c of cases.null) {
+      seen++;
       const d = driftOf(`${c.name}r`, `${c.name}c`);
       if (d?.valid && Math.hypot(d.dx, d.dy) > 0.25) wrong.push(`${c.name} (${c.kind} ${c.fraction * 100}%, z ${c.z}): (${d.dx.toFixed(2)}, ${d.dy.toFixed(2)}) at confidence ${d.confidence.toFixed(1)}`);
     }
+    expect(seen).toBe(printed.null);
     expect(wrong).toEqual([]);
   });
 });
@@ -121,6 +138,7 @@ describe('drift confidence on unrelated real frames (the noise floor)', () => {
 
 describe('saturation and exposure on real frames (numpy counts)', () => {
   it('saturated count, min, max and mean are exact at each camera clipping level', () => {
+    expect(cases.saturation.length).toBe(printed.saturation);
     for (const c of cases.saturation) {
       const q = measure(c.name, { saturationLevel: c.level }).qc;
       const n = cases.width * cases.height;
@@ -134,9 +152,10 @@ describe('saturation and exposure on real frames (numpy counts)', () => {
 
 describe('focus on real frames (scipy DCT and Sobel as the reference)', () => {
   it('DCTS and Tenengrad equal the reference on every plane, in focus and defocused', () => {
+    expect(cases.focus.length).toBe(printed.focus);
     for (const c of cases.focus) {
       const q = measure(c.name).qc;
-      expect(q.focus.dcts / c.dcts - 1, `${c.name} dcts`).toBeLessThan(1e-6);
+      expect(Math.abs(q.focus.dcts / c.dcts - 1), `${c.name} dcts`).toBeLessThan(1e-6);
       expect(Math.abs(q.focus.tenengrad / c.tenengrad - 1), `${c.name} tenengrad`).toBeLessThan(1e-6);
     }
   });
@@ -149,20 +168,18 @@ describe('focus on real frames (scipy DCT and Sobel as the reference)', () => {
 
   /** Replays stacks through the baseline and the alert's hysteresis; returns the alert's transitions. */
   function replay(stacks: Map<number, number>[]): { fired: number[]; cleared: number[] } {
-    const { low, clear } = focusLevels(cfg.qc.thresholds.focus_drop_ratio);
+    const { low } = focusLevels(cfg.qc.thresholds.focus_drop_ratio);
     const base = new FocusBaseline(() => low);
-    let firing = false;
-    let ok = 0;
+    const alert = new FocusHysteresis(() => cfg.qc.thresholds.focus_drop_ratio);
     const fired: number[] = [];
     const cleared: number[] = [];
     stacks.forEach((planes, t) => {
       const r = base.closeStack(planes);
       if (r === null) return;
-      ok = r >= clear ? ok + 1 : 0;
-      const on = firing ? ok < FOCUS_CLEAR_STACKS : r < low;
-      if (on && !firing) fired.push(t);
-      if (!on && firing) cleared.push(t);
-      firing = on;
+      const was = alert.firing;
+      const on = alert.step(r);
+      if (on && !was) fired.push(t);
+      if (!on && was) cleared.push(t);
     });
     return { fired, cleared };
   }

@@ -45,9 +45,29 @@ const UNSTORED_HINT: Record<string, string> = {
   late: 'the producer revisited planes whose chunks were already sealed',
 };
 
+/**
+ * focus_lost's hysteresis for one stream: fires below `low`, clears after FOCUS_CLEAR_STACKS judged
+ * stacks in a row at or above `clear`. The alert engine runs one per stream; tests replay real
+ * stacks through the same object.
+ */
+export class FocusHysteresis {
+  firing = false;
+  private ok = 0;
+
+  constructor(private readonly dropRatio: () => number) {}
+
+  /** Takes a judged stack's relative focus; returns whether focus_lost is on after it. */
+  step(relative: number): boolean {
+    const { low, clear } = focusLevels(this.dropRatio());
+    this.ok = relative >= clear ? this.ok + 1 : 0;
+    this.firing = this.firing ? this.ok < FOCUS_CLEAR_STACKS : relative < low;
+    return this.firing;
+  }
+}
+
 export class AlertEngine {
   readonly active = new Map<string, AlertState>();
-  private readonly focusOk = new Map<string, number>();
+  private readonly focus = new Map<string, FocusHysteresis>();
   private readonly lastUpdate = new Map<string, number>();
   private readonly drops: { at: number; n: number }[] = [];
   private readonly unstored: { at: number; n: number; reason: string }[] = [];
@@ -72,10 +92,9 @@ export class AlertEngine {
       if (r === null) return;
       const { low, clear } = focusLevels(th().focus_drop_ratio);
       const k = `${e.stream.channel}/${e.stream.view}`;
-      const firing = this.active.has(`focus_lost/${k}`);
-      const ok = r >= clear ? (this.focusOk.get(k) ?? 0) + 1 : 0;
-      this.focusOk.set(k, ok);
-      const on = firing ? ok < FOCUS_CLEAR_STACKS : r < low;
+      let h = this.focus.get(k);
+      if (!h) this.focus.set(k, (h = new FocusHysteresis(() => th().focus_drop_ratio)));
+      const on = h.step(r);
       this.set('focus_lost', e.stream, on, r,
         `best-plane focus at ${(r * 100).toFixed(0)}% of its baseline (fires below ${(low * 100).toFixed(0)}%, clears at ${(clear * 100).toFixed(0)}% for ${FOCUS_CLEAR_STACKS} stacks)`);
     });
@@ -85,7 +104,7 @@ export class AlertEngine {
     bus.on('storage-resumed', (e) => this.set('storage', null, false, 0, e.message));
     bus.on('acquisition-started', (e) => {
       if (e.storePath) this.set('storage', null, false, 0, 'storing');
-      this.focusOk.clear();
+      this.focus.clear();
     });
     this.timer = setInterval(() => this.periodic(), 1000);
     this.timer.unref();
