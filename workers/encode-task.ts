@@ -2,7 +2,7 @@
  * Chunk job: one inner chunk of a chunk-major z-block (the frame tasks already wrote it in the
  * layout the codec wants, byte-shuffled for Blosc), encoded in place with the chunk codec.
  */
-import { encodeChunk, encodeChunkNumcodecs } from './codecs/chunk-codec.js';
+import { encodeChunk, encodeChunkAsync } from './codecs/chunk-codec.js';
 import { chunkBytesOf, zeroTilePlane } from './kernels/tiles.js';
 import type { EncodeTask } from './tasks.js';
 
@@ -17,10 +17,10 @@ function chunkRegion(t: EncodeTask): Uint8Array | null {
   return region;
 }
 
-/** The numcodecs reference path (plain layout), encoded by zarrita's WASM c-blosc. */
-export async function runEncodeTaskNumcodecs(t: EncodeTask): Promise<Uint8Array> {
+/** An async codec (the numcodecs reference path, plain layout): a new array. */
+export async function runEncodeTaskAsync(t: EncodeTask): Promise<Uint8Array> {
   const region = chunkRegion(t);
-  return region ? encodeChunkNumcodecs(region.slice(), t.codec) : new Uint8Array(0);
+  return region ? encodeChunkAsync(region.slice(), t.codec) : new Uint8Array(0);
 }
 
 /**

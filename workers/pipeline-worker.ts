@@ -5,7 +5,7 @@
 import { move, workerData } from 'piscina';
 import { nameThisThread } from '../src/ingest/thread-cpu.js';
 import { runFrameTask } from './frame-task.js';
-import { runEncodeTask, runEncodeTaskNumcodecs } from './encode-task.js';
+import { runEncodeTask, runEncodeTaskAsync } from './encode-task.js';
 import { runPreviewTask } from './preview-task.js';
 import { runReduceTask } from './reduce-task.js';
 import type { Task } from './tasks.js';
@@ -19,7 +19,7 @@ export default async function handle(task: Task): Promise<unknown> {
       return runFrameTask(task);
     case 'encode':
       // The encoded chunk is transferred, not cloned: ~1/3 of every stored byte crosses back here.
-      if (task.codec.effective.startsWith('numcodecs-')) return move(await runEncodeTaskNumcodecs(task));
+      if (task.codec.async) return move(await runEncodeTaskAsync(task));
       {
         const r = runEncodeTask(task);
         return typeof r === 'number' ? r : move(r);

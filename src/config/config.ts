@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { CODEC_IDS } from '../../workers/codecs/codec-ids.js';
 
 export interface SimConfig {
   width: number;
@@ -149,7 +150,7 @@ export const DEFAULT_CONFIG: Config = {
 export const ENUMS: Record<string, readonly string[]> = {
   'qc.drift_reference': ['first', 'previous'],
   'qc.drift_planes': ['center', 'all'],
-  'storage.codec': ['blosc-zstd', 'blosc-lz4', 'blosc-zlib', 'gzip', 'numcodecs-blosc-zstd', 'numcodecs-blosc-lz4', 'none'],
+  'storage.codec': CODEC_IDS,
   'preview.format': ['jpeg', 'webp', 'raw'],
   'log.level': ['debug', 'info', 'warn', 'error'],
   'offload.when': ['shard', 'acquisition'],

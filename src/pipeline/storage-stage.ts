@@ -120,7 +120,7 @@ export class StorageStage {
       // blocks). A slot holds a chunk compressed to 60 % of its raw size or better; larger chunks
       // (and the numcodecs path) come back as new arrays.
       const chunkBytes = cz * cy * cx * bpp;
-      this.slab = this.codec.effective.startsWith('numcodecs-') ? null
+      this.slab = this.codec.async ? null
         : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
     }
     this.stores = [];
