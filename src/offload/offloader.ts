@@ -1,5 +1,6 @@
 /**
- * Continuous, verified offload of finished files to `offload.destination` through rclone.
+ * Continuous, verified offload of finished files to `offload.destination` (an OffloadDestination:
+ * rclone today, destination.ts).
  * Subscribes to the pipeline's events: a shard renamed into place is final (immutable) and is
  * queued at once (`when: shard`) or when its acquisition ends (`when: acquisition`); when the
  * manifest is written the store's metadata and report follow its shards, and the manifest goes
@@ -15,7 +16,7 @@ import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
 import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
-import { copyAndVerify, destinationHashes, failureReason, RCLONE_NICE_YIELD, reachable, type RcloneOptions } from './rclone.js';
+import { openDestination, type OffloadDestination } from './destination.js';
 import { backlogOf, offloadStatus, offloadUrgent, type Backlog, type OffloadStatus, type VerifiedLog } from './offload-status.js';
 import { verifyMethod, type VerifyHash } from './verify.js';
 import { runOnComplete } from './on-complete.js';
@@ -33,7 +34,7 @@ const BACKOFF_MAX_MS = 60_000;
 export class Offloader {
   private readonly journal: Journal;
   private readonly root: string;
-  private readonly rc: RcloneOptions;
+  private readonly dest: OffloadDestination;
   private verify: { hash: VerifyHash; readBack: boolean } | null = null;
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -56,7 +57,7 @@ export class Offloader {
     fs.mkdirSync(this.root, { recursive: true });
     const o = cfg.offload;
     this.journal = new Journal(this.root, o.delete_local);
-    this.rc = { destination: o.destination, config: o.rclone_config, bandwidth: o.bandwidth, transfers: o.transfers, retries: o.retries };
+    this.dest = openDestination(cfg, this.root);
     bus.on('shard-written', (e) => this.queue([{ abs: e.path, phase: 'data' }]));
     bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
     this.adoptInterrupted();
@@ -88,9 +89,9 @@ export class Offloader {
 
   /** One line at start when the destination cannot be reached (offload retries meanwhile). */
   private async probe(): Promise<void> {
-    const err = await reachable(this.rc);
-    if (err) this.bus.emit('log', { level: 'error', msg: `offload destination ${this.rc.destination} cannot be reached: ${err} (files are kept locally and retried)` });
-    else this.bus.emit('log', { level: 'info', msg: 'offload destination reachable', fields: { destination: this.rc.destination } });
+    const err = await this.dest.reachable();
+    if (err) this.bus.emit('log', { level: 'error', msg: `offload destination ${this.dest.name} cannot be reached: ${err} (files are kept locally and retried)` });
+    else this.bus.emit('log', { level: 'info', msg: 'offload destination reachable', fields: { destination: this.dest.name } });
     this.kick();
   }
 
@@ -183,14 +184,14 @@ export class Offloader {
       bytes += f.bytes;
     }
     if (this.verify === null) {
-      const h = await destinationHashes(this.rc);
+      const h = await this.dest.hashes();
       if ('error' in h) return this.failed(pick, h.error);
       this.verify = verifyMethod(h.hashes);
-      this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.verify.readBack ? 'by reading every file back (the destination gives no hash spimstream can compute)' : `with ${this.verify.hash} hashes (the destination's against spimstream's of the local file)`}`, fields: { destination: this.rc.destination } });
+      this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.verify.readBack ? 'by reading every file back (the destination gives no hash spimstream can compute)' : `with ${this.verify.hash} hashes (the destination's against spimstream's of the local file)`}`, fields: { destination: this.dest.name } });
     }
     this.choosePriority();
     const t0 = performance.now();
-    const r = await copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.rc, this.verify, this.root);
+    const r = await this.dest.copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.verify);
     if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
     const done = pick.filter((f) => r.verified.has(f.f));
     const now = Date.now();
@@ -210,11 +211,11 @@ export class Offloader {
 
   private failed(files: FileState[], message: string): void {
     this.failures++;
-    const reason = failureReason(message);
+    const reason = this.dest.classify(message);
     this.nextTry = Date.now() + Math.min(BACKOFF_MAX_MS, 1000 * 2 ** (this.failures - 1));
     this.bus.emit('offload-files', { result: 'failed', files: files.length, bytes: files.reduce((s, f) => s + f.bytes, 0), lagSeconds: 0 });
     this.bus.emit('offload-failure', { reason, message });
-    this.bus.emit('log', { level: this.failures === 1 || this.failures % 10 === 0 ? 'error' : 'warn', msg: `offload to ${this.rc.destination} failed (${reason}): ${message}; ${files.length} files kept locally, retry in ${Math.round((this.nextTry - Date.now()) / 1000)} s` });
+    this.bus.emit('log', { level: this.failures === 1 || this.failures % 10 === 0 ? 'error' : 'warn', msg: `offload to ${this.dest.name} failed (${reason}): ${message}; ${files.length} files kept locally, retry in ${Math.round((this.nextTry - Date.now()) / 1000)} s` });
   }
 
   /**
@@ -245,7 +246,7 @@ export class Offloader {
   private storeComplete(store: string): void {
     if (this.journal.stores.get(store)?.complete) return;
     this.journal.record([{ e: 'store-complete', store, at: Date.now() }]);
-    const dest = `${this.rc.destination.replace(/\/$/, '')}/${store}`;
+    const dest = `${this.dest.name.replace(/\/$/, '')}/${store}`;
     this.bus.emit('offload-complete', { store, destination: dest });
     this.bus.emit('log', { level: 'info', msg: 'offload complete: every file verified at the destination, manifest last', fields: { store, destination: dest } });
     if (this.cfg.offload.on_complete.length > 0) {
@@ -277,7 +278,7 @@ export class Offloader {
     }
     const backlog = this.backlog().bytes;
     const urgent = offloadUrgent(free, backlog, this.urgent);
-    this.rc.nice = urgent ? 0 : RCLONE_NICE_YIELD;
+    this.dest.setUrgent(urgent);
     if (urgent === this.urgent) return;
     this.urgent = urgent;
     const gb = (b: number) => `${(Math.max(0, b) / 1e9).toFixed(2)} GB`;
@@ -300,7 +301,7 @@ export class Offloader {
       this.stalled = stalled;
       this.bus.emit('alert', {
         name: 'offload_stalled', stream: null, active: stalled, value: b.lagSeconds,
-        message: stalled ? `offload stalled: nothing verified at ${this.rc.destination} for ${this.cfg.offload.stall_seconds} s; ${b.files} files (${(b.bytes / 1e9).toFixed(2)} GB) wait locally` : 'offload is moving again',
+        message: stalled ? `offload stalled: nothing verified at ${this.dest.name} for ${this.cfg.offload.stall_seconds} s; ${b.files} files (${(b.bytes / 1e9).toFixed(2)} GB) wait locally` : 'offload is moving again',
       });
     }
     if (!stalled && b.files === 0) this.lastProgress = Date.now();

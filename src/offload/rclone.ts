@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { writeSumFile, type VerifyHash } from './verify.js';
+import type { OffloadDestination } from './destination.js';
 
 /**
  * rclone yields at nice 19: storing comes before offload. With spare cores this costs offload
@@ -154,5 +155,34 @@ export async function copyAndVerify(root: string, files: string[], bytes: number
   } finally {
     done();
     fs.rmSync(sums, { force: true });
+  }
+}
+
+/** Offload through rclone (destination.ts): one rclone process per call, niced unless urgent. */
+export class RcloneDestination implements OffloadDestination {
+  readonly name: string;
+
+  constructor(private readonly o: RcloneOptions, private readonly tmpDir: string) {
+    this.name = o.destination;
+  }
+
+  reachable(): Promise<string | null> {
+    return reachable(this.o);
+  }
+
+  hashes(): Promise<{ hashes: string[] } | { error: string }> {
+    return destinationHashes(this.o);
+  }
+
+  copyAndVerify(root: string, files: string[], bytes: number, method: { hash: VerifyHash; readBack: boolean }): Promise<{ verified: Set<string>; error: string | null }> {
+    return copyAndVerify(root, files, bytes, this.o, method, this.tmpDir);
+  }
+
+  classify(message: string): string {
+    return failureReason(message);
+  }
+
+  setUrgent(urgent: boolean): void {
+    this.o.nice = urgent ? 0 : RCLONE_NICE_YIELD;
   }
 }
