@@ -70,7 +70,9 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     if (stale.length > 0) bus.emit('log', { level: 'warn', msg: `removed ${stale.length} simulator ring(s) left in /dev/shm by a sidecar that was killed: ${stale.join(', ')}` });
   }
   const workers = new WorkerPool(cfg.pipeline.workers);
-  const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts);
+  // The preview side first: the pipeline is built with its port and offers frames through it.
+  const previews = new PreviewService(cfg, bus, workers);
+  const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts, previews);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
   if (cfg.pipeline.kernels === 'simd' && simdUnavailableReason()) bus.emit('log', { level: 'warn', msg: `kernels: the WebAssembly SIMD kernel is not available (${simdUnavailableReason()}); the JS kernels run (npm run build assembles it)` });
   bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
@@ -117,7 +119,6 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   };
   const guard = new RequestGuard({ listenHost: cfg.server.host, allowedHosts: cfg.server.allowed_hosts, allowedOrigins: cfg.server.allowed_origins });
   const refusals = new RefusalLog((msg) => bus.emit('log', { level: 'warn', msg }));
-  const previews = new PreviewService(cfg, bus, pipeline, workers);
   const history = new QcHistory(bus, () => cfg.pixel_size_um.x, () => [...streamQc.streams.values()]);
   const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata(), offload: () => offloader?.status() ?? null, diskFullIn: () => alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) };
   const hub: WsHub = new WsHub(bus, previews, {

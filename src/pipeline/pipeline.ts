@@ -16,7 +16,8 @@ import { Inflight } from './inflight.js';
 import { Intake, type IntakeSink } from './intake.js';
 import { acquisitionName } from './naming.js';
 import { markSeen } from '../ingest/ring-seen.js';
-import { QcDispatch, type PreviewRequest } from './qc-dispatch.js';
+import { QcDispatch } from './qc-dispatch.js';
+import type { PreviewPort } from './preview-port.js';
 import { StorageStage } from './storage-stage.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { AcquisitionStore } from '../zarr/acquisition-store.js';
@@ -40,14 +41,6 @@ export class Pipeline implements IntakeSink {
   /** The attached ring's header (null before the first attach). */
   header: RingHeader | null = null;
   metadataPatch: Record<string, unknown> = {};
-  /**
-   * Hook for the preview service: offered every frame; it may `retain` the ref (and release it later).
-   * `level1`: the frame is stored with the pyramid on, so its frame task can hand over its level-1
-   * plane (return a request for it instead of binning the frame again).
-   */
-  onFrameForPreview: ((ref: FrameRef, meta: FrameMeta, stream: StreamKey, level1: boolean) => PreviewRequest | null) | null = null;
-  /** Hook for the preview service: the stack MIP accumulator a frame should add to. */
-  mipTarget: ((meta: FrameMeta, stream: StreamKey) => { buffer: SharedArrayBuffer; step: number } | null) | null = null;
   private readonly inflight = new Inflight();
   private readonly intake = new Intake(this);
   private readonly storage: StorageStage;
@@ -65,7 +58,10 @@ export class Pipeline implements IntakeSink {
     workers: WorkerPool,
     readonly ringPath: string,
     opts: { overwrite: boolean; append: boolean; assumed?: string[] },
+    /** Where frames are offered for previews (null: none are made). */
+    private readonly preview: PreviewPort | null = null,
   ) {
+    bus.on('preview-throttled', () => { this.counters.previewsThrottled++; });
     this.codec = resolveCodec(cfg.storage.codec, cfg.storage.clevel, cfg.storage.blocksize, cfg.storage.checksum);
     this.storage = new StorageStage(cfg, bus, workers, this.codec, this.counters, this.inflight, (m) => this.streamKey(m),
       { ...opts, onBlockFreed: () => this.intake.kick() });
@@ -73,7 +69,7 @@ export class Pipeline implements IntakeSink {
       blockPoolInUseRatio: () => this.storage.blockPoolInUseRatio(),
       geometry: () => this.storage.geometry,
       planeDone: (t, ok) => this.storage.planeDone(t, ok),
-      mipTarget: (meta, stream) => (this.mipTarget ? this.mipTarget(meta, stream) : null),
+      mipTarget: (meta, stream) => (this.preview && this.header ? this.preview.mipTarget(meta, stream, this.header) : null),
     });
     this.guard = new DiskGuard(cfg, {
       active: () => this.acqOpen,
@@ -199,7 +195,7 @@ export class Pipeline implements IntakeSink {
     }
     if (place.unstored) this.storage.countUnstored(1, place.unstored);
     const target = place.store;
-    const preview = this.onFrameForPreview ? this.onFrameForPreview(ref, meta, stream, target !== null && target.block.ext !== null) : null;
+    const preview = this.preview?.offer({ ref, meta, stream, header: h, level1: target !== null && target.block.ext !== null, workersBehind: this.qc.behind() }) ?? null;
     this.qc.dispatch(ref, meta, stream, h, target, preview);
     return true;
   }

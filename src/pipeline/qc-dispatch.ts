@@ -15,6 +15,7 @@ import type { WorkerPool } from './worker-pool.js';
 import type { QcParams } from '../../workers/tasks.js';
 import type { TileGeometry } from '../../workers/kernels/tiles.js';
 import type { FrameQc } from '../qc/qc-types.js';
+import type { PreviewRequest } from './preview-port.js';
 import { excluded } from '../qc/qc-gate.js';
 
 /**
@@ -34,14 +35,7 @@ export interface QcDispatchHooks {
   mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null;
 }
 
-/**
- * A preview that waits for the frame task: with the pyramid on, the task writes the frame's level-1
- * plane into `levelOut` and the preview is rendered from it (`ready`, after the task; ok false: it failed).
- */
-export interface PreviewRequest {
-  levelOut: SharedArrayBuffer;
-  ready(ok: boolean): void;
-}
+export type { PreviewRequest } from './preview-port.js';
 
 export class QcDispatch {
   /** Frame tasks sent to the workers and not yet back. */

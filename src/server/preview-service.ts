@@ -2,14 +2,13 @@
  * Decides which frames become previews: per stream, at most the rate viewers asked for, and only the
  * latest frame (a preview in flight means newer frames are skipped, never queued). Also keeps each
  * stream's stack MIP accumulator and renders it when a stack completes. Emits `preview` events.
+ * The pipeline offers frames through the preview port it was built with; nothing here calls into it.
  */
 import type { EventBus, StreamKey } from '../pipeline/events.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import type { Config } from '../config/config.js';
-import type { FrameMeta } from '../ingest/ring-layout.js';
-import type { FrameRef } from '../pipeline/frame-ref.js';
-import type { PreviewRequest } from '../pipeline/qc-dispatch.js';
+import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
+import type { PreviewFrame, PreviewPort, PreviewRequest } from '../pipeline/preview-port.js';
 import { halfOf } from '../../workers/kernels/pyramid.js';
 import { bytesPerPixel } from '../ingest/ring-layout.js';
 import { previewBin } from '../../workers/kernels/preview.js';
@@ -47,19 +46,18 @@ export function streamId(s: StreamKey): string {
   return `${s.channel}/${s.view}`;
 }
 
-export class PreviewService {
+export class PreviewService implements PreviewPort {
   private readonly streams = new Map<string, StreamPreview>();
   private demand = new Map<string, StreamDemand>();
   private throttling = false;
+  /** The ring header of the frames offered last (the MIP's geometry at a stack's end). */
+  private header: RingHeader | null = null;
 
   constructor(
     private readonly cfg: Config,
     private readonly bus: EventBus,
-    private readonly pipeline: Pipeline,
     private readonly workers: WorkerPool,
   ) {
-    pipeline.onFrameForPreview = (slot, meta, stream, level1) => this.onFrame(slot, meta, stream, level1);
-    pipeline.mipTarget = (meta, stream) => this.mipTarget(meta, stream);
     bus.on('stack-qc', (e) => this.onStack(e.stream, e.t));
     bus.on('acquisition-started', () => this.streams.clear());
   }
@@ -76,13 +74,14 @@ export class PreviewService {
   }
 
   private mipGeometry(): { step: number; w: number; h: number } | null {
-    const h = this.pipeline.header;
+    const h = this.header;
     if (!h) return null;
     const step = previewBin(h.width, h.height, this.cfg.preview.max_size);
     return { step, w: Math.ceil(h.width / step), h: Math.ceil(h.height / step) };
   }
 
-  private mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null {
+  mipTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): { buffer: SharedArrayBuffer; step: number } | null {
+    this.header = header;
     const id = streamId(stream);
     if (!this.demand.get(id)?.mip) return null;
     const g = this.mipGeometry();
@@ -117,21 +116,22 @@ export class PreviewService {
    * pyramid on (`level1`) and a preview smaller than the frame, the live view is level 1: the frame
    * task writes the frame's level-1 plane and the preview is rendered from it once the task is done.
    */
-  private onFrame(ref: FrameRef, meta: FrameMeta, stream: StreamKey, level1: boolean): PreviewRequest | null {
+  offer(f: PreviewFrame): PreviewRequest | null {
+    const { ref, meta, stream, level1, header: h } = f;
+    this.header = h;
     const id = streamId(stream);
     const d = this.demand.get(id);
     if (!d) return null;
     const s = this.state(id);
     const now = performance.now();
-    const behind = this.pipeline.workersBehind;
+    const behind = f.workersBehind;
     const fps = behind ? Math.min(d.fps, PREVIEW_FPS_WHEN_BEHIND) : d.fps;
     const dt = (now - s.refilledAt) / 1000;
     // Counted when the viewer's own rate would have rendered this frame and the cap did not.
     const capped = behind && fps < d.fps && !s.inFlight && s.tokens + dt * fps < 1 && s.tokens + dt * d.fps >= 1;
     s.tokens = Math.min(2, s.tokens + dt * fps);
     if (capped) {
-      this.pipeline.counters.previewsThrottled++;
-      this.bus.emit('preview-throttled', { stream });
+      this.bus.emit('preview-throttled', { stream }); // the pipeline counts it
       if (!this.throttling) this.bus.emit('log', { level: 'warn', msg: `previews throttled to ${PREVIEW_FPS_WHEN_BEHIND} per second per stream: the workers are behind (storage first)` });
       this.throttling = true;
     } else if (!behind && this.throttling) {
@@ -140,8 +140,6 @@ export class PreviewService {
     }
     s.refilledAt = now;
     if (s.inFlight || s.tokens < 1) return null;
-    const h = this.pipeline.header;
-    if (!h) return null;
     s.inFlight = true;
     s.tokens -= 1;
     ref.retain();
