@@ -38,7 +38,7 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
     const dest = tmpDir('prom-offload');
     const { app } = await startTestApp({
       source: 'sim', storage: { out, levels: 1 }, offload: { destination: dest }, // levels: the pyramid panel has data
-      sim: { width: 256, height: 256, z_planes: 4, channels: 2, fps: 40, blobs: 150, faults: { drift_px_per_t: [0.8, -0.5], saturate_from_t: 2, gap_every: 20 } },
+      sim: { width: 256, height: 256, z_planes: 4, channels: 2, fps: 40, blobs: 150, faults: { drift_px_per_t: [0.8, -0.5], gap_every: 20 } },
     });
     let prom: ChildProcess | null = null;
     try {
@@ -91,6 +91,14 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
       }
       // Alert expressions all parse; their value parts (above) returned data.
       for (const e of alertExprs) expect((await query(e)).status, e).toBe('success');
+      // Drift is reported while the planes are not saturated (a saturated plane's drift is not judged: NaN).
+      const drift = await query('max(abs(spimstream_drift_meters{axis="x"}))');
+      expect(Number(drift.data.result[0].value[1])).toBeGreaterThan(0);
+      // Then the sample saturates (the simulator's live faults replace the previous ones: keep the others).
+      const sim = await fetch(`http://127.0.0.1:${app.port}/api/sim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drift_px_per_t: [0.8, -0.5], gap_every: 20, saturate: 1 }) });
+      expect(sim.status).toBe(200);
+      await waitFor(async () => Number((await query('max(spimstream_stack_saturated_pixels_ratio)')).data.result[0]?.value[1] ?? 0) > cfg.qc.thresholds.saturated_ratio, 20000, 'Prometheus to see the saturation');
+      await waitFor(async () => (await query('ALERTS{alertname="SpimstreamSaturation", alertstate=~"pending|firing"}')).data.result.length > 0, 20000, 'the saturation alert');
 
       // Injected faults show in Prometheus: stop the producer, let one more scrape land, compare exactly.
       app.sim?.kill('SIGTERM');
@@ -101,8 +109,6 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
       await waitFor(async () => Number((await query('spimstream_frames_dropped_total{reason="gap"}')).data.result[0]?.value[1]) === gaps, 10000, `Prometheus to see ${gaps} gap drops`);
       const sat = await query('max(spimstream_stack_saturated_pixels_ratio)');
       expect(Number(sat.data.result[0].value[1])).toBeGreaterThan(cfg.qc.thresholds.saturated_ratio);
-      const drift = await query('max(abs(spimstream_drift_meters{axis="x"}))');
-      expect(Number(drift.data.result[0].value[1])).toBeGreaterThan(0);
       const alerts = await query('ALERTS{alertstate=~"pending|firing"}');
       const names = new Set(alerts.data.result.map((r) => r.metric.alertname));
       expect([...names]).toEqual(expect.arrayContaining(['SpimstreamSaturation', 'SpimstreamFramesDropped']));
