@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, exited, openArray, readPlane, shmPath, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { appendProblems } from '../src/zarr/append-check.js';
 
 const cleanup: string[] = [];
 afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true }); });
@@ -50,6 +51,20 @@ function appendRun(out: string, extra: string[]): { code: number | null; lines: 
 }
 
 describe('--append compares every storage parameter the store fixes', () => {
+  it('the ring-derived ones (dtype, channels, planes, height, width) at acquisition start, naming both values', async () => {
+    const out = tmpDir('append-ring');
+    cleanup.push(out);
+    await record(out, [], 1);
+    const [store] = storeDirs(out);
+    const have = JSON.parse(fs.readFileSync(path.join(store, '0', 'zarr.json'), 'utf8')) as Record<string, unknown> & { shape: number[] };
+    expect(appendProblems(store, [have], 'mean')).toEqual([]);
+    expect(appendProblems(store, [{ ...have, shape: [9, ...have.shape.slice(1)] }], 'mean')).toEqual([]); // t may differ
+    const dtype = appendProblems(store, [{ ...have, data_type: 'uint8' }], 'mean');
+    expect(dtype).toEqual(['the ring\'s dtype differs: the store has "uint16", this run writes "uint8" (data_type)']);
+    const planes = appendProblems(store, [{ ...have, shape: [1, 1, 6, 64, 64] }], 'mean');
+    expect(planes).toEqual(['the ring\'s geometry (channels, planes, height, width) differs: the store has 4, this run writes 6 (shape[2])']);
+  }, 60_000);
+
   it('refuses each mismatch at start in one line naming the key and both values; the store is untouched', async () => {
     const out = tmpDir('append-check');
     cleanup.push(out);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Calibration } from '../src/qc/calibrate.js';
-import { BIN, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { BIN, oneLine, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
 afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
@@ -42,8 +42,7 @@ describe('spimstream calibrate', () => {
     expect(blurred.notes.join('\n')).toMatch(/focus_lost at 0\.70 would have fired/);
     const bad = spawnSync(process.execPath, [BIN, 'calibrate', '--store', '/nonexistent/x.ome.zarr'], { encoding: 'utf8', timeout: 60000 });
     expect(bad.status).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(bad.stderr).toMatch(/calibrate: cannot read \/nonexistent\/x\.ome\.zarr/);
+    expect(oneLine(bad.stderr)).toMatch(/calibrate: cannot read \/nonexistent\/x\.ome\.zarr/);
   }, 240000);
 
   it('leaves out a never-written last timepoint and saturated stacks, as the sidecar does', async () => {

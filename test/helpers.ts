@@ -107,6 +107,18 @@ export function replayableDelay(what: string, maxMs: number): number {
   return ms;
 }
 
+/**
+ * The one line a command printed, for "one-line error" checks: fails on no output (''.split('\n') is
+ * one line too) and on more than one line.
+ */
+export function oneLine(text: string): string {
+  const t = text.trim();
+  if (t === '') throw new Error('expected one line of output, got none');
+  const lines = t.split('\n');
+  if (lines.length !== 1) throw new Error(`expected one line of output, got ${lines.length}:\n${t}`);
+  return lines[0];
+}
+
 /** A TCP port free on 127.0.0.1 right now (for a test-owned server). */
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, exited, openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { ROOT, exited, oneLine, openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const files: string[] = [];
 afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
@@ -99,7 +99,7 @@ async function truncatedRun(name: string, N: number, env: Record<string, string>
   try {
     await produce(ring, N, 'truncate', env, () => app.pipeline.status().attached);
     await waitFor(() => detached !== '', 20000, 'the one-line ring error after the truncation');
-    expect(detached.split('\n')).toHaveLength(1);
+    oneLine(detached);
     await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition finalized on detach');
   } finally {
     await app.stop();
@@ -149,7 +149,7 @@ describe('ring recreated at its path while attached (a producer that restarted)'
     } finally {
       await app.stop();
     }
-    expect(recreated.split('\n')).toHaveLength(1);
+    oneLine(recreated);
     const dirs = storeDirs(out);
     expect(dirs).toHaveLength(2);
     const s = rec.events['acquisition-finished']![1].summary;

@@ -1,14 +1,14 @@
 /**
  * No simulator ring is left in /dev/shm, whatever signal reaches the sidecar, its simulator or both
  * (Ctrl-C and systemd signal the whole process group). Each case runs SPIMSTREAM_LEAK_ROUNDS times
- * (default 3; the closing note's 20 were run with `stress-ng --cpu 1` beside it).
+ * (default 2 in CI; the closing note's 20 were run with `stress-ng --cpu 1` beside it).
  */
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, exited, waitFor } from './helpers.js';
 
-const ROUNDS = Number(process.env.SPIMSTREAM_LEAK_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.SPIMSTREAM_LEAK_ROUNDS ?? 2);
 const ARGS = ['run', '--port', '0', '--set', 'storage.enabled=false', '--set', 'sim.width=128', '--set', 'sim.height=128', '--set', 'sim.fps=200', '--set', 'log.level=warn'];
 
 interface Sidecar { p: ChildProcess; out: () => string; ring: string; simPid: number }

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import { H, HEADER_BYTES, S, SLOT_HEADER_BYTES } from '../src/ingest/ring-layout.js';
-import { BIN, ROOT, exited, openArray, readPlane, shmPath, sleep, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { BIN, ROOT, exited, oneLine, openArray, readPlane, shmPath, sleep, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
@@ -54,8 +54,7 @@ describe('configuration and command line', () => {
       fs.writeFileSync(file, text);
       const r = cli(['run', '--config', file]);
       expect(r.code).toBe(2);
-      expect(r.out).toMatch(re);
-      expect(r.out.trim().split('\n').length).toBe(1);
+      expect(oneLine(r.out)).toMatch(re);
       expect(r.out).not.toMatch(/\n\s+at /);
     });
   }
