@@ -14,6 +14,7 @@ import { WorkerPool } from './pipeline/worker-pool.js';
 import { removeSimRing, removeStaleSimRings, simRingPath, startSimulatorProcess } from './ingest/sim-process.js';
 import { RingAttacher } from './pipeline/ring-attacher.js';
 import { lockRing } from './ingest/ring-lock.js';
+import { pruneSeen } from './ingest/ring-seen.js';
 import { diskFree } from './zarr/disk.js';
 import { attachLogger } from './log.js';
 import { StreamQc } from './qc/stream-qc.js';
@@ -186,6 +187,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       alerts.stop();
       hub.close();
       unlock();
+      pruneSeen(ringPath); // a ring its producer removed leaves no marker behind
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       await closed;

@@ -75,3 +75,26 @@ describe('attaching after the acquisition finished', () => {
     }, 60_000);
   }
 });
+
+describe('the seen markers', () => {
+  it('a marker whose ring is gone is removed (no litter in /dev/shm); one whose ring exists stays', async () => {
+    const { markSeen, pruneSeen, seenFile, wasSeen } = await import('../src/ingest/ring-seen.js');
+    const live = shmPath('seen-live');
+    const gone = shmPath('seen-gone');
+    cleanup.push(live, seenFile(live), gone, seenFile(gone));
+    fs.writeFileSync(live, 'x');
+    fs.writeFileSync(gone, 'x');
+    markSeen(gone, 3);
+    expect(wasSeen(gone, 3)).toBe(true);
+    fs.rmSync(gone);
+    markSeen(live, 1);
+    expect(fs.existsSync(seenFile(gone))).toBe(false);
+    expect(wasSeen(live, 1)).toBe(true);
+    expect(wasSeen(live, 2)).toBe(false);
+    pruneSeen(live);
+    expect(fs.existsSync(seenFile(live))).toBe(true);
+    fs.rmSync(live);
+    pruneSeen(live);
+    expect(fs.existsSync(seenFile(live))).toBe(false);
+  });
+});
