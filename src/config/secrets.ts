@@ -116,14 +116,27 @@ function rcloneConfigSecrets(text: string): string[] {
  * Knows the configured secrets and masks them. The rclone config file is re-read when it changes
  * (offload picks a mended config up without a restart; so does the masking).
  */
+/** How long the secret list is reused: redact runs for every log line and WebSocket message. */
+const REFRESH_MS = 1000;
+
 export class Secrets {
   private fileStamp = '';
   private fileValues: string[] = [];
+  private cached: string[] = [];
+  private cachedAt = -Infinity;
 
   constructor(private readonly cfg: Pick<Config, 'server' | 'offload'>) {}
 
   /** Every secret value configured now, longest first (a secret containing another is masked whole). */
   values(): string[] {
+    const now = performance.now();
+    if (now - this.cachedAt < REFRESH_MS) return this.cached;
+    this.cachedAt = now;
+    this.cached = this.compute();
+    return this.cached;
+  }
+
+  private compute(): string[] {
     const file = this.cfg.offload.rclone_config;
     if (file) {
       let stamp = '';

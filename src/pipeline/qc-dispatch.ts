@@ -67,10 +67,13 @@ export class QcDispatch {
     this.driftSignal.clear();
   }
 
+  /** The frame's drift, unless its plane is saturated or its intensity stepped: then measured but not reported. */
   private gateDrift(qc: FrameQc, refKey: string): FrameQc {
-    const g = gateDriftOf(qc, this.driftSignal.get(refKey) ?? null, this.cfg);
-    if (g.accepted && qc.signal > 0) this.driftSignal.set(refKey, qc.signal);
-    return g.qc;
+    if (!qc.drift) return qc;
+    const why = excluded(qc.saturatedRatio, qc.signal, this.driftSignal.get(refKey) ?? null, { saturatedRatio: this.cfg.qc.thresholds.saturated_ratio, intensityStep: this.cfg.qc.intensity_step_factor });
+    if (why) return { ...qc, drift: { ...qc.drift, valid: false, excluded: why } };
+    if (qc.signal > 0) this.driftSignal.set(refKey, qc.signal);
+    return qc;
   }
 
   /** Runs the frame task for a frame held by `ref` (released when the task is done). */
@@ -115,13 +118,6 @@ export class QcDispatch {
     });
     this.inflight.track(task);
   }
-}
-
-/** The frame's drift, unless its plane is saturated or its intensity stepped: then measured but not reported. */
-function gateDriftOf(qc: FrameQc, baseline: number | null, cfg: Config): { qc: FrameQc; accepted: boolean } {
-  if (!qc.drift) return { qc, accepted: false };
-  const why = excluded(qc.saturatedRatio, qc.signal, baseline, { saturatedRatio: cfg.qc.thresholds.saturated_ratio, intensityStep: cfg.qc.intensity_step_factor });
-  return why ? { qc: { ...qc, drift: { ...qc.drift, valid: false, excluded: why } }, accepted: false } : { qc, accepted: true };
 }
 
 /** The worker's QC parameters from the configuration (also used by calibrate and the QC accuracy tests). */

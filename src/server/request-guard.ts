@@ -13,6 +13,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import type http from 'node:http';
+import { isLoopbackHost } from '../config/config.js';
 
 export interface GuardOptions {
   /** The address the server listens on (`server.host`). */
@@ -27,10 +28,6 @@ export function hostName(header: string | undefined): string | null {
   const h = header.trim().toLowerCase();
   const m = /^\[([0-9a-f:.]+)\](?::\d+)?$/.exec(h) ?? /^([^:[\]]+)(?::\d+)?$/.exec(h);
   return m ? m[1] : null;
-}
-
-function isLoopbackIp(ip: string): boolean {
-  return (net.isIPv4(ip) && ip.startsWith('127.')) || ip === '::1';
 }
 
 function isWildcard(ip: string): boolean {
@@ -52,7 +49,7 @@ export class RequestGuard {
     if (this.names.has(name) || name.endsWith('.localhost')) return null;
     if (net.isIP(name)) {
       // Any address of a wildcard listener reaches this server; a loopback listener is reached by loopback only.
-      if (isWildcard(this.o.listenHost) || isLoopbackIp(name)) return null;
+      if (isWildcard(this.o.listenHost) || isLoopbackHost(name)) return null;
     }
     return `Host "${name}" is not this server (add it to server.allowed_hosts if it is)`;
   }
