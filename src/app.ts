@@ -3,7 +3,6 @@
  * the pipeline, the HTTP/WebSocket server and the exporters, and owns the life cycle: SIGINT/SIGTERM
  * stop intake, drain the workers, flush every buffered chunk and shard, finalize metadata, exit 0.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';

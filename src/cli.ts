@@ -293,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
         flags.delete('store');
         flags.delete('json');
         const cfg = configFromFlags(flags);
-        let cal;
+        let cal: Awaited<ReturnType<typeof calibrate>>;
         try {
           cal = await calibrate(store, cfg, qcParamsFromConfig(cfg));
         } catch (e) {

@@ -71,7 +71,7 @@ describe('durable on power loss', () => {
         for (const [f, d] of awaitingDir) if (d === p) awaitingDir.delete(f);
       } else if (c.name.startsWith('rename')) {
         const m = /"([^"]+)", "([^"]+)"/.exec(c.args);
-        if (!m || !m[2].startsWith(out)) continue;
+        if (!m?.[2].startsWith(out)) continue;
         const [, from, to] = m;
         expect(synced.has(from), `${to} renamed into place before its data was synced`).toBe(true);
         awaitingDir.set(to, path.dirname(to));

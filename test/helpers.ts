@@ -44,7 +44,7 @@ export async function startTestApp(overrides: Record<string, unknown>, opts: { o
   const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0, torn: 0 } };
   const names: (keyof PipelineEvents)[] = ['log', 'frame-qc', 'frames-lost', 'frames-unstored', 'acquisition-started', 'acquisition-finished', 'storage-error', 'stack-qc', 'alert', 'chunk-stored'];
   for (const n of names) {
-    app.bus.on(n, (e: never) => {
+    app.bus.on(n, (e: unknown) => {
       ((rec.events[n] ??= []) as unknown[]).push(e);
       if (n === 'frames-lost') rec.lost[(e as PipelineEvents['frames-lost']).reason] += (e as PipelineEvents['frames-lost']).count;
     });

@@ -54,7 +54,7 @@ describe('late frames', () => {
       expect(revisits).toBe(14); // 7 revisits × 2 channels
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition to finish');
       const sum = rec.events['acquisition-finished']![0].summary;
-      const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => ({ ...m, [e.reason]: (m[e.reason] ?? 0) + e.count }), {});
+      const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => { m[e.reason] = (m[e.reason] ?? 0) + e.count; return m; }, {});
       expect(rec.lost).toEqual({ overrun: 0, gap: 0, torn: 0 });
       expect(unstored).toEqual({ late: revisits });
       expect(sum.framesReceived).toBe(6 * 8 * 2 + revisits);

@@ -46,7 +46,7 @@ describe('life cycle of the sidecar process', () => {
     sim.kill('SIGTERM');
     await exited(sim);
     const lines = logLines(sidecar.output());
-    const { R, O: overrun, T, U, G } = finished(lines, sidecar.output());
+    const { R, O: overrun, T, U } = finished(lines, sidecar.output());
     const O = overrun + T; // torn frames are lost like overruns (discarded, counted)
     expect(R).toBeGreaterThan(200);
     const logged = readFrameLog(log);

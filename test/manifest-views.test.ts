@@ -34,7 +34,7 @@ describe('manifest per view', () => {
       fs.writeFileSync(f, shard);
       bus.emit('shard-written', { path: f, bytes: shard.length, sha256: sha(shard) });
       for (let t = 0; t < 2 + v; t++) {
-        bus.emit('stack-qc', { stream: { camera: 'cam', channel: 'ch0', view: String(v) }, t, qc: { planes: 4, focusPlanes: 4, bestFocusZ: 1, meanFocus: 2, maxSaturatedRatio: 0, meanSignal: 100, focusRelative: null } });
+        bus.emit('stack-qc', { stream: { camera: 'cam', channel: 'ch0', view: String(v) }, t, qc: { planes: 4, focusPlanes: 4, bestFocusZ: 1, meanFocus: 2, maxSaturatedRatio: 0, meanSignal: 100, focusRelative: null, excluded: null } });
       }
     });
     const summary: AcquisitionSummary = { framesReceived: 10, framesOverrun: 0, framesGap: 0, framesTorn: 0, qcSampled: 0, framesUnstored: 0, bytesReceived: 1, bytesWritten: 1, compressionRatio: 1, durationSeconds: 1 };

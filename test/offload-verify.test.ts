@@ -73,7 +73,7 @@ describe('verifying copies at the destination', () => {
       const r = await copyAndVerify(root, FILES, bytes, { bandwidth: '', transfers: 2, retries: 1, destination: `${sftp?.remote}:${remote}`, config: conf }, { hash: 'sha1', readBack: false }, root);
       expect(r.verified.size).toBe(0);
       expect(failureReason(r.error ?? ''), r.error ?? '').toBe('refused');
-      FILES.forEach((f, i) => expect(Buffer.compare(fs.readFileSync(path.join(root, f)), before[i]), f).toBe(0));
+      for (const [i, f] of FILES.entries()) expect(Buffer.compare(fs.readFileSync(path.join(root, f)), before[i]), f).toBe(0);
       expect(fs.readdirSync(remote)).toEqual([]);
     } finally {
       fs.rmSync(keyDir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
-import { ROOT, sleep, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { ROOT, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -21,7 +21,7 @@ describe('the live page in headless Chromium', () => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`http://127.0.0.1:${app.port}/`);
-      await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 2, undefined, { timeout: 15000 });
+      await page.waitForFunction(() => ((window as unknown as { spimstream?: { frames: number } }).spimstream?.frames ?? 0) >= 2, undefined, { timeout: 15000 });
       const canvasHash = () => page.evaluate(() => {
         const c = document.getElementById('view') as HTMLCanvasElement;
         const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
@@ -92,7 +92,7 @@ describe('the live page in headless Chromium', () => {
         const sat = st.byStream[st.stream]?.sat ?? [];
         return sat.length > 0 && sat[0][0] < t - 2000;
       }, reloadedAt, { timeout: 15000 });
-      await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 1, undefined, { timeout: 15000 });
+      await page.waitForFunction(() => ((window as unknown as { spimstream?: { frames: number } }).spimstream?.frames ?? 0) >= 1, undefined, { timeout: 15000 });
       fs.mkdirSync(path.join(ROOT, 'test-output'), { recursive: true });
       await page.screenshot({ path: path.join(ROOT, 'test-output', 'page.png') });
       expect(errors).toEqual([]);
@@ -115,7 +115,7 @@ describe('the live page in headless Chromium', () => {
       browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
       const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
       await page.goto(`http://127.0.0.1:${app.port}/`);
-      await page.waitForFunction(() => (window as unknown as { spimstream?: { frames: number } }).spimstream?.frames! >= 2, undefined, { timeout: 15000 });
+      await page.waitForFunction(() => ((window as unknown as { spimstream?: { frames: number } }).spimstream?.frames ?? 0) >= 2, undefined, { timeout: 15000 });
       expect(await page.textContent('#imginfo')).toMatch(/256×192 \(pyramid level 1\)/);
     } finally {
       await browser?.close();

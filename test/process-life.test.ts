@@ -3,7 +3,6 @@
  * outlives it (kill -9 included) and leaves no ring or lock; /readyz is ready while idle.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingWriter } from '../src/ingest/ring-writer.js';

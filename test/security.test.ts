@@ -142,7 +142,7 @@ describe('requests from other web pages', () => {
       for (const [m] of bad) ws.send(JSON.stringify({ type: 'subscribe', ...m }));
       await waitFor(() => errors.length >= bad.length, 10_000, 'an error for each bad subscribe');
       expect(errors.length).toBe(bad.length);
-      bad.forEach(([, re], i) => expect(errors[i]).toMatch(re));
+      for (const [i, [, re]] of bad.entries()) expect(errors[i]).toMatch(re);
       ws.close();
     } finally {
       await app.stop();

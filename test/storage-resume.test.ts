@@ -77,7 +77,7 @@ async function run(kind: 'ENOSPC' | 'EROFS'): Promise<void> {
     w.finishAcquisition();
     await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 15_000, 'the acquisition to finish');
     const summary = rec.events['acquisition-finished']![0].summary;
-    const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => ({ ...m, [e.reason]: (m[e.reason] ?? 0) + e.count }), {});
+    const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => { m[e.reason] = (m[e.reason] ?? 0) + e.count; return m; }, {});
     expect(Object.keys(unstored), JSON.stringify(rec.events['storage-error'])).toEqual([kind]);
     expect(summary.framesReceived).toBe(i);
     expect(summary.framesUnstored).toBe(unstored[kind]);
@@ -99,7 +99,7 @@ async function run(kind: 'ENOSPC' | 'EROFS'): Promise<void> {
     }
     expect(stored + fill).toBe(i);
     expect(fill).toBe(summary.framesUnstored);
-    expect(rec.events['alert']?.filter((a) => a.name === 'storage').map((a) => a.active)).toEqual([true, false]);
+    expect(rec.events.alert?.filter((a) => a.name === 'storage').map((a) => a.active)).toEqual([true, false]);
   } finally {
     await app.stop();
     w.close();

@@ -286,6 +286,7 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
 });
 
 /** The NGFF 0.5 image rules (spec sections "multiscales", "axes", "coordinateTransformations", "omero"). */
+// biome-ignore lint/suspicious/noExplicitAny: walks the untyped JSON of zarr.json, checked field by field below
 function checkNgff05(group: any, arr: any): void {
   expect(group.zarr_format).toBe(3);
   expect(group.node_type).toBe('group');

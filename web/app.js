@@ -29,7 +29,7 @@ function setConn(ok, why = null) {
 }
 
 function subscribe() {
-  if (!ws || ws.readyState !== 1 || !state.stream) return;
+  if (ws?.readyState !== 1 || !state.stream) return;
   const auto = $('auto').checked;
   const lo = Number($('lo').value);
   const hi = Number($('hi').value);
@@ -51,7 +51,7 @@ function onJson(m) {
     for (const a of m.alerts || []) state.alerts.set(`${a.name}/${a.stream}`, a);
     renderAlerts();
     fillMetadata(m.metadata);
-    $('focus-measure').textContent = (m.focus_measures && m.focus_measures[0]) || 'dcts';
+    $('focus-measure').textContent = (m.focus_measures?.[0]) || 'dcts';
     subscribe();
   } else if (m.type === 'history') {
     // The server's last minutes of every stream's series: the plots start filled after a reload.
@@ -59,7 +59,7 @@ function onJson(m) {
     drawPlots();
   } else if (m.type === 'qc') {
     push(m.stream, 'sat', m.saturated_ratio * 100);
-    if (m.drift && m.drift.valid) {
+    if (m.drift?.valid) {
       const um = state.hello ? state.hello.pixel_size_um.x : 1;
       push(m.stream, 'dx', m.drift.dx * um);
       push(m.stream, 'dy', m.drift.dy * um);
@@ -102,7 +102,7 @@ function fmtBytes(b) {
 }
 
 function onStatus(m) {
-  const s = m.streams && m.streams[state.stream];
+  const s = m.streams?.[state.stream];
   $('st-fps-stream').textContent = state.stream ?? '–';
   $('st-fps').textContent = s ? s.fps.toFixed(1) : '–';
   const all = Object.values(m.streams || {}).reduce((a, x) => a + x.fps, 0);
@@ -225,7 +225,7 @@ function lutFor(name) {
   let rgb = [1, 1, 1];
   if (name === 'channel' && state.hello) {
     const ch = state.stream ? state.stream.split('/')[0] : '';
-    const hex = (state.hello.channel_colors || {})[ch] || 'FFFFFF';
+    const hex = state.hello.channel_colors?.[ch] || 'FFFFFF';
     rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
   }
   for (let i = 0; i < 256; i++) {
@@ -293,7 +293,7 @@ async function onPreview(buf) {
   frameCanvas.width = w;
   frameCanvas.height = h;
   frameCanvas.getContext('2d').putImageData(out, 0, 0);
-  if (state.imgW !== w || state.imgH !== h) { state.imgW = w; state.imgH = h; fit(); }
+  if (state.imgW !== w || state.imgH !== h) { state.imgW = w; state.imgH = h; it(); }
   state.frames++;
   $('imginfo').textContent = `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h}${level > 0 ? ` (pyramid level ${level})` : ''} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
   if ($('auto').checked) { $('lo').value = Math.round(state.lo); $('hi').value = Math.round(state.hi); }

@@ -28,11 +28,11 @@ export function createPlots(width) {
     const opts = {
       width, height: H, legend: { show: false }, cursor: { show: false },
       // The x range: the last minute at least, up to now (a few fresh points do not show milliseconds).
-      scales: { x: { time: true, range: (u, lo, hi) => { const now = Date.now() / 1000; return [Math.min(Number.isFinite(lo) ? lo : now, now - 60), now]; } }, y: { range: (u, lo, hi) => yRange(p, lo, hi, made[key]?.extra) } },
+      scales: { x: { time: true, range: (_u, lo, _hi) => { const now = Date.now() / 1000; return [Math.min(Number.isFinite(lo) ? lo : now, now - 60), now]; } }, y: { range: (_u, lo, hi) => yRange(p, lo, hi, made[key]?.extra) } },
       axes: [
         { stroke: '#8a96a3', grid: { stroke: '#222' }, ticks: { stroke: '#333' }, font: '10px sans-serif', size: 24 },
         { stroke: '#8a96a3', grid: { stroke: '#222' }, ticks: { stroke: '#333' }, font: '10px sans-serif', size: 62,
-          values: (u, vals) => vals.map((v) => `${Number(v.toPrecision(p.digits))}${p.unit ? ` ${p.unit}` : ''}`) },
+          values: (_u, vals) => vals.map((v) => `${Number(v.toPrecision(p.digits))}${p.unit ? ` ${p.unit}` : ''}`) },
       ],
       series: [{}, ...p.series.map(([, label, color]) => ({ label, stroke: color, width: 1.5, spanGaps: true, points: { show: false } }))],
     };
@@ -46,10 +46,10 @@ export function updatePlots(made, series, satThresholdPct) {
   for (const [key, m] of Object.entries(made)) {
     const names = m.p.series.map(([n]) => n);
     // Aligned columns: the first series' times (drift x and y arrive together).
-    const base = (series && series[names[0]]) || [];
+    const base = (series?.[names[0]]) || [];
     const xs = base.map(([t]) => t / 1000);
     const cols = names.map((n) => {
-      const s = (series && series[n]) || [];
+      const s = (series?.[n]) || [];
       return n === names[0] ? s.map(([, v]) => v) : xs.map((_, i) => (s[i] ? s[i][1] : null));
     });
     m.extra = key === 'sat' ? satThresholdPct * 1.2 : undefined;

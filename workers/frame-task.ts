@@ -38,7 +38,7 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const n2 = halfOf(t.width) * halfOf(t.height);
   const ext = t.store?.ext ? new Uint32Array(t.store.ext, t.store.z * n2 * 4, n2) : null;
   let reduced = false;
-  if (t.store && t.store.simd && !ext && simdApplies(px, t.store.geometry)) {
+  if (t.store?.simd && !ext && simdApplies(px, t.store.geometry)) {
     // The default storing path (uint16, Blosc, no pyramid): the SIMD kernel, 2.4x the JS pass. When
     // QC is sampled (workers behind), the histogram takes every 4th row: storing comes before QC.
     const every = t.sampled ? SAMPLED_HISTOGRAM_EVERY : 1;

@@ -202,7 +202,7 @@ function merge(base: unknown, over: unknown, path: string, errs: string[]): unkn
   }
   if (want === 'array' && Array.isArray(base) && base.length > 0) {
     const proto = base[0];
-    (over as unknown[]).forEach((item, i) => merge(proto, item, `${path}[${i}]`, errs));
+    for (const [i, item] of (over as unknown[]).entries()) merge(proto, item, `${path}[${i}]`, errs);
   }
   return over;
 }

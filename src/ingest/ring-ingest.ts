@@ -6,7 +6,7 @@
  * the seqlock checks. Nothing else runs on this thread, so no pause of the main thread can overrun
  * the ring; only a full frame pool (main or workers behind) makes frames wait in the ring.
  */
-import { RingReader } from './ring-reader.js';
+import type { RingReader } from './ring-reader.js';
 import { STATE_ACQUIRING, STATE_FINISHED, type FrameMeta } from './ring-layout.js';
 import type { SlotPool } from './slot-pool.js';
 import {

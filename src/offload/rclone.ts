@@ -8,7 +8,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { writeSumFile, type VerifyHash } from './verify.js';
 import type { OffloadDestination } from './destination.js';
 
@@ -54,7 +55,7 @@ export function runRclone(args: string[], o: Pick<RcloneOptions, 'config' | 'nic
   const full = [...(o.config ? ['--config', o.config] : []), ...args];
   const nice = o.nice ?? RCLONE_NICE_YIELD;
   return new Promise((resolve) => {
-    let child;
+    let child: ChildProcessByStdio<null, Readable, Readable>;
     try {
       // coreutils' nice execs rclone (same pid): the Go runtime's threads all start niced, which a
       // setpriority after spawn cannot promise (Linux nice is per thread).

@@ -33,7 +33,7 @@ export class RingAttacher {
     if (!reader) return;
     // The ingest thread opens the ring again and refuses it if it changed meanwhile.
     const header = reader.header;
-    let position;
+    let position: ReturnType<typeof startPosition>;
     try {
       position = startPosition(reader, (id) => wasSeen(this.pipeline.ringPath, id));
     } finally {

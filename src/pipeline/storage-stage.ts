@@ -238,7 +238,7 @@ export class StorageStage {
   private maybeFlush(t: number, c: number, view: number): void {
     const k = `${t}/${c}/${view}`;
     const tc = this.tcOpen.get(k);
-    if (tc && tc.closed && tc.delivered >= tc.opened) {
+    if (tc?.closed && tc.delivered >= tc.opened) {
       this.tcOpen.delete(k);
       const store = this.stores[view];
       // Shards close only once every level of the timepoint is with the store (a shard finished

@@ -54,7 +54,7 @@ export class WsHub {
   private readonly timer: NodeJS.Timeout;
   skippedTotal = 0;
 
-  constructor(private readonly bus: EventBus, private readonly previews: PreviewService, private readonly o: HubOptions) {
+  constructor(bus: EventBus, private readonly previews: PreviewService, private readonly o: HubOptions) {
     bus.on('preview', (e) => this.onPreview(e));
     bus.on('frame-qc', (e) => this.onQc(e));
     bus.on('stack-qc', (e) => this.broadcast({ type: 'stack', stream: streamId(e.stream), t: e.t, qc: e.qc }));
@@ -70,18 +70,25 @@ export class WsHub {
 
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    const refuse = (code: number, msg: string) => {
+    const refuse = (code: number, msg: string): void => {
       socket.write(`HTTP/1.1 ${code} ${msg}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     };
-    if (url.pathname !== '/ws') return refuse(404, 'Not Found');
+    if (url.pathname !== '/ws') {
+      refuse(404, 'Not Found');
+      return;
+    }
     // A browser sends no preflight for a WebSocket: Host (DNS rebinding) and Origin are checked here.
     const bad = this.o.guard.hostProblem(req) ?? this.o.guard.originProblem(req);
     if (bad) {
       this.o.refusals.refused('WebSocket', bad);
-      return refuse(403, 'Forbidden');
+      refuse(403, 'Forbidden');
+      return;
     }
-    if (!tokenOk(req, this.o.token)) return refuse(401, 'Unauthorized');
+    if (!tokenOk(req, this.o.token)) {
+      refuse(401, 'Unauthorized');
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (this.clients.size >= this.o.maxClients) {
         this.o.refusals.refused('a viewer', `server.max_clients (${this.o.maxClients}) viewers are connected`);
@@ -105,7 +112,7 @@ export class WsHub {
     if (this.o.history) this.sendRaw(c, JSON.stringify({ type: 'history', series: this.o.history() }));
   }
 
-  private onMessage(c: Client, data: RawData, isBinary: boolean): boolean | void {
+  private onMessage(c: Client, data: RawData, isBinary: boolean): boolean | undefined {
     if (isBinary) return this.sendJson(c, { type: 'error', message: 'binary messages are not accepted' });
     let m: Record<string, unknown>;
     try {

@@ -48,7 +48,7 @@ export class ShardFile {
       this.end += c.bytes.length;
       parts.push(c.bytes);
     }
-    return this.then(async () => {
+    return this.enqueue(async () => {
       try {
         if (this.failed || parts.length === 0) return;
         this.out ??= await this.open();
@@ -66,7 +66,7 @@ export class ShardFile {
    */
   finish(beforeRename?: () => Promise<void>): Promise<number> {
     let size = 0;
-    return this.then(async () => {
+    return this.enqueue(async () => {
       if (this.failed) return;
       this.out ??= await this.open();
       const index = this.index.encode();
@@ -88,7 +88,7 @@ export class ShardFile {
     return openAppender(this.tmp, this.mode);
   }
 
-  private then(op: () => Promise<void>): Promise<void> {
+  private enqueue(op: () => Promise<void>): Promise<void> {
     this.chain = this.chain.then(op).catch(async (e: unknown) => {
       if (this.failed) return;
       this.failed = true;
