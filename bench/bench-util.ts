@@ -32,10 +32,13 @@ export async function timeItAsync(fn: () => Promise<void>, minMs = 400, minRuns 
 export function table(rows: Record<string, string | number>[]): string {
   if (rows.length === 0) return '';
   const cols = Object.keys(rows[0]);
-  const cell = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)) : v);
+  const cell = (v: string | number) =>
+    typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)) : v;
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c] ?? '').length)));
   const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(w[i])).join(' | ')} |`;
-  return [line(cols), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map((r) => line(cols.map((c) => cell(r[c] ?? ''))))].join('\n');
+  return [line(cols), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map((r) => line(cols.map((c) => cell(r[c] ?? ''))))].join(
+    '\n',
+  );
 }
 
 /** Order-0 entropy of 16-bit values in bits per value: the lossless bound of a memoryless coder. */

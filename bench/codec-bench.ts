@@ -29,7 +29,19 @@ export interface CodecRow {
 
 /** A 32 x 256 x 256 uint16 chunk from the simulator, as the store's default inner chunk. */
 export function simChunk(planes = 32, size = 256, background = 10): Uint16Array {
-  const s = new SimScene({ width: size, height: size, zPlanes: planes, channels: 1, blobs: Math.round((400 * size * size) / (512 * 512)), seed: 3, bitDepth: 16, offset: 100, peak: 1500, readNoise: 1.6, gain: 0.46 });
+  const s = new SimScene({
+    width: size,
+    height: size,
+    zPlanes: planes,
+    channels: 1,
+    blobs: Math.round((400 * size * size) / (512 * 512)),
+    seed: 3,
+    bitDepth: 16,
+    offset: 100,
+    peak: 1500,
+    readNoise: 1.6,
+    gain: 0.46,
+  });
   const out = new Uint16Array(planes * size * size);
   const plane = new Uint16Array(size * size);
   for (let z = 0; z < planes; z++) {
@@ -49,7 +61,9 @@ export function realStackPath(): string {
 export function realStack(): { chunk: Uint16Array; frames: Uint16Array[]; file: string } | null {
   const file = realStackPath();
   if (!fs.existsSync(file)) {
-    process.stderr.write(`codec bench: real light-sheet stack not found at ${file} (set SPIMSTREAM_REAL_DATA); only simulator rows are printed\n`);
+    process.stderr.write(
+      `codec bench: real light-sheet stack not found at ${file} (set SPIMSTREAM_REAL_DATA); only simulator rows are printed\n`,
+    );
     return null;
   }
   const t = readTiffStack(file);
@@ -59,14 +73,22 @@ export function realStack(): { chunk: Uint16Array; frames: Uint16Array[]; file: 
   return { chunk, frames, file };
 }
 
-function nativeBlosc(raw: Uint8Array, cname: string, clevel: number, shuffleMode: number, blocksize: number): { bytes: number; seconds: number } | null {
+function nativeBlosc(
+  raw: Uint8Array,
+  cname: string,
+  clevel: number,
+  shuffleMode: number,
+  blocksize: number,
+): { bytes: number; seconds: number } | null {
   const src = path.join(PACKAGE_ROOT, 'bench', 'native', 'blosc_bench.c');
   const exe = path.join(os.tmpdir(), `spimstream-blosc-bench-${process.pid}`);
   try {
     if (!fs.existsSync(exe)) execFileSync('cc', ['-O2', '-o', exe, src, '-lblosc'], { stdio: 'pipe' });
     const data = path.join(os.tmpdir(), `spimstream-blosc-data-${process.pid}.raw`);
     fs.writeFileSync(data, raw);
-    const out = execFileSync(exe, [data, cname, String(clevel), String(shuffleMode), '2', String(blocksize)], { encoding: 'utf8' }).trim().split(' ');
+    const out = execFileSync(exe, [data, cname, String(clevel), String(shuffleMode), '2', String(blocksize)], { encoding: 'utf8' })
+      .trim()
+      .split(' ');
     fs.rmSync(data, { force: true });
     return { bytes: Number(out[0]), seconds: Number(out[1]) };
   } catch {
@@ -85,12 +107,23 @@ export async function codecTable(quick: boolean): Promise<{ rows: CodecRow[]; na
     const raw = new Uint8Array(set.data.buffer, set.data.byteOffset, set.data.byteLength);
     const mb = raw.length / 1e6;
     const bound = 16 / entropyBits(set.data);
-    const add = (codec: string, seconds: number, bytes: number) => rows.push({ data: set.name, codec, mb_s: mb / seconds, ratio: raw.length / bytes, of_bound: raw.length / bytes / bound });
+    const add = (codec: string, seconds: number, bytes: number) =>
+      rows.push({ data: set.name, codec, mb_s: mb / seconds, ratio: raw.length / bytes, of_bound: raw.length / bytes / bound });
     const copy = new Uint8Array(raw.length);
-    rows.push({ data: set.name, codec: 'memory copy (bound)', mb_s: mb / timeIt(() => copy.set(raw), minMs), ratio: 1, of_bound: 1 / bound });
+    rows.push({
+      data: set.name,
+      codec: 'memory copy (bound)',
+      mb_s: mb / timeIt(() => copy.set(raw), minMs),
+      ratio: 1,
+      of_bound: 1 / bound,
+    });
     rows.push({ data: set.name, codec: 'order-0 entropy (ratio bound)', mb_s: 0, ratio: bound, of_bound: 1 });
     const tmp = new Uint8Array(raw.length);
-    add('byte shuffle only (JS kernel)', timeIt(() => shuffle(raw, tmp, 2, raw.length), minMs), raw.length);
+    add(
+      'byte shuffle only (JS kernel)',
+      timeIt(() => shuffle(raw, tmp, 2, raw.length), minMs),
+      raw.length,
+    );
     for (const [name, inner, level, bs, split] of [
       ['blosc-zstd 1, whole chunk = one block (default)', 'zstd', 1, -1, false],
       ['blosc-zstd 1, 1 MiB blocks', 'zstd', 1, 1 << 20, false],
@@ -102,7 +135,9 @@ export async function codecTable(quick: boolean): Promise<{ rows: CodecRow[]; na
       const c = innerCompressor(inner);
       if (!c) continue;
       let out: Uint8Array = new Uint8Array(0);
-      const s = timeIt(() => { out = bloscEncode(raw, c, { typesize: 2, clevel: level, shuffle: true, blocksize: bs < 0 ? raw.length : bs, split }); }, minMs);
+      const s = timeIt(() => {
+        out = bloscEncode(raw, c, { typesize: 2, clevel: level, shuffle: true, blocksize: bs < 0 ? raw.length : bs, split });
+      }, minMs);
       add(`${name} [${c.implementation}]`, s, out.length);
     }
     // The pipeline's split: the frame task writes each plane already shuffled (WebAssembly SIMD, see
@@ -113,21 +148,38 @@ export async function codecTable(quick: boolean): Promise<{ rows: CodecRow[]; na
     const zc = innerCompressor('zstd');
     if (zc) {
       let out: Uint8Array = new Uint8Array(0);
-      const s = timeIt(() => { out = bloscEncode(pre, zc, { typesize: 2, clevel: 1, shuffle: true, blocksize: 0, split: false, preShuffled: true, view: true }); }, minMs);
+      const s = timeIt(() => {
+        out = bloscEncode(pre, zc, { typesize: 2, clevel: 1, shuffle: true, blocksize: 0, split: false, preShuffled: true, view: true });
+      }, minMs);
       add(`blosc-zstd 1 on the pre-shuffled chunk, one block (the encode task) [${zc.implementation}]`, s, out.length);
     }
     const nat = nativeBlosc(pre, 'zstd', 1, 0, raw.length);
     if (nat) add('native c-blosc zstd 1, same pre-shuffled chunk, one block, no shuffle pass', nat.seconds, nat.bytes);
     const natSh = nativeBlosc(raw, 'zstd', 1, 1, raw.length);
-    if (natSh) add('native c-blosc zstd 1 + shuffle, one block (the default\'s parameters)', natSh.seconds, natSh.bytes);
+    if (natSh) add("native c-blosc zstd 1 + shuffle, one block (the default's parameters)", natSh.seconds, natSh.bytes);
     let gz: Uint8Array = new Uint8Array(0);
-    add('gzip 1 (fflate, no shuffle)', timeIt(() => { gz = gzipSync(raw, { level: 1 }); }, minMs), gz.length);
+    add(
+      'gzip 1 (fflate, no shuffle)',
+      timeIt(() => {
+        gz = gzipSync(raw, { level: 1 });
+      }, minMs),
+      gz.length,
+    );
     let dz: Buffer = Buffer.alloc(0);
-    add('node:zlib deflate 1 + shuffle', timeIt(() => { shuffle(raw, tmp, 2, raw.length); dz = zlib.deflateSync(tmp, { level: 1 }); }, minMs), dz.length);
+    add(
+      'node:zlib deflate 1 + shuffle',
+      timeIt(() => {
+        shuffle(raw, tmp, 2, raw.length);
+        dz = zlib.deflateSync(tmp, { level: 1 });
+      }, minMs),
+      dz.length,
+    );
     for (const cname of ['lz4', 'zstd']) {
       const codec = Blosc.fromConfig({ cname, clevel: 1, shuffle: 1, blocksize: 0 });
       let enc: Uint8Array = new Uint8Array(0);
-      const s = await timeItAsync(async () => { enc = (await codec.encode(raw)) as Uint8Array; }, minMs);
+      const s = await timeItAsync(async () => {
+        enc = (await codec.encode(raw)) as Uint8Array;
+      }, minMs);
       add(`numcodecs WASM blosc-${cname} 1 (see note)`, s, enc.length);
     }
     for (const [label, cname, level, sh, bs] of [
@@ -151,7 +203,8 @@ export function calibration(rows: CodecRow[]): { codec: string; sim: number; rea
   const out: { codec: string; sim: number; real: number; diff_pct: string }[] = [];
   for (const r of rows.filter((x) => x.data.startsWith('sim') && x.mb_s > 0 && x.ratio > 1.01)) {
     const real = rows.find((x) => x.data.startsWith('real') && x.codec === r.codec);
-    if (real) out.push({ codec: r.codec, sim: r.ratio, real: real.ratio, diff_pct: (((r.ratio - real.ratio) / real.ratio) * 100).toFixed(1) });
+    if (real)
+      out.push({ codec: r.codec, sim: r.ratio, real: real.ratio, diff_pct: (((r.ratio - real.ratio) / real.ratio) * 100).toFixed(1) });
   }
   return out;
 }
@@ -160,9 +213,14 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const { rows, nativeAvailable } = await codecTable(quick);
   process.stdout.write(`spimstream codec bench — one core, ${JSON.stringify(machine())}\n\n`);
-  process.stdout.write(`${table(rows.map((r) => ({ data: r.data, codec: r.codec, 'MB/s': r.mb_s, ratio: r.ratio, 'of bound': `${(r.of_bound * 100).toFixed(0)}%` })))}\n`);
-  if (!nativeAvailable) process.stdout.write('\nnative c-blosc: NOT AVAILABLE (apt-get install libblosc-dev to print the side-by-side rows)\n');
-  process.stdout.write('note: the numcodecs WASM encoder ignores the shuffle setting and hard-wires typesize 4 (see README); its rows are for speed reference only.\n');
+  process.stdout.write(
+    `${table(rows.map((r) => ({ data: r.data, codec: r.codec, 'MB/s': r.mb_s, ratio: r.ratio, 'of bound': `${(r.of_bound * 100).toFixed(0)}%` })))}\n`,
+  );
+  if (!nativeAvailable)
+    process.stdout.write('\nnative c-blosc: NOT AVAILABLE (apt-get install libblosc-dev to print the side-by-side rows)\n');
+  process.stdout.write(
+    'note: the numcodecs WASM encoder ignores the shuffle setting and hard-wires typesize 4 (see README); its rows are for speed reference only.\n',
+  );
   const pick = (data: string, prefix: string) => rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
   const cal = calibration(rows);
   process.stdout.write(`\nsimulator calibration (ratio on sim chunks vs the real stack, per codec):\n${table(cal)}\n`);

@@ -43,12 +43,20 @@ async function fsyncCost(dir: string, n: number): Promise<{ plain_ms: number; du
 }
 
 async function latencyStep(out: string, seconds: number, hog: boolean): Promise<Record<string, number | string>> {
-  const hogs: ChildProcess[] = hog ? Array.from({ length: os.availableParallelism() }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' })) : [];
+  const hogs: ChildProcess[] = hog
+    ? Array.from({ length: os.availableParallelism() }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }))
+    : [];
   const fps = 100;
-  const cfg = buildConfig({
-    server: { port: 0 }, log: { level: 'error' }, source: 'sim', storage: { out },
-    sim: { width: 512, height: 512, z_planes: 16, channels: 1, fps, timepoints: Math.max(2, Math.round((seconds * fps) / 16)) },
-  }, {});
+  const cfg = buildConfig(
+    {
+      server: { port: 0 },
+      log: { level: 'error' },
+      source: 'sim',
+      storage: { out },
+      sim: { width: 512, height: 512, z_planes: 16, channels: 1, fps, timepoints: Math.max(2, Math.round((seconds * fps) / 16)) },
+    },
+    {},
+  );
   const app = await startApp(cfg, { overwrite: false, append: false });
   const received = new Map<string, number>();
   const lat: number[] = [];
@@ -74,12 +82,20 @@ async function latencyStep(out: string, seconds: number, hog: boolean): Promise<
     for (const h of hogs) h.kill('SIGKILL');
   }
   return {
-    step: hog ? `CPU hog on all ${os.availableParallelism()} cores` : 'idle machine', 'MB/s': (fps * 512 * 512 * 2) / 1e6, frames: lat.length,
-    'not on disk': received.size, 'p50 ms': Number(quantile(lat, 0.5).toFixed(0)), 'p99 ms': Number(quantile(lat, 0.99).toFixed(0)), 'max ms': Number(Math.max(0, ...lat).toFixed(0)),
+    step: hog ? `CPU hog on all ${os.availableParallelism()} cores` : 'idle machine',
+    'MB/s': (fps * 512 * 512 * 2) / 1e6,
+    frames: lat.length,
+    'not on disk': received.size,
+    'p50 ms': Number(quantile(lat, 0.5).toFixed(0)),
+    'p99 ms': Number(quantile(lat, 0.99).toFixed(0)),
+    'max ms': Number(Math.max(0, ...lat).toFixed(0)),
   };
 }
 
-export async function diskLatency(quick: boolean, outBase: string): Promise<{ fsync: { plain_ms: number; durable_ms: number }; steps: Record<string, number | string>[] }> {
+export async function diskLatency(
+  quick: boolean,
+  outBase: string,
+): Promise<{ fsync: { plain_ms: number; durable_ms: number }; steps: Record<string, number | string>[] }> {
   const dir = fs.mkdtempSync(path.join(outBase, 'spimstream-disk-bench-'));
   try {
     const fsync = await fsyncCost(dir, quick ? 3 : 20);
@@ -94,8 +110,12 @@ export async function diskLatency(quick: boolean, outBase: string): Promise<{ fs
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--out');
   const r = await diskLatency(process.argv.includes('--quick'), i >= 0 ? process.argv[i + 1] : os.tmpdir());
-  process.stdout.write(`spimstream disk latency bench — ${JSON.stringify(machine())}\n\n16 MiB shard: ${r.fsync.plain_ms.toFixed(1)} ms written + renamed, ${r.fsync.durable_ms.toFixed(1)} ms with fdatasync + directory fsync\n\n${table(r.steps)}\n`);
-  process.stdout.write(`${JSON.stringify({ bench: 'disk-latency', machine: machine(), fsync_16mib_plain_ms: r.fsync.plain_ms, fsync_16mib_durable_ms: r.fsync.durable_ms, steps: r.steps })}\n`);
+  process.stdout.write(
+    `spimstream disk latency bench — ${JSON.stringify(machine())}\n\n16 MiB shard: ${r.fsync.plain_ms.toFixed(1)} ms written + renamed, ${r.fsync.durable_ms.toFixed(1)} ms with fdatasync + directory fsync\n\n${table(r.steps)}\n`,
+  );
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'disk-latency', machine: machine(), fsync_16mib_plain_ms: r.fsync.plain_ms, fsync_16mib_durable_ms: r.fsync.durable_ms, steps: r.steps })}\n`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();

@@ -24,7 +24,10 @@ const TICK = 100; // USER_HZ
 /** utime+stime and reaped children's cutime+cstime of a process, in seconds. */
 function cpu(pid: number): { self: number; children: number } {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+  const v = f
+    .slice(f.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { self: (v[11] + v[12]) / TICK, children: (v[13] + v[14]) / TICK };
 }
 
@@ -56,7 +59,10 @@ const arg = (n: string, d: string) => {
  */
 function leftoverCpuOnly(pid: number, name: string): string {
   os.setPriority(pid, 19);
-  for (const [dir, file, value] of [['/sys/fs/cgroup/cpu', 'cpu.shares', '2'], ['/sys/fs/cgroup', 'cpu.weight', '1']]) {
+  for (const [dir, file, value] of [
+    ['/sys/fs/cgroup/cpu', 'cpu.shares', '2'],
+    ['/sys/fs/cgroup', 'cpu.weight', '1'],
+  ]) {
     const g = path.join(dir, name);
     try {
       if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) continue;
@@ -65,7 +71,11 @@ function leftoverCpuOnly(pid: number, name: string): string {
       fs.writeFileSync(path.join(g, 'cgroup.procs'), String(pid));
       return g;
     } catch (e) {
-      try { fs.rmdirSync(g); } catch { /* not made */ }
+      try {
+        fs.rmdirSync(g);
+      } catch {
+        /* not made */
+      }
       if (dir === '/sys/fs/cgroup') return `no cpu cgroup (${(e as Error).message}): nice 19 only`;
     }
   }
@@ -73,7 +83,12 @@ function leftoverCpuOnly(pid: number, name: string): string {
 }
 
 /** One acquisition of `seconds` at `mbps`, with offload to SFTP + delete_local, or without offload (the baseline). */
-async function run(offload: boolean, seconds: number, mbps: number, localMib: number): Promise<{ summary: Record<string, unknown>; rows: Record<string, number>[] }> {
+async function run(
+  offload: boolean,
+  seconds: number,
+  mbps: number,
+  localMib: number,
+): Promise<{ summary: Record<string, unknown>; rows: Record<string, number>[] }> {
   const work = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'spimstream-offload-bench-'));
   const local = path.join(work, 'local');
   const dest = path.join(work, 'archive');
@@ -87,17 +102,70 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
   const serverGroup = server.proc.pid ? leftoverCpuOnly(server.proc.pid, `spimstream-bench-sshd-${process.pid}`) : 'no pid';
   const ring = `/dev/shm/spimstream-offload-bench-${process.pid}`;
   const port = await freePort();
-  const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', path.join(local, 'data'), '--port', String(port),
-    '--set', 'storage.min_free_bytes=100000000',
-    ...(offload ? ['--set', `offload.destination=${server.remote}:${dest}`, '--set', `offload.rclone_config=${server.rcloneConfig}`, '--set', 'offload.delete_local=true'] : [])], { stdio: 'ignore' });
+  const sidecar = spawn(
+    process.execPath,
+    [
+      BIN,
+      'run',
+      '--source',
+      `shm:${ring}`,
+      '--out',
+      path.join(local, 'data'),
+      '--port',
+      String(port),
+      '--set',
+      'storage.min_free_bytes=100000000',
+      ...(offload
+        ? [
+            '--set',
+            `offload.destination=${server.remote}:${dest}`,
+            '--set',
+            `offload.rclone_config=${server.rcloneConfig}`,
+            '--set',
+            'offload.delete_local=true',
+          ]
+        : []),
+    ],
+    { stdio: 'ignore' },
+  );
   const base = `http://127.0.0.1:${port}`;
   const scrape = async () => (await fetch(`${base}/metrics`)).text();
   for (let i = 0; i < 300; i++) {
-    try { await scrape(); break; } catch { await sleep(100); }
+    try {
+      await scrape();
+      break;
+    } catch {
+      await sleep(100);
+    }
   }
   const sshd0 = cpu(server.proc.pid ?? 0);
   const side0 = cpu(sidecar.pid ?? 0);
-  const sim = spawn(process.execPath, [BIN, 'sim', '--ring', ring, '--width', '2048', '--height', '2048', '--z-planes', '32', '--channels', '2', '--mbps', String(mbps), '--precomputed', '2', '--slots', '64', '--blobs', '6400'], { stdio: 'ignore' });
+  const sim = spawn(
+    process.execPath,
+    [
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '2048',
+      '--height',
+      '2048',
+      '--z-planes',
+      '32',
+      '--channels',
+      '2',
+      '--mbps',
+      String(mbps),
+      '--precomputed',
+      '2',
+      '--slots',
+      '64',
+      '--blobs',
+      '6400',
+    ],
+    { stdio: 'ignore' },
+  );
   // The simulator precomputes its frames first: the clock starts at the first frame read.
   for (let i = 0; i < 1200 && !(promMetric(await scrape(), 'spimstream_frames_received_total') ?? 0); i++) await sleep(100);
   const lag: number[] = [];
@@ -125,7 +193,16 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
     lag.push(l);
     if ((promMetric(metrics, 'spimstream_offload_urgent') ?? 0) > 0) urgentS++;
     if (Math.round(el) % 5 === 0) {
-      rows.push({ t_s: Math.round(el), received: promMetric(metrics, 'spimstream_frames_received_total') ?? 0, unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0, local_used_mb: used / 1e6, queue_mb: (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 0) / 1e6, lag_s: l, verified_gb: (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9, urgent: promMetric(metrics, 'spimstream_offload_urgent') ?? 0 });
+      rows.push({
+        t_s: Math.round(el),
+        received: promMetric(metrics, 'spimstream_frames_received_total') ?? 0,
+        unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0,
+        local_used_mb: used / 1e6,
+        queue_mb: (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 0) / 1e6,
+        lag_s: l,
+        verified_gb: (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9,
+        urgent: promMetric(metrics, 'spimstream_offload_urgent') ?? 0,
+      });
     }
     if (simDone && (!offload || (promMetric(metrics, 'spimstream_offload_queue_bytes') ?? 1) === 0)) break;
   }
@@ -137,21 +214,39 @@ async function run(offload: boolean, seconds: number, mbps: number, localMib: nu
   const summary = {
     offload: offload ? 'sftp (Debian sshd, loopback), delete_local' : 'off',
     server_cpu: serverGroup,
-    frames_received: received, frames_unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0,
-    unstored_by_reason: Object.fromEntries([...metrics.matchAll(/^spimstream_frames_unstored_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm)].filter((m) => Number(m[2]) > 0).map((m) => [m[1], Number(m[2])])), frames_lost: promMetric(metrics, 'spimstream_frames_dropped_total') ?? 0,
-    raw_gb: (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9, offloaded_gb: verifiedGb, local_peak_used_mb: Math.round(peakUsed / 1e6),
-    urgent_s: urgentS, lag_p50_s: pct(lag, 0.5), lag_p99_s: pct(lag, 0.99), lag_max_s: Math.max(0, ...lag), drained_after_s: Math.round(drained),
+    frames_received: received,
+    frames_unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0,
+    unstored_by_reason: Object.fromEntries(
+      [...metrics.matchAll(/^spimstream_frames_unstored_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm)]
+        .filter((m) => Number(m[2]) > 0)
+        .map((m) => [m[1], Number(m[2])]),
+    ),
+    frames_lost: promMetric(metrics, 'spimstream_frames_dropped_total') ?? 0,
+    raw_gb: (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9,
+    offloaded_gb: verifiedGb,
+    local_peak_used_mb: Math.round(peakUsed / 1e6),
+    urgent_s: urgentS,
+    lag_p50_s: pct(lag, 0.5),
+    lag_p99_s: pct(lag, 0.99),
+    lag_max_s: Math.max(0, ...lag),
+    drained_after_s: Math.round(drained),
     failures: promMetric(metrics, 'spimstream_offload_files_total', /result="failed"/) ?? 0,
     rclone_cpu_s_per_gb: verifiedGb > 0 ? (side1.children - side0.children) / verifiedGb : null,
     sshd_cpu_s_per_gb: verifiedGb > 0 ? (sshd1.children + sshd1.self - sshd0.children - sshd0.self) / verifiedGb : null,
-    sidecar_cpu_s_per_gb_raw: (side1.self - side0.self) / Math.max(1e-9, (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9),
+    sidecar_cpu_s_per_gb_raw:
+      (side1.self - side0.self) / Math.max(1e-9, (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9),
   };
   sidecar.kill('SIGTERM');
   await exited(sidecar);
   await server.stop();
   // Its last sessions may outlive the listener by a moment: the group goes once empty.
   for (let i = 0; serverGroup.startsWith('/') && i < 100; i++) {
-    try { fs.rmdirSync(serverGroup); break; } catch { await sleep(100); }
+    try {
+      fs.rmdirSync(serverGroup);
+      break;
+    } catch {
+      await sleep(100);
+    }
   }
   spawnSync('umount', ['-l', local]);
   fs.rmSync(work, { recursive: true, force: true });
@@ -165,13 +260,34 @@ async function main(): Promise<void> {
   const localMib = Number(arg('local-mib', '4096'));
   // Side by side in one run (the VM varies between sessions): without offload (a local tmpfs that
   // holds everything), then with it.
-  const base = arg('baseline', 'yes') === 'no' ? { summary: { offload: 'off (not run)' }, rows: [] } : await run(false, seconds, mbps, 16384);
+  const base =
+    arg('baseline', 'yes') === 'no' ? { summary: { offload: 'off (not run)' }, rows: [] } : await run(false, seconds, mbps, 16384);
   const off = await run(true, seconds, mbps, localMib);
-  process.stdout.write(`spimstream offload — ${seconds} s at ${mbps} MB/s (2048², 2 channels), ${JSON.stringify(machine())}\n\nWith offload to SFTP on loopback, delete_local, local tmpfs ${localMib} MiB:\n\n${table(off.rows)}\n\n`);
-  const cols = ['offload', 'frames_received', 'frames_unstored', 'frames_lost', 'raw_gb', 'offloaded_gb', 'local_peak_used_mb', 'lag_p50_s', 'lag_p99_s', 'lag_max_s', 'drained_after_s', 'rclone_cpu_s_per_gb', 'sshd_cpu_s_per_gb', 'sidecar_cpu_s_per_gb_raw'];
-  const pick = (x: Record<string, unknown>) => Object.fromEntries(cols.map((c) => [c, typeof x[c] === 'number' || typeof x[c] === 'string' ? x[c] as number | string : '–']));
+  process.stdout.write(
+    `spimstream offload — ${seconds} s at ${mbps} MB/s (2048², 2 channels), ${JSON.stringify(machine())}\n\nWith offload to SFTP on loopback, delete_local, local tmpfs ${localMib} MiB:\n\n${table(off.rows)}\n\n`,
+  );
+  const cols = [
+    'offload',
+    'frames_received',
+    'frames_unstored',
+    'frames_lost',
+    'raw_gb',
+    'offloaded_gb',
+    'local_peak_used_mb',
+    'lag_p50_s',
+    'lag_p99_s',
+    'lag_max_s',
+    'drained_after_s',
+    'rclone_cpu_s_per_gb',
+    'sshd_cpu_s_per_gb',
+    'sidecar_cpu_s_per_gb_raw',
+  ];
+  const pick = (x: Record<string, unknown>) =>
+    Object.fromEntries(cols.map((c) => [c, typeof x[c] === 'number' || typeof x[c] === 'string' ? (x[c] as number | string) : '–']));
   process.stdout.write(`${table([pick(base.summary), pick(off.summary)])}\n`);
-  process.stdout.write(`\n${JSON.stringify({ bench: 'offload', machine: machine(), seconds, mbps, local_tmpfs_mib: localMib, without: base.summary, with: off.summary })}\n`);
+  process.stdout.write(
+    `\n${JSON.stringify({ bench: 'offload', machine: machine(), seconds, mbps, local_tmpfs_mib: localMib, without: base.summary, with: off.summary })}\n`,
+  );
 }
 
 void main();

@@ -29,7 +29,10 @@ function keygen(file: string): void {
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.end();
+      resolve(true);
+    });
     c.on('error', () => resolve(false));
   });
 }
@@ -39,32 +42,55 @@ export async function startSftpServer(dir: string, port: number): Promise<SftpSe
   fs.mkdirSync('/run/sshd', { recursive: true });
   for (const k of ['host', 'client']) keygen(path.join(dir, k));
   fs.copyFileSync(path.join(dir, 'client.pub'), path.join(dir, 'authorized_keys'));
-  fs.writeFileSync(path.join(dir, 'sshd_config'), [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(dir, 'host')}`, `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-    'PasswordAuthentication no', 'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no', `PidFile ${path.join(dir, 'sshd.pid')}`,
-    'Subsystem sftp internal-sftp', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${path.join(dir, 'host')}`,
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'PasswordAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'StrictModes no',
+      'UsePAM no',
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      'Subsystem sftp internal-sftp',
+      '',
+    ].join('\n'),
+  );
   const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  proc.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const until = Date.now() + 15_000;
   while (!(await listening(port))) {
     if (proc.exitCode !== null || Date.now() > until) throw new Error(`sshd did not start listening on ${port}: ${err.trim()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const rcloneConfig = path.join(dir, 'rclone.conf');
-  fs.writeFileSync(rcloneConfig, `[scope-archive]\ntype = sftp\nhost = 127.0.0.1\nport = ${port}\nuser = ${process.env.USER ?? 'root'}\nkey_file = ${path.join(dir, 'client')}\nshell_type = unix\nmd5sum_command = md5sum\nsha1sum_command = openssl dgst -sha1 -r\nchunk_size = 255k\n`);
+  fs.writeFileSync(
+    rcloneConfig,
+    `[scope-archive]\ntype = sftp\nhost = 127.0.0.1\nport = ${port}\nuser = ${process.env.USER ?? 'root'}\nkey_file = ${path.join(dir, 'client')}\nshell_type = unix\nmd5sum_command = md5sum\nsha1sum_command = openssl dgst -sha1 -r\nchunk_size = 255k\n`,
+  );
   return {
-    port, rcloneConfig, remote: 'scope-archive', proc,
-    stop: () => new Promise<void>((r) => {
-      if (proc.exitCode !== null) return r();
-      proc.once('exit', () => r());
-      proc.kill('SIGTERM');
-    }),
+    port,
+    rcloneConfig,
+    remote: 'scope-archive',
+    proc,
+    stop: () =>
+      new Promise<void>((r) => {
+        if (proc.exitCode !== null) return r();
+        proc.once('exit', () => r());
+        proc.kill('SIGTERM');
+      }),
     configWithUnknownKey: (keyDir) => {
       keygen(path.join(keyDir, 'stranger'));
       const conf = path.join(keyDir, 'rclone.conf');
-      fs.writeFileSync(conf, fs.readFileSync(rcloneConfig, 'utf8').replace(/^key_file = .*$/m, `key_file = ${path.join(keyDir, 'stranger')}`));
+      fs.writeFileSync(
+        conf,
+        fs.readFileSync(rcloneConfig, 'utf8').replace(/^key_file = .*$/m, `key_file = ${path.join(keyDir, 'stranger')}`),
+      );
       return conf;
     },
   };

@@ -96,16 +96,54 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())));
 
 /** `extra`: more sidecar arguments (e.g. `--set storage.levels=auto`) for side-by-side configs. */
-export async function runStep(rate: number, seconds: number, size: number, port: number, outDir = os.tmpdir(), extra: string[] = []): Promise<StepResult> {
+export async function runStep(
+  rate: number,
+  seconds: number,
+  size: number,
+  port: number,
+  outDir = os.tmpdir(),
+  extra: string[] = [],
+): Promise<StepResult> {
   const ring = `/dev/shm/spimstream-bench-${process.pid}-${rate}`;
   fs.mkdirSync(outDir, { recursive: true });
   const out = fs.mkdtempSync(path.join(outDir, 'spimstream-bench-'));
   const frameBytes = size * size * 2;
   const zPlanes = 32;
-  const sidecar = spawn(process.execPath, [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sidecar = spawn(
+    process.execPath,
+    [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs', ...extra],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
-  sidecar.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
-  const sim = spawn(process.execPath, [BIN, 'sim', '--ring', ring, '--width', String(size), '--height', String(size), '--z-planes', String(zPlanes), '--channels', '1', '--mbps', String(rate), '--precomputed', '2', '--slots', String(Math.max(16, Math.floor((512 * 2 ** 20) / frameBytes))), '--blobs', String(Math.round((400 * size * size) / (512 * 512)))], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sidecar.stderr?.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  const sim = spawn(
+    process.execPath,
+    [
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      String(size),
+      '--height',
+      String(size),
+      '--z-planes',
+      String(zPlanes),
+      '--channels',
+      '1',
+      '--mbps',
+      String(rate),
+      '--precomputed',
+      '2',
+      '--slots',
+      String(Math.max(16, Math.floor((512 * 2 ** 20) / frameBytes))),
+      '--blobs',
+      String(Math.round((400 * size * size) / (512 * 512))),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   sim.stderr?.resume();
   const base = `http://127.0.0.1:${port}`;
   // wait for the acquisition to start (the simulator pre-renders its frames first)
@@ -113,7 +151,9 @@ export async function runStep(rate: number, seconds: number, size: number, port:
     try {
       const s = (await (await fetch(`${base}/api/status`)).json()) as { counters: { framesReceived: number } };
       if (s.counters.framesReceived > 0) break;
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
     await sleep(100);
   }
   const previewLat: number[] = [];
@@ -141,7 +181,10 @@ export async function runStep(rate: number, seconds: number, size: number, port:
   await exited(sim);
   sidecar.kill('SIGTERM');
   await exited(sidecar);
-  const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = log
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const fin = lines.find((l) => l.msg === 'acquisition finished') as Record<string, number | string> | undefined;
   const reasons: Record<string, number> = {};
   for (const l of lines) {
@@ -179,7 +222,12 @@ export async function runStep(rate: number, seconds: number, size: number, port:
     ratio: Number(fin?.compression_ratio ?? 0),
     unstored_reasons: reasons,
     pyramid_s: pyramid,
-    cpu_s_per_gb_by_thread: Object.fromEntries(['main', 'ingest', 'worker', 'preview', 'other'].map((k) => [k, bytesIn > 0 ? d('spimstream_thread_cpu_seconds_total', `kind="${k}"`) / (bytesIn / 1e9) : 0])),
+    cpu_s_per_gb_by_thread: Object.fromEntries(
+      ['main', 'ingest', 'worker', 'preview', 'other'].map((k) => [
+        k,
+        bytesIn > 0 ? d('spimstream_thread_cpu_seconds_total', `kind="${k}"`) / (bytesIn / 1e9) : 0,
+      ]),
+    ),
   };
 }
 
@@ -188,31 +236,46 @@ export async function runStep(rate: number, seconds: number, size: number, port:
  * the workers scale with cores; the ingest and main threads are one thread each, so their own
  * seconds per GB cap the rate whatever the core count (1 / s-per-GB GB/s).
  */
-export function scalingModel(step: StepResult, rates = [300, 600, 1600]): { rows: Record<string, string | number>[]; summary: Record<string, number> } {
+export function scalingModel(
+  step: StepResult,
+  rates = [300, 600, 1600],
+): { rows: Record<string, string | number>[]; summary: Record<string, number> } {
   const k = step.cpu_s_per_gb_by_thread;
   const total = Object.values(k).reduce((a, b) => a + b, 0);
   const rows = rates.map((r) => ({
-    'camera MB/s': r, 'cores (sidecar)': (total * r) / 1000, 'of which workers': ((k.worker ?? 0) * r) / 1000,
-    'ingest thread busy': `${(((k.ingest ?? 0) * r) / 10).toFixed(0)}%`, 'main thread busy': `${(((k.main ?? 0) * r) / 10).toFixed(0)}%`,
+    'camera MB/s': r,
+    'cores (sidecar)': (total * r) / 1000,
+    'of which workers': ((k.worker ?? 0) * r) / 1000,
+    'ingest thread busy': `${(((k.ingest ?? 0) * r) / 10).toFixed(0)}%`,
+    'main thread busy': `${(((k.main ?? 0) * r) / 10).toFixed(0)}%`,
   }));
   const ceil = (s: number) => (s > 0 ? 1 / s : Infinity);
   return {
     rows,
     summary: {
-      measured_at_mb_s: step.input_mb_s, cpu_s_per_gb_total: total,
-      ingest_thread_ceiling_gb_s: ceil(k.ingest ?? 0), main_thread_ceiling_gb_s: ceil(k.main ?? 0),
+      measured_at_mb_s: step.input_mb_s,
+      cpu_s_per_gb_total: total,
+      ingest_thread_ceiling_gb_s: ceil(k.ingest ?? 0),
+      main_thread_ceiling_gb_s: ceil(k.main ?? 0),
       cores_for_1600_mb_s: (total * 1600) / 1000,
     },
   };
 }
 
-export async function throughput(rates: number[], seconds: number, size: number, outDir = os.tmpdir()): Promise<{ steps: StepResult[]; max: number }> {
+export async function throughput(
+  rates: number[],
+  seconds: number,
+  size: number,
+  outDir = os.tmpdir(),
+): Promise<{ steps: StepResult[]; max: number }> {
   const steps: StepResult[] = [];
   let max = 0;
   for (const r of rates) {
     const s = await runStep(r, seconds, size, 18900 + steps.length, outDir);
     steps.push(s);
-    process.stderr.write(`step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored} ${JSON.stringify(s.unstored_reasons)}\n`);
+    process.stderr.write(
+      `step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored} ${JSON.stringify(s.unstored_reasons)}\n`,
+    );
     const clean = s.lost_overrun === 0 && s.lost_gap === 0 && s.unstored === 0 && s.input_mb_s > 0.9 * r;
     if (!clean) break;
     max = s.input_mb_s;
@@ -226,23 +289,60 @@ async function main(): Promise<void> {
     return i >= 0 ? process.argv[i + 1] : d;
   };
   const quick = process.argv.includes('--quick');
-  const rates = arg('rates', quick ? '20' : '100,200,300,400,450,500,550,600').split(',').map(Number);
-  const { steps, max } = await throughput(rates, Number(arg('seconds', quick ? '3' : '20')), Number(arg('size', quick ? '512' : '2048')), arg('out', os.tmpdir()));
-  process.stdout.write(`spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(steps.map((s) => ({
-    'target MB/s': s.target_mb_s, 'input MB/s': s.input_mb_s, frames: s.frames, overrun: s.lost_overrun, gap: s.lost_gap, unstored: s.unstored, 'QC sampled': s.qc_sampled,
-    'store p50 ms': s.store_p50_ms, 'store p99 ms': s.store_p99_ms, 'QC p99 ms': s.qc_p99_ms, 'preview p50 ms': s.preview_p50_ms, 'preview p99 ms': s.preview_p99_ms,
-    'CPU s/GB': s.cpu_s_per_gb, 'RSS peak MB': s.rss_peak_mb, 'written MB': s.written_mb, ratio: s.ratio,
-  })))}\n`);
+  const rates = arg('rates', quick ? '20' : '100,200,300,400,450,500,550,600')
+    .split(',')
+    .map(Number);
+  const { steps, max } = await throughput(
+    rates,
+    Number(arg('seconds', quick ? '3' : '20')),
+    Number(arg('size', quick ? '512' : '2048')),
+    arg('out', os.tmpdir()),
+  );
+  process.stdout.write(
+    `spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(
+      steps.map((s) => ({
+        'target MB/s': s.target_mb_s,
+        'input MB/s': s.input_mb_s,
+        frames: s.frames,
+        overrun: s.lost_overrun,
+        gap: s.lost_gap,
+        unstored: s.unstored,
+        'QC sampled': s.qc_sampled,
+        'store p50 ms': s.store_p50_ms,
+        'store p99 ms': s.store_p99_ms,
+        'QC p99 ms': s.qc_p99_ms,
+        'preview p50 ms': s.preview_p50_ms,
+        'preview p99 ms': s.preview_p99_ms,
+        'CPU s/GB': s.cpu_s_per_gb,
+        'RSS peak MB': s.rss_peak_mb,
+        'written MB': s.written_mb,
+        ratio: s.ratio,
+      })),
+    )}\n`,
+  );
   const best = steps.filter((s) => s.input_mb_s <= max + 1e-9 && s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
   const model = best ? scalingModel(best) : null;
   if (best && model) {
-    process.stdout.write(`\nCPU s per raw GB by thread at ${best.input_mb_s.toFixed(0)} MB/s: ${JSON.stringify(best.cpu_s_per_gb_by_thread)}\n\n${table(model.rows)}\n`);
+    process.stdout.write(
+      `\nCPU s per raw GB by thread at ${best.input_mb_s.toFixed(0)} MB/s: ${JSON.stringify(best.cpu_s_per_gb_by_thread)}\n\n${table(model.rows)}\n`,
+    );
   }
-  process.stdout.write(`\n${JSON.stringify({
-    bench: 'throughput', machine: machine(), max_sustained_mb_s: max, per_core_mb_s: max / os.availableParallelism(),
-    ratio: best?.ratio ?? 0, p99_latency_ms: best?.store_p99_ms ?? 0, preview_p99_ms: best?.preview_p99_ms ?? 0, rss_peak_mb: best?.rss_peak_mb ?? 0,
-    cpu_s_per_gb: best?.cpu_s_per_gb ?? 0, cpu_s_per_gb_by_thread: best?.cpu_s_per_gb_by_thread ?? {}, scaling: model?.summary ?? null, steps,
-  })}\n`);
+  process.stdout.write(
+    `\n${JSON.stringify({
+      bench: 'throughput',
+      machine: machine(),
+      max_sustained_mb_s: max,
+      per_core_mb_s: max / os.availableParallelism(),
+      ratio: best?.ratio ?? 0,
+      p99_latency_ms: best?.store_p99_ms ?? 0,
+      preview_p99_ms: best?.preview_p99_ms ?? 0,
+      rss_peak_mb: best?.rss_peak_mb ?? 0,
+      cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
+      cpu_s_per_gb_by_thread: best?.cpu_s_per_gb_by_thread ?? {},
+      scaling: model?.summary ?? null,
+      steps,
+    })}\n`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();

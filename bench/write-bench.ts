@@ -71,7 +71,12 @@ export function writeBench(quick: boolean, outDir = os.tmpdir()): Record<string,
   const mem = new WebAssembly.Memory({ initial: Math.ceil((CHUNKS_PER_BLOCK * CHUNK + 8192) / 65536) });
   const aligned = new Uint8Array(mem.buffer);
   const shards = quick ? 1 : 6;
-  const methods: Method[] = ['writev per z-block (today)', 'one 8 MiB write at a time', 'one chunk (1.4 MB) per write', 'O_DIRECT, 4 KiB-aligned'];
+  const methods: Method[] = [
+    'writev per z-block (today)',
+    'one 8 MiB write at a time',
+    'one chunk (1.4 MB) per write',
+    'O_DIRECT, 4 KiB-aligned',
+  ];
   const runs = new Map<Method, { mb_s: number; proc: number; mach: number }[]>(methods.map((m) => [m, []]));
   const notes = new Map<Method, string>();
   try {
@@ -92,7 +97,8 @@ export function writeBench(quick: boolean, outDir = os.tmpdir()): Record<string,
         const sec = (performance.now() - t0) / 1000;
         const u = process.cpuUsage(u0);
         const gb = bytes / 1e9;
-        if (round > 0) runs.get(method)?.push({ mb_s: bytes / 1e6 / sec, proc: (u.user + u.system) / 1e6 / gb, mach: (machineCpuSeconds() - m0) / gb });
+        if (round > 0)
+          runs.get(method)?.push({ mb_s: bytes / 1e6 / sec, proc: (u.user + u.system) / 1e6 / gb, mach: (machineCpuSeconds() - m0) / gb });
         for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { force: true });
       }
     }
@@ -103,8 +109,11 @@ export function writeBench(quick: boolean, outDir = os.tmpdir()): Record<string,
   const rows = methods.map((method) => {
     const r = runs.get(method) ?? [];
     return {
-      method, 'MB/s': median(r.map((x) => x.mb_s)), 'process CPU s/GB': median(r.map((x) => x.proc)),
-      'machine CPU s/GB': median(r.map((x) => x.mach)), note: notes.get(method) ?? `median of ${r.length}`,
+      method,
+      'MB/s': median(r.map((x) => x.mb_s)),
+      'process CPU s/GB': median(r.map((x) => x.proc)),
+      'machine CPU s/GB': median(r.map((x) => x.mach)),
+      note: notes.get(method) ?? `median of ${r.length}`,
     };
   });
   return rows;
@@ -113,7 +122,9 @@ export function writeBench(quick: boolean, outDir = os.tmpdir()): Record<string,
 function main(): void {
   const i = process.argv.indexOf('--out');
   const rows = writeBench(process.argv.includes('--quick'), i >= 0 ? process.argv[i + 1] : os.tmpdir());
-  process.stdout.write(`spimstream output writes — ${JSON.stringify(machine())}\n\n${table(rows)}\n\n${JSON.stringify({ bench: 'write', machine: machine(), rows })}\n`);
+  process.stdout.write(
+    `spimstream output writes — ${JSON.stringify(machine())}\n\n${table(rows)}\n\n${JSON.stringify({ bench: 'write', machine: machine(), rows })}\n`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

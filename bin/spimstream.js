@@ -3,7 +3,9 @@
 import { main } from '../dist/src/cli.js';
 
 main(process.argv.slice(2)).then(
-  (code) => { if (typeof code === 'number') process.exitCode = code; },
+  (code) => {
+    if (typeof code === 'number') process.exitCode = code;
+  },
   (e) => {
     process.stderr.write(`spimstream: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 2;

@@ -60,41 +60,84 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const redact = (text: string): string => secrets.redact(text);
   attachLogger(bus, cfg.log.json, cfg.log.level as 'info', process.stderr, redact);
   if (opts.assumed?.length) {
-    bus.emit('log', { level: 'warn', msg: `no config for this producer's ${opts.assumed.join(', ')}: the store names channels ch0, ch1…, claims no physical unit for what is unknown and lists it under "unknown"; set them in --config FILE (e.g. {"channels": [{"name": "DAPI", "color": "0000FF"}], "pixel_size_um": {"x": 0.1, "y": 0.1, "z": 0.5}, "time_step_s": 10})` });
+    bus.emit('log', {
+      level: 'warn',
+      msg: `no config for this producer's ${opts.assumed.join(', ')}: the store names channels ch0, ch1…, claims no physical unit for what is unknown and lists it under "unknown"; set them in --config FILE (e.g. {"channels": [{"name": "DAPI", "color": "0000FF"}], "pixel_size_um": {"x": 0.1, "y": 0.1, "z": 0.5}, "time_step_s": 10})`,
+    });
   }
-  if (!isLoopbackHost(cfg.server.host) && !cfg.server.token) bus.emit('log', { level: 'warn', msg: `listening on ${cfg.server.host} without a token (server.insecure_no_token): anyone on the network can view the run, change its metadata and faults` });
+  if (!isLoopbackHost(cfg.server.host) && !cfg.server.token)
+    bus.emit('log', {
+      level: 'warn',
+      msg: `listening on ${cfg.server.host} without a token (server.insecure_no_token): anyone on the network can view the run, change its metadata and faults`,
+    });
   const simMode = cfg.source === 'sim';
   const ringPath = simMode ? simRingPath() : cfg.source.slice(4);
   if (simMode) {
     const stale = removeStaleSimRings();
-    if (stale.length > 0) bus.emit('log', { level: 'warn', msg: `removed ${stale.length} simulator ring(s) left in /dev/shm by a sidecar that was killed: ${stale.join(', ')}` });
+    if (stale.length > 0)
+      bus.emit('log', {
+        level: 'warn',
+        msg: `removed ${stale.length} simulator ring(s) left in /dev/shm by a sidecar that was killed: ${stale.join(', ')}`,
+      });
   }
   const workers = new WorkerPool(cfg.pipeline.workers);
   // The preview side first: the pipeline is built with its port and offers frames through it.
   const previews = new PreviewService(cfg, bus, workers);
   const pipeline = new Pipeline(cfg, bus, workers, ringPath, opts, previews);
   if (pipeline.codec.fallbackReason) bus.emit('log', { level: 'warn', msg: `codec: ${pipeline.codec.fallbackReason}` });
-  if (cfg.pipeline.kernels === 'simd' && simdUnavailableReason()) bus.emit('log', { level: 'warn', msg: `kernels: the WebAssembly SIMD kernel is not available (${simdUnavailableReason()}); the JS kernels run (npm run build assembles it)` });
-  bus.emit('log', { level: 'info', msg: 'codec', fields: { requested: pipeline.codec.requested, effective: pipeline.codec.effective, implementation: pipeline.codec.implementation, clevel: pipeline.codec.clevel } });
-  const streamQc = new StreamQc(bus, () => pipeline.header?.zPlanes ?? 1, () => cfg.qc.focus[0] ?? 'dcts', () => 1 - cfg.qc.thresholds.focus_drop_ratio,
-    () => ({ saturatedRatio: cfg.qc.thresholds.saturated_ratio, intensityStep: cfg.qc.intensity_step_factor }));
+  if (cfg.pipeline.kernels === 'simd' && simdUnavailableReason())
+    bus.emit('log', {
+      level: 'warn',
+      msg: `kernels: the WebAssembly SIMD kernel is not available (${simdUnavailableReason()}); the JS kernels run (npm run build assembles it)`,
+    });
+  bus.emit('log', {
+    level: 'info',
+    msg: 'codec',
+    fields: {
+      requested: pipeline.codec.requested,
+      effective: pipeline.codec.effective,
+      implementation: pipeline.codec.implementation,
+      clevel: pipeline.codec.clevel,
+    },
+  });
+  const streamQc = new StreamQc(
+    bus,
+    () => pipeline.header?.zPlanes ?? 1,
+    () => cfg.qc.focus[0] ?? 'dcts',
+    () => 1 - cfg.qc.thresholds.focus_drop_ratio,
+    () => ({ saturatedRatio: cfg.qc.thresholds.saturated_ratio, intensityStep: cfg.qc.intensity_step_factor }),
+  );
   // After StreamQc: its last stacks are summarized on acquisition-finished, before the manifest is written.
-  new ManifestWriter(bus, { version: VERSION, ring: () => (pipeline.header ? pipeline.ringPath : null), pixelSizeUm: () => cfg.pixel_size_um.x, config: () => publicConfig(cfg, secrets), redact });
+  new ManifestWriter(bus, {
+    version: VERSION,
+    ring: () => (pipeline.header ? pipeline.ringPath : null),
+    pixelSizeUm: () => cfg.pixel_size_um.x,
+    config: () => publicConfig(cfg, secrets),
+    redact,
+  });
   // After the manifest writer: it queues a store's manifest when the manifest is on disk.
   const offloader = cfg.offload.destination ? new Offloader(cfg, bus) : null;
-  const alerts = new AlertEngine(bus, cfg, { ringFill: () => pipeline.ringFill, diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null) });
-  const metrics = new Metrics(bus, cfg.camera.name, { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation }, {
-    ringFillRatio: () => pipeline.ringFill,
-    diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
-    diskFullInSeconds: () => (cfg.storage.enabled ? alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) : null),
-    previewClients: () => hub.count,
-    framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
-    ingestMaxPollGapMs: () => pipeline.takeMaxPollGapMs(),
-    blockPoolInUseRatio: () => pipeline.blockPoolInUseRatio(),
-    streams: () => streamQc.streams.values(),
-    focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
-    offloadBacklog: () => offloader?.backlog() ?? null,
+  const alerts = new AlertEngine(bus, cfg, {
+    ringFill: () => pipeline.ringFill,
+    diskFree: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
   });
+  const metrics = new Metrics(
+    bus,
+    cfg.camera.name,
+    { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation },
+    {
+      ringFillRatio: () => pipeline.ringFill,
+      diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
+      diskFullInSeconds: () => (cfg.storage.enabled ? alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) : null),
+      previewClients: () => hub.count,
+      framePoolInUseRatio: () => (pipeline.framePool ? pipeline.framePool.inUse / pipeline.framePool.capacity : 0),
+      ingestMaxPollGapMs: () => pipeline.takeMaxPollGapMs(),
+      blockPoolInUseRatio: () => pipeline.blockPoolInUseRatio(),
+      streams: () => streamQc.streams.values(),
+      focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
+      offloadBacklog: () => offloader?.backlog() ?? null,
+    },
+  );
   metrics.pixelSizeUm = cfg.pixel_size_um.x;
   let stopped = false;
   /** Reloads thresholds (the only settings that change without a restart); frames keep flowing. */
@@ -117,15 +160,39 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       return { ok: false, message: (e as Error).message };
     }
   };
-  const guard = new RequestGuard({ listenHost: cfg.server.host, allowedHosts: cfg.server.allowed_hosts, allowedOrigins: cfg.server.allowed_origins });
+  const guard = new RequestGuard({
+    listenHost: cfg.server.host,
+    allowedHosts: cfg.server.allowed_hosts,
+    allowedOrigins: cfg.server.allowed_origins,
+  });
   const refusals = new RefusalLog((msg) => bus.emit('log', { level: 'warn', msg }));
-  const history = new QcHistory(bus, () => cfg.pixel_size_um.x, () => [...streamQc.streams.values()]);
-  const page: PageSources = { cfg, pipeline, alerts, streamQc, previewClients: () => hub.count, metadata: () => currentMetadata(), offload: () => offloader?.status() ?? null, diskFullIn: () => alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) };
+  const history = new QcHistory(
+    bus,
+    () => cfg.pixel_size_um.x,
+    () => [...streamQc.streams.values()],
+  );
+  const page: PageSources = {
+    cfg,
+    pipeline,
+    alerts,
+    streamQc,
+    previewClients: () => hub.count,
+    metadata: () => currentMetadata(),
+    offload: () => offloader?.status() ?? null,
+    diskFullIn: () => alerts.disk.fullInSeconds(cfg.storage.min_free_bytes),
+  };
   const hub: WsHub = new WsHub(bus, previews, {
     history: () => history.snapshot(),
-    token: cfg.server.token, guard, refusals, redact, maxClients: cfg.server.max_clients, defaultFps: cfg.preview.fps,
-    defaultFormat: cfg.preview.format, maxFps: cfg.preview.fps * 4,
-    hello: () => helloMessage(page), status: () => statusMessage(page),
+    token: cfg.server.token,
+    guard,
+    refusals,
+    redact,
+    maxClients: cfg.server.max_clients,
+    defaultFps: cfg.preview.fps,
+    defaultFormat: cfg.preview.format,
+    maxFps: cfg.preview.fps * 4,
+    hello: () => helloMessage(page),
+    status: () => statusMessage(page),
   });
   const currentMetadata = (): Record<string, unknown> => {
     const keys = Object.keys(cfg.metadata);
@@ -134,14 +201,29 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   };
   let sim: ChildProcess | null = null;
   const routes = apiRoutes({
-    cfg, bus, pipeline, metrics, reload, metadata: currentMetadata, publicConfig: () => publicConfig(cfg, secrets),
+    cfg,
+    bus,
+    pipeline,
+    metrics,
+    reload,
+    metadata: currentMetadata,
+    publicConfig: () => publicConfig(cfg, secrets),
     metadataChanged: () => hub.broadcast({ type: 'metadata', metadata: currentMetadata() }),
     simRunning: () => sim !== null && sim.exitCode === null && sim.stdin !== null,
     simCommand: (line) => sim?.stdin?.write(line),
-    offload: page.offload, diskFullIn: page.diskFullIn,
+    offload: page.offload,
+    diskFullIn: page.diskFullIn,
   });
   const server = await startHttpServer({
-    host: cfg.server.host, port: cfg.server.port, webDir: path.join(PACKAGE_ROOT, 'web'), vendor: vendorFiles(), token: cfg.server.token, routes, guard, refusals, redact,
+    host: cfg.server.host,
+    port: cfg.server.port,
+    webDir: path.join(PACKAGE_ROOT, 'web'),
+    vendor: vendorFiles(),
+    token: cfg.server.token,
+    routes,
+    guard,
+    refusals,
+    redact,
     onUpgrade: (req, socket, head) => hub.handleUpgrade(req, socket, head),
   });
   const addr = server.address();
@@ -153,7 +235,8 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
     sim.on('exit', (code, sig) => {
       if (!stopped) bus.emit('log', { level: code === 0 ? 'info' : 'error', msg: `simulator exited (${sig ?? code})` });
       // Whatever ended it, its ring is this sidecar's to free (it is never reattached).
-      if (removeSimRing(ringPath)) bus.emit('log', { level: 'info', msg: `removed the simulator's ring ${ringPath} (it exited before removing it)` });
+      if (removeSimRing(ringPath))
+        bus.emit('log', { level: 'info', msg: `removed the simulator's ring ${ringPath} (it exited before removing it)` });
     });
   }
   // One sidecar per ring, refused clearly before anything else starts listening.
@@ -169,7 +252,15 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const attacher = new RingAttacher(pipeline, bus, cfg.ring_wait_seconds);
 
   const app: App = {
-    bus, alerts, streamQc, hub, pipeline, server, port, sim, reload,
+    bus,
+    alerts,
+    streamQc,
+    hub,
+    pipeline,
+    server,
+    port,
+    sim,
+    reload,
     async stop() {
       if (stopped) return;
       stopped = true;

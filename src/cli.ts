@@ -103,7 +103,11 @@ export function parseArgs(argv: string[]): Parsed {
 }
 
 const RUN_FLAGS: Record<string, string> = {
-  source: 'source', out: 'storage.out', host: 'server.host', port: 'server.port', codec: 'storage.codec',
+  source: 'source',
+  out: 'storage.out',
+  host: 'server.host',
+  port: 'server.port',
+  codec: 'storage.codec',
 };
 
 export function configFromFlags(flags: Map<string, string[]>): Config {
@@ -169,10 +173,30 @@ async function cmdSim(flags: Map<string, string[]>): Promise<number> {
     }
   }
   // Validate through the config rules so the sim refuses what `run` would refuse.
-  const cfg = buildConfig({ sim: { width, height, bit_depth: bitDepth, fps, z_planes: num(flags, 'z-planes', d.z_planes), channels: num(flags, 'channels', d.channels), slots: num(flags, 'slots', d.slots), timepoints: num(flags, 'timepoints', d.timepoints), seed: num(flags, 'seed', d.seed), blobs: num(flags, 'blobs', d.blobs), faults } });
+  const cfg = buildConfig({
+    sim: {
+      width,
+      height,
+      bit_depth: bitDepth,
+      fps,
+      z_planes: num(flags, 'z-planes', d.z_planes),
+      channels: num(flags, 'channels', d.channels),
+      slots: num(flags, 'slots', d.slots),
+      timepoints: num(flags, 'timepoints', d.timepoints),
+      seed: num(flags, 'seed', d.seed),
+      blobs: num(flags, 'blobs', d.blobs),
+      faults,
+    },
+  });
   const n = await runSimulator({
-    ...cfg.sim, ring, offset: num(flags, 'offset', 100), frames: num(flags, 'frames', 0),
-    logFrames: flags.get('log-frames')?.[0], precomputed: num(flags, 'precomputed', 0), unlinkAtExit: flags.has('unlink'), commandsOnStdin: flags.has('stdin-commands'),
+    ...cfg.sim,
+    ring,
+    offset: num(flags, 'offset', 100),
+    frames: num(flags, 'frames', 0),
+    logFrames: flags.get('log-frames')?.[0],
+    precomputed: num(flags, 'precomputed', 0),
+    unlinkAtExit: flags.has('unlink'),
+    commandsOnStdin: flags.has('stdin-commands'),
   });
   process.stderr.write(`sim: published ${n} frames to ${ring}\n`);
   return 0;
@@ -206,7 +230,10 @@ function checkOutputDir(out: string): void {
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UsageError(`--out ${out}: ${p}: ${code}`);
     }
     if (st) {
-      if (!st.isDirectory()) throw new UsageError(`--out ${out}: ${p === path.resolve(out) ? 'is a file, not a directory' : `${p} is a file, so the directory cannot be made`}`);
+      if (!st.isDirectory())
+        throw new UsageError(
+          `--out ${out}: ${p === path.resolve(out) ? 'is a file, not a directory' : `${p} is a file, so the directory cannot be made`}`,
+        );
       return;
     }
     const up = path.dirname(p);
@@ -219,7 +246,8 @@ async function cmdRun(flags: Map<string, string[]>): Promise<number> {
   survivePipeErrors();
   const { cfg, assumed } = runConfig(flags);
   if (cfg.storage.enabled) checkOutputDir(cfg.storage.out);
-  if (flags.has('append') && cfg.storage.overwrite) throw new UsageError('--append and --overwrite contradict each other (continue the store, or replace it): give one');
+  if (flags.has('append') && cfg.storage.overwrite)
+    throw new UsageError('--append and --overwrite contradict each other (continue the store, or replace it): give one');
   const refusal = flags.has('append') && cfg.storage.enabled ? appendRefusal(cfg) : null;
   if (refusal) throw new UsageError(refusal);
   // Handlers first: a signal that arrives while the app is still starting must still stop it cleanly.
@@ -238,17 +266,22 @@ async function cmdRun(flags: Map<string, string[]>): Promise<number> {
     else process.stderr.write('spimstream: SIGHUP while starting: ignored (send it again once the page answers)\n');
   });
   const app = await startApp(cfg, { overwrite: cfg.storage.overwrite, append: flags.has('append'), assumed }, () => runConfig(flags).cfg);
-  reload = () => { app.reload(); };
+  reload = () => {
+    app.reload();
+  };
   return new Promise<number>((resolve) => {
     const stop = (sig: string) => {
       app.bus.emit('log', { level: 'info', msg: `${sig}: stopping intake, draining workers, flushing store` });
-      app.stop().then(() => {
-        app.bus.emit('log', { level: 'info', msg: 'stopped cleanly' });
-        resolve(0);
-      }, (e: unknown) => {
-        process.stderr.write(`spimstream: error while stopping: ${(e as Error).message}\n`);
-        resolve(1);
-      });
+      app.stop().then(
+        () => {
+          app.bus.emit('log', { level: 'info', msg: 'stopped cleanly' });
+          resolve(0);
+        },
+        (e: unknown) => {
+          process.stderr.write(`spimstream: error while stopping: ${(e as Error).message}\n`);
+          resolve(1);
+        },
+      );
     };
     onSignal = (sig: string) => {
       signals++;
@@ -288,7 +321,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'calibrate': {
         const store = flags.get('store')?.[0];
-        if (!store) throw new UsageError('calibrate needs --store DIR (an acquisition\'s .ome.zarr directory)');
+        if (!store) throw new UsageError("calibrate needs --store DIR (an acquisition's .ome.zarr directory)");
         const json = flags.has('json');
         flags.delete('store');
         flags.delete('json');
@@ -302,10 +335,19 @@ export async function main(argv: string[]): Promise<number> {
         if (json) process.stdout.write(`${JSON.stringify(cal)}\n`);
         else {
           const f = (v: number | null, d = 2) => (v === null ? '–' : v.toFixed(d));
-          process.stdout.write(`store ${store}: t, c, z, y, x = ${cal.shape.join(' x ')}\n\n| channel | stacks | lowest relative focus | drift confidence p5 | drift p99 (px) | stack saturation p99 |\n|---|---|---|---|---|---|\n`);
-          for (const s of cal.streams) process.stdout.write(`| ${s.channel} | ${s.stacks} | ${f(s.focusRelativeMin)} | ${f(s.driftConfidenceP5, 1)} | ${f(s.driftPxP99)} | ${(s.stackSaturationP99 * 100).toFixed(3)} % |\n`);
+          process.stdout.write(
+            `store ${store}: t, c, z, y, x = ${cal.shape.join(' x ')}\n\n| channel | stacks | lowest relative focus | drift confidence p5 | drift p99 (px) | stack saturation p99 |\n|---|---|---|---|---|---|\n`,
+          );
+          for (const s of cal.streams)
+            process.stdout.write(
+              `| ${s.channel} | ${s.stacks} | ${f(s.focusRelativeMin)} | ${f(s.driftConfidenceP5, 1)} | ${f(s.driftPxP99)} | ${(s.stackSaturationP99 * 100).toFixed(3)} % |\n`,
+            );
           for (const n of cal.notes) process.stdout.write(`\nnote: ${n}`);
-          process.stdout.write(`\n\nsuggested: ${Object.entries(cal.suggested).map(([k, v]) => `--set ${k}=${v}`).join(' ')}\n`);
+          process.stdout.write(
+            `\n\nsuggested: ${Object.entries(cal.suggested)
+              .map(([k, v]) => `--set ${k}=${v}`)
+              .join(' ')}\n`,
+          );
         }
         return 0;
       }

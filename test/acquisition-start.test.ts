@@ -31,14 +31,37 @@ describe('acquisition start', () => {
     const out = tmpDir('acq-start');
     const ring = shmPath('acq-start');
     cleanup.push(out, ring, `${ring}.lock`);
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'acq{acq}' } });
+    const { app, rec } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: { out, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'acq{acq}' },
+    });
     const unstored: Record<string, number> = {};
-    app.bus.on('frames-unstored', (e) => { unstored[e.reason] = (unstored[e.reason] ?? 0) + e.count; });
+    app.bus.on('frames-unstored', (e) => {
+      unstored[e.reason] = (unstored[e.reason] ?? 0) + e.count;
+    });
     const publish = (w: RingWriter, v: number) => {
-      for (let z = 0; z < 2; z++) w.publish(new Uint8Array(256).fill(v + z), { cameraCounter: w.framesWritten, timestampNs: Date.now() * 1e6, t: 0, c: 0, z, view: 0, flags: 0 });
+      for (let z = 0; z < 2; z++)
+        w.publish(new Uint8Array(256).fill(v + z), {
+          cameraCounter: w.framesWritten,
+          timestampNs: Date.now() * 1e6,
+          t: 0,
+          c: 0,
+          z,
+          view: 0,
+          flags: 0,
+        });
     };
     try {
-      const w = RingWriter.create(ring, { width: 16, height: 16, dtype: 'uint8', bitDepth: 8, slotCount: 8, zPlanes: 2, channels: 1, views: 1 });
+      const w = RingWriter.create(ring, {
+        width: 16,
+        height: 16,
+        dtype: 'uint8',
+        bitDepth: 8,
+        slotCount: 8,
+        zPlanes: 2,
+        channels: 1,
+        views: 1,
+      });
       w.startAcquisition();
       publish(w, 10);
       // Attached and reading (a ring found already finished is joined at its end, by design).
@@ -65,7 +88,10 @@ describe('acquisition start', () => {
     }
     expect(unstored, 'no frame unstored').toEqual({});
     expect(storeDirs(out).map((d) => path.basename(d))).toEqual(['acq1.ome.zarr', 'acq2.ome.zarr']);
-    for (const [acq, v] of [[1, 10], [2, 20]]) {
+    for (const [acq, v] of [
+      [1, 10],
+      [2, 20],
+    ]) {
       const arr = await openArray(path.join(out, `acq${acq}.ome.zarr`));
       for (let z = 0; z < 2; z++) expect(Array.from(await readPlane(arr, 0, 0, z)), `acq${acq} z=${z}`).toEqual(new Array(256).fill(v + z));
     }
@@ -75,9 +101,21 @@ describe('acquisition start', () => {
     const out = tmpDir('acq-empty');
     const ring = shmPath('acq-empty');
     cleanup.push(out, ring, `${ring}.lock`);
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'acq{acq}' } });
+    const { app, rec } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: { out, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'acq{acq}' },
+    });
     try {
-      const w = RingWriter.create(ring, { width: 16, height: 16, dtype: 'uint8', bitDepth: 8, slotCount: 8, zPlanes: 2, channels: 1, views: 1 });
+      const w = RingWriter.create(ring, {
+        width: 16,
+        height: 16,
+        dtype: 'uint8',
+        bitDepth: 8,
+        slotCount: 8,
+        zPlanes: 2,
+        channels: 1,
+        views: 1,
+      });
       w.startAcquisition();
       await waitFor(() => (rec.events['acquisition-started']?.length ?? 0) >= 1, 30_000, 'the empty acquisition started');
       w.finishAcquisition();

@@ -12,7 +12,9 @@ import { attachLogger } from '../src/log.js';
 import { shmPath, sleep, startTestApp, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true });
+});
 
 describe('alerts', () => {
   it('every alert is exported, 0 or 1, with its stream labels, from the start; a firing alert updates its value', async () => {
@@ -20,7 +22,16 @@ describe('alerts', () => {
     cleanup.push(ring, `${ring}.lock`);
     const W = 64;
     const H = 64;
-    const wr = RingWriter.create(ring, { width: W, height: H, dtype: 'uint16', bitDepth: 16, slotCount: 64, zPlanes: 1, channels: 1, views: 1 });
+    const wr = RingWriter.create(ring, {
+      width: W,
+      height: H,
+      dtype: 'uint16',
+      bitDepth: 16,
+      slotCount: 64,
+      zPlanes: 1,
+      channels: 1,
+      views: 1,
+    });
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false } });
     const metrics = async () => (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
     const alertValue = (text: string, labels: string) => {
@@ -41,7 +52,11 @@ describe('alerts', () => {
         t++;
       };
       publish();
-      await waitFor(() => (rec.events.alert ?? []).some((e) => e.name === 'saturation' && e.active && !e.update), 20000, 'saturation firing');
+      await waitFor(
+        () => (rec.events.alert ?? []).some((e) => e.name === 'saturation' && e.active && !e.update),
+        20000,
+        'saturation firing',
+      );
       const stream = rec.events['frame-qc']![0].stream;
       const labels = `camera="${stream.camera}",channel="${stream.channel}",view="${stream.view}"`;
       const firing = await metrics();
@@ -49,11 +64,16 @@ describe('alerts', () => {
       for (const a of STREAM_ALERTS.filter((x) => x !== 'saturation')) expect(alertValue(firing, `${labels},alert="${a}"`), a).toBe(0);
       const first = (rec.events.alert ?? []).find((e) => e.name === 'saturation')!;
       // Saturation keeps rising: the firing alert's value and message follow (at most once a second).
-      const updated = (): PipelineEvents['alert'] | undefined => (rec.events.alert ?? []).find((e) => e.name === 'saturation' && e.update && e.value > first.value);
-      await waitFor(() => {
-        if (t < 60) publish();
-        return updated() !== undefined;
-      }, 20000, 'an update of the firing saturation alert');
+      const updated = (): PipelineEvents['alert'] | undefined =>
+        (rec.events.alert ?? []).find((e) => e.name === 'saturation' && e.update && e.value > first.value);
+      await waitFor(
+        () => {
+          if (t < 60) publish();
+          return updated() !== undefined;
+        },
+        20000,
+        'an update of the firing saturation alert',
+      );
       const u = updated()!;
       expect(u.active).toBe(true);
       expect(u.message).not.toBe(first.message);
@@ -71,9 +91,20 @@ describe('alerts', () => {
   it('the log: a storage error is said once, then summarized (not every second); streams read GFP/0; the summary names the store', async () => {
     const bus = new EventBus();
     const lines: string[] = [];
-    const out = { write: (l: string) => { lines.push(l); return true; } } as unknown as NodeJS.WritableStream;
+    const out = {
+      write: (l: string) => {
+        lines.push(l);
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
     attachLogger(bus, false, 'info', out);
-    bus.emit('acquisition-started', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', viewStores: ['/data/acq3.ome.zarr'], geometry: {} });
+    bus.emit('acquisition-started', {
+      id: 3,
+      name: 'acq3',
+      storePath: '/data/acq3.ome.zarr',
+      viewStores: ['/data/acq3.ome.zarr'],
+      geometry: {},
+    });
     bus.emit('alert', { name: 'saturation', stream: { camera: 'cam0', channel: 'GFP', view: '0' }, active: true, message: 'x', value: 1 });
     bus.emit('alert', { name: 'frames_dropped', stream: null, active: true, message: '1 frame lost in the last 60 s', value: 1 });
     let total = 0;
@@ -83,7 +114,18 @@ describe('alerts', () => {
       total += 4;
       await sleep(100);
     }
-    const summary: Record<string, number> = { framesReceived: 0, framesOverrun: 0, framesGap: 0, framesTorn: 0, qcSampled: 0, framesUnstored: total, bytesReceived: 0, bytesWritten: 0, compressionRatio: 1, durationSeconds: 3 };
+    const summary: Record<string, number> = {
+      framesReceived: 0,
+      framesOverrun: 0,
+      framesGap: 0,
+      framesTorn: 0,
+      qcSampled: 0,
+      framesUnstored: total,
+      bytesReceived: 0,
+      bytesWritten: 0,
+      compressionRatio: 1,
+      durationSeconds: 3,
+    };
     bus.emit('acquisition-finished', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', summary } as never);
     const unstored = lines.filter((l) => /frames (still )?not stored/.test(l));
     expect(unstored.length, unstored.join('')).toBe(2); // the first second, and the rest at the end

@@ -13,7 +13,9 @@ import { BIN, ROOT, exited, openArray, readPlane, shmPath, spawnNode, storeDirs,
 import { appendProblems } from '../src/zarr/append-check.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true });
+});
 
 const BASE = ['--set', 'storage.name=fixed', '--set', 'storage.chunk=[4,32,32]', '--set', 'storage.shard=[4,0,0]'];
 
@@ -36,7 +38,26 @@ async function record(out: string, extra: string[], timepoints: number): Promise
   const side = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', '0', ...BASE, ...extra]);
   try {
     await waitFor(() => /listening on/.test(side.output()), 20000, `listening: ${side.output()}`);
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '64', '--height', '64', '--z-planes', '4', '--channels', '1', '--fps', '100', '--timepoints', String(timepoints), '--seed', String(timepoints)]);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '64',
+      '--height',
+      '64',
+      '--z-planes',
+      '4',
+      '--channels',
+      '1',
+      '--fps',
+      '100',
+      '--timepoints',
+      String(timepoints),
+      '--seed',
+      String(timepoints),
+    ]);
     expect(await exited(sim), sim.output()).toBe(0);
     await waitFor(() => /acquisition finished/.test(side.output()), 20000, 'the acquisition to finish');
   } finally {
@@ -46,7 +67,11 @@ async function record(out: string, extra: string[], timepoints: number): Promise
 }
 
 function appendRun(out: string, extra: string[]): { code: number | null; lines: string[] } {
-  const r = spawnSync(process.execPath, [BIN, 'run', '--append', '--source', 'shm:/dev/shm/spimstream-test-never-created', '--out', out, '--port', '0', ...BASE, ...extra], { encoding: 'utf8', cwd: ROOT, timeout: 20000 });
+  const r = spawnSync(
+    process.execPath,
+    [BIN, 'run', '--append', '--source', 'shm:/dev/shm/spimstream-test-never-created', '--out', out, '--port', '0', ...BASE, ...extra],
+    { encoding: 'utf8', cwd: ROOT, timeout: 20000 },
+  );
   return { code: r.status, lines: `${r.stdout}${r.stderr}`.trim().split('\n') };
 }
 
@@ -62,7 +87,9 @@ describe('--append compares every storage parameter the store fixes', () => {
     const dtype = appendProblems(store, [{ ...have, data_type: 'uint8' }], 'mean');
     expect(dtype).toEqual(['the ring\'s dtype differs: the store has "uint16", this run writes "uint8" (data_type)']);
     const planes = appendProblems(store, [{ ...have, shape: [1, 1, 6, 64, 64] }], 'mean');
-    expect(planes).toEqual(['the ring\'s geometry (channels, planes, height, width) differs: the store has 4, this run writes 6 (shape[2])']);
+    expect(planes).toEqual([
+      "the ring's geometry (channels, planes, height, width) differs: the store has 4, this run writes 6 (shape[2])",
+    ]);
   }, 60_000);
 
   it('refuses each mismatch at start in one line naming the key and both values; the store is untouched', async () => {
@@ -77,8 +104,16 @@ describe('--append compares every storage parameter the store fixes', () => {
       ['blocksize', ['--set', 'storage.blocksize=4096'], /storage\.blocksize differs: the store has 8192, this run writes 4096/],
       ['chunk', ['--set', 'storage.chunk=[2,32,32]'], /storage\.chunk differs: the store has 4, this run writes 2/],
       ['shard', ['--set', 'storage.shard=[4,32,32]'], /storage\.shard differs: the store has 64, this run writes 32/],
-      ['sharding', ['--set', 'storage.sharding=false'], /storage\.sharding differs: the store has "sharding_indexed", this run writes "bytes"/],
-      ['checksum', ['--set', 'storage.checksum=false'], /storage\.checksum differs: the store has \{"name":"crc32c"\}, this run writes none/],
+      [
+        'sharding',
+        ['--set', 'storage.sharding=false'],
+        /storage\.sharding differs: the store has "sharding_indexed", this run writes "bytes"/,
+      ],
+      [
+        'checksum',
+        ['--set', 'storage.checksum=false'],
+        /storage\.checksum differs: the store has \{"name":"crc32c"\}, this run writes none/,
+      ],
       ['levels', ['--set', 'storage.levels=1'], /it has 1 resolution level\(s\), the acquisition writes 2 \(set storage\.levels to 0\)/],
     ];
     for (const [name, extra, re] of cases) {
@@ -88,9 +123,15 @@ describe('--append compares every storage parameter the store fixes', () => {
       expect(r.lines[0]).toMatch(/^spimstream: cannot append to .*fixed\.ome\.zarr: /);
       expect(r.lines[0], name).toMatch(re);
     }
-    const both = spawnSync(process.execPath, [BIN, 'run', '--append', '--overwrite', '--out', out, '--port', '0', ...BASE], { encoding: 'utf8', cwd: ROOT, timeout: 20000 });
+    const both = spawnSync(process.execPath, [BIN, 'run', '--append', '--overwrite', '--out', out, '--port', '0', ...BASE], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 20000,
+    });
     expect(both.status).toBe(2);
-    expect(`${both.stdout}${both.stderr}`.trim()).toBe('spimstream: --append and --overwrite contradict each other (continue the store, or replace it): give one');
+    expect(`${both.stdout}${both.stderr}`.trim()).toBe(
+      'spimstream: --append and --overwrite contradict each other (continue the store, or replace it): give one',
+    );
     expect(snapshot(store)).toEqual(before);
     // The same parameters continue it: t grows, the first timepoints' files are unchanged.
     const first = await openArray(store);

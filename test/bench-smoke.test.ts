@@ -7,7 +7,11 @@ import { ROOT } from './helpers.js';
 // Speed is judged by the bench itself, never here.
 describe('benchmark smoke run', () => {
   it('npm run bench -- --quick runs every bench and prints one JSON summary line', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/run-all.js'), '--quick'], { encoding: 'utf8', cwd: ROOT, timeout: 180_000 });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/run-all.js'), '--quick'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 180_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     const summary = JSON.parse(lines[lines.length - 1]) as Record<string, number | boolean | null>;
@@ -31,10 +35,18 @@ describe('benchmark smoke run', () => {
   });
 
   it('the pyramid bench (levels 0, 1, auto side by side) runs and reports the reduce jobs per level', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/pyramid-bench.js'), '--quick'], { encoding: 'utf8', cwd: ROOT, timeout: 180_000 });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/pyramid-bench.js'), '--quick'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 180_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    const summary = JSON.parse(lines[lines.length - 1]) as { bench: string; max_sustained_mb_s: Record<string, number>; pyramid_s_per_gb: Record<string, Record<string, number> | null> };
+    const summary = JSON.parse(lines[lines.length - 1]) as {
+      bench: string;
+      max_sustained_mb_s: Record<string, number>;
+      pyramid_s_per_gb: Record<string, Record<string, number> | null>;
+    };
     expect(summary.bench).toBe('pyramid');
     expect(Object.keys(summary.max_sustained_mb_s)).toEqual(['levels 0', 'levels 1', 'levels auto']);
     expect(summary.pyramid_s_per_gb['levels 1']?.['1']).toBeGreaterThan(0);
@@ -42,10 +54,17 @@ describe('benchmark smoke run', () => {
   });
 
   it('the direct-I/O bench (page cache vs O_DIRECT side by side) runs both configs at every rate', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/direct-io-bench.js'), '--quick'], { encoding: 'utf8', cwd: ROOT, timeout: 180_000 });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bench/direct-io-bench.js'), '--quick'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 180_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    const summary = JSON.parse(lines[lines.length - 1]) as { bench: string; steps: { config: string; rate: number; in: number; cpu: number }[] };
+    const summary = JSON.parse(lines[lines.length - 1]) as {
+      bench: string;
+      steps: { config: string; rate: number; in: number; cpu: number }[];
+    };
     expect(summary.bench).toBe('direct-io');
     expect(summary.steps.map((s) => s.config).sort()).toEqual(['O_DIRECT', 'buffered']);
     for (const s of summary.steps) {

@@ -9,12 +9,18 @@ import type { Calibration } from '../src/qc/calibrate.js';
 import { BIN, oneLine, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 async function record(name: string, faults: Record<string, number>): Promise<string> {
   const out = tmpDir(name);
   cleanup.push(out);
-  const { app, rec } = await startTestApp({ source: 'sim', storage: { out }, sim: { width: 128, height: 128, z_planes: 8, channels: 1, timepoints: 10, fps: 200, faults } });
+  const { app, rec } = await startTestApp({
+    source: 'sim',
+    storage: { out },
+    sim: { width: 128, height: 128, z_planes: 8, channels: 1, timepoints: 10, fps: 200, faults },
+  });
   try {
     await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 60000, 'the simulated acquisition finished');
   } finally {

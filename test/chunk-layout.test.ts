@@ -14,7 +14,9 @@ const reference = Blosc.fromConfig({ cname: 'lz4', clevel: 1, shuffle: 1, blocks
 
 function frame(w: number, h: number, bpp: number, rnd: () => number, zero = false): Uint16Array | Uint8Array {
   const px = bpp === 2 ? new Uint16Array(new SharedArrayBuffer(w * h * 2)) : new Uint8Array(new SharedArrayBuffer(w * h));
-  if (!zero) for (let i = 0; i < px.length; i++) px[i] = bpp === 2 ? 100 + ((rnd() * 60) | 0) + (rnd() < 0.01 ? (rnd() * 60000) | 0 : 0) : (rnd() * 256) | 0;
+  if (!zero)
+    for (let i = 0; i < px.length; i++)
+      px[i] = bpp === 2 ? 100 + ((rnd() * 60) | 0) + (rnd() < 0.01 ? (rnd() * 60000) | 0 : 0) : (rnd() * 256) | 0;
   return px;
 }
 
@@ -51,7 +53,14 @@ async function decode(enc: Uint8Array, c: ResolvedCodec): Promise<Uint8Array> {
 }
 
 const cases: { name: string; w: number; h: number; bpp: number; chunk: [number, number, number]; codec: string }[] = [
-  { name: 'uint16, width 4k, blosc-zstd (fused shuffled path, partial edge tiles)', w: 100, h: 70, bpp: 2, chunk: [4, 32, 32], codec: 'blosc-zstd' },
+  {
+    name: 'uint16, width 4k, blosc-zstd (fused shuffled path, partial edge tiles)',
+    w: 100,
+    h: 70,
+    bpp: 2,
+    chunk: [4, 32, 32],
+    codec: 'blosc-zstd',
+  },
   { name: 'uint16, odd width, blosc-zstd (generic shuffled path)', w: 37, h: 21, bpp: 2, chunk: [3, 16, 16], codec: 'blosc-zstd' },
   { name: 'uint16, width 2 mod 4, blosc-zstd (generic path)', w: 66, h: 40, bpp: 2, chunk: [3, 32, 32], codec: 'blosc-zstd' },
   { name: 'uint16, even, blosc-lz4', w: 64, h: 64, bpp: 2, chunk: [4, 32, 32], codec: 'blosc-lz4' },
@@ -67,7 +76,14 @@ describe('chunk-major z-blocks (frame task writes, encoder compresses in place)'
       const codec = resolveCodec(k.codec, 1, 0, true);
       const [cz, cy, cx] = k.chunk;
       const g: TileGeometry = {
-        width: k.w, height: k.h, bytesPerPixel: k.bpp, cz, cy, cx, tilesX: Math.ceil(k.w / cx), tilesY: Math.ceil(k.h / cy),
+        width: k.w,
+        height: k.h,
+        bytesPerPixel: k.bpp,
+        cz,
+        cy,
+        cx,
+        tilesX: Math.ceil(k.w / cx),
+        tilesY: Math.ceil(k.h / cy),
         shuffled: k.bpp === 2 && codec.effective.startsWith('blosc-'),
       };
       const ntiles = g.tilesX * g.tilesY;
@@ -108,7 +124,9 @@ describe('chunk-major z-blocks (frame task writes, encoder compresses in place)'
           }
           const got = await decode(enc, codec);
           expect(got.length).toBe(want.length);
-          expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.length), Buffer.from(want)), `round ${round} tile ${t}`).toBe(0);
+          expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.length), Buffer.from(want)), `round ${round} tile ${t}`).toBe(
+            0,
+          );
         }
       }
     });

@@ -23,7 +23,11 @@ describe('command line', () => {
   });
 
   it('-h and `help CMD` answer too; --help after other flags prints help instead of running', () => {
-    for (const args of [['run', '-h'], ['help', 'sim'], ['sim', '--ring', '/dev/shm/spimstream-test-helponly', '--help']]) {
+    for (const args of [
+      ['run', '-h'],
+      ['help', 'sim'],
+      ['sim', '--ring', '/dev/shm/spimstream-test-helponly', '--help'],
+    ]) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/^spimstream (run|sim)/);
@@ -39,13 +43,19 @@ describe('command line', () => {
     const dir = tmpDir('badcfg');
     try {
       const file = path.join(dir, 'bad.json');
-      fs.writeFileSync(file, JSON.stringify({ pixel_size_um: { x: -1 }, time_step_s: 0, qc: { drift_bin: 0, thresholds: { focus_drop_ratio: 1.5 } }, bogus: 1 }));
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ pixel_size_um: { x: -1 }, time_step_s: 0, qc: { drift_bin: 0, thresholds: { focus_drop_ratio: 1.5 } }, bogus: 1 }),
+      );
       const r = cli('config', '--print', '--config', file);
       expect(r.status).toBe(2);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(5);
       for (const key of ['pixel_size_um.x', 'time_step_s', 'qc.drift_bin', 'qc.thresholds.focus_drop_ratio', 'bogus']) {
-        expect(lines.some((l) => l.startsWith(`spimstream: config key "${key}"`)), key).toBe(true);
+        expect(
+          lines.some((l) => l.startsWith(`spimstream: config key "${key}"`)),
+          key,
+        ).toBe(true);
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -56,7 +66,8 @@ describe('command line', () => {
     const numeric: string[] = [];
     const walk = (o: unknown, p: string) => {
       if (typeof o === 'number') numeric.push(p);
-      else if (o && typeof o === 'object' && !Array.isArray(o) && p !== 'sim.faults') for (const [k, v] of Object.entries(o)) walk(v, p ? `${p}.${k}` : k);
+      else if (o && typeof o === 'object' && !Array.isArray(o) && p !== 'sim.faults')
+        for (const [k, v] of Object.entries(o)) walk(v, p ? `${p}.${k}` : k);
     };
     walk(DEFAULT_CONFIG, '');
     expect(numeric.filter((k) => !(k in RANGES))).toEqual([]);

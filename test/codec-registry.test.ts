@@ -22,15 +22,27 @@ describe('the codec registry', () => {
       const c = resolveCodec(id, 1, 0, true);
       const shape = [1, 1, 4, 32, 32];
       const raw = new Uint16Array(4 * 32 * 32);
-      for (let i = 0; i < raw.length; i++) raw[i] = 100 + ((i * 2654435761) >>> 20) % 900;
+      for (let i = 0; i < raw.length; i++) raw[i] = 100 + (((i * 2654435761) >>> 20) % 900);
       const bytes = new Uint8Array(raw.buffer);
       expect(wantsPreShuffled(c, bytes.length, 2)).toBe(c.effective.startsWith('blosc-'));
       const enc = c.async ? await encodeChunkAsync(bytes.slice(), c) : encodeChunk(bytes.slice(), 2, c, false);
       const store = new Map<string, Uint8Array>();
-      store.set('/zarr.json', new TextEncoder().encode(JSON.stringify({
-        zarr_format: 3, node_type: 'array', shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: shape } },
-        chunk_key_encoding: { name: 'default', configuration: { separator: '/' } }, fill_value: 0, codecs: chunkCodecMetadata(c, 2, bytes.length), attributes: {},
-      })));
+      store.set(
+        '/zarr.json',
+        new TextEncoder().encode(
+          JSON.stringify({
+            zarr_format: 3,
+            node_type: 'array',
+            shape,
+            data_type: 'uint16',
+            chunk_grid: { name: 'regular', configuration: { chunk_shape: shape } },
+            chunk_key_encoding: { name: 'default', configuration: { separator: '/' } },
+            fill_value: 0,
+            codecs: chunkCodecMetadata(c, 2, bytes.length),
+            attributes: {},
+          }),
+        ),
+      );
       store.set('/c/0/0/0/0/0', enc);
       const arr = await zarr.open.v3({ get: async (k: string) => store.get(k) }, { kind: 'array' });
       const got = await zarr.get(arr, [0, 0, null, null, null]);

@@ -9,9 +9,19 @@ import { buildConfig, assumedKeys } from '../src/config/config.js';
 import { BIN, exited, shmPath, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true });
+});
 
-interface Group { attributes: { ome: { multiscales: { axes: { name: string; unit?: string }[]; datasets: { coordinateTransformations: { scale?: number[] }[] }[] }[]; omero: { channels: { label: string }[] } }; spimstream: { unknown?: string[] } } }
+interface Group {
+  attributes: {
+    ome: {
+      multiscales: { axes: { name: string; unit?: string }[]; datasets: { coordinateTransformations: { scale?: number[] }[] }[] }[];
+      omero: { channels: { label: string }[] };
+    };
+    spimstream: { unknown?: string[] };
+  };
+}
 
 /** Records 2 timepoints from an external simulator process into a sidecar started with `args`; returns the store's group metadata and the sidecar's log. */
 async function record(name: string, args: string[]): Promise<{ group: Group; log: string }> {
@@ -21,7 +31,24 @@ async function record(name: string, args: string[]): Promise<{ group: Group; log
   const side = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', '0', ...args]);
   try {
     await waitFor(() => /listening on/.test(side.output()), 20000, 'listening');
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '64', '--height', '64', '--z-planes', '4', '--channels', '2', '--fps', '80', '--timepoints', '2']);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '64',
+      '--height',
+      '64',
+      '--z-planes',
+      '4',
+      '--channels',
+      '2',
+      '--fps',
+      '80',
+      '--timepoints',
+      '2',
+    ]);
     expect(await exited(sim), sim.output()).toBe(0);
     await waitFor(() => /acquisition finished/.test(side.output()), 20000, 'the acquisition to finish');
   } finally {
@@ -55,7 +82,17 @@ describe('producer facts nobody configured', () => {
     const dir = tmpDir('honest-cfg');
     cleanup.push(dir);
     const file = path.join(dir, 'c.json');
-    fs.writeFileSync(file, JSON.stringify({ channels: [{ name: 'DAPI', color: '0000FF' }, { name: 'RFP', color: 'FF0000' }], pixel_size_um: { x: 0.1, y: 0.1, z: 0.5 }, time_step_s: 30 }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        channels: [
+          { name: 'DAPI', color: '0000FF' },
+          { name: 'RFP', color: 'FF0000' },
+        ],
+        pixel_size_um: { x: 0.1, y: 0.1, z: 0.5 },
+        time_step_s: 30,
+      }),
+    );
     const { group, log } = await record('honest-cfg', ['--config', file]);
     const ms = group.attributes.ome.multiscales[0];
     expect(group.attributes.ome.omero.channels.map((c) => c.label)).toEqual(['DAPI', 'RFP']);

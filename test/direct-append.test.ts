@@ -50,7 +50,17 @@ describe('shard appends through O_DIRECT', () => {
     dirs.push(dir);
     const said: string[] = [];
     const mode = new WriteMode(true, (_d, m) => said.push(m));
-    const lengths = [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, WRITE_BYTES - 1, WRITE_BYTES, WRITE_BYTES + 1, 3 * WRITE_BYTES + 12_345];
+    const lengths = [
+      0,
+      1,
+      DIRECT_ALIGN - 1,
+      DIRECT_ALIGN,
+      DIRECT_ALIGN + 1,
+      WRITE_BYTES - 1,
+      WRITE_BYTES,
+      WRITE_BYTES + 1,
+      3 * WRITE_BYTES + 12_345,
+    ];
     for (const len of lengths) {
       const data = new Uint8Array(randomBytes(len));
       const file = path.join(dir, `f${len}`);
@@ -79,16 +89,39 @@ describe('shard appends through O_DIRECT', () => {
     const log = path.join(dir, 'frames.jsonl');
     const { app } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [8, 128, 128], shard: [16, 256, 256] } });
     const said: string[] = [];
-    app.bus.on('log', (e) => { if (/^storage writes/.test(e.msg)) said.push(e.msg); });
+    app.bus.on('log', (e) => {
+      if (/^storage writes/.test(e.msg)) said.push(e.msg);
+    });
     try {
-      const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '200', '--z-planes', '16', '--channels', '2', '--fps', '200', '--frames', '96', '--log-frames', log]);
+      const sim = spawnNode([
+        BIN,
+        'sim',
+        '--ring',
+        ring,
+        '--width',
+        '256',
+        '--height',
+        '200',
+        '--z-planes',
+        '16',
+        '--channels',
+        '2',
+        '--fps',
+        '200',
+        '--frames',
+        '96',
+        '--log-frames',
+        log,
+      ]);
       expect(await exited(sim), sim.output()).toBe(0);
     } finally {
       await app.stop();
     }
     expect(said).toEqual(['storage writes bypass the page cache (O_DIRECT, 4 KiB-aligned)']);
     const [store] = storeDirs(out);
-    const shards = (fs.readdirSync(path.join(store, '0', 'c'), { recursive: true }) as string[]).map((f) => path.join(store, '0', 'c', f)).filter((f) => fs.statSync(f).isFile());
+    const shards = (fs.readdirSync(path.join(store, '0', 'c'), { recursive: true }) as string[])
+      .map((f) => path.join(store, '0', 'c', f))
+      .filter((f) => fs.statSync(f).isFile());
     expect(shards.length).toBeGreaterThan(0);
     // Before anything reads them: at most the last, partly written block of each shard may be cached.
     for (const f of shards) expect(residentPages(f), f).toBeLessThanOrEqual(1);
@@ -136,6 +169,8 @@ describe('shard appends through O_DIRECT', () => {
       expect(Buffer.compare(fs.readFileSync(path.join(dir, `f${len}`)), data)).toBe(0);
     }
     expect(mode.direct).toBe(false);
-    expect(said).toEqual([{ direct: false, msg: 'storage writes go through the page cache: the output file system refused O_DIRECT (EINVAL at open)' }]);
+    expect(said).toEqual([
+      { direct: false, msg: 'storage writes go through the page cache: the output file system refused O_DIRECT (EINVAL at open)' },
+    ]);
   });
 });

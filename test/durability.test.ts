@@ -9,9 +9,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, exited, openArray, tmpDir, waitFor } from './helpers.js';
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { force: true, recursive: true });
+});
 
-interface Call { pid: string; name: string; args: string; ok: boolean }
+interface Call {
+  pid: string;
+  name: string;
+  args: string;
+  ok: boolean;
+}
 
 /** strace -f lines as completed calls in completion order ("unfinished ... resumed" joined per pid). */
 function completedCalls(trace: string): Call[] {
@@ -22,7 +29,10 @@ function completedCalls(trace: string): Call[] {
     if (!m) continue;
     const [, pid, rest] = m;
     const un = /^(\w+)\((.*) <unfinished \.\.\.>$/.exec(rest);
-    if (un) { open.set(pid, { name: un[1], args: un[2] }); continue; }
+    if (un) {
+      open.set(pid, { name: un[1], args: un[2] });
+      continue;
+    }
     const res = /^<\.\.\. (\w+) resumed>(.*)\)\s+= (-?\d+)/.exec(rest);
     if (res) {
       const o = open.get(pid);
@@ -42,18 +52,50 @@ describe('durable on power loss', () => {
     dirs.push(dir);
     const out = path.join(dir, 'data');
     const traceFile = path.join(dir, 'trace.txt');
-    const st = spawn('strace', ['-f', '-y', '-qq', '-e', 'trace=fdatasync,fsync,rename,renameat,renameat2', '-o', traceFile,
-      process.execPath, BIN, 'run', '--out', out, '--port', '0',
-      '--set', 'sim.timepoints=3', '--set', 'sim.width=128', '--set', 'sim.height=128', '--set', 'sim.fps=300', '--set', 'sim.z_planes=8'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const st = spawn(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-qq',
+        '-e',
+        'trace=fdatasync,fsync,rename,renameat,renameat2',
+        '-o',
+        traceFile,
+        process.execPath,
+        BIN,
+        'run',
+        '--out',
+        out,
+        '--port',
+        '0',
+        '--set',
+        'sim.timepoints=3',
+        '--set',
+        'sim.width=128',
+        '--set',
+        'sim.height=128',
+        '--set',
+        'sim.fps=300',
+        '--set',
+        'sim.z_planes=8',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let log = '';
-    st.stdout.on('data', (d: Buffer) => { log += d.toString(); });
-    st.stderr.on('data', (d: Buffer) => { log += d.toString(); });
+    st.stdout.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    st.stderr.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
     try {
       await waitFor(() => /acquisition finished/.test(log), 60000, 'the simulated acquisition to finish');
     } finally {
       // The sidecar is strace's child: SIGTERM goes to it, strace exits with it.
-      const kids = fs.existsSync(`/proc/${st.pid}/task/${st.pid}/children`) ? fs.readFileSync(`/proc/${st.pid}/task/${st.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean) : [];
+      const kids = fs.existsSync(`/proc/${st.pid}/task/${st.pid}/children`)
+        ? fs.readFileSync(`/proc/${st.pid}/task/${st.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+        : [];
       for (const k of kids) process.kill(Number(k), 'SIGTERM');
       if (kids.length === 0) st.kill('SIGTERM');
     }
@@ -61,7 +103,8 @@ describe('durable on power loss', () => {
     const calls = completedCalls(fs.readFileSync(traceFile, 'utf8'));
     const synced = new Set<string>();
     const awaitingDir = new Map<string, string>(); // final file -> its directory
-    let renames = 0, shards = 0;
+    let renames = 0,
+      shards = 0;
     const fdPath = (args: string) => /^\d+<(.*)>$/.exec(args)?.[1] ?? '';
     for (const c of calls) {
       if (!c.ok) continue;

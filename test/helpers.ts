@@ -38,11 +38,25 @@ export interface Recorder {
 }
 
 /** Starts the sidecar in this process with test-friendly defaults, recording its events. */
-export async function startTestApp(overrides: Record<string, unknown>, opts: { overwrite?: boolean; append?: boolean } = {}): Promise<{ app: App; rec: Recorder; cfg: Config }> {
+export async function startTestApp(
+  overrides: Record<string, unknown>,
+  opts: { overwrite?: boolean; append?: boolean } = {},
+): Promise<{ app: App; rec: Recorder; cfg: Config }> {
   const cfg = buildConfig({ server: { port: 0 }, log: { level: 'warn' }, pipeline: { workers: 2 } }, overrides);
   const app = await startApp(cfg, { overwrite: opts.overwrite ?? false, append: opts.append ?? false });
   const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0, torn: 0 } };
-  const names: (keyof PipelineEvents)[] = ['log', 'frame-qc', 'frames-lost', 'frames-unstored', 'acquisition-started', 'acquisition-finished', 'storage-error', 'stack-qc', 'alert', 'chunk-stored'];
+  const names: (keyof PipelineEvents)[] = [
+    'log',
+    'frame-qc',
+    'frames-lost',
+    'frames-unstored',
+    'acquisition-started',
+    'acquisition-finished',
+    'storage-error',
+    'stack-qc',
+    'alert',
+    'chunk-stored',
+  ];
   for (const n of names) {
     app.bus.on(n, (e: unknown) => {
       ((rec.events[n] ??= []) as unknown[]).push(e);
@@ -55,8 +69,12 @@ export async function startTestApp(overrides: Record<string, unknown>, opts: { o
 export function spawnNode(args: string[], opts: { stdin?: boolean } = {}): ChildProcess & { output: () => string } {
   const p = spawn(process.execPath, args, { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], cwd: ROOT });
   let out = '';
-  p.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  p.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  p.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  p.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return Object.assign(p, { output: () => out });
 }
 
@@ -75,7 +93,12 @@ export interface LoggedFrame {
 }
 
 export function readFrameLog(file: string): LoggedFrame[] {
-  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedFrame);
+  return fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LoggedFrame);
 }
 
 export async function openArray(storeDir: string): Promise<zarr.Array<zarr.DataType, FileSystemStore>> {
@@ -83,13 +106,24 @@ export async function openArray(storeDir: string): Promise<zarr.Array<zarr.DataT
   return zarr.open.v3(zarr.root(store).resolve('0'), { kind: 'array' });
 }
 
-export async function readPlane(arr: zarr.Array<zarr.DataType, FileSystemStore>, t: number, c: number, z: number): Promise<Uint16Array | Uint8Array> {
+export async function readPlane(
+  arr: zarr.Array<zarr.DataType, FileSystemStore>,
+  t: number,
+  c: number,
+  z: number,
+): Promise<Uint16Array | Uint8Array> {
   const r = await zarr.get(arr, [t, c, z, null, null]);
   return r.data as Uint16Array | Uint8Array;
 }
 
 export function storeDirs(out: string): string[] {
-  return fs.existsSync(out) ? fs.readdirSync(out).filter((d) => d.endsWith('.ome.zarr')).map((d) => path.join(out, d)).sort() : [];
+  return fs.existsSync(out)
+    ? fs
+        .readdirSync(out)
+        .filter((d) => d.endsWith('.ome.zarr'))
+        .map((d) => path.join(out, d))
+        .sort()
+    : [];
 }
 
 /**

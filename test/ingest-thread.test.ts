@@ -7,7 +7,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import {
+  BIN,
+  exited,
+  openArray,
+  readFrameLog,
+  readPlane,
+  shmPath,
+  spawnNode,
+  startTestApp,
+  storeDirs,
+  tmpDir,
+  waitFor,
+} from './helpers.js';
 
 const cleanup: string[] = [];
 const procs: ReturnType<typeof spawnNode>[] = [];
@@ -24,17 +36,41 @@ describe('ingest in a thread of its own', () => {
     cleanup.push(ring, `${ring}.lock`, out);
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out: path.join(out, 'data') } });
     let received = 0;
-    app.bus.on('frame-received', () => { received++; });
+    app.bus.on('frame-received', () => {
+      received++;
+    });
     const N = 300;
     // 100 fps into 16 slots: the ring holds 0.16 s of frames.
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '10', '--channels', '1',
-      '--fps', '100', '--frames', String(N), '--slots', '16', '--log-frames', log]);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '256',
+      '--height',
+      '256',
+      '--z-planes',
+      '10',
+      '--channels',
+      '1',
+      '--fps',
+      '100',
+      '--frames',
+      String(N),
+      '--slots',
+      '16',
+      '--log-frames',
+      log,
+    ]);
     procs.push(sim);
     try {
       await waitFor(() => received >= 20, 30000, 'the first frames received');
       const lostBefore = rec.lost.overrun + rec.lost.torn;
       const stallUntil = Date.now() + 1500;
-      while (Date.now() < stallUntil) { /* the main thread is busy: no event loop, no timers */ }
+      while (Date.now() < stallUntil) {
+        /* the main thread is busy: no event loop, no timers */
+      }
       expect(await exited(sim), sim.output()).toBe(0);
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 30000, 'the acquisition finished');
       const lostLate = (rec.events['frames-lost'] ?? []).filter((e) => e.late).reduce((a, e) => a + e.count, 0);

@@ -28,7 +28,10 @@ describe('offload journal', () => {
     const d = dir('journal-replay');
     const j = new Journal(d, true);
     j.record([queued('a/c/0', 'a', 10), queued('a/c/1', 'a', 20), queued('a/c/2', 'a', 30)]);
-    j.record([{ e: 'verified', f: 'a/c/0', at: 2 }, { e: 'verified', f: 'a/c/1', at: 3 }]);
+    j.record([
+      { e: 'verified', f: 'a/c/0', at: 2 },
+      { e: 'verified', f: 'a/c/1', at: 3 },
+    ]);
     j.record([{ e: 'deleted', f: 'a/c/0', at: 4 }]);
     j.close();
     fs.appendFileSync(path.join(d, JOURNAL_NAME), '{"e":"verified","f":"a/c/2"'); // cut by a power cut
@@ -56,7 +59,10 @@ describe('offload journal', () => {
       j.record(batch);
       j.record(batch.map((b) => ({ e: 'verified', f: (b as { f: string }).f, at: 5 })));
     }
-    j.record([{ e: 'store-finished', store: 'old', at: 6 }, { e: 'store-complete', store: 'old', at: 7 }]);
+    j.record([
+      { e: 'store-finished', store: 'old', at: 6 },
+      { e: 'store-complete', store: 'old', at: 7 },
+    ]);
     j.record([queued('new/c/0', 'new'), queued('new/c/1', 'new'), { e: 'verified', f: 'new/c/0', at: 8 }]);
     expect(lines(d), 'journal compacted while running, once the store finished').toBeLessThan(100);
     for (let i = 0; i < 20_000; i += 100) {
@@ -64,7 +70,7 @@ describe('offload journal', () => {
       for (let k = i; k < i + 100; k++) batch.push(queued(`x/c/${k}`, 'x'), { e: 'verified', f: `x/c/${k}`, at: 9 });
       j.record(batch);
     }
-    expect(lines(d), 'the acquiring store\'s verified names are kept').toBeGreaterThan(20_000);
+    expect(lines(d), "the acquiring store's verified names are kept").toBeGreaterThan(20_000);
     j.record([{ e: 'store-finished', store: 'x', at: 10 }]);
     expect(lines(d), 'compacted when it finished').toBeLessThan(100);
     j.close();
@@ -74,7 +80,7 @@ describe('offload journal', () => {
     expect(r.pending.size).toBe(1);
     expect(r.pending.has('new/c/1')).toBe(true);
     expect(r.has('new/c/0', 'new')).toBe(true);
-    expect(r.has('old/c/5', 'old'), 'a finished store\'s files are not kept').toBe(false);
+    expect(r.has('old/c/5', 'old'), "a finished store's files are not kept").toBe(false);
     r.close();
   });
 });

@@ -12,13 +12,19 @@ import { checksumPixels } from '../workers/kernels/stats.js';
 import { BIN, ROOT, exited, openArray, readFrameLog, readPlane, shmPath, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true });
+});
 
 /** The Python example writer publishes `n` frames into a 16-slot ring, finishes and exits. */
 async function produce(ring: string, log: string, n: number): Promise<void> {
-  const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_producer.py'), ring, log, String(n), '400'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_producer.py'), ring, log, String(n), '400'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
-  py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  py.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   expect(await exited(py), err).toBe(0);
 }
 
@@ -37,7 +43,10 @@ async function sidecar(ring: string, out: string, until: RegExp): Promise<string
 const field = (log: string, name: string) => Number(new RegExp(`acquisition finished .*\\b${name}=(\\d+)`).exec(log)?.[1]);
 
 describe('attaching after the acquisition finished', () => {
-  for (const [n, inRing] of [[12, 12], [40, 16]] as const) {
+  for (const [n, inRing] of [
+    [12, 12],
+    [40, 16],
+  ] as const) {
     it(`${n} frames published before spimstream started (16 slots): ${inRing} stored bit-exact, ${n - inRing} counted overrun; a restart stores nothing again`, async () => {
       const ring = shmPath(`late-attach-${n}`);
       const dir = tmpDir('late-attach');
@@ -55,16 +64,20 @@ describe('attaching after the acquisition finished', () => {
       expect(said.length).toBe(1);
       expect(said[0]).toContain(`its ${inRing} frames still in the ring are read and stored`);
       expect(said[0].includes(`${n - inRing} published before spimstream attached were overwritten`)).toBe(n > inRing);
-      if (n > inRing) expect(first).toMatch(new RegExp(`frames lost: ring overrun \\(published before spimstream attached.* frames=${n - inRing}`));
+      if (n > inRing)
+        expect(first).toMatch(new RegExp(`frames lost: ring overrun \\(published before spimstream attached.* frames=${n - inRing}`));
       const arr = await openArray(storeDirs(out)[0]);
       let stored = 0;
       for (const f of logged) {
-        const plane = await readPlane(arr, f.t, f.c, f.z) as Uint16Array;
+        const plane = (await readPlane(arr, f.t, f.c, f.z)) as Uint16Array;
         if (f.counter >= n - inRing) {
           expect(checksumPixels(plane), `frame ${f.counter}`).toBe(f.checksum);
           stored++;
         } else {
-          expect(plane.every((v) => v === 0), `frame ${f.counter} was overwritten: fill value`).toBe(true);
+          expect(
+            plane.every((v) => v === 0),
+            `frame ${f.counter} was overwritten: fill value`,
+          ).toBe(true);
         }
       }
       expect(stored).toBe(inRing);

@@ -11,7 +11,9 @@ import { LateFrames } from '../src/pipeline/late-frames.js';
 import { ROOT, exited, openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true });
+});
 
 describe('late frames', () => {
   it('the rule: another timepoint already left, a sealed z-block, a plane already taken', () => {
@@ -44,17 +46,26 @@ describe('late frames', () => {
     cleanup.push(ring, `${ring}.lock`, dir);
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, ring_wait_seconds: 20, storage: { out, chunk: [4, 48, 64] } });
     try {
-      const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_revisits.py'), ring, expectedFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_revisits.py'), ring, expectedFile], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
-      py.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-      py.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      py.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      py.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       expect(await exited(py), stderr).toBe(0);
       const revisits = Number(stdout.trim());
       expect(revisits).toBe(14); // 7 revisits × 2 channels
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 20000, 'the acquisition to finish');
       const sum = rec.events['acquisition-finished']![0].summary;
-      const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => { m[e.reason] = (m[e.reason] ?? 0) + e.count; return m; }, {});
+      const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => {
+        m[e.reason] = (m[e.reason] ?? 0) + e.count;
+        return m;
+      }, {});
       expect(rec.lost).toEqual({ overrun: 0, gap: 0, torn: 0 });
       expect(unstored).toEqual({ late: revisits });
       expect(sum.framesReceived).toBe(6 * 8 * 2 + revisits);
@@ -70,9 +81,12 @@ describe('late frames', () => {
       for (let c = 0; c < 2; c++) {
         for (let z = 0; z < 8; z++) {
           const got = await readPlane(arr, t, c, z);
-          const off = (((t * 2 + c) * 8 + z) * 48) * 64;
+          const off = ((t * 2 + c) * 8 + z) * 48 * 64;
           const want = expected.subarray(off, off + 48 * 64);
-          expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `t=${t} c=${c} z=${z}`).toBe(true);
+          expect(
+            Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)),
+            `t=${t} c=${c} z=${z}`,
+          ).toBe(true);
           planes++;
         }
       }

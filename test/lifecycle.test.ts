@@ -2,7 +2,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, openArray, readFrameLog, readPlane, replayableDelay, shmPath, sleep, spawnNode, storeDirs, tmpDir, waitFor } from './helpers.js';
+import {
+  BIN,
+  exited,
+  openArray,
+  readFrameLog,
+  readPlane,
+  replayableDelay,
+  shmPath,
+  sleep,
+  spawnNode,
+  storeDirs,
+  tmpDir,
+  waitFor,
+} from './helpers.js';
 
 const cleanup: string[] = [];
 const procs: ReturnType<typeof spawnNode>[] = [];
@@ -11,14 +24,41 @@ afterEach(() => {
   for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
 });
 
-const SIM = ['--width', '256', '--height', '128', '--z-planes', '8', '--channels', '2', '--fps', '120', '--frames', '3000', '--slots', '64'];
+const SIM = [
+  '--width',
+  '256',
+  '--height',
+  '128',
+  '--z-planes',
+  '8',
+  '--channels',
+  '2',
+  '--fps',
+  '120',
+  '--frames',
+  '3000',
+  '--slots',
+  '64',
+];
 
 function startPair(name: string) {
   const ring = shmPath(name);
   const out = tmpDir(name);
   const log = path.join(out, 'frames.jsonl');
   cleanup.push(ring, `${ring}.lock`, out);
-  const sidecar = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', path.join(out, 'data'), '--port', '0', '--json-logs', '--set', 'pipeline.workers=2']);
+  const sidecar = spawnNode([
+    BIN,
+    'run',
+    '--source',
+    `shm:${ring}`,
+    '--out',
+    path.join(out, 'data'),
+    '--port',
+    '0',
+    '--json-logs',
+    '--set',
+    'pipeline.workers=2',
+  ]);
   procs.push(sidecar);
   const sim = spawnNode([BIN, 'sim', '--ring', ring, ...SIM, '--log-frames', log]);
   procs.push(sim);
@@ -26,7 +66,10 @@ function startPair(name: string) {
 }
 
 function logLines(text: string): Record<string, unknown>[] {
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** The counts of the sidecar's "acquisition finished" log line: received, overrun, gap, unstored. */
@@ -40,7 +83,11 @@ function finished(lines: Record<string, unknown>[], output: string): { R: number
 describe('life cycle of the sidecar process', () => {
   it('SIGTERM drains and flushes: every frame published before the signal is stored bit-exact or counted', async () => {
     const { out, log, sidecar, sim } = startPair('sigterm');
-    await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 250, 20000, 'the producer to publish 250 frames');
+    await waitFor(
+      () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 250,
+      20000,
+      'the producer to publish 250 frames',
+    );
     sidecar.kill('SIGTERM');
     expect(await exited(sidecar), sidecar.output()).toBe(0);
     sim.kill('SIGTERM');
@@ -79,11 +126,51 @@ describe('life cycle of the sidecar process', () => {
     cleanup.push(ring, out);
     // Two z-blocks of 8 planes (1 MiB), a 32-frame pool and gzip level 9 (~10 MB/s per core) against
     // ~60 MB/s of input (the default 256 MiB pool would hold all 1200 frames: nothing to shed).
-    const sidecar = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', path.join(out, 'data'), '--port', '0', '--json-logs',
-      '--set', 'pipeline.workers=2', '--set', 'pipeline.block_pool_mib=1', '--set', 'pipeline.frame_pool_mib=2', '--set', 'storage.codec=gzip', '--set', 'storage.clevel=9']);
+    const sidecar = spawnNode([
+      BIN,
+      'run',
+      '--source',
+      `shm:${ring}`,
+      '--out',
+      path.join(out, 'data'),
+      '--port',
+      '0',
+      '--json-logs',
+      '--set',
+      'pipeline.workers=2',
+      '--set',
+      'pipeline.block_pool_mib=1',
+      '--set',
+      'pipeline.frame_pool_mib=2',
+      '--set',
+      'storage.codec=gzip',
+      '--set',
+      'storage.clevel=9',
+    ]);
     procs.push(sidecar);
     const N = 1200;
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '128', '--z-planes', '8', '--channels', '1', '--fps', '1000', '--frames', String(N), '--slots', '64', '--log-frames', log]);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '256',
+      '--height',
+      '128',
+      '--z-planes',
+      '8',
+      '--channels',
+      '1',
+      '--fps',
+      '1000',
+      '--frames',
+      String(N),
+      '--slots',
+      '64',
+      '--log-frames',
+      log,
+    ]);
     procs.push(sim);
     expect(await exited(sim), sim.output()).toBe(0);
     // The overload is over by now; the 60-s alert window still holds it (checked once a second).
@@ -101,15 +188,25 @@ describe('life cycle of the sidecar process', () => {
     for (const l of lines.filter((x) => /^frames (still )?not stored \(QC and preview continue\)$/.test(String(x.msg)))) {
       for (const [r, n] of Object.entries(l.reasons as Record<string, number>)) reasons.set(r, (reasons.get(r) ?? 0) + n);
     }
-    expect([...reasons.keys()].every((r) => r === 'block-pool-full' || r === 'write-backlog'), [...reasons.keys()].join()).toBe(true);
+    expect(
+      [...reasons.keys()].every((r) => r === 'block-pool-full' || r === 'write-backlog'),
+      [...reasons.keys()].join(),
+    ).toBe(true);
     // gzip 9 is the bottleneck, not the disk: the reason says so (a frame may coincide with a block's write).
     // The loss lines add up to the summary (the last second's are flushed before it).
-    expect([...reasons.values()].reduce((x, y) => x + y, 0), JSON.stringify([...reasons])).toBe(U);
+    expect(
+      [...reasons.values()].reduce((x, y) => x + y, 0),
+      JSON.stringify([...reasons]),
+    ).toBe(U);
     expect(reasons.get('block-pool-full') ?? 0, JSON.stringify([...reasons])).toBeGreaterThanOrEqual(0.8 * U);
     // The undersized pool was pointed out at the start, with the size that would do.
-    expect(sidecar.output()).toMatch(/pipeline\.block_pool_mib 1 holds 2 z-blocks of 0\.5 MiB; 1 channel×view streams fill one each, .*set it to at least 2/);
+    expect(sidecar.output()).toMatch(
+      /pipeline\.block_pool_mib 1 holds 2 z-blocks of 0\.5 MiB; 1 channel×view streams fill one each, .*set it to at least 2/,
+    );
     // The sidecar's own alert (the page's banner) says so, with the reason.
-    expect(sidecar.output()).toMatch(/alert frames_unstored FIRING: \d+ frames? not stored in the last 60 s \((block-pool-full: \d+, encoding cannot keep up|write-backlog: \d+, the disk cannot keep up)/);
+    expect(sidecar.output()).toMatch(
+      /alert frames_unstored FIRING: \d+ frames? not stored in the last 60 s \((block-pool-full: \d+, encoding cannot keep up|write-backlog: \d+, the disk cannot keep up)/,
+    );
     const [dir] = storeDirs(path.join(out, 'data'));
     const arr = await openArray(dir);
     let stored = 0;
@@ -131,11 +228,19 @@ describe('life cycle of the sidecar process', () => {
       const c = d ? path.join(d, '0', 'c') : '';
       if (!c || !fs.existsSync(c)) return [];
       return (fs.readdirSync(c, { recursive: true }) as string[]).filter((f) => {
-        try { return fs.statSync(path.join(c, f)).isFile(); } catch { return false; } // renamed meanwhile
+        try {
+          return fs.statSync(path.join(c, f)).isFile();
+        } catch {
+          return false;
+        } // renamed meanwhile
       });
     };
     const isFinal = (f: string) => !path.basename(f).startsWith('.');
-    await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 150, 20000, 'the producer to publish 150 frames');
+    await waitFor(
+      () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 150,
+      20000,
+      'the producer to publish 150 frames',
+    );
     // A loaded machine may take longer to finish the first shard: wait for it, then kill at a random moment.
     await waitFor(() => chunkFiles().some(isFinal), 60000, 'a first shard under its final name');
     await sleep(replayableDelay('kill -9 after the first shard', 1500));
@@ -166,7 +271,9 @@ describe('life cycle of the sidecar process', () => {
     }
     // A final shard holds all 8 planes of its (t, c) but for frames the sidecar counted lost before
     // it was killed (its JSON log: overrun, torn, unstored): with one shard this is still a check.
-    const counted = logLines(sidecar.output()).filter((l) => typeof l.msg === 'string' && /^frames (lost|not stored|still not stored)/.test(l.msg)).reduce((s, l) => s + Number(l.frames ?? 0), 0);
+    const counted = logLines(sidecar.output())
+      .filter((l) => typeof l.msg === 'string' && /^frames (lost|not stored|still not stored)/.test(l.msg))
+      .reduce((s, l) => s + Number(l.frames ?? 0), 0);
     expect(planes).toBeGreaterThan(0);
     expect(planes).toBeGreaterThanOrEqual(finals.length * 8 - counted);
   });

@@ -34,19 +34,46 @@ describe('manifest per view', () => {
       fs.writeFileSync(f, shard);
       bus.emit('shard-written', { path: f, bytes: shard.length, sha256: sha(shard) });
       for (let t = 0; t < 2 + v; t++) {
-        bus.emit('stack-qc', { stream: { camera: 'cam', channel: 'ch0', view: String(v) }, t, qc: { planes: 4, focusPlanes: 4, bestFocusZ: 1, meanFocus: 2, maxSaturatedRatio: 0, meanSignal: 100, focusRelative: null, excluded: null } });
+        bus.emit('stack-qc', {
+          stream: { camera: 'cam', channel: 'ch0', view: String(v) },
+          t,
+          qc: {
+            planes: 4,
+            focusPlanes: 4,
+            bestFocusZ: 1,
+            meanFocus: 2,
+            maxSaturatedRatio: 0,
+            meanSignal: 100,
+            focusRelative: null,
+            excluded: null,
+          },
+        });
       }
     });
-    const summary: AcquisitionSummary = { framesReceived: 10, framesOverrun: 0, framesGap: 0, framesTorn: 0, qcSampled: 0, framesUnstored: 0, bytesReceived: 1, bytesWritten: 1, compressionRatio: 1, durationSeconds: 1 };
+    const summary: AcquisitionSummary = {
+      framesReceived: 10,
+      framesOverrun: 0,
+      framesGap: 0,
+      framesTorn: 0,
+      qcSampled: 0,
+      framesUnstored: 0,
+      bytesReceived: 1,
+      bytesWritten: 1,
+      compressionRatio: 1,
+      durationSeconds: 1,
+    };
     bus.emit('acquisition-finished', { id: 1, name: 'acq', storePath: roots[0], summary });
     expect(written).toEqual(roots);
     roots.forEach((r, v) => {
       const m = JSON.parse(fs.readFileSync(path.join(r, 'spimstream-manifest.json'), 'utf8')) as {
-        acquisition: { store: string; view: number; views: number }; stacks: { view: string }[]; files: { path: string; bytes: number; sha256: string }[]; metadata: { view: number };
+        acquisition: { store: string; view: number; views: number };
+        stacks: { view: string }[];
+        files: { path: string; bytes: number; sha256: string }[];
+        metadata: { view: number };
       };
       expect(m.acquisition).toMatchObject({ store: path.basename(r), view: v, views: 2 });
       expect(m.metadata.view).toBe(v);
-      expect(m.stacks.length, 'this view\'s stacks only').toBe(2 + v);
+      expect(m.stacks.length, "this view's stacks only").toBe(2 + v);
       expect(m.stacks.every((s) => s.view === String(v))).toBe(true);
       expect(m.files.map((f) => f.path).sort()).toEqual(['0/c/0/0', 'qc-report.html', 'zarr.json']);
       for (const f of m.files) {

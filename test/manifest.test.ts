@@ -11,7 +11,9 @@ import { chromium } from 'playwright-core';
 import { ROOT, openArray, readPlane, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 function allFiles(dir: string, root = dir): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
@@ -24,7 +26,11 @@ describe('completion manifest', () => {
   it('spimstream-manifest.json lists every file with its true size and SHA-256, the losses, a QC entry per stack, validates against its schema; qc-report.html renders offline', async () => {
     const out = tmpDir('manifest');
     cleanup.push(out);
-    const { app, rec } = await startTestApp({ source: 'sim', storage: { out }, sim: { width: 128, height: 96, z_planes: 4, channels: 2, timepoints: 6, fps: 60 } });
+    const { app, rec } = await startTestApp({
+      source: 'sim',
+      storage: { out },
+      sim: { width: 128, height: 96, z_planes: 4, channels: 2, timepoints: 6, fps: 60 },
+    });
     try {
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 60000, 'the acquisition finished');
     } finally {
@@ -42,21 +48,50 @@ describe('completion manifest', () => {
     expect(m.stacks).toHaveLength(6 * 2);
     for (const st of m.stacks) expect(st.planes, JSON.stringify(st)).toBe(4); // whole stacks, whatever order the workers finished in
     // Every file of the store except the manifest, and nothing else; sizes and hashes as sha256sum says.
-    const onDisk = allFiles(dir).filter((f) => f !== 'spimstream-manifest.json').sort();
+    const onDisk = allFiles(dir)
+      .filter((f) => f !== 'spimstream-manifest.json')
+      .sort();
     expect(m.files.map((f: { path: string }) => f.path)).toEqual(onDisk);
     const sums = spawnSync('sha256sum', onDisk, { cwd: dir, encoding: 'utf8' });
     expect(sums.status, sums.stderr).toBe(0);
-    const want = new Map(sums.stdout.trim().split('\n').map((l) => { const [h, f] = l.split(/\s+\*?/); return [f, h] as const; }));
+    const want = new Map(
+      sums.stdout
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [h, f] = l.split(/\s+\*?/);
+          return [f, h] as const;
+        }),
+    );
     for (const f of m.files as { path: string; bytes: number; sha256: string }[]) {
       expect(f.sha256, f.path).toBe(want.get(f.path));
       expect(f.bytes, f.path).toBe(fs.statSync(path.join(dir, f.path)).size);
     }
     expect(m.files.some((f: { path: string }) => f.path === 'zarr.json')).toBe(true);
-    const v = spawnSync('python3', ['-c', 'import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))', file, path.join(ROOT, 'docs', 'manifest.schema.json')], { encoding: 'utf8' });
+    const v = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))',
+        file,
+        path.join(ROOT, 'docs', 'manifest.schema.json'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(v.status, v.stderr).toBe(0);
     // qc-report.html: listed, self-contained (every network request refused), one section per stream.
     expect(m.files.some((f: { path: string }) => f.path === 'qc-report.html')).toBe(true);
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
       const errors: string[] = [];
@@ -73,7 +108,9 @@ describe('completion manifest', () => {
         streams: [...document.querySelectorAll('section.stream h2')].map((h) => h.textContent),
         figures: document.querySelectorAll('section.stream figure').length,
         drawn: [...document.querySelectorAll('section.stream svg path')].filter((p) => (p.getAttribute('d') ?? '').includes('L')).length,
-        received: [...document.querySelectorAll('#summary tr')].find((r) => r.querySelector('th')?.textContent === 'frames received')?.querySelector('td')?.textContent,
+        received: [...document.querySelectorAll('#summary tr')]
+          .find((r) => r.querySelector('th')?.textContent === 'frames received')
+          ?.querySelector('td')?.textContent,
       }));
       expect(got.streams).toEqual(['GFP/0', 'mCherry/0']);
       expect(got.figures).toBe(2 * 5); // focus, relative focus, saturation, drift, intensity (or "no data" where QC was sampled)

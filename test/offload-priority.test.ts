@@ -35,7 +35,7 @@ describe('offload priority', () => {
     expect(offloadUrgent(-1 * MB, 0, true)).toBe(false);
   });
 
-  it('a backlog larger than the free space runs at storing\'s priority (logged, in the status), and yields again once it is gone', async () => {
+  it("a backlog larger than the free space runs at storing's priority (logged, in the status), and yields again once it is gone", async () => {
     const root = tmpDir('prio-local');
     const dest = tmpDir('prio-dest');
     dirs.push(dest, root);
@@ -54,7 +54,9 @@ describe('offload priority', () => {
     const logs: string[] = [];
     bus.on('log', (e) => logs.push(e.msg));
     let verified = 0;
-    bus.on('offload-files', (e) => { if (e.result === 'verified') verified += e.files; });
+    bus.on('offload-files', (e) => {
+      if (e.result === 'verified') verified += e.files;
+    });
     const off = new Offloader(cfg, bus);
     try {
       const st = fs.statfsSync(root);
@@ -62,7 +64,10 @@ describe('offload priority', () => {
       expect(free > 0 && free < bytes.length, `free above the margin ${free} B, backlog ${bytes.length} B`).toBe(true);
       bus.emit('shard-written', { path: shard, bytes: bytes.length, sha256: '' });
       await waitFor(() => verified >= 1, 60_000, 'the shard verified at the destination');
-      expect(logs.some((m) => /^offload now runs at storing's priority/.test(m)), logs.join('\n')).toBe(true);
+      expect(
+        logs.some((m) => /^offload now runs at storing's priority/.test(m)),
+        logs.join('\n'),
+      ).toBe(true);
       expect(Buffer.compare(fs.readFileSync(path.join(dest, 'acq', '0', 'c', '0', '0', '0', '0')), bytes)).toBe(0);
       await waitFor(() => !fs.existsSync(shard), 30_000, 'the verified shard deleted locally');
       // A small file next: free space is now far above twice the backlog, so offload yields again.
@@ -70,7 +75,10 @@ describe('offload priority', () => {
       fs.writeFileSync(small, randomBytes(1000));
       bus.emit('shard-written', { path: small, bytes: 1000, sha256: '' });
       await waitFor(() => verified >= 2, 60_000, 'the second file verified');
-      expect(logs.some((m) => /^offload yields to storing again/.test(m)), logs.join('\n')).toBe(true);
+      expect(
+        logs.some((m) => /^offload yields to storing again/.test(m)),
+        logs.join('\n'),
+      ).toBe(true);
       expect(off.status().urgent).toBe(false);
     } finally {
       await off.stop(1000);

@@ -39,19 +39,29 @@ describe('offload to a destination that refuses the credentials', () => {
     fs.mkdirSync(path.dirname(shard), { recursive: true });
     const bytes = randomBytes(2_000_000);
     fs.writeFileSync(shard, bytes);
-    const cfg = buildConfig({ storage: { out: root, min_free_bytes: 0 }, offload: { destination: `${server.remote}:${remoteDir}`, rclone_config: conf, delete_local: true, retries: 1, stall_seconds: 1 } });
+    const cfg = buildConfig({
+      storage: { out: root, min_free_bytes: 0 },
+      offload: { destination: `${server.remote}:${remoteDir}`, rclone_config: conf, delete_local: true, retries: 1, stall_seconds: 1 },
+    });
     const bus = new EventBus();
     const failures: PipelineEvents['offload-failure'][] = [];
     const alerts: PipelineEvents['alert'][] = [];
     let verified = 0;
     bus.on('offload-failure', (e) => failures.push(e));
-    bus.on('alert', (e) => { if (e.name === 'offload_stalled') alerts.push(e); });
-    bus.on('offload-files', (e) => { if (e.result === 'verified') verified += e.files; });
+    bus.on('alert', (e) => {
+      if (e.name === 'offload_stalled') alerts.push(e);
+    });
+    bus.on('offload-files', (e) => {
+      if (e.result === 'verified') verified += e.files;
+    });
     const off = new Offloader(cfg, bus);
     try {
       bus.emit('shard-written', { path: shard, bytes: bytes.length, sha256: '' });
       await waitFor(() => failures.length >= 2 && alerts.some((a) => a.active), 60_000, 'two refused attempts and offload_stalled');
-      expect(failures.every((f) => f.reason === 'refused'), JSON.stringify(failures)).toBe(true);
+      expect(
+        failures.every((f) => f.reason === 'refused'),
+        JSON.stringify(failures),
+      ).toBe(true);
       expect(alerts.find((a) => a.active)?.message).toMatch(/offload stalled/);
       expect(verified).toBe(0);
       expect(Buffer.compare(fs.readFileSync(shard), bytes), 'the local file is kept, unchanged').toBe(0);

@@ -53,11 +53,15 @@ describe('verifying copies at the destination', () => {
     expect(verifyMethod(['dropbox', 'quickxor']).readBack).toBe(true);
   });
 
-  it('names the failure from rclone\'s message (a port number is not an HTTP status)', () => {
-    expect(failureReason('Update mkParentDir failed: Mkcol "http://127.0.0.1:34019/a/": dial tcp 127.0.0.1:34019: connect: connection refused')).toBe('unreachable');
+  it("names the failure from rclone's message (a port number is not an HTTP status)", () => {
+    expect(
+      failureReason('Update mkParentDir failed: Mkcol "http://127.0.0.1:34019/a/": dial tcp 127.0.0.1:34019: connect: connection refused'),
+    ).toBe('unreachable');
     expect(failureReason('Mkcol "http://127.0.0.1:50733/x/": 507 Insufficient Storage')).toBe('destination-full');
     expect(failureReason('preallocate: file too big for remaining disk space')).toBe('destination-full');
-    expect(failureReason('couldn\'t connect SSH: ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]')).toBe('refused');
+    expect(
+      failureReason("couldn't connect SSH: ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"),
+    ).toBe('refused');
     expect(failureReason('401 Unauthorized')).toBe('refused');
     expect(failureReason('1 differences found')).toBe('verify');
   });
@@ -70,7 +74,14 @@ describe('verifying copies at the destination', () => {
     const remote = tmpDir('verify-refused-dst');
     try {
       const bytes = FILES.reduce((s, f) => s + fs.statSync(path.join(root, f)).size, 0);
-      const r = await copyAndVerify(root, FILES, bytes, { bandwidth: '', transfers: 2, retries: 1, destination: `${sftp?.remote}:${remote}`, config: conf }, { hash: 'sha1', readBack: false }, root);
+      const r = await copyAndVerify(
+        root,
+        FILES,
+        bytes,
+        { bandwidth: '', transfers: 2, retries: 1, destination: `${sftp?.remote}:${remote}`, config: conf },
+        { hash: 'sha1', readBack: false },
+        root,
+      );
       expect(r.verified.size).toBe(0);
       expect(failureReason(r.error ?? ''), r.error ?? '').toBe('refused');
       for (const [i, f] of FILES.entries()) expect(Buffer.compare(fs.readFileSync(path.join(root, f)), before[i]), f).toBe(0);
@@ -89,7 +100,9 @@ describe('verifying copies at the destination', () => {
   });
 
   const methods: { hash: VerifyHash; readBack: boolean }[] = [
-    { hash: 'sha1', readBack: false }, { hash: 'md5', readBack: false }, { hash: 'sha1', readBack: true },
+    { hash: 'sha1', readBack: false },
+    { hash: 'md5', readBack: false },
+    { hash: 'sha1', readBack: true },
   ];
   for (const method of methods) {
     it(`${method.hash}${method.readBack ? ' by read-back' : ''}: whole copies verify, bit-exact; a flipped byte, a short copy and a missing one never do`, async () => {
@@ -98,7 +111,8 @@ describe('verifying copies at the destination', () => {
         const r = await copyAndVerify(root, FILES, bytes, d.o, method, root);
         expect(r.error, `${d.name}: ${r.error}`).toBeNull();
         expect([...r.verified].sort(), d.name).toEqual([...FILES].sort());
-        for (const f of FILES) expect(Buffer.compare(fs.readFileSync(path.join(d.dir, f)), fs.readFileSync(path.join(root, f))), `${d.name}: ${f}`).toBe(0);
+        for (const f of FILES)
+          expect(Buffer.compare(fs.readFileSync(path.join(d.dir, f)), fs.readFileSync(path.join(root, f))), `${d.name}: ${f}`).toBe(0);
         // Damage three copies: one byte flipped in a shard, the other shard one byte short, a metadata file gone.
         const flipped = path.join(d.dir, FILES[0]);
         const b = fs.readFileSync(flipped);

@@ -12,7 +12,20 @@ import type { OffloadStatus } from '../src/offload/offload-status.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, freePort, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import {
+  BIN,
+  exited,
+  freePort,
+  openArray,
+  readFrameLog,
+  readPlane,
+  shmPath,
+  spawnNode,
+  startTestApp,
+  storeDirs,
+  tmpDir,
+  waitFor,
+} from './helpers.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
 import { startSftpServer } from '../bench/sftp-server.js';
 
@@ -25,7 +38,10 @@ afterEach(() => {
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.end();
+      resolve(true);
+    });
     c.on('error', () => resolve(false));
   });
 }
@@ -38,28 +54,63 @@ interface Status {
 }
 
 /** Runs one acquisition of N frames through the sidecar with `offload` settings; waits for the offload to complete. */
-async function acquire(name: string, offload: Record<string, unknown>, during?: (ev: { verified: number; failures: PipelineEvents['offload-failure'][] }) => Promise<void>, N = 160, o: { out?: string; fps?: number; storage?: Record<string, unknown> } = {}) {
+async function acquire(
+  name: string,
+  offload: Record<string, unknown>,
+  during?: (ev: { verified: number; failures: PipelineEvents['offload-failure'][] }) => Promise<void>,
+  N = 160,
+  o: { out?: string; fps?: number; storage?: Record<string, unknown> } = {},
+) {
   const ring = shmPath(name);
   const dir = tmpDir(name);
   const out = o.out ?? path.join(dir, 'data');
   const log = path.join(dir, 'frames.jsonl');
   cleanup.push(ring, `${ring}.lock`, dir);
   const { app } = await startTestApp({
-    source: `shm:${ring}`, offload, storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256], ...o.storage },
+    source: `shm:${ring}`,
+    offload,
+    storage: { out, chunk: [8, 128, 128], shard: [8, 256, 256], ...o.storage },
   });
   let status: Status | null = null;
-  const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number } = { complete: [], failures: [], verified: 0 };
+  const seen: { complete: PipelineEvents['offload-complete'][]; failures: PipelineEvents['offload-failure'][]; verified: number } = {
+    complete: [],
+    failures: [],
+    verified: 0,
+  };
   app.bus.on('offload-complete', (e) => seen.complete.push(e));
   app.bus.on('offload-failure', (e) => seen.failures.push(e));
-  app.bus.on('offload-files', (e) => { if (e.result === 'verified') seen.verified += e.files; });
+  app.bus.on('offload-files', (e) => {
+    if (e.result === 'verified') seen.verified += e.files;
+  });
   try {
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', String(o.fps ?? 100), '--frames', String(N), '--slots', '64', '--log-frames', log]);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '256',
+      '--height',
+      '256',
+      '--z-planes',
+      '8',
+      '--channels',
+      '1',
+      '--fps',
+      String(o.fps ?? 100),
+      '--frames',
+      String(N),
+      '--slots',
+      '64',
+      '--log-frames',
+      log,
+    ]);
     procs.push(sim);
     if (during) await during(seen);
     expect(await exited(sim), sim.output()).toBe(0);
     await waitFor(() => seen.complete.length >= 1, 90_000, 'the offload to complete');
     // What the page and /api/status say once the store is complete.
-    status = await (await fetch(`http://127.0.0.1:${app.port}/api/status`)).json() as Status;
+    status = (await (await fetch(`http://127.0.0.1:${app.port}/api/status`)).json()) as Status;
   } finally {
     await app.stop();
   }
@@ -84,7 +135,10 @@ afterEach(() => {
 
 /** The destination store: bit-exact frames, and every manifest entry's size and SHA-256 true there. */
 async function checkDestination(destStore: string, log: string): Promise<void> {
-  const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as { files: { path: string; bytes: number; sha256: string }[]; complete: boolean };
+  const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as {
+    files: { path: string; bytes: number; sha256: string }[];
+    complete: boolean;
+  };
   expect(manifest.complete).toBe(true);
   expect(manifest.files.length).toBeGreaterThan(3);
   for (const f of manifest.files) {
@@ -106,7 +160,14 @@ function journalVerified(out: string): string[] {
   const f = path.join(out, '.spimstream-offload.jsonl');
   if (!fs.existsSync(f)) return [];
   // Only whole lines: the sidecar may be mid-append (or was killed mid-line), as the journal's own reader allows.
-  return fs.readFileSync(f, 'utf8').split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string }).filter((j) => j.e === 'verified' || j.e === 'done').map((j) => j.f as string);
+  return fs
+    .readFileSync(f, 'utf8')
+    .split('\n')
+    .slice(0, -1)
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { e: string; f?: string })
+    .filter((j) => j.e === 'verified' || j.e === 'done')
+    .map((j) => j.f as string);
 }
 
 describe('offload through rclone', () => {
@@ -117,10 +178,17 @@ describe('offload through rclone', () => {
     // ~45 MB of shards through a 12 MiB local disk (disk guard margin 1 MB).
     // Whether offload had to run at storing's priority depends on the machine's load (an idle one
     // keeps up at nice 19): the rule itself is tested with the condition made, test/offload-priority.
-    const { out, log } = await acquire('off-small', { destination: dest, delete_local: true }, undefined, 600, { out: path.join(local, 'data'), fps: 60, storage: { min_free_bytes: 1e6 } });
+    const { out, log } = await acquire('off-small', { destination: dest, delete_local: true }, undefined, 600, {
+      out: path.join(local, 'data'),
+      fps: 60,
+      storage: { min_free_bytes: 1e6 },
+    });
     const [store] = storeDirs(out);
     const destStore = path.join(dest, path.basename(store));
-    const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as { frames: { received: number; unstored: Record<string, number> }; bytes: { written: number } };
+    const manifest = JSON.parse(fs.readFileSync(path.join(destStore, 'spimstream-manifest.json'), 'utf8')) as {
+      frames: { received: number; unstored: Record<string, number> };
+      bytes: { written: number };
+    };
     expect(manifest.frames.unstored, 'every received frame stored').toEqual({});
     expect(manifest.frames.received).toBe(600);
     expect(manifest.bytes.written, 'more data than the local disk holds').toBeGreaterThan(2 * 12 * 2 ** 20);
@@ -129,12 +197,20 @@ describe('offload through rclone', () => {
 
   it('a full destination: failures counted as destination-full, local data kept; once there is room, offload completes by itself', async () => {
     const dest = tmpfs('off-full', 2);
-    const { out, log, seen } = await acquire('off-full', { destination: dest }, async (s) => {
-      await waitFor(() => s.failures.some((f) => f.reason === 'destination-full'), 120_000, 'a destination-full failure');
-      const r = spawnSync('mount', ['-o', 'remount,size=64m', dest], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-    }, 400);
-    expect(seen.failures.some((f) => f.reason === 'destination-full'), JSON.stringify(seen.failures)).toBe(true);
+    const { out, log, seen } = await acquire(
+      'off-full',
+      { destination: dest },
+      async (s) => {
+        await waitFor(() => s.failures.some((f) => f.reason === 'destination-full'), 120_000, 'a destination-full failure');
+        const r = spawnSync('mount', ['-o', 'remount,size=64m', dest], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      },
+      400,
+    );
+    expect(
+      seen.failures.some((f) => f.reason === 'destination-full'),
+      JSON.stringify(seen.failures),
+    ).toBe(true);
     const [store] = storeDirs(out);
     await checkDestination(store, log);
     await checkDestination(path.join(dest, path.basename(store)), log);
@@ -148,14 +224,53 @@ describe('offload through rclone', () => {
     fs.mkdirSync(dest);
     cleanup.push(ring, `${ring}.lock`, dir);
     const run = () => {
-      const p = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', '0', '--json-logs', '--set', 'pipeline.workers=2',
-        '--set', 'storage.chunk=[8,128,128]', '--set', 'storage.shard=[8,256,256]', '--set', `offload.destination=${dest}`,
-        '--set', 'offload.bandwidth=1M', '--set', 'offload.transfers=1']);
+      const p = spawnNode([
+        BIN,
+        'run',
+        '--source',
+        `shm:${ring}`,
+        '--out',
+        out,
+        '--port',
+        '0',
+        '--json-logs',
+        '--set',
+        'pipeline.workers=2',
+        '--set',
+        'storage.chunk=[8,128,128]',
+        '--set',
+        'storage.shard=[8,256,256]',
+        '--set',
+        `offload.destination=${dest}`,
+        '--set',
+        'offload.bandwidth=1M',
+        '--set',
+        'offload.transfers=1',
+      ]);
       procs.push(p);
       return p;
     };
     const first = run();
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '100', '--frames', '6000', '--slots', '64']);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '256',
+      '--height',
+      '256',
+      '--z-planes',
+      '8',
+      '--channels',
+      '1',
+      '--fps',
+      '100',
+      '--frames',
+      '6000',
+      '--slots',
+      '64',
+    ]);
     procs.push(sim);
     // 1 MB/s against ~5 MB/s of shards: offload is mid-transfer (and the acquisition mid-way) when killed.
     await waitFor(() => journalVerified(out).length >= 2, 120_000, 'two files verified');
@@ -163,28 +278,42 @@ describe('offload through rclone', () => {
     await exited(first);
     const verified = journalVerified(out);
     for (const f of verified) {
-      expect(Buffer.compare(fs.readFileSync(path.join(dest, f)), fs.readFileSync(path.join(out, f))), `${f} is journaled verified, so whole`).toBe(0);
+      expect(
+        Buffer.compare(fs.readFileSync(path.join(dest, f)), fs.readFileSync(path.join(out, f))),
+        `${f} is journaled verified, so whole`,
+      ).toBe(0);
     }
     // The acquisition was still running when the sidecar died; the producer then ends it.
     expect(sim.exitCode, 'the producer was still writing at the kill').toBe(null);
     sim.kill('SIGTERM');
     await exited(sim);
     const [local] = storeDirs(out);
-    const localFiles = (fs.readdirSync(local, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(local, f)).isFile() && !f.includes('.tmp-'));
+    const localFiles = (fs.readdirSync(local, { recursive: true }) as string[]).filter(
+      (f) => fs.statSync(path.join(local, f)).isFile() && !f.includes('.tmp-'),
+    );
     expect(localFiles.filter((f) => /^0\/c\//.test(f)).length, 'shards written before the kill').toBeGreaterThan(verified.length);
     const second = run();
     await waitFor(() => /store .* was interrupted/.test(second.output()), 30_000, 'the interrupted store adopted');
-    await waitFor(() => localFiles.every((f) => journalVerified(out).includes(`${path.basename(local)}/${f}`)), 120_000, 'every local file verified');
+    await waitFor(
+      () => localFiles.every((f) => journalVerified(out).includes(`${path.basename(local)}/${f}`)),
+      120_000,
+      'every local file verified',
+    );
     second.kill('SIGTERM');
     expect(await exited(second), second.output()).toBe(0);
-    for (const f of localFiles) expect(Buffer.compare(fs.readFileSync(path.join(dest, path.basename(local), f)), fs.readFileSync(path.join(local, f))), f).toBe(0);
+    for (const f of localFiles)
+      expect(Buffer.compare(fs.readFileSync(path.join(dest, path.basename(local), f)), fs.readFileSync(path.join(local, f))), f).toBe(0);
     // The destination store opens and holds what the interrupted acquisition stored.
     const arr = await openArray(path.join(dest, path.basename(local)));
     const localArr = await openArray(local);
     for (let t = 0; t < Math.min(arr.shape[0], 3); t++) {
-      for (let z = 0; z < 8; z++) expect(checksumPixels(await readPlane(arr, t, 0, z))).toBe(checksumPixels(await readPlane(localArr, t, 0, z)));
+      for (let z = 0; z < 8; z++)
+        expect(checksumPixels(await readPlane(arr, t, 0, z))).toBe(checksumPixels(await readPlane(localArr, t, 0, z)));
     }
-    expect(fs.existsSync(path.join(dest, path.basename(local), 'spimstream-manifest.json')), 'no manifest for an interrupted acquisition').toBe(false);
+    expect(
+      fs.existsSync(path.join(dest, path.basename(local), 'spimstream-manifest.json')),
+      'no manifest for an interrupted acquisition',
+    ).toBe(false);
   }, 300_000);
 
   it('to a local folder: every file copied bit-exact, metadata after shards, manifest last, journal complete', async () => {
@@ -192,7 +321,11 @@ describe('offload through rclone', () => {
     cleanup.push(dest);
     const hookOut = path.join(dest, '..', `${path.basename(dest)}-hook.txt`);
     cleanup.push(hookOut);
-    const hook = ['sh', '-c', `printf '%s\\n%s\\n%s\\n' "$SPIMSTREAM_STORE" "$SPIMSTREAM_MANIFEST" "$SPIMSTREAM_DESTINATION" > ${hookOut}; echo hook-ran`];
+    const hook = [
+      'sh',
+      '-c',
+      `printf '%s\\n%s\\n%s\\n' "$SPIMSTREAM_STORE" "$SPIMSTREAM_MANIFEST" "$SPIMSTREAM_DESTINATION" > ${hookOut}; echo hook-ran`,
+    ];
     const { out, log, status } = await acquire('off-local', { destination: dest, on_complete: hook });
     const [local] = storeDirs(out);
     // The page's offload state: this acquisition complete, every file verified, nothing left.
@@ -209,7 +342,12 @@ describe('offload through rclone', () => {
       const p = path.join(local, f);
       if (fs.statSync(p).isFile()) expect(Buffer.compare(fs.readFileSync(p), fs.readFileSync(path.join(destStore, f))), f).toBe(0);
     }
-    const journal = fs.readFileSync(path.join(out, '.spimstream-offload.jsonl'), 'utf8').split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as { e: string; f?: string });
+    const journal = fs
+      .readFileSync(path.join(out, '.spimstream-offload.jsonl'), 'utf8')
+      .split('\n')
+      .slice(0, -1)
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { e: string; f?: string });
     const order = journal.filter((j) => j.e === 'verified').map((j) => j.f as string);
     const lastShard = Math.max(...order.map((f, i) => (/\/c\//.test(f) ? i : -1)));
     const firstMeta = order.findIndex((f) => f.endsWith('zarr.json'));
@@ -217,7 +355,11 @@ describe('offload through rclone', () => {
     expect(order.at(-1)).toMatch(/spimstream-manifest\.json$/);
     // on_complete ran after the manifest was verified there, with the three variables.
     await waitFor(() => fs.existsSync(hookOut) && fs.readFileSync(hookOut, 'utf8').split('\n').length >= 3, 20_000, 'the on_complete hook');
-    expect(fs.readFileSync(hookOut, 'utf8').split('\n').slice(0, 3)).toEqual([local, path.join(local, 'spimstream-manifest.json'), destStore]);
+    expect(fs.readFileSync(hookOut, 'utf8').split('\n').slice(0, 3)).toEqual([
+      local,
+      path.join(local, 'spimstream-manifest.json'),
+      destStore,
+    ]);
   });
 
   it('to SFTP (Debian openssh-server on loopback) with delete_local: local shards go once verified, the destination is whole', async () => {
@@ -249,15 +391,23 @@ describe('offload through rclone', () => {
     };
     let server = serve();
     await waitFor(() => listening(port), 15_000, 'webdav listening');
-    const { out, log, seen } = await acquire('off-dav', { destination: `:webdav,url='http://127.0.0.1:${port}':`, retries: 1 }, async (s) => {
-      await waitFor(() => s.verified > 0, 60_000, 'a first verified file');
-      server.kill('SIGKILL');
-      await exited(server);
-      await waitFor(() => s.failures.length > 0, 120_000, 'a failure while the server is down (rclone gives up)');
-      server = serve();
-    }, 800); // 8 s of frames: shards are still being written when the server goes down
+    const { out, log, seen } = await acquire(
+      'off-dav',
+      { destination: `:webdav,url='http://127.0.0.1:${port}':`, retries: 1 },
+      async (s) => {
+        await waitFor(() => s.verified > 0, 60_000, 'a first verified file');
+        server.kill('SIGKILL');
+        await exited(server);
+        await waitFor(() => s.failures.length > 0, 120_000, 'a failure while the server is down (rclone gives up)');
+        server = serve();
+      },
+      800,
+    ); // 8 s of frames: shards are still being written when the server goes down
     expect(seen.failures.length).toBeGreaterThan(0);
-    expect(seen.failures.every((f) => ['unreachable', 'other', 'verify'].includes(f.reason)), JSON.stringify(seen.failures)).toBe(true);
+    expect(
+      seen.failures.every((f) => ['unreachable', 'other', 'verify'].includes(f.reason)),
+      JSON.stringify(seen.failures),
+    ).toBe(true);
     const [local] = storeDirs(out);
     // Without delete_local the local store is whole too.
     await checkDestination(local, log);

@@ -23,7 +23,9 @@ function p95(v: number[]): number {
 describe('live preview over WebSockets', () => {
   it('previews arrive at the requested rate and decode to the announced size; a stalled client costs no latency or memory', async () => {
     const { app } = await startTestApp({
-      source: 'sim', storage: { enabled: false }, preview: { max_size: 800, fps: 10 },
+      source: 'sim',
+      storage: { enabled: false },
+      preview: { max_size: 800, fps: 10 },
       sim: { width: 1600, height: 1000, z_planes: 8, channels: 2, fps: 30, blobs: 300 },
     });
     try {
@@ -94,10 +96,17 @@ describe('live preview over WebSockets', () => {
   });
 
   it('a completed z-stack yields a max-intensity projection preview', async () => {
-    const { app } = await startTestApp({ source: 'sim', storage: { enabled: false }, preview: { max_size: 128 }, sim: { width: 256, height: 192, z_planes: 6, channels: 1, fps: 30, blobs: 200 } });
+    const { app } = await startTestApp({
+      source: 'sim',
+      storage: { enabled: false },
+      preview: { max_size: 128 },
+      sim: { width: 256, height: 192, z_planes: 6, channels: 1, fps: 30, blobs: 200 },
+    });
     try {
       const got: ReturnType<typeof decodePreview>[] = [];
-      const ws = await connect(app.port, (d: Buffer, bin: boolean) => { if (bin) got.push(decodePreview(new Uint8Array(d))); });
+      const ws = await connect(app.port, (d: Buffer, bin: boolean) => {
+        if (bin) got.push(decodePreview(new Uint8Array(d)));
+      });
       ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 2, format: 'raw', mip: true }));
       await waitFor(() => got.some((p) => p.kind === 'mip') && got.some((p) => p.kind === 'plane'), 15000, 'a MIP and a plane preview');
       const mip = got.find((p) => p.kind === 'mip')!;
@@ -124,11 +133,16 @@ describe('live preview over WebSockets', () => {
       });
       expect(err).toBe('403');
       const msgs: Record<string, unknown>[] = [];
-      const ws = await connect(app.port, (d: Buffer, bin: boolean) => { if (!bin) msgs.push(JSON.parse(d.toString()) as Record<string, unknown>); });
+      const ws = await connect(app.port, (d: Buffer, bin: boolean) => {
+        if (!bin) msgs.push(JSON.parse(d.toString()) as Record<string, unknown>);
+      });
       ws.send('not json');
       ws.send(JSON.stringify({ type: 'launch-missiles' }));
       await waitFor(() => msgs.filter((m) => m.type === 'error').length >= 2, 3000, 'two errors');
-      expect(msgs.filter((m) => m.type === 'error').map((m) => m.message)).toEqual(['message is not valid JSON', 'unknown message type "launch-missiles"']);
+      expect(msgs.filter((m) => m.type === 'error').map((m) => m.message)).toEqual([
+        'message is not valid JSON',
+        'unknown message type "launch-missiles"',
+      ]);
       ws.close();
     } finally {
       await app.stop();

@@ -5,7 +5,9 @@ import { BIN, ROOT, exited, readFrameLog, shmPath, spawnNode, startTestApp, tmpD
 import { spawn } from 'node:child_process';
 
 const files: string[] = [];
-afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 /** Every frame the producer wrote is either received with the same checksum, or counted lost: never both, never neither. */
 function checkAccounting(rec: Recorder, logged: ReturnType<typeof readFrameLog>): { received: number } {
@@ -34,11 +36,36 @@ describe('a real second process writing the ring', () => {
     files.push(ring, path.dirname(log));
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false }, qc: { checksum: true } });
     try {
-      const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '128', '--height', '96', '--z-planes', '5', '--channels', '2', '--fps', '150', '--frames', '300', '--slots', '32', '--log-frames', log]);
+      const sim = spawnNode([
+        BIN,
+        'sim',
+        '--ring',
+        ring,
+        '--width',
+        '128',
+        '--height',
+        '96',
+        '--z-planes',
+        '5',
+        '--channels',
+        '2',
+        '--fps',
+        '150',
+        '--frames',
+        '300',
+        '--slots',
+        '32',
+        '--log-frames',
+        log,
+      ]);
       expect(await exited(sim), sim.output()).toBe(0);
       const logged = readFrameLog(log);
       expect(logged.length).toBe(300);
-      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + (rec.lost.overrun + rec.lost.torn) >= 300, 15000, 'all 300 frames accounted for');
+      await waitFor(
+        () => (rec.events['frame-qc']?.length ?? 0) + (rec.lost.overrun + rec.lost.torn) >= 300,
+        15000,
+        'all 300 frames accounted for',
+      );
       const { received } = checkAccounting(rec, logged);
       expect(received).toBeGreaterThan(250); // at 150 fps a 2-core machine keeps up
     } finally {
@@ -52,13 +79,21 @@ describe('a real second process writing the ring', () => {
     files.push(ring, path.dirname(log));
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false }, qc: { checksum: true } });
     try {
-      const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_producer.py'), ring, log, '120', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_producer.py'), ring, log, '120', '200'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
-      py.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+      py.stderr.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       expect(await exited(py), out).toBe(0);
       const logged = readFrameLog(log);
       expect(logged.length).toBe(120);
-      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + (rec.lost.overrun + rec.lost.torn) >= 120, 15000, 'all 120 frames accounted for');
+      await waitFor(
+        () => (rec.events['frame-qc']?.length ?? 0) + (rec.lost.overrun + rec.lost.torn) >= 120,
+        15000,
+        'all 120 frames accounted for',
+      );
       const { received } = checkAccounting(rec, logged);
       expect(received).toBeGreaterThan(100);
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 5000, 'the producer finishing the acquisition');

@@ -36,8 +36,18 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
     const promPort = await freePort();
     const dest = tmpDir('prom-offload');
     const { app } = await startTestApp({
-      source: 'sim', storage: { out, levels: 1 }, offload: { destination: dest }, // levels: the pyramid panel has data
-      sim: { width: 256, height: 256, z_planes: 4, channels: 2, fps: 40, blobs: 150, faults: { drift_px_per_t: [0.8, -0.5], gap_every: 20 } },
+      source: 'sim',
+      storage: { out, levels: 1 },
+      offload: { destination: dest }, // levels: the pyramid panel has data
+      sim: {
+        width: 256,
+        height: 256,
+        z_planes: 4,
+        channels: 2,
+        fps: 40,
+        blobs: 150,
+        faults: { drift_px_per_t: [0.8, -0.5], gap_every: 20 },
+      },
     });
     let prom: ChildProcess | null = null;
     try {
@@ -48,29 +58,46 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
       expect(lint.code, lint.out).toBe(0);
 
       const cfgFile = path.join(out, 'prometheus.yml');
-      fs.writeFileSync(cfgFile, [
-        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-        `rule_files: [${JSON.stringify(path.join(ROOT, 'grafana/prometheus/spimstream-rules.yml'))}]`,
-        'scrape_configs:',
-        `  - job_name: spimstream`,
-        `    static_configs: [{ targets: ["127.0.0.1:${app.port}"] }]`,
-      ].join('\n'));
-      prom = spawn('prometheus', [`--config.file=${cfgFile}`, `--storage.tsdb.path=${path.join(out, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      fs.writeFileSync(
+        cfgFile,
+        [
+          'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+          `rule_files: [${JSON.stringify(path.join(ROOT, 'grafana/prometheus/spimstream-rules.yml'))}]`,
+          'scrape_configs:',
+          `  - job_name: spimstream`,
+          `    static_configs: [{ targets: ["127.0.0.1:${app.port}"] }]`,
+        ].join('\n'),
+      );
+      prom = spawn(
+        'prometheus',
+        [`--config.file=${cfgFile}`, `--storage.tsdb.path=${path.join(out, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let promLog = '';
-      prom.stderr?.on('data', (d: Buffer) => { promLog += d.toString(); });
+      prom.stderr?.on('data', (d: Buffer) => {
+        promLog += d.toString();
+      });
       const api = `http://127.0.0.1:${promPort}/api/v1`;
       const query = async (q: string) => {
         const r = await fetch(`${api}/query?query=${encodeURIComponent(q)}`);
-        return (await r.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+        return (await r.json()) as {
+          status: string;
+          error?: string;
+          data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+        };
       };
-      await waitFor(async () => {
-        try {
-          const r = await query('count_over_time(up{job="spimstream"}[1m])');
-          return r.status === 'success' && Number(r.data.result[0]?.value[1] ?? 0) >= 8;
-        } catch {
-          return false;
-        }
-      }, 40000, `8 scrapes by Prometheus (${promLog.slice(-300)})`);
+      await waitFor(
+        async () => {
+          try {
+            const r = await query('count_over_time(up{job="spimstream"}[1m])');
+            return r.status === 'success' && Number(r.data.result[0]?.value[1] ?? 0) >= 8;
+          } catch {
+            return false;
+          }
+        },
+        40000,
+        `8 scrapes by Prometheus (${promLog.slice(-300)})`,
+      );
 
       const cfg = buildConfig();
       const subst = (e: string) => e.replaceAll('$__rate_interval', '5s').replaceAll('$instance', '.*').replaceAll('$camera', '.*');
@@ -94,10 +121,24 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
       const drift = await query('max(abs(spimstream_drift_meters{axis="x"}))');
       expect(Number(drift.data.result[0].value[1])).toBeGreaterThan(0);
       // Then the sample saturates (the simulator's live faults replace the previous ones: keep the others).
-      const sim = await fetch(`http://127.0.0.1:${app.port}/api/sim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drift_px_per_t: [0.8, -0.5], gap_every: 20, saturate: 1 }) });
+      const sim = await fetch(`http://127.0.0.1:${app.port}/api/sim`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ drift_px_per_t: [0.8, -0.5], gap_every: 20, saturate: 1 }),
+      });
       expect(sim.status).toBe(200);
-      await waitFor(async () => Number((await query('max(spimstream_stack_saturated_pixels_ratio)')).data.result[0]?.value[1] ?? 0) > cfg.qc.thresholds.saturated_ratio, 20000, 'Prometheus to see the saturation');
-      await waitFor(async () => (await query('ALERTS{alertname="SpimstreamSaturation", alertstate=~"pending|firing"}')).data.result.length > 0, 20000, 'the saturation alert');
+      await waitFor(
+        async () =>
+          Number((await query('max(spimstream_stack_saturated_pixels_ratio)')).data.result[0]?.value[1] ?? 0) >
+          cfg.qc.thresholds.saturated_ratio,
+        20000,
+        'Prometheus to see the saturation',
+      );
+      await waitFor(
+        async () => (await query('ALERTS{alertname="SpimstreamSaturation", alertstate=~"pending|firing"}')).data.result.length > 0,
+        20000,
+        'the saturation alert',
+      );
 
       // Injected faults show in Prometheus: stop the producer, let one more scrape land, compare exactly.
       app.sim?.kill('SIGTERM');
@@ -105,7 +146,11 @@ describe('Prometheus and Grafana artefacts, checked with the real Prometheus', (
       await sleep(500);
       const gaps = app.pipeline.counters.framesGap;
       expect(gaps).toBeGreaterThan(0);
-      await waitFor(async () => Number((await query('spimstream_frames_dropped_total{reason="gap"}')).data.result[0]?.value[1]) === gaps, 10000, `Prometheus to see ${gaps} gap drops`);
+      await waitFor(
+        async () => Number((await query('spimstream_frames_dropped_total{reason="gap"}')).data.result[0]?.value[1]) === gaps,
+        10000,
+        `Prometheus to see ${gaps} gap drops`,
+      );
       const sat = await query('max(spimstream_stack_saturated_pixels_ratio)');
       expect(Number(sat.data.result[0].value[1])).toBeGreaterThan(cfg.qc.thresholds.saturated_ratio);
       const alerts = await query('ALERTS{alertstate=~"pending|firing"}');

@@ -14,7 +14,9 @@ import { shmPath, startTestApp, tmpDir, waitFor } from './helpers.js';
 import { downsample, type Vol } from './pyramid-reference.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 const W = 30;
 const H = 22;
@@ -28,15 +30,36 @@ function frame(round: number, t: number, z: number): Uint16Array {
 async function acquire(out: string, round: number, levels: number, append: boolean): Promise<string[]> {
   const ring = shmPath(`pyr-append${round}`);
   cleanup.push(ring);
-  const { app, rec } = await startTestApp({ source: `shm:${ring}`, ring_wait_seconds: 10, storage: { out, name: 'same', chunk: [2, 16, 16], shard: [0, 0, 0], levels } }, { append });
+  const { app, rec } = await startTestApp(
+    { source: `shm:${ring}`, ring_wait_seconds: 10, storage: { out, name: 'same', chunk: [2, 16, 16], shard: [0, 0, 0], levels } },
+    { append },
+  );
   try {
-    const w = RingWriter.create(ring, { width: W, height: H, dtype: 'uint16', bitDepth: 16, slotCount: 8, zPlanes: Z, channels: 1, views: 1 });
+    const w = RingWriter.create(ring, {
+      width: W,
+      height: H,
+      dtype: 'uint16',
+      bitDepth: 16,
+      slotCount: 8,
+      zPlanes: Z,
+      channels: 1,
+      views: 1,
+    });
     w.startAcquisition();
     let n = 0;
-    for (let t = 0; t < 2; t++) for (let z = 0; z < Z; z++) {
-      w.publish(new Uint8Array(frame(round, t, z).buffer), { cameraCounter: n++, timestampNs: Date.now() * 1e6, t, c: 0, z, view: 0, flags: 0 });
-      await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= n, 20000, `frame ${n}`);
-    }
+    for (let t = 0; t < 2; t++)
+      for (let z = 0; z < Z; z++) {
+        w.publish(new Uint8Array(frame(round, t, z).buffer), {
+          cameraCounter: n++,
+          timestampNs: Date.now() * 1e6,
+          t,
+          c: 0,
+          z,
+          view: 0,
+          flags: 0,
+        });
+        await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= n, 20000, `frame ${n}`);
+      }
     w.finishAcquisition();
     w.close();
     await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 20000, 'finalized');
@@ -61,18 +84,27 @@ describe('--append with the pyramid', () => {
     const dir = path.join(out, 'same.ome.zarr');
     const l0 = await read(dir, 0);
     expect(l0.shape).toEqual([4, 1, Z, H, W]);
-    for (let t = 0; t < 4; t++) for (let z = 0; z < Z; z++) {
-      const want = frame(t < 2 ? 0 : 1, t % 2, z);
-      const at = (t * Z + z) * W * H;
-      expect(l0.data.subarray(at, at + W * H).every((v, i) => v === want[i]), `level 0 t=${t} z=${z}`).toBe(true);
-    }
+    for (let t = 0; t < 4; t++)
+      for (let z = 0; z < Z; z++) {
+        const want = frame(t < 2 ? 0 : 1, t % 2, z);
+        const at = (t * Z + z) * W * H;
+        expect(
+          l0.data.subarray(at, at + W * H).every((v, i) => v === want[i]),
+          `level 0 t=${t} z=${z}`,
+        ).toBe(true);
+      }
     const l1 = await read(dir, 1);
     const want1 = downsample(l0, 'mean');
     expect(l1.shape).toEqual(want1.shape);
-    expect(l1.data.findIndex((v, i) => v !== want1.data[i]), 'level 1: first differing voxel').toBe(-1);
+    expect(
+      l1.data.findIndex((v, i) => v !== want1.data[i]),
+      'level 1: first differing voxel',
+    ).toBe(-1);
     const before = fs.readFileSync(path.join(dir, '0', 'zarr.json'), 'utf8');
     const errors = await acquire(out, 2, 0, true);
-    expect(errors.join('\n')).toMatch(/cannot append to .*same\.ome\.zarr: it has 2 resolution level\(s\), the acquisition writes 1 \(set storage\.levels to 1\)/);
+    expect(errors.join('\n')).toMatch(
+      /cannot append to .*same\.ome\.zarr: it has 2 resolution level\(s\), the acquisition writes 1 \(set storage\.levels to 1\)/,
+    );
     expect(fs.readFileSync(path.join(dir, '0', 'zarr.json'), 'utf8')).toBe(before);
   });
 });

@@ -33,7 +33,9 @@ function finals(dir: string, k: number): [number, number][] {
     if (path.basename(f).startsWith('.')) continue;
     try {
       if (!fs.statSync(path.join(c, f)).isFile()) continue;
-    } catch { continue; } // renamed meanwhile
+    } catch {
+      continue;
+    } // renamed meanwhile
     const [t, ch] = f.split(path.sep).map(Number);
     out.push([t, ch]);
   }
@@ -53,11 +55,46 @@ describe('live pyramid after kill -9', () => {
     const log = path.join(out, 'frames.jsonl');
     cleanup.push(ring, `${ring}.lock`, out);
     const data = path.join(out, 'data');
-    const sidecar = spawnNode([BIN, 'run', '--source', `shm:${ring}`, '--out', data, '--port', '0', '--json-logs',
-      '--set', 'pipeline.workers=2', '--set', `storage.levels=${LEVELS}`, '--set', 'storage.downsample=mean']);
+    const sidecar = spawnNode([
+      BIN,
+      'run',
+      '--source',
+      `shm:${ring}`,
+      '--out',
+      data,
+      '--port',
+      '0',
+      '--json-logs',
+      '--set',
+      'pipeline.workers=2',
+      '--set',
+      `storage.levels=${LEVELS}`,
+      '--set',
+      'storage.downsample=mean',
+    ]);
     procs.push(sidecar);
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', String(W), '--height', String(H), '--z-planes', String(Z), '--channels', '2',
-      '--fps', '120', '--frames', '3000', '--slots', '64', '--log-frames', log]);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      String(W),
+      '--height',
+      String(H),
+      '--z-planes',
+      String(Z),
+      '--channels',
+      '2',
+      '--fps',
+      '120',
+      '--frames',
+      '3000',
+      '--slots',
+      '64',
+      '--log-frames',
+      log,
+    ]);
     procs.push(sim);
     // A loaded machine may take a while for the first shards: wait for it, then kill at a random moment.
     const dirOf = () => storeDirs(data)[0] ?? '';

@@ -14,7 +14,9 @@ import { decodePreview } from '../src/server/preview-protocol.js';
 import { shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 const W = 66;
 const H = 50;
@@ -36,16 +38,29 @@ describe('live view from the pyramid', () => {
     const ring = shmPath('pyr-preview');
     cleanup.push(out, ring);
     const { app, rec } = await startTestApp({
-      source: `shm:${ring}`, ring_wait_seconds: 10, camera: { saturation_level: SAT },
+      source: `shm:${ring}`,
+      ring_wait_seconds: 10,
+      camera: { saturation_level: SAT },
       preview: { max_size: 40, fps: 50 },
       storage: { out, codec: 'blosc-zstd', chunk: [2, 32, 32], shard: [0, 0, 0], name: 'pv', levels: 1, downsample: 'mean' },
     });
     const previews: ReturnType<typeof decodePreview>[] = [];
     try {
-      const w = RingWriter.create(ring, { width: W, height: H, dtype: 'uint16', bitDepth: 16, slotCount: 8, zPlanes: 1, channels: 1, views: 1 });
+      const w = RingWriter.create(ring, {
+        width: W,
+        height: H,
+        dtype: 'uint16',
+        bitDepth: 16,
+        slotCount: 8,
+        zPlanes: 1,
+        channels: 1,
+        views: 1,
+      });
       await waitFor(() => app.pipeline.status().attached, 10000, 'attach');
       const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
-      ws.on('message', (d: Buffer, bin: boolean) => { if (bin) previews.push(decodePreview(new Uint8Array(d))); });
+      ws.on('message', (d: Buffer, bin: boolean) => {
+        if (bin) previews.push(decodePreview(new Uint8Array(d)));
+      });
       await new Promise((r) => ws.once('open', r));
       ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 50, format: 'raw', window: [0, 255] }));
       await new Promise((r) => setTimeout(r, 300)); // the subscription reaches the hub before the first frame

@@ -13,7 +13,9 @@ import { RingWriter } from '../src/ingest/ring-writer.js';
 import { ROOT, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 const PY = `
 import sys, os, numpy as np, tifffile
@@ -40,22 +42,46 @@ describe('pyramid on real frames', () => {
     cleanup.push(work);
     const r = spawnSync('python3', ['-c', PY, work, path.join(ROOT, 'test/fixtures/real')], { encoding: 'utf8', timeout: 120000 });
     expect(r.status, r.stderr).toBe(0);
-    const shapes = r.stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
-    expect(shapes).toEqual([[31, 64, 64], [16, 32, 32]]);
+    const shapes = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number));
+    expect(shapes).toEqual([
+      [31, 64, 64],
+      [16, 32, 32],
+    ]);
     const stack = u16(path.join(work, 'level0.u16'));
     const [Z, H, W] = [61, 128, 128];
     const out = path.join(work, 'data');
     const ring = shmPath('pyr-real');
     cleanup.push(ring);
     const { app, rec } = await startTestApp({
-      source: `shm:${ring}`, ring_wait_seconds: 10,
+      source: `shm:${ring}`,
+      ring_wait_seconds: 10,
       storage: { out, name: 'real', chunk: [8, 32, 32], shard: [32, 0, 0], levels: 'auto', downsample: 'mean' },
     });
     try {
-      const w = RingWriter.create(ring, { width: W, height: H, dtype: 'uint16', bitDepth: 16, slotCount: 16, zPlanes: Z, channels: 1, views: 1 });
+      const w = RingWriter.create(ring, {
+        width: W,
+        height: H,
+        dtype: 'uint16',
+        bitDepth: 16,
+        slotCount: 16,
+        zPlanes: Z,
+        channels: 1,
+        views: 1,
+      });
       w.startAcquisition();
       for (let z = 0; z < Z; z++) {
-        w.publish(new Uint8Array(stack.buffer, stack.byteOffset + z * W * H * 2, W * H * 2), { cameraCounter: z, timestampNs: Date.now() * 1e6, t: 0, c: 0, z, view: 0, flags: 0 });
+        w.publish(new Uint8Array(stack.buffer, stack.byteOffset + z * W * H * 2, W * H * 2), {
+          cameraCounter: z,
+          timestampNs: Date.now() * 1e6,
+          t: 0,
+          c: 0,
+          z,
+          view: 0,
+          flags: 0,
+        });
         if (z % 8 === 7) await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= z - 3, 30000, `frame ${z - 3}`);
       }
       await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= Z, 30000, 'all frames');
@@ -68,13 +94,21 @@ describe('pyramid on real frames', () => {
     expect(rec.lost.overrun + rec.lost.gap + rec.lost.torn).toBe(0);
     const [dir] = storeDirs(out);
     // auto: 128² with 32² chunks halves twice (64², 32²) and stops where a plane fits one chunk
-    expect(fs.readdirSync(dir).filter((d) => /^\d+$/.test(d)).sort()).toEqual(['0', '1', '2']);
+    expect(
+      fs
+        .readdirSync(dir)
+        .filter((d) => /^\d+$/.test(d))
+        .sort(),
+    ).toEqual(['0', '1', '2']);
     for (let k = 0; k <= 2; k++) {
       const arr = await zarr.open.v3(zarr.root(new FileSystemStore(dir)).resolve(String(k)), { kind: 'array' });
       const got = (await zarr.get(arr, null)).data as Uint16Array;
       const want = u16(path.join(work, `level${k}.u16`));
       expect(arr.shape, `level ${k} shape`).toEqual([1, 1, ...(k === 0 ? [Z, H, W] : shapes[k - 1])]);
-      expect(got.findIndex((v, i) => v !== want[i]), `level ${k}: first voxel that differs from numpy`).toBe(-1);
+      expect(
+        got.findIndex((v, i) => v !== want[i]),
+        `level ${k}: first voxel that differs from numpy`,
+      ).toBe(-1);
     }
   });
 });

@@ -18,7 +18,9 @@ import { reducePlane } from '../workers/kernels/pyramid.js';
 import { chunkBytesOf, histogramToTiles, type TileGeometry } from '../workers/kernels/tiles.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 interface Case {
   name: string;
@@ -51,23 +53,44 @@ function frame(c: Case, t: number, ch: number, z: number): Uint16Array | Uint8Ar
 
 function level0(c: Case): Vol {
   const data = new Float64Array(c.T * c.C * c.Z * c.h * c.w);
-  for (let t = 0; t < c.T; t++) for (let ch = 0; ch < c.C; ch++) for (let z = 0; z < c.Z; z++) {
-    if (c.skip?.has(`${t}/${ch}/${z}`)) continue;
-    data.set(frame(c, t, ch, z), (((t * c.C + ch) * c.Z + z) * c.h) * c.w);
-  }
+  for (let t = 0; t < c.T; t++)
+    for (let ch = 0; ch < c.C; ch++)
+      for (let z = 0; z < c.Z; z++) {
+        if (c.skip?.has(`${t}/${ch}/${z}`)) continue;
+        data.set(frame(c, t, ch, z), ((t * c.C + ch) * c.Z + z) * c.h * c.w);
+      }
   return { shape: [c.T, c.C, c.Z, c.h, c.w], data };
 }
 
 async function publishAll(c: Case, ring: string, rec: Recorder): Promise<void> {
-  const w = RingWriter.create(ring, { width: c.w, height: c.h, dtype: c.dtype, bitDepth: c.dtype === 'uint16' ? 16 : 8, slotCount: 16, zPlanes: c.Z, channels: c.C, views: 1 });
+  const w = RingWriter.create(ring, {
+    width: c.w,
+    height: c.h,
+    dtype: c.dtype,
+    bitDepth: c.dtype === 'uint16' ? 16 : 8,
+    slotCount: 16,
+    zPlanes: c.Z,
+    channels: c.C,
+    views: 1,
+  });
   w.startAcquisition();
   let n = 0;
-  for (let t = 0; t < c.T; t++) for (let ch = 0; ch < c.C; ch++) for (let z = 0; z < c.Z; z++) {
-    if (c.skip?.has(`${t}/${ch}/${z}`)) continue;
-    w.publish(new Uint8Array(frame(c, t, ch, z).buffer), { cameraCounter: n, timestampNs: Date.now() * 1e6, t, c: ch, z, view: 0, flags: 0 });
-    n++;
-    if (n % 8 === 0) await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= n - 4, 30000, `frame ${n - 4}`);
-  }
+  for (let t = 0; t < c.T; t++)
+    for (let ch = 0; ch < c.C; ch++)
+      for (let z = 0; z < c.Z; z++) {
+        if (c.skip?.has(`${t}/${ch}/${z}`)) continue;
+        w.publish(new Uint8Array(frame(c, t, ch, z).buffer), {
+          cameraCounter: n,
+          timestampNs: Date.now() * 1e6,
+          t,
+          c: ch,
+          z,
+          view: 0,
+          flags: 0,
+        });
+        n++;
+        if (n % 8 === 0) await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= n - 4, 30000, `frame ${n - 4}`);
+      }
   await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= n, 30000, 'all frames processed');
   w.finishAcquisition();
   w.close();
@@ -78,8 +101,18 @@ async function writeStore(c: Case): Promise<string> {
   const ring = shmPath(`pyr-${c.name}`);
   cleanup.push(out, ring);
   const { app, rec } = await startTestApp({
-    source: `shm:${ring}`, ring_wait_seconds: 10,
-    storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, sharding: c.sharding, name: c.name, levels: c.levels, downsample: c.method },
+    source: `shm:${ring}`,
+    ring_wait_seconds: 10,
+    storage: {
+      out,
+      codec: c.codec,
+      chunk: c.chunk,
+      shard: c.shard,
+      sharding: c.sharding,
+      name: c.name,
+      levels: c.levels,
+      downsample: c.method,
+    },
   });
   try {
     await publishAll(c, ring, rec);
@@ -107,28 +140,96 @@ async function readLevel(dir: string, k: number): Promise<Vol> {
 }
 
 function firstDifference(got: Vol, want: Vol): string | null {
-  if (JSON.stringify(got.shape) !== JSON.stringify(want.shape)) return `shape ${JSON.stringify(got.shape)} != ${JSON.stringify(want.shape)}`;
+  if (JSON.stringify(got.shape) !== JSON.stringify(want.shape))
+    return `shape ${JSON.stringify(got.shape)} != ${JSON.stringify(want.shape)}`;
   for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) return `element ${i}: ${got.data[i]} != ${want.data[i]}`;
   return null;
 }
 
 const cases: Case[] = [
   {
-    name: 'u16-odd-mean-auto-holes', w: 37, h: 21, dtype: 'uint16', Z: 5, C: 2, T: 2, chunk: [2, 8, 8], shard: [4, 0, 0], sharding: true,
-    codec: 'blosc-zstd', levels: 'auto', method: 'mean', expectLevels: 4,
+    name: 'u16-odd-mean-auto-holes',
+    w: 37,
+    h: 21,
+    dtype: 'uint16',
+    Z: 5,
+    C: 2,
+    T: 2,
+    chunk: [2, 8, 8],
+    shard: [4, 0, 0],
+    sharding: true,
+    codec: 'blosc-zstd',
+    levels: 'auto',
+    method: 'mean',
+    expectLevels: 4,
     // a lost plane mid-stack, and a partial last stack (its last two planes never came)
     skip: new Set(['0/1/2', '1/0/3', '1/0/4', '1/1/4']),
   },
-  { name: 'u8-odd-max', w: 33, h: 17, dtype: 'uint8', Z: 3, C: 1, T: 2, chunk: [4, 16, 16], shard: [0, 0, 0], sharding: true, codec: 'blosc-lz4', levels: 2, method: 'max', expectLevels: 3, skip: new Set(['1/0/0']) },
-  { name: 'u16-2d-decimate-unsharded', w: 40, h: 30, dtype: 'uint16', Z: 1, C: 1, T: 3, chunk: [2, 16, 16], shard: [0, 0, 0], sharding: false, codec: 'gzip', levels: 2, method: 'decimate', expectLevels: 3 },
-  { name: 'u16-mean-big-chunk', w: 64, h: 48, dtype: 'uint16', Z: 7, C: 1, T: 1, chunk: [32, 256, 256], shard: [0, 0, 0], sharding: true, codec: 'blosc-zstd', levels: 3, method: 'mean', expectLevels: 4 },
+  {
+    name: 'u8-odd-max',
+    w: 33,
+    h: 17,
+    dtype: 'uint8',
+    Z: 3,
+    C: 1,
+    T: 2,
+    chunk: [4, 16, 16],
+    shard: [0, 0, 0],
+    sharding: true,
+    codec: 'blosc-lz4',
+    levels: 2,
+    method: 'max',
+    expectLevels: 3,
+    skip: new Set(['1/0/0']),
+  },
+  {
+    name: 'u16-2d-decimate-unsharded',
+    w: 40,
+    h: 30,
+    dtype: 'uint16',
+    Z: 1,
+    C: 1,
+    T: 3,
+    chunk: [2, 16, 16],
+    shard: [0, 0, 0],
+    sharding: false,
+    codec: 'gzip',
+    levels: 2,
+    method: 'decimate',
+    expectLevels: 3,
+  },
+  {
+    name: 'u16-mean-big-chunk',
+    w: 64,
+    h: 48,
+    dtype: 'uint16',
+    Z: 7,
+    C: 1,
+    T: 1,
+    chunk: [32, 256, 256],
+    shard: [0, 0, 0],
+    sharding: true,
+    codec: 'blosc-zstd',
+    levels: 3,
+    method: 'mean',
+    expectLevels: 4,
+  },
 ];
 
 describe('live multiscale pyramid', () => {
   for (const c of cases) {
     it(`${c.name}: every level equals the reference downsampling of level 0, bit-exact`, async () => {
       const dir = await writeStore(c);
-      const group = JSON.parse(fs.readFileSync(path.join(dir, 'zarr.json'), 'utf8')) as { attributes: { ome: { multiscales: { datasets: { path: string; coordinateTransformations: { type: string; scale?: number[]; translation?: number[] }[] }[]; type?: string }[] } } };
+      const group = JSON.parse(fs.readFileSync(path.join(dir, 'zarr.json'), 'utf8')) as {
+        attributes: {
+          ome: {
+            multiscales: {
+              datasets: { path: string; coordinateTransformations: { type: string; scale?: number[]; translation?: number[] }[] }[];
+              type?: string;
+            }[];
+          };
+        };
+      };
       const ms = group.attributes.ome.multiscales[0];
       expect(ms.datasets.map((d) => d.path)).toEqual(Array.from({ length: c.expectLevels }, (_, k) => String(k)));
       expect(ms.type).toBe(c.method);
@@ -206,13 +307,18 @@ describe('live multiscale pyramid', () => {
       const got = new Uint32Array(want.length);
       const done = histogramToTiles(px, new Uint32Array(65536), new SharedArrayBuffer(12 * chunkBytesOf(g)), 1, g, new Uint8Array(12), got);
       expect(done).toBe(true);
-      expect(got.findIndex((v, i) => v !== want[i]), `shuffled ${shuffled}`).toBe(-1);
+      expect(
+        got.findIndex((v, i) => v !== want[i]),
+        `shuffled ${shuffled}`,
+      ).toBe(-1);
     }
   });
 
   it('refuses an odd chunk z with levels on, in one line', async () => {
     const { buildConfig } = await import('../src/config/config.js');
-    expect(() => buildConfig({ storage: { levels: 1, chunk: [3, 64, 64], shard: [0, 0, 0] } })).toThrow(/^config key "storage.levels": needs an even storage.chunk z \(got 3\)[^\n]*$/);
+    expect(() => buildConfig({ storage: { levels: 1, chunk: [3, 64, 64], shard: [0, 0, 0] } })).toThrow(
+      /^config key "storage.levels": needs an even storage.chunk z \(got 3\)[^\n]*$/,
+    );
     expect(() => buildConfig({ storage: { levels: 'some' } })).toThrow(/storage.levels/);
     expect(() => buildConfig({ storage: { levels: 17 } })).toThrow(/"storage.levels": 17 must be an integer >= 0 and <= 16 or "auto"/);
     expect(() => buildConfig({ storage: { downsample: 'median' } })).toThrow(/storage.downsample/);

@@ -11,7 +11,9 @@ import type { PipelineEvents } from '../src/pipeline/events.js';
 import { startTestApp, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true });
+});
 
 describe('the QC gate', () => {
   it('keeps out saturated measurements and intensity steps beyond the factor, both ways', () => {
@@ -34,10 +36,18 @@ describe('baselines on the simulator through the sidecar', () => {
   it('saturation episode and a ×4 step: never focus_lost, no drift; accepted with rebaseline; a persistent defocus fires and stays', async () => {
     const out = tmpDir('qc-baseline');
     cleanup.push(out);
-    const { app, rec } = await startTestApp({ source: 'sim', storage: { enabled: false }, sim: { width: 512, height: 512, z_planes: 16, channels: 1, fps: 200 } });
+    const { app, rec } = await startTestApp({
+      source: 'sim',
+      storage: { enabled: false },
+      sim: { width: 512, height: 512, z_planes: 16, channels: 1, fps: 200 },
+    });
     const stacks = () => rec.events['stack-qc'] ?? [];
     const post = async (route: string, body: unknown) => {
-      const r = await fetch(`http://127.0.0.1:${app.port}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const r = await fetch(`http://127.0.0.1:${app.port}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       expect(r.status, `${route} ${JSON.stringify(body)}`).toBe(200);
     };
     /** Waits for `n` more stacks; returns the index of the first of them. */
@@ -59,7 +69,10 @@ describe('baselines on the simulator through the sidecar', () => {
       const i0 = episode.findIndex((s) => s.qc.excluded === 'saturated');
       expect(i0, JSON.stringify(episode.map((s) => s.qc.excluded))).toBeGreaterThanOrEqual(0);
       expect(i0).toBeLessThanOrEqual(8);
-      expect(episode.slice(i0).every((s) => s.qc.excluded === 'saturated' && s.qc.focusRelative === null), JSON.stringify(episode.map((s) => s.qc.excluded))).toBe(true);
+      expect(
+        episode.slice(i0).every((s) => s.qc.excluded === 'saturated' && s.qc.focusRelative === null),
+        JSON.stringify(episode.map((s) => s.qc.excluded)),
+      ).toBe(true);
       expect(episode.length - i0).toBeGreaterThanOrEqual(16);
       const after = stacks().slice(afterSat);
       const j0 = after.findIndex((s) => s.qc.excluded === null);
@@ -87,8 +100,15 @@ describe('baselines on the simulator through the sidecar', () => {
       const k0 = stepAll.findIndex((s) => s.qc.excluded === 'intensity-step');
       expect(k0, JSON.stringify(stepAll.map((s) => s.qc.excluded))).toBeGreaterThanOrEqual(0);
       expect(k0).toBeLessThanOrEqual(8);
-      expect(stepAll.slice(k0).every((s) => s.qc.excluded === 'intensity-step'), JSON.stringify(stepAll.map((s) => s.qc.excluded))).toBe(true);
-      expect((rec.events.log ?? []).some((l) => /GFP\/0: stacks from t=\d+ are not judged for focus and drift \(mean signal ×[34]\.\d+ of its baseline\)/.test(l.msg))).toBe(true);
+      expect(
+        stepAll.slice(k0).every((s) => s.qc.excluded === 'intensity-step'),
+        JSON.stringify(stepAll.map((s) => s.qc.excluded)),
+      ).toBe(true);
+      expect(
+        (rec.events.log ?? []).some((l) =>
+          /GFP\/0: stacks from t=\d+ are not judged for focus and drift \(mean signal ×[34]\.\d+ of its baseline\)/.test(l.msg),
+        ),
+      ).toBe(true);
       await post('/api/rebaseline', {});
       const acceptedFrom = await more(12, 'after the rebaseline');
       const accepted = stacks().slice(acceptedFrom + 2);
@@ -106,7 +126,11 @@ describe('baselines on the simulator through the sidecar', () => {
       await waitFor(() => stacks().length >= firedAt + 60, 60_000, '60 defocused stacks');
       const fired: PipelineEvents['alert'][] = focusAlerts();
       expect(fired.map((a) => a.active)).toEqual([true]);
-      expect(stacks().slice(firedAt).every((s) => s.qc.excluded === null && s.qc.focusRelative !== null && s.qc.focusRelative < 0.7)).toBe(true);
+      expect(
+        stacks()
+          .slice(firedAt)
+          .every((s) => s.qc.excluded === null && s.qc.focusRelative !== null && s.qc.focusRelative < 0.7),
+      ).toBe(true);
     } finally {
       await app.stop();
     }

@@ -16,9 +16,20 @@ import { mulberry32 } from '../src/ingest/sim-scene.js';
 import type { FrameQc } from '../src/qc/qc-types.js';
 import { ROOT, exited, shmPath, startTestApp, tmpDir, waitFor } from './helpers.js';
 
-interface DriftCase { name: string; z: number; extra: string; truth: 'exact' | 'neighbour'; dx: number; dy: number; skimage_dx: number; skimage_dy: number }
+interface DriftCase {
+  name: string;
+  z: number;
+  extra: string;
+  truth: 'exact' | 'neighbour';
+  dx: number;
+  dy: number;
+  skimage_dx: number;
+  skimage_dy: number;
+}
 interface Cases {
-  width: number; height: number; planes: number;
+  width: number;
+  height: number;
+  planes: number;
   drift: DriftCase[];
   null: { name: string; z: number; kind: string; fraction: number }[];
   saturation: { name: string; level: number; saturated: number; min: number; max: number; mean: number }[];
@@ -33,7 +44,9 @@ const qc = qcParamsFromConfig(cfg);
 beforeAll(() => {
   dir = tmpDir('qc-real');
   const r = spawnSync('python3', [path.join(ROOT, 'test/fixtures/qc_reference.py'), dir], { encoding: 'utf8', timeout: 300000 });
-  expect(r.status, `the reference script failed (numpy/scipy/scikit-image/tifffile: scripts/test-deps.sh installs them): ${r.stderr}`).toBe(0);
+  expect(r.status, `the reference script failed (numpy/scipy/scikit-image/tifffile: scripts/test-deps.sh installs them): ${r.stderr}`).toBe(
+    0,
+  );
   cases = JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8')) as Cases;
   // The generator says how many cases of each kind it wrote: a loop over fewer (an empty list) cannot pass.
   const m = /(\d+) drift, (\d+) null, (\d+) saturation, (\d+) focus cases/.exec(r.stdout);
@@ -46,7 +59,9 @@ beforeAll(() => {
   expect(printed.focus).toBe(cases.planes * 3); // every plane in focus and at two defocus sigmas
 }, 300000);
 let printed: { drift: number; null: number; saturation: number; focus: number };
-afterAll(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function frame(name: string): Uint16Array {
   const b = fs.readFileSync(path.join(dir, `${name}.u16`));
@@ -54,9 +69,16 @@ function frame(name: string): Uint16Array {
 }
 
 /** One frame through the worker's frame task; `ref` = a drift reference from an earlier call. */
-function measure(name: string, opts: { drift?: boolean; ref?: SharedArrayBuffer | null; saturationLevel?: number } = {}): { qc: FrameQc; ref: SharedArrayBuffer | null } {
+function measure(
+  name: string,
+  opts: { drift?: boolean; ref?: SharedArrayBuffer | null; saturationLevel?: number } = {},
+): { qc: FrameQc; ref: SharedArrayBuffer | null } {
   const r = measureFrame(frame(name), cases.width, cases.height, {
-    qc, saturationLevel: opts.saturationLevel ?? cfg.camera.saturation_level, offset: cfg.camera.offset, drift: opts.drift, driftReference: opts.ref,
+    qc,
+    saturationLevel: opts.saturationLevel ?? cfg.camera.saturation_level,
+    offset: cfg.camera.offset,
+    drift: opts.drift,
+    driftReference: opts.ref,
   });
   return { qc: r.qc, ref: r.newReference };
 }
@@ -79,13 +101,17 @@ describe('drift on real frames (known sub-pixel shifts, scikit-image as the refe
     for (const c of cases.drift) {
       seen++;
       const d = driftOf(`${c.name}r`, `${c.name}c`);
-      if (!d?.valid) { missed.push(`${c.name} (z ${c.z}, ${c.extra}, confidence ${d?.confidence.toFixed(1)})`); continue; }
+      if (!d?.valid) {
+        missed.push(`${c.name} (z ${c.z}, ${c.extra}, confidence ${d?.confidence.toFixed(1)})`);
+        continue;
+      }
       minConf = Math.min(minConf, d.confidence);
       if (c.truth !== 'exact') continue; // neighbour planes: the PSF itself moves by up to 0.25 px
       se += (d.dx - c.dx) ** 2 + (d.dy - c.dy) ** 2;
       const k = byKind.get(c.extra) ?? { se: 0, n: 0 };
       byKind.set(c.extra, { se: k.se + (d.dx - c.dx) ** 2 + (d.dy - c.dy) ** 2, n: k.n + 2 });
-      if (c.extra === 'none') { // scikit-image has no outlier handling: compare on clean frames only
+      if (c.extra === 'none') {
+        // scikit-image has no outlier handling: compare on clean frames only
         seSk += (c.skimage_dx - c.dx) ** 2 + (c.skimage_dy - c.dy) ** 2;
         nSk += 2;
       }
@@ -96,7 +122,9 @@ describe('drift on real frames (known sub-pixel shifts, scikit-image as the refe
     expect(n).toBeGreaterThan(0);
     expect(missed, 'real shifts not reported').toEqual([]);
     const rms = Math.sqrt(se / n);
-    console.log(`drift on real frames: ${cases.drift.length} cases, RMS error ${rms.toFixed(3)} px (${[...byKind].map(([k, v]) => `${k} ${Math.sqrt(v.se / v.n).toFixed(3)}`).join(', ')}; scikit-image on the clean ones: ${Math.sqrt(seSk / nSk).toFixed(3)} px); lowest confidence ${minConf.toFixed(1)}`);
+    console.log(
+      `drift on real frames: ${cases.drift.length} cases, RMS error ${rms.toFixed(3)} px (${[...byKind].map(([k, v]) => `${k} ${Math.sqrt(v.se / v.n).toFixed(3)}`).join(', ')}; scikit-image on the clean ones: ${Math.sqrt(seSk / nSk).toFixed(3)} px); lowest confidence ${minConf.toFixed(1)}`,
+    );
     expect(rms).toBeLessThanOrEqual(0.1);
   });
 
@@ -106,7 +134,10 @@ describe('drift on real frames (known sub-pixel shifts, scikit-image as the refe
     for (const c of cases.null) {
       seen++;
       const d = driftOf(`${c.name}r`, `${c.name}c`);
-      if (d?.valid && Math.hypot(d.dx, d.dy) > 0.25) wrong.push(`${c.name} (${c.kind} ${c.fraction * 100}%, z ${c.z}): (${d.dx.toFixed(2)}, ${d.dy.toFixed(2)}) at confidence ${d.confidence.toFixed(1)}`);
+      if (d?.valid && Math.hypot(d.dx, d.dy) > 0.25)
+        wrong.push(
+          `${c.name} (${c.kind} ${c.fraction * 100}%, z ${c.z}): (${d.dx.toFixed(2)}, ${d.dy.toFixed(2)}) at confidence ${d.confidence.toFixed(1)}`,
+        );
     }
     expect(seen).toBe(printed.null);
     expect(wrong).toEqual([]);
@@ -127,11 +158,14 @@ describe('drift confidence on unrelated real frames (the noise floor)', () => {
         conf.push(d.confidence);
         if (d.valid) reported++;
         // The camera's fixed pattern is static: a confident shift of ~0 is the truth, any other is false.
-        if (d.valid && Math.hypot(d.dx, d.dy) > 0.25) wrong.push(`planes ${empty[i]} vs ${empty[j]}: (${d.dx.toFixed(2)}, ${d.dy.toFixed(2)}) at ${d.confidence.toFixed(1)}`);
+        if (d.valid && Math.hypot(d.dx, d.dy) > 0.25)
+          wrong.push(`planes ${empty[i]} vs ${empty[j]}: (${d.dx.toFixed(2)}, ${d.dy.toFixed(2)}) at ${d.confidence.toFixed(1)}`);
       }
     }
     conf.sort((a, b) => a - b);
-    console.log(`whitened PSR on ${conf.length} pairs of empty real planes: median ${conf[conf.length >> 1].toFixed(2)}, p99 ${conf[Math.floor(conf.length * 0.99)].toFixed(2)}, max ${conf[conf.length - 1].toFixed(2)}; reported ${reported}`);
+    console.log(
+      `whitened PSR on ${conf.length} pairs of empty real planes: median ${conf[conf.length >> 1].toFixed(2)}, p99 ${conf[Math.floor(conf.length * 0.99)].toFixed(2)}, max ${conf[conf.length - 1].toFixed(2)}; reported ${reported}`,
+    );
     expect(wrong).toEqual([]);
   });
 });
@@ -163,7 +197,10 @@ describe('focus on real frames (scipy DCT and Sobel as the reference)', () => {
   /** Focus of every plane of the real stack, at each defocus sigma. */
   function stackFocus(sigma: number): number[] {
     const m = cfg.qc.focus[0];
-    return cases.focus.filter((c) => c.sigma === sigma).sort((a, b) => a.z - b.z).map((c) => measure(c.name).qc.focus[m]);
+    return cases.focus
+      .filter((c) => c.sigma === sigma)
+      .sort((a, b) => a.z - b.z)
+      .map((c) => measure(c.name).qc.focus[m]);
   }
 
   /** Replays stacks through the baseline and the alert's hysteresis; returns the alert's transitions. */
@@ -226,13 +263,41 @@ describe('focus_lost end to end on real stacks (a separate producer process writ
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false } });
     // Alerts are raised while a stack-qc event is handled: attribute each to the stack that follows it.
     const seq: { kind: 'alert' | 'stack'; t?: number; active?: boolean; rel?: number | null }[] = [];
-    app.bus.on('alert', (e) => { if (e.name === 'focus_lost' && !e.update) seq.push({ kind: 'alert', active: e.active }); });
+    app.bus.on('alert', (e) => {
+      if (e.name === 'focus_lost' && !e.update) seq.push({ kind: 'alert', active: e.active });
+    });
     app.bus.on('stack-qc', (e) => seq.push({ kind: 'stack', t: e.t, rel: e.qc.focusRelative }));
     try {
-      const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(cases.width), String(cases.height), String(cases.planes), String(T * cases.planes), 'real'],
-        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, GO_ON_STDIN: '1', START_DELAY: '0', SLOTS: '64', FRAME_SLEEP: '0.003', FRAMES_DIR: dir, DEFOCUS_FROM: '12', DEFOCUS_TO: '18', DEFOCUS_SIGMA: '2' } });
+      const py = spawn(
+        'python3',
+        [
+          path.join(ROOT, 'test/fixtures/raw_ring_writer.py'),
+          ring,
+          String(cases.width),
+          String(cases.height),
+          String(cases.planes),
+          String(T * cases.planes),
+          'real',
+        ],
+        {
+          stdio: ['pipe', 'ignore', 'pipe'],
+          env: {
+            ...process.env,
+            GO_ON_STDIN: '1',
+            START_DELAY: '0',
+            SLOTS: '64',
+            FRAME_SLEEP: '0.003',
+            FRAMES_DIR: dir,
+            DEFOCUS_FROM: '12',
+            DEFOCUS_TO: '18',
+            DEFOCUS_SIGMA: '2',
+          },
+        },
+      );
       let err = '';
-      py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      py.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       await waitFor(() => app.pipeline.status().attached, 30000, 'the sidecar attached');
       py.stdin.end('go\n');
       expect(await exited(py), err).toBe(0);
@@ -252,7 +317,10 @@ describe('focus_lost end to end on real stacks (a separate producer process writ
     const stacks = seq.filter((x) => x.kind === 'stack');
     const why = `transitions ${JSON.stringify(transitions)}; stacks ${JSON.stringify(stacks.map((x) => [x.t, x.rel === null ? null : Number(x.rel!.toFixed(2))]))}; summary ${JSON.stringify(s)}`;
     // One summary per timepoint, in order, however the workers completed the planes.
-    expect(stacks.map((x) => x.t), why).toEqual(Array.from({ length: T }, (_, t) => t));
+    expect(
+      stacks.map((x) => x.t),
+      why,
+    ).toEqual(Array.from({ length: T }, (_, t) => t));
     // Under load QC is sampled (focus skipped on some planes): "within one stack" counts measured stacks.
     const measured = (from: number) => stacks.filter((x) => x.t! >= from && x.rel !== null).map((x) => x.t!);
     expect(transitions.length, why).toBe(2);

@@ -12,10 +12,24 @@ import { shmPath, startTestApp, waitFor } from './helpers.js';
 const W = 512;
 const H = 512;
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true });
+});
 
 function scene(seed: number, blobs: number, peak: number): SimScene {
-  return new SimScene({ width: W, height: H, zPlanes: 1, channels: 1, blobs, seed, bitDepth: 16, offset: 100, peak, readNoise: 1.6, gain: 0.46 });
+  return new SimScene({
+    width: W,
+    height: H,
+    zPlanes: 1,
+    channels: 1,
+    blobs,
+    seed,
+    bitDepth: 16,
+    offset: 100,
+    peak,
+    readNoise: 1.6,
+    gain: 0.46,
+  });
 }
 
 describe('drift (phase correlation + upsampled DFT)', () => {
@@ -103,14 +117,23 @@ describe('saturation, exposure and percentiles', () => {
 
   it('counts saturated and under-exposed pixels exactly at 12 bit and 16 bit; percentiles exact', () => {
     const rnd = mulberry32(5);
-    for (const [bits, level] of [[12, 4095], [16, 65535], [16, 60000]] as const) {
+    for (const [bits, level] of [
+      [12, 4095],
+      [16, 65535],
+      [16, 60000],
+    ] as const) {
       const n = 300 * 200;
       const px = new Uint16Array(n);
       let sat = 0;
       let under = 0;
       for (let i = 0; i < n; i++) {
         const u = rnd();
-        px[i] = u < 0.01 ? level + Math.floor(rnd() * ((1 << bits) - level)) : u < 0.05 ? Math.floor(rnd() * 101) : 101 + Math.floor(rnd() * (level - 101));
+        px[i] =
+          u < 0.01
+            ? level + Math.floor(rnd() * ((1 << bits) - level))
+            : u < 0.05
+              ? Math.floor(rnd() * 101)
+              : 101 + Math.floor(rnd() * (level - 101));
         if (px[i] >= level) sat++;
         if (px[i] <= 100) under++;
       }
@@ -132,7 +155,7 @@ describe('saturation, exposure and percentiles', () => {
 describe('frame timing', () => {
   it('fps and jitter are exact for scripted timestamps', () => {
     const w = new TimingWindow(100);
-    const intervals = [0.010, 0.010, 0.012, 0.008, 0.010, 0.011, 0.009];
+    const intervals = [0.01, 0.01, 0.012, 0.008, 0.01, 0.011, 0.009];
     let t = 0;
     w.add(t);
     for (const iv of intervals) w.add((t += iv * 1e9));
@@ -146,7 +169,16 @@ describe('frame timing', () => {
   it('a scripted producer: fps, jitter and gaps reach the metrics exactly', async () => {
     const ring = shmPath('timing');
     cleanup.push(ring);
-    const wr = RingWriter.create(ring, { width: 16, height: 16, dtype: 'uint16', bitDepth: 12, slotCount: 64, zPlanes: 1, channels: 1, views: 1 });
+    const wr = RingWriter.create(ring, {
+      width: 16,
+      height: 16,
+      dtype: 'uint16',
+      bitDepth: 12,
+      slotCount: 64,
+      zPlanes: 1,
+      channels: 1,
+      views: 1,
+    });
     wr.startAcquisition();
     const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false } });
     try {

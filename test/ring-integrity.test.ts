@@ -9,9 +9,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, exited, oneLine, openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const files: string[] = [];
-afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
-const W = 512, H = 256, Z = 10;
+const W = 512,
+  H = 256,
+  Z = 10;
 const pattern = (k: number): Uint16Array => {
   const a = new Uint16Array(W * H);
   for (let i = 0; i < a.length; i++) a[i] = 1 + ((k * 7919 + i * 13) % 65000);
@@ -22,11 +26,22 @@ const pattern = (k: number): Uint16Array => {
  * Runs the producer. With `attached`, it creates the ring, waits until `attached()` holds (the
  * sidecar has mapped it), then publishes: the truncation must happen while the consumer reads.
  */
-async function produce(ring: string, n: number, mode: 'truncate' | 'finish', env: Record<string, string> = {}, attached?: () => boolean): Promise<number | null> {
-  const py = spawn('python3', [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(n), mode],
-    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env, ...(attached ? { GO_ON_STDIN: '1', START_DELAY: '0' } : {}) } });
+async function produce(
+  ring: string,
+  n: number,
+  mode: 'truncate' | 'finish',
+  env: Record<string, string> = {},
+  attached?: () => boolean,
+): Promise<number | null> {
+  const py = spawn(
+    'python3',
+    [path.join(ROOT, 'test/fixtures/raw_ring_writer.py'), ring, String(W), String(H), String(Z), String(n), mode],
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env, ...(attached ? { GO_ON_STDIN: '1', START_DELAY: '0' } : {}) } },
+  );
   let err = '';
-  py.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  py.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const done = exited(py);
   if (attached) {
     await waitFor(attached, 30000, 'the sidecar attached to the new ring');
@@ -46,8 +61,11 @@ async function checkStore(out: string, patterns: Uint16Array[]): Promise<{ whole
   for (let t = 0; t < arr.shape[0]; t++) {
     for (let z = 0; z < Z; z++) {
       const n = t * Z + z;
-      const plane = await readPlane(arr, t, 0, z) as Uint16Array;
-      if (plane.every((v) => v === 0)) { missing.push(n); continue; }
+      const plane = (await readPlane(arr, t, 0, z)) as Uint16Array;
+      if (plane.every((v) => v === 0)) {
+        missing.push(n);
+        continue;
+      }
       const want = patterns[n % 8];
       let bad = 0;
       for (let i = 0; i < want.length; i++) if (plane[i] !== want[i]) bad++;
@@ -95,7 +113,10 @@ async function truncatedRun(name: string, N: number, env: Record<string, string>
   files.push(ring, `${ring}.tmp`, `${ring}.lock`, out);
   const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [5, 256, 256], shard: [10, 256, 512] } });
   let detached = '';
-  app.bus.on('log', (e) => { if (/^bad ring .*: file size: .*shorter than the \d+ bytes attached \(truncated or recreated while attached\)/.test(e.msg)) detached = e.msg; });
+  app.bus.on('log', (e) => {
+    if (/^bad ring .*: file size: .*shorter than the \d+ bytes attached \(truncated or recreated while attached\)/.test(e.msg))
+      detached = e.msg;
+  });
   try {
     await produce(ring, N, 'truncate', env, () => app.pipeline.status().attached);
     await waitFor(() => detached !== '', 20000, 'the one-line ring error after the truncation');
@@ -157,7 +178,7 @@ describe('ring recreated at its path while attached (a producer that restarted)'
     const arr = await openArray(dirs[1]);
     let whole = 0;
     for (let n = 0; n < N; n++) {
-      const plane = await readPlane(arr, Math.floor(n / Z), 0, n % Z) as Uint16Array;
+      const plane = (await readPlane(arr, Math.floor(n / Z), 0, n % Z)) as Uint16Array;
       if (plane.every((v) => v === 0)) continue;
       const want = patterns[n % 8];
       let bad = 0;

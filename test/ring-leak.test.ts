@@ -9,24 +9,53 @@ import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, exited, waitFor } from './helpers.js';
 
 const ROUNDS = Number(process.env.SPIMSTREAM_LEAK_ROUNDS ?? 2);
-const ARGS = ['run', '--port', '0', '--set', 'storage.enabled=false', '--set', 'sim.width=128', '--set', 'sim.height=128', '--set', 'sim.fps=200', '--set', 'log.level=warn'];
+const ARGS = [
+  'run',
+  '--port',
+  '0',
+  '--set',
+  'storage.enabled=false',
+  '--set',
+  'sim.width=128',
+  '--set',
+  'sim.height=128',
+  '--set',
+  'sim.fps=200',
+  '--set',
+  'log.level=warn',
+];
 
-interface Sidecar { p: ChildProcess; out: () => string; ring: string; simPid: number }
+interface Sidecar {
+  p: ChildProcess;
+  out: () => string;
+  ring: string;
+  simPid: number;
+}
 
 /** A sidecar on the simulator in a process group of its own, once its simulator writes the ring. */
 async function start(): Promise<Sidecar> {
   const p = spawn(process.execPath, [BIN, ...ARGS], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  p.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  p.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  p.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  p.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const ring = `/dev/shm/spimstream-sim-${p.pid}`;
   let simPid = 0;
-  await waitFor(() => {
-    try {
-      simPid = Number(fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(' ')[0]);
-    } catch { /* not yet */ }
-    return simPid > 0 && fs.existsSync(ring);
-  }, 30_000, `the simulator's ring (sidecar output: ${out})`);
+  await waitFor(
+    () => {
+      try {
+        simPid = Number(fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(' ')[0]);
+      } catch {
+        /* not yet */
+      }
+      return simPid > 0 && fs.existsSync(ring);
+    },
+    30_000,
+    `the simulator's ring (sidecar output: ${out})`,
+  );
   return { p, out: () => out, ring, simPid };
 }
 
@@ -50,25 +79,33 @@ describe('no leaked simulator rings', () => {
     ['SIGKILL to the sidecar', (s) => s.p.kill('SIGKILL')],
   ];
   for (const [name, signal] of cases) {
-    it(`${name}: ring and lock gone, ${ROUNDS} times`, async () => {
-      let rounds = 0;
-      for (let i = 0; i < ROUNDS; i++) {
-        const s = await start();
-        try {
-          signal(s);
-          if (name.includes('simulator alone')) {
-            await waitFor(() => gone(s.simPid), 20_000, 'the simulator to exit');
-            expect(s.p.exitCode, 'the sidecar keeps running').toBe(null);
+    it(
+      `${name}: ring and lock gone, ${ROUNDS} times`,
+      async () => {
+        let rounds = 0;
+        for (let i = 0; i < ROUNDS; i++) {
+          const s = await start();
+          try {
+            signal(s);
+            if (name.includes('simulator alone')) {
+              await waitFor(() => gone(s.simPid), 20_000, 'the simulator to exit');
+              expect(s.p.exitCode, 'the sidecar keeps running').toBe(null);
+            }
+            await waitFor(
+              () => leftovers(s).length === 0,
+              20_000,
+              `no ring left (round ${i}; left: ${leftovers(s).join(', ')}; output: ${s.out()})`,
+            );
+          } finally {
+            await stopAll(s);
           }
-          await waitFor(() => leftovers(s).length === 0, 20_000, `no ring left (round ${i}; left: ${leftovers(s).join(', ')}; output: ${s.out()})`);
-        } finally {
-          await stopAll(s);
+          expect(leftovers(s)).toEqual([]);
+          rounds++;
         }
-        expect(leftovers(s)).toEqual([]);
-        rounds++;
-      }
-      expect(rounds).toBe(ROUNDS);
-    }, 60_000 + ROUNDS * 30_000);
+        expect(rounds).toBe(ROUNDS);
+      },
+      60_000 + ROUNDS * 30_000,
+    );
   }
 
   it('SIGKILL to both (a power cut of the session): the next start removes the stale ring and says so', async () => {
@@ -81,7 +118,11 @@ describe('no leaked simulator rings', () => {
     const next = await start();
     try {
       await waitFor(() => !fs.existsSync(s.ring), 20_000, 'the stale ring to be removed');
-      await waitFor(() => /removed \d+ simulator ring\(s\) left in \/dev\/shm by a sidecar that was killed/.test(next.out()), 10_000, 'the log line');
+      await waitFor(
+        () => /removed \d+ simulator ring\(s\) left in \/dev\/shm by a sidecar that was killed/.test(next.out()),
+        10_000,
+        'the log line',
+      );
       expect(next.out()).toContain(s.ring);
     } finally {
       await stopAll(next);

@@ -2,12 +2,22 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import { RingReader } from '../src/ingest/ring-reader.js';
-import { H, HEADER_BYTES, RingFormatError, encodeRingHeader, ringFileBytes, type FrameMeta, type RingGeometry } from '../src/ingest/ring-layout.js';
+import {
+  H,
+  HEADER_BYTES,
+  RingFormatError,
+  encodeRingHeader,
+  ringFileBytes,
+  type FrameMeta,
+  type RingGeometry,
+} from '../src/ingest/ring-layout.js';
 import { shmPath, startTestApp, waitFor } from './helpers.js';
 
 const geom: RingGeometry = { width: 37, height: 21, dtype: 'uint16', bitDepth: 12, slotCount: 8, zPlanes: 4, channels: 2, views: 1 };
 const files: string[] = [];
-afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true }); });
+afterEach(() => {
+  for (const f of files.splice(0)) fs.rmSync(f, { force: true });
+});
 
 function ring(name: string, g = geom): { path: string; w: RingWriter } {
   const p = shmPath(name);
@@ -29,7 +39,16 @@ describe('ring layout', () => {
     w.publish(frame(0), { cameraCounter: 1000, timestampNs: 123456789012345, t: 3, c: 1, z: 2, view: 0, flags: 1 });
     w.publish(frame(1), { cameraCounter: 1001, timestampNs: 123456789099999, t: 3, c: 1, z: 3, view: 0, flags: 2 });
     const r = RingReader.open(path);
-    expect(r.header).toMatchObject({ width: 37, height: 21, dtype: 'uint16', bitDepth: 12, slotCount: 8, zPlanes: 4, channels: 2, frameBytes: 37 * 21 * 2 });
+    expect(r.header).toMatchObject({
+      width: 37,
+      height: 21,
+      dtype: 'uint16',
+      bitDepth: 12,
+      slotCount: 8,
+      zPlanes: 4,
+      channels: 2,
+      frameBytes: 37 * 21 * 2,
+    });
     expect(r.writeCount()).toBe(2);
     const dst = new Uint8Array(r.header.frameBytes);
     const m = meta();
@@ -57,14 +76,27 @@ describe('ring layout', () => {
 
   it('refuses bad rings with a one-line error naming the field', () => {
     const cases: [string, (b: Uint8Array, dv: DataView) => void, RegExp, number?][] = [
-      ['magic', (b) => { b[0] = 0x58; }, /bad ring .*: magic: expected "SPIMRING"/],
+      [
+        'magic',
+        (b) => {
+          b[0] = 0x58;
+        },
+        /bad ring .*: magic: expected "SPIMRING"/,
+      ],
       ['version', (_b, dv) => dv.setUint32(H.version, 7, true), /: version: 7 is not supported/],
       ['width', (_b, dv) => dv.setUint32(H.width, 0, true), /: width: 0 is outside/],
       ['dtype', (_b, dv) => dv.setUint32(H.dtype, 3, true), /: dtype: code 3/],
       ['bit depth', (_b, dv) => dv.setUint32(H.bitDepth, 17, true), /: bit_depth: 17 is outside 1..16/],
       ['slot count', (_b, dv) => dv.setUint32(H.slotCount, 1, true), /: slot_count: 1 is outside/],
       ['slot stride', (_b, dv) => dv.setBigUint64(H.slotStride, 100n, true), /: slot_stride: 100 bytes cannot hold/],
-      ['frame over 4 GiB', (_b, dv) => { dv.setUint32(H.width, 65536, true); dv.setUint32(H.height, 32768, true); }, /: width x height: 65536x32768 uint16 is 4294967296 bytes per frame; payload_bytes \(u32\)/],
+      [
+        'frame over 4 GiB',
+        (_b, dv) => {
+          dv.setUint32(H.width, 65536, true);
+          dv.setUint32(H.height, 32768, true);
+        },
+        /: width x height: 65536x32768 uint16 is 4294967296 bytes per frame; payload_bytes \(u32\)/,
+      ],
       ['short file', () => undefined, /: file size: \d+ bytes, but 8 slots/, 20_000],
       ['no header', () => undefined, /: file size: 10 bytes is shorter than the 4096-byte header/, 10],
     ];
@@ -97,21 +129,32 @@ describe('loss accounting in the pipeline', () => {
     const big: RingGeometry = { ...geom, width: 512, height: 512, slotCount: 8 };
     const { path, w } = ring('overrun', big);
     w.startAcquisition();
-    const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false }, pipeline: { workers: 2, frame_pool_mib: 1 } });
+    const { app, rec } = await startTestApp({
+      source: `shm:${path}`,
+      storage: { enabled: false },
+      pipeline: { workers: 2, frame_pool_mib: 1 },
+    });
     try {
       await waitFor(() => app.pipeline.status().attached, 5000, 'attach');
       expect(app.pipeline.framePool?.capacity).toBe(4);
-      for (let i = 0; i < 100; i++) w.publish(frame(i, big), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+      for (let i = 0; i < 100; i++)
+        w.publish(frame(i, big), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
       const read = (): number => rec.events['frame-qc']?.length ?? 0;
       await waitFor(() => read() + rec.lost.overrun + rec.lost.torn >= 100, 10000, 'all frames accounted');
       expect(read() + rec.lost.overrun + rec.lost.torn).toBe(100);
       const seqs = (rec.events['frame-qc'] ?? []).map((e) => e.meta.seq);
-      expect(seqs.filter((s) => s >= 92).sort((a, b) => a - b), 'the ring\'s last 8 frames are read').toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
+      expect(
+        seqs.filter((s) => s >= 92).sort((a, b) => a - b),
+        "the ring's last 8 frames are read",
+      ).toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
       expect(read(), 'at most the pool (4) while blocked, then the ring (8)').toBeLessThanOrEqual(12);
       expect(rec.lost.overrun).toBeGreaterThanOrEqual(88 - rec.lost.torn);
       expect(new Set(seqs).size).toBe(seqs.length);
       expect(rec.lost.gap).toBe(0);
-      expect((rec.events['frames-lost'] ?? []).some((e) => e.late), 'fell behind, not late').toBe(false);
+      expect(
+        (rec.events['frames-lost'] ?? []).some((e) => e.late),
+        'fell behind, not late',
+      ).toBe(false);
     } finally {
       await app.stop();
       w.close();
@@ -121,7 +164,8 @@ describe('loss accounting in the pipeline', () => {
   it('joining a running acquisition late: frames overwritten before attaching are overrun "late", not "fell behind"', async () => {
     const { path, w } = ring('late');
     w.startAcquisition();
-    for (let i = 0; i < 20; i++) w.publish(frame(i), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
+    for (let i = 0; i < 20; i++)
+      w.publish(frame(i), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: 0, c: 0, z: 0, view: 0, flags: 0 });
     const { app, rec } = await startTestApp({ source: `shm:${path}`, storage: { enabled: false } });
     try {
       await waitFor(() => (rec.events['frame-qc']?.length ?? 0) + rec.lost.overrun >= 20, 10000, 'all frames accounted');

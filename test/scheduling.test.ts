@@ -6,7 +6,9 @@ import { OutputSlab } from '../src/pipeline/output-slab.js';
 // Stand-ins for piscina's queued task records: the queue reads only the payload's queue options.
 function queued(name: string, isUrgent: boolean): Parameters<TwoLevelTaskQueue['push']>[0] {
   const payload = isUrgent ? urgent({ name }) : { name };
-  return { name, [queueOptionsSymbol]: (payload as Record<symbol, unknown>)[queueOptionsSymbol] ?? null } as unknown as Parameters<TwoLevelTaskQueue['push']>[0];
+  return { name, [queueOptionsSymbol]: (payload as Record<symbol, unknown>)[queueOptionsSymbol] ?? null } as unknown as Parameters<
+    TwoLevelTaskQueue['push']
+  >[0];
 }
 const nameOf = (t: unknown) => (t as { name: string } | null)?.name ?? null;
 
@@ -29,8 +31,14 @@ describe('worker scheduling', () => {
     const a = await slab.acquire(4);
     expect(new Set(a).size).toBe(4);
     const granted: string[] = [];
-    const b = slab.acquire(4).then((s) => { granted.push('b'); return s; });
-    const c = slab.acquire(1).then((s) => { granted.push('c'); return s; });
+    const b = slab.acquire(4).then((s) => {
+      granted.push('b');
+      return s;
+    });
+    const c = slab.acquire(1).then((s) => {
+      granted.push('c');
+      return s;
+    });
     await new Promise((r) => setTimeout(r, 5));
     // 2 slots are free, but b (first in line) needs 4: c must not overtake it.
     expect(granted).toEqual([]);

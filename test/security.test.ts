@@ -14,18 +14,34 @@ import { BIN, ROOT, exited, freePort, oneLine, spawnNode, startTestApp, storeDir
 import type { PipelineEvents } from '../src/pipeline/events.js';
 
 const cleanup: (() => void)[] = [];
-afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
+afterEach(() => {
+  for (const f of cleanup.splice(0).reverse()) f();
+});
 
-interface Answer { status: number; body: string }
+interface Answer {
+  status: number;
+  body: string;
+}
 
 /** A raw HTTP request: every header as given (fetch would not let a test set Host). */
 function request(port: number, method: string, p: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: p, method, headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers } }, (res) => {
-      let b = '';
-      res.on('data', (d: Buffer) => { b += d.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: p,
+        method,
+        headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers },
+      },
+      (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => {
+          b += d.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -36,7 +52,10 @@ function upgrade(port: number, headers: Record<string, string>): Promise<string>
   return new Promise((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers });
     ws.on('unexpected-response', (_q, res) => resolve(String(res.statusCode)));
-    ws.on('open', () => { ws.close(); resolve('open'); });
+    ws.on('open', () => {
+      ws.close();
+      resolve('open');
+    });
     ws.on('error', () => undefined);
   });
 }
@@ -47,7 +66,12 @@ describe('requests from other web pages', () => {
   it('a cross-site or rebinding request to any write route is refused with 403, logged once, and changes nothing; the page origin still writes', async () => {
     const out = tmpDir('xsite');
     cleanup.push(() => fs.rmSync(out, { recursive: true, force: true }));
-    const { app } = await startTestApp({ source: 'sim', storage: { out }, sim: { width: 64, height: 64, z_planes: 4, fps: 20 }, server: { allowed_origins: ['https://lims.example.org'] } });
+    const { app } = await startTestApp({
+      source: 'sim',
+      storage: { out },
+      sim: { width: 64, height: 64, z_planes: 4, fps: 20 },
+      server: { allowed_origins: ['https://lims.example.org'] },
+    });
     const logs: PipelineEvents['log'][] = [];
     app.bus.on('log', (e) => logs.push(e));
     try {
@@ -59,10 +83,17 @@ describe('requests from other web pages', () => {
         ['JSON from another origin', { host, origin: 'https://evil.example', 'content-type': 'application/json' }],
         ['JSON from an opaque origin', { host, origin: 'null', 'content-type': 'application/json' }],
         ['form encoding from the page origin', { host, origin: `http://${host}`, 'content-type': 'application/x-www-form-urlencoded' }],
-        ['DNS rebinding (Host is the attacker\'s name)', { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, 'content-type': 'application/json' }],
+        [
+          "DNS rebinding (Host is the attacker's name)",
+          { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, 'content-type': 'application/json' },
+        ],
         ['DNS rebinding without Origin', { host: `rebind.evil.example:${port}`, 'content-type': 'application/json' }],
       ];
-      const routes: [string, string][] = [['/api/metadata', '{"sample":"pwned-by-a-web-page"}'], ['/api/sim', '{"saturate":1}'], ['/api/reload', '{}']];
+      const routes: [string, string][] = [
+        ['/api/metadata', '{"sample":"pwned-by-a-web-page"}'],
+        ['/api/sim', '{"saturate":1}'],
+        ['/api/reload', '{}'],
+      ];
       let refused = 0;
       for (const [route, body] of routes) {
         for (const [what, headers] of attempts) {
@@ -75,7 +106,8 @@ describe('requests from other web pages', () => {
       }
       expect(refused).toBe(routes.length * attempts.length);
       // Rebinding also cannot read: the config, the status, the page and the socket are refused.
-      for (const p of ['/api/config', '/api/status', '/', '/metrics']) expect((await request(port, 'GET', p, { host: `evil.example:${port}` })).status, p).toBe(403);
+      for (const p of ['/api/config', '/api/status', '/', '/metrics'])
+        expect((await request(port, 'GET', p, { host: `evil.example:${port}` })).status, p).toBe(403);
       expect(await upgrade(port, { host: `evil.example:${port}` })).toBe('403');
       expect(await upgrade(port, { origin: 'https://evil.example' })).toBe('403');
       expect(await upgrade(port, { origin: `http://${host}` })).toBe('open');
@@ -89,8 +121,17 @@ describe('requests from other web pages', () => {
       expect(lines.length, JSON.stringify(lines)).toBe(1);
       expect(lines[0].level).toBe('warn');
       // The page's own origin, localhost, and an allowed origin do write.
-      for (const [origin, sample] of [[`http://${host}`, 'from-the-page'], ['https://lims.example.org', 'from-the-lims']] as const) {
-        const ok = await request(port, 'POST', '/api/metadata', { host, origin, 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ sample }));
+      for (const [origin, sample] of [
+        [`http://${host}`, 'from-the-page'],
+        ['https://lims.example.org', 'from-the-lims'],
+      ] as const) {
+        const ok = await request(
+          port,
+          'POST',
+          '/api/metadata',
+          { host, origin, 'content-type': 'application/json; charset=utf-8' },
+          JSON.stringify({ sample }),
+        );
         expect(ok.status, ok.body).toBe(200);
         await waitFor(() => fs.readFileSync(path.join(store, 'zarr.json'), 'utf8').includes(sample), 10_000, `${sample} in zarr.json`);
       }
@@ -150,7 +191,12 @@ describe('requests from other web pages', () => {
   });
 
   it('caps the number of viewers: a further one is closed with 1013 and a log line', async () => {
-    const { app } = await startTestApp({ source: 'sim', storage: { enabled: false }, sim: { width: 64, height: 64, fps: 10 }, server: { max_clients: 2 } });
+    const { app } = await startTestApp({
+      source: 'sim',
+      storage: { enabled: false },
+      sim: { width: 64, height: 64, fps: 10 },
+      server: { max_clients: 2 },
+    });
     const logs: string[] = [];
     app.bus.on('log', (e) => logs.push(e.msg));
     const open: WebSocket[] = [];
@@ -162,7 +208,9 @@ describe('requests from other web pages', () => {
       }
       await waitFor(() => app.hub.count === 2, 5000, 'two viewers');
       const third = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
-      const closed = await new Promise<{ code: number; reason: string }>((r) => third.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+      const closed = await new Promise<{ code: number; reason: string }>((r) =>
+        third.once('close', (code, reason) => r({ code, reason: reason.toString() })),
+      );
       expect(closed.code).toBe(1013);
       expect(closed.reason).toMatch(/server.max_clients 2/);
       expect(app.hub.count).toBe(2);
@@ -182,13 +230,38 @@ describe('requests from other web pages', () => {
 
 describe('network exposure is deliberate', () => {
   it('--host beyond loopback without a token is refused in one line; with insecure_no_token it starts and warns', async () => {
-    const r = spawnSync(process.execPath, [BIN, 'run', '--host', '0.0.0.0', '--port', '0', '--set', 'storage.enabled=false'], { encoding: 'utf8', cwd: ROOT, timeout: 20_000 });
+    const r = spawnSync(process.execPath, [BIN, 'run', '--host', '0.0.0.0', '--port', '0', '--set', 'storage.enabled=false'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 20_000,
+    });
     expect(r.status).toBe(2);
-    expect(oneLine(`${r.stdout}${r.stderr}`)).toMatch(/^spimstream: config key "server.host": "0.0.0.0" is reachable from the network: set server.token/);
-    const withToken = spawnSync(process.execPath, [BIN, 'config', '--print', '--host', '0.0.0.0', '--set', 'server.token=abcdefgh'], { encoding: 'utf8', cwd: ROOT, timeout: 20_000 });
+    expect(oneLine(`${r.stdout}${r.stderr}`)).toMatch(
+      /^spimstream: config key "server.host": "0.0.0.0" is reachable from the network: set server.token/,
+    );
+    const withToken = spawnSync(process.execPath, [BIN, 'config', '--print', '--host', '0.0.0.0', '--set', 'server.token=abcdefgh'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 20_000,
+    });
     expect(withToken.status, withToken.stderr).toBe(0);
     expect(JSON.parse(withToken.stdout).server.token).toBe('***');
-    const p = spawnNode([BIN, 'run', '--host', '0.0.0.0', '--port', '0', '--set', 'storage.enabled=false', '--set', 'server.insecure_no_token=true', '--set', 'sim.width=64', '--set', 'sim.height=64']);
+    const p = spawnNode([
+      BIN,
+      'run',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '0',
+      '--set',
+      'storage.enabled=false',
+      '--set',
+      'server.insecure_no_token=true',
+      '--set',
+      'sim.width=64',
+      '--set',
+      'sim.height=64',
+    ]);
     try {
       await waitFor(() => /listening on http:\/\/0.0.0.0:\d+/.test(p.output()), 20_000, 'listening');
       expect(p.output()).toMatch(/WARN +listening on 0.0.0.0 without a token \(server.insecure_no_token\)/);
@@ -210,7 +283,10 @@ describe('secrets never leave', () => {
     const akid = secret('AKID');
     const sak = secret('sak');
     const rcloneConf = path.join(dir, 'rclone.conf');
-    fs.writeFileSync(rcloneConf, `[archive]\ntype = s3\nprovider = Other\naccess_key_id = ${akid}\nsecret_access_key = ${sak}\nendpoint = http://127.0.0.1:9\n`);
+    fs.writeFileSync(
+      rcloneConf,
+      `[archive]\ntype = s3\nprovider = Other\naccess_key_id = ${akid}\nsecret_access_key = ${sak}\nendpoint = http://127.0.0.1:9\n`,
+    );
     const planted = [token, davPass, obscured, akid, sak];
     const davPort = await freePort();
     const davDir = path.join(dir, 'dav');
@@ -218,20 +294,32 @@ describe('secrets never leave', () => {
     const out = path.join(dir, 'data');
     const destination = `:webdav,url='http://127.0.0.1:${davPort}',user=spim,pass=${obscured}:archive`;
     const cfgFile = path.join(dir, 'config.json');
-    fs.writeFileSync(cfgFile, JSON.stringify({
-      sim: { width: 64, height: 64, z_planes: 4, channels: 1, fps: 40, timepoints: 3 },
-      storage: { out, chunk: [4, 64, 64], shard: [4, 0, 0] },
-      server: { token },
-      offload: { destination, rclone_config: rcloneConf, retries: 0 },
-    }));
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sim: { width: 64, height: 64, z_planes: 4, channels: 1, fps: 40, timepoints: 3 },
+        storage: { out, chunk: [4, 64, 64], shard: [4, 0, 0] },
+        server: { token },
+        offload: { destination, rclone_config: rcloneConf, retries: 0 },
+      }),
+    );
     // The sidecar starts while the destination is down: its errors (which echo the destination) are logged too.
     const p = spawnNode([BIN, 'run', '--config', cfgFile, '--port', '0']);
     let dav: ChildProcess | null = null;
-    cleanup.push(() => { if (p.exitCode === null) p.kill('SIGKILL'); if (dav && dav.exitCode === null) dav.kill('SIGKILL'); });
+    cleanup.push(() => {
+      if (p.exitCode === null) p.kill('SIGKILL');
+      if (dav && dav.exitCode === null) dav.kill('SIGKILL');
+    });
     await waitFor(() => /listening on http:\/\/127.0.0.1:(\d+)/.test(p.output()), 20_000, 'listening');
     const port = Number(/listening on http:\/\/127.0.0.1:(\d+)/.exec(p.output())![1]);
-    await waitFor(() => /offload destination .* cannot be reached|offload to .* failed/.test(p.output()), 60_000, 'an offload failure while the destination is down');
-    dav = spawn('rclone', ['serve', 'webdav', davDir, '--addr', `127.0.0.1:${davPort}`, '--user', 'spim', '--pass', davPass], { stdio: 'ignore' });
+    await waitFor(
+      () => /offload destination .* cannot be reached|offload to .* failed/.test(p.output()),
+      60_000,
+      'an offload failure while the destination is down',
+    );
+    dav = spawn('rclone', ['serve', 'webdav', davDir, '--addr', `127.0.0.1:${davPort}`, '--user', 'spim', '--pass', davPass], {
+      stdio: 'ignore',
+    });
     await waitFor(() => /offload complete/.test(p.output()), 120_000, 'the offload to complete');
     // Every HTTP answer, with the token where one is needed.
     const auth = { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}` };
@@ -248,22 +336,31 @@ describe('secrets never leave', () => {
     // Every WebSocket message a viewer gets in its first second or so (hello, history, status).
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${token}`);
     const messages: string[] = [];
-    ws.on('message', (d: Buffer, bin: boolean) => { if (!bin) messages.push(d.toString()); });
+    ws.on('message', (d: Buffer, bin: boolean) => {
+      if (!bin) messages.push(d.toString());
+    });
     await waitFor(() => messages.some((m) => m.includes('"type":"status"')), 10_000, 'a status message');
     ws.close();
     const printed = spawnSync(process.execPath, [BIN, 'config', '--print', '--config', cfgFile], { encoding: 'utf8', cwd: ROOT }).stdout;
     p.kill('SIGTERM');
     expect(await exited(p)).toBe(0);
-    const files = (root: string): string[] => fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+    const files = (root: string): string[] =>
+      fs
+        .readdirSync(root, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => path.join(e.parentPath, e.name));
     const stored = files(out);
     const offloaded = files(davDir);
     expect(stored.some((f) => f.endsWith('spimstream-manifest.json'))).toBe(true);
     expect(offloaded.some((f) => f.endsWith('spimstream-manifest.json'))).toBe(true);
     expect(offloaded.some((f) => f.endsWith('qc-report.html'))).toBe(true);
-    const manifest = JSON.parse(fs.readFileSync(stored.find((f) => f.endsWith('spimstream-manifest.json'))!, 'utf8')) as { config: { offload: { destination: string } } };
+    const manifest = JSON.parse(fs.readFileSync(stored.find((f) => f.endsWith('spimstream-manifest.json'))!, 'utf8')) as {
+      config: { offload: { destination: string } };
+    };
     expect(manifest.config.offload.destination).toMatch(/pass=\*\*\*:archive$/);
     const outputs: [string, string][] = [
-      ['log', p.output()], ['config --print', printed],
+      ['log', p.output()],
+      ['config --print', printed],
       ...answers.map((a, i): [string, string] => [`HTTP answer ${i}`, a]),
       ...messages.map((m, i): [string, string] => [`WebSocket message ${i}`, m]),
       ...[...stored, ...offloaded].map((f): [string, string] => [f, fs.readFileSync(f).toString('latin1')]),
@@ -272,7 +369,10 @@ describe('secrets never leave', () => {
     // The search itself can fail: the planted values are where the test put them.
     expect(fs.readFileSync(rcloneConf, 'utf8')).toContain(sak);
     expect(fs.readFileSync(cfgFile, 'utf8')).toContain(obscured);
-    for (const [where, text] of outputs) for (const s of planted) expect(text.includes(s), `${where} contains a planted secret (${s.slice(0, 4)}…)`).toBe(false);
-    expect(p.output()).toMatch(/offload destination :webdav,url='http:\/\/127.0.0.1:\d+',user=spim,pass=\*\*\*:archive cannot be reached|offload to :webdav.*pass=\*\*\*/);
+    for (const [where, text] of outputs)
+      for (const s of planted) expect(text.includes(s), `${where} contains a planted secret (${s.slice(0, 4)}…)`).toBe(false);
+    expect(p.output()).toMatch(
+      /offload destination :webdav,url='http:\/\/127.0.0.1:\d+',user=spim,pass=\*\*\*:archive cannot be reached|offload to :webdav.*pass=\*\*\*/,
+    );
   }, 240_000);
 });

@@ -6,10 +6,26 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import { H, HEADER_BYTES, S, SLOT_HEADER_BYTES } from '../src/ingest/ring-layout.js';
-import { BIN, ROOT, exited, oneLine, openArray, readPlane, shmPath, sleep, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import {
+  BIN,
+  ROOT,
+  exited,
+  oneLine,
+  openArray,
+  readPlane,
+  shmPath,
+  sleep,
+  spawnNode,
+  startTestApp,
+  storeDirs,
+  tmpDir,
+  waitFor,
+} from './helpers.js';
 
 const cleanup: (() => void)[] = [];
-afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
+afterEach(() => {
+  for (const f of cleanup.splice(0).reverse()) f();
+});
 const rm = (p: string) => cleanup.push(() => fs.rmSync(p, { recursive: true, force: true }));
 
 function cli(args: string[]): { code: number | null; out: string } {
@@ -21,7 +37,9 @@ function rawGet(port: number, p: string): Promise<{ status: number; body: string
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: p, method: 'GET' }, (res) => {
       let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('data', (d: Buffer) => {
+        body += d.toString();
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
@@ -33,7 +51,10 @@ function mountTmpfs(dir: string, sizeKb: number, ro = false): () => void {
   fs.mkdirSync(dir, { recursive: true });
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k${ro ? ',ro' : ''}`, 'tmpfs', dir]);
   // The mount point and the temporary folder made for it both go.
-  return () => { spawnSync('umount', [dir]); fs.rmSync(path.dirname(dir), { recursive: true, force: true }); };
+  return () => {
+    spawnSync('umount', [dir]);
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  };
 }
 
 describe('configuration and command line', () => {
@@ -41,9 +62,17 @@ describe('configuration and command line', () => {
     ['unknown key', '{"storage": {"codex": "gzip"}}', /config key "storage.codex" is unknown; allowed keys here: .*codec/],
     ['wrong type', '{"server": {"port": "8080"}}', /config key "server.port": expected number, got string/],
     ['bad enum', '{"storage": {"codec": "snappy"}}', /config key "storage.codec": "snappy" is not one of: blosc-zstd, blosc-lz4/],
-    ['shard not a multiple', '{"storage": {"chunk": [32, 256, 256], "shard": [48, 0, 0]}}', /config key "storage.shard": shard \[48,0,0\] must be a multiple of chunk/],
+    [
+      'shard not a multiple',
+      '{"storage": {"chunk": [32, 256, 256], "shard": [48, 0, 0]}}',
+      /config key "storage.shard": shard \[48,0,0\] must be a multiple of chunk/,
+    ],
     ['bad focus measure', '{"qc": {"focus": ["sharpness"]}}', /config key "qc.focus": "sharpness" is not one of: dcts, tenengrad/],
-    ['out of range', '{"camera": {"saturation_level": 70000}}', /config key "camera.saturation_level": 70000 must be an integer >= 1 and <= 65535/],
+    [
+      'out of range',
+      '{"camera": {"saturation_level": 70000}}',
+      /config key "camera.saturation_level": 70000 must be an integer >= 1 and <= 65535/,
+    ],
     ['not JSON', '{ port: 1 ', /is not valid JSON/],
   ];
   for (const [name, text, re] of cases) {
@@ -82,16 +111,34 @@ describe('security defaults', () => {
       expect(cfg.server.host).toBe('127.0.0.1');
       expect((app.server.address() as { address: string }).address).toBe('127.0.0.1');
       expect((await rawGet(app.port, '/index.html')).status).toBe(200);
-      for (const p of ['/../package.json', '/%2e%2e/package.json', '/%252e%252e/package.json', '/..%2fpackage.json', '/%2e%2e%2fpackage.json',
-        '/%2e%2e%2f%2e%2e%2fetc%2fpasswd', '/web/../../package.json', '/..%5cpackage.json', '/%00', '/%E0%A4%A']) {
+      for (const p of [
+        '/../package.json',
+        '/%2e%2e/package.json',
+        '/%252e%252e/package.json',
+        '/..%2fpackage.json',
+        '/%2e%2e%2fpackage.json',
+        '/%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+        '/web/../../package.json',
+        '/..%5cpackage.json',
+        '/%00',
+        '/%E0%A4%A',
+      ]) {
         const r = await rawGet(app.port, p);
         expect(r.status, p).not.toBe(200);
         expect(r.body, p).not.toMatch(/"name": "spimstream"|root:x:0/);
         expect(r.body, p).not.toMatch(/\n\s+at /);
       }
-      const big = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: JSON.stringify({ notes: 'x'.repeat(70 * 1024) }), headers: { 'content-type': 'application/json' } });
+      const big = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, {
+        method: 'POST',
+        body: JSON.stringify({ notes: 'x'.repeat(70 * 1024) }),
+        headers: { 'content-type': 'application/json' },
+      });
       expect(big.status).toBe(413);
-      const bad = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user": 1}', headers: { 'content-type': 'application/json' } });
+      const bad = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, {
+        method: 'POST',
+        body: '{"user": 1}',
+        headers: { 'content-type': 'application/json' },
+      });
       expect(bad.status).toBe(400);
       expect(await bad.json()).toEqual({ error: 'metadata field "user" must be a string' });
     } finally {
@@ -100,18 +147,35 @@ describe('security defaults', () => {
   });
 
   it('with a token, the WebSocket and the POST endpoints need it', async () => {
-    const { app } = await startTestApp({ source: 'sim', storage: { enabled: false }, sim: { width: 64, height: 64, fps: 5 }, server: { token: 's3cret' } });
+    const { app } = await startTestApp({
+      source: 'sim',
+      storage: { enabled: false },
+      sim: { width: 64, height: 64, fps: 5 },
+      server: { token: 's3cret' },
+    });
     try {
-      const noTok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user":"x"}', headers: { 'content-type': 'application/json' } });
-      expect(noTok.status).toBe(401);
-      const ok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, { method: 'POST', body: '{"user":"x"}', headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' } });
-      expect(ok.status).toBe(200);
-      const status = (url: string) => new Promise<string>((resolve) => {
-        const ws = new WebSocket(url);
-        ws.on('unexpected-response', (_q, res) => resolve(String(res.statusCode)));
-        ws.on('open', () => { ws.close(); resolve('open'); });
-        ws.on('error', () => undefined);
+      const noTok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, {
+        method: 'POST',
+        body: '{"user":"x"}',
+        headers: { 'content-type': 'application/json' },
       });
+      expect(noTok.status).toBe(401);
+      const ok = await fetch(`http://127.0.0.1:${app.port}/api/metadata`, {
+        method: 'POST',
+        body: '{"user":"x"}',
+        headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' },
+      });
+      expect(ok.status).toBe(200);
+      const status = (url: string) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.on('unexpected-response', (_q, res) => resolve(String(res.statusCode)));
+          ws.on('open', () => {
+            ws.close();
+            resolve('open');
+          });
+          ws.on('error', () => undefined);
+        });
       expect(await status(`ws://127.0.0.1:${app.port}/ws`)).toBe('401');
       expect(await status(`ws://127.0.0.1:${app.port}/ws?token=s3cret`)).toBe('open');
     } finally {
@@ -129,7 +193,9 @@ describe('security defaults', () => {
       expect(second.out).toMatch(/spimstream: ring .* is already used by another spimstream \(pid \d+, lock .*\.lock\); stop it first/);
       const samePort = cli(['run', '--source', `shm:${ring}-other`, '--port', String(app.port)]);
       expect(samePort.code).toBe(2);
-      expect(samePort.out).toMatch(new RegExp(`spimstream: port ${app.port} on 127.0.0.1 is already in use \\(another spimstream\\?\\); choose another with --port`));
+      expect(samePort.out).toMatch(
+        new RegExp(`spimstream: port ${app.port} on 127.0.0.1 is already in use \\(another spimstream\\?\\); choose another with --port`),
+      );
     } finally {
       await app.stop();
     }
@@ -146,7 +212,15 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
 
   async function produce(w: RingWriter, app: Awaited<ReturnType<typeof startTestApp>>['app'], from: number, to: number): Promise<void> {
     for (let i = from; i < to; i++) {
-      w.publish(new Uint8Array(frame(i).buffer), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: Math.floor(i / 4), c: 0, z: i % 4, view: 0, flags: 0 });
+      w.publish(new Uint8Array(frame(i).buffer), {
+        cameraCounter: i,
+        timestampNs: Date.now() * 1e6,
+        t: Math.floor(i / 4),
+        c: 0,
+        z: i % 4,
+        view: 0,
+        flags: 0,
+      });
       await waitFor(() => app.pipeline.counters.framesReceived > i, 5000, `frame ${i}`);
     }
   }
@@ -162,7 +236,8 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
   it('ring header corrupted mid-run: detaches naming the field, finalizes the store, stored frames intact', async () => {
     const ring = shmPath('corrupt');
     const out = tmpDir('corrupt');
-    rm(ring); rm(out);
+    rm(ring);
+    rm(out);
     const w = RingWriter.create(ring, geom);
     w.startAcquisition();
     const { app } = await startTestApp({ source: `shm:${ring}`, storage: { out, chunk: [4, 64, 64], shard: [4, 0, 0] } });
@@ -199,8 +274,16 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
       w.beginWithoutFinishing(2);
       const slot = HEADER_BYTES + 2 * w.slotStride;
       const fd = fs.openSync(ring, 'r+');
-      const u32 = (v: number, at: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); fs.writeSync(fd, b, 0, 4, at); };
-      const u64 = (v: number, at: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); fs.writeSync(fd, b, 0, 8, at); };
+      const u32 = (v: number, at: number) => {
+        const b = Buffer.alloc(4);
+        b.writeUInt32LE(v);
+        fs.writeSync(fd, b, 0, 4, at);
+      };
+      const u64 = (v: number, at: number) => {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(v));
+        fs.writeSync(fd, b, 0, 8, at);
+      };
       u32(6144, slot + S.payloadBytes);
       u32(32, slot + S.width);
       u32(48, slot + S.height);
@@ -225,7 +308,9 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
     const { app, rec } = await startTestApp({ source: 'sim', storage: { out: file }, sim: { width: 64, height: 64, fps: 20 } });
     try {
       await waitFor(() => (rec.events['frame-qc']?.length ?? 0) > 5, 10000, 'QC to run');
-      expect(rec.events['storage-error']?.[0]?.message).toMatch(/cannot create output directory .*not-a-dir|output path .*not-a-dir is not a directory|a parent of this path is a file/);
+      expect(rec.events['storage-error']?.[0]?.message).toMatch(
+        /cannot create output directory .*not-a-dir|output path .*not-a-dir is not a directory|a parent of this path is a file/,
+      );
       const r = await fetch(`http://127.0.0.1:${app.port}/readyz`);
       expect(r.status).toBe(503);
       expect((await r.json()).storage_error).toMatch(/not-a-dir/);
@@ -239,10 +324,16 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
   it('an unwritable (read-only) output directory gets a clear error', async () => {
     const mnt = path.join(tmpDir('ro'), 'mnt');
     cleanup.push(mountTmpfs(mnt, 1024, true));
-    const { app, rec } = await startTestApp({ source: 'sim', storage: { out: mnt, min_free_bytes: 0 }, sim: { width: 64, height: 64, fps: 20 } });
+    const { app, rec } = await startTestApp({
+      source: 'sim',
+      storage: { out: mnt, min_free_bytes: 0 },
+      sim: { width: 64, height: 64, fps: 20 },
+    });
     try {
       await waitFor(() => (rec.events['storage-error']?.length ?? 0) > 0, 10000, 'the storage error');
-      expect(rec.events['storage-error']![0].message, rec.events['storage-error']![0].message).toMatch(/cannot create store .*: the file system is read-only \(EROFS\)/);
+      expect(rec.events['storage-error']![0].message, rec.events['storage-error']![0].message).toMatch(
+        /cannot create store .*: the file system is read-only \(EROFS\)/,
+      );
     } finally {
       await app.stop();
     }
@@ -256,20 +347,39 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
     const g = { ...geom, width: 256, height: 256, zPlanes: 4 };
     const w = RingWriter.create(ring, g);
     w.startAcquisition();
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out: mnt, min_free_bytes: 0, codec: 'none', chunk: [4, 256, 256], shard: [4, 0, 0] } });
+    const { app, rec } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: { out: mnt, min_free_bytes: 0, codec: 'none', chunk: [4, 256, 256], shard: [4, 0, 0] },
+    });
     try {
       const px = new Uint16Array(256 * 256);
       let i = 0;
       while ((rec.events['storage-error']?.length ?? 0) === 0 && i < 200) {
         for (let k = 0; k < px.length; k++) px[k] = 100 + ((k + i) % 3000);
-        w.publish(new Uint8Array(px.buffer), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: Math.floor(i / 4), c: 0, z: i % 4, view: 0, flags: 0 });
+        w.publish(new Uint8Array(px.buffer), {
+          cameraCounter: i,
+          timestampNs: Date.now() * 1e6,
+          t: Math.floor(i / 4),
+          c: 0,
+          z: i % 4,
+          view: 0,
+          flags: 0,
+        });
         i++;
         await waitFor(() => app.pipeline.counters.framesReceived >= i, 5000, `frame ${i}`);
         await sleep(5);
       }
       expect(rec.events['storage-error']?.[0]?.message).toMatch(/cannot (write|update metadata of) .*: the disk is full \(ENOSPC\)/);
       for (let k = 0; k < 8; k++) {
-        w.publish(new Uint8Array(px.buffer), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: Math.floor(i / 4), c: 0, z: i % 4, view: 0, flags: 0 });
+        w.publish(new Uint8Array(px.buffer), {
+          cameraCounter: i,
+          timestampNs: Date.now() * 1e6,
+          t: Math.floor(i / 4),
+          c: 0,
+          z: i % 4,
+          view: 0,
+          flags: 0,
+        });
         i++;
       }
       await waitFor(() => app.pipeline.counters.framesReceived >= i, 5000, 'frames after the error');
@@ -281,7 +391,9 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
       w.close();
     }
     const [dir] = storeDirs(mnt);
-    const shards = (fs.readdirSync(path.join(dir, '0', 'c'), { recursive: true }) as string[]).filter((f) => !path.basename(f).startsWith('.') && fs.statSync(path.join(dir, '0', 'c', f)).isFile());
+    const shards = (fs.readdirSync(path.join(dir, '0', 'c'), { recursive: true }) as string[]).filter(
+      (f) => !path.basename(f).startsWith('.') && fs.statSync(path.join(dir, '0', 'c', f)).isFile(),
+    );
     expect(shards.length).toBeGreaterThan(0);
     const arr = await openArray(dir);
     for (const s of shards) {
@@ -296,10 +408,16 @@ describe('bad input: a clear error, nothing already stored is lost', () => {
   it('the disk guard stops storing before the disk is full, loudly', async () => {
     const out = tmpDir('guard');
     rm(out);
-    const { app, rec } = await startTestApp({ source: 'sim', storage: { out, min_free_bytes: 1e18 }, sim: { width: 64, height: 64, fps: 20 } });
+    const { app, rec } = await startTestApp({
+      source: 'sim',
+      storage: { out, min_free_bytes: 1e18 },
+      sim: { width: 64, height: 64, fps: 20 },
+    });
     try {
       await waitFor(() => (rec.events['storage-error']?.length ?? 0) > 0, 10000, 'the disk guard');
-      expect(rec.events['storage-error']![0].message).toMatch(/disk guard: .* GB free on the output disk .*below storage.min_free_bytes .*storing stopped, QC and preview continue/);
+      expect(rec.events['storage-error']![0].message).toMatch(
+        /disk guard: .* GB free on the output disk .*below storage.min_free_bytes .*storing stopped, QC and preview continue/,
+      );
       await waitFor(() => app.pipeline.counters.framesUnstored > 0, 5000, 'unstored frames to be counted');
       const m = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
       expect(m).toMatch(/spimstream_storage_ok\{camera="cam0"\} 0/);
@@ -334,38 +452,76 @@ describe('life cycle', () => {
     const dir = tmpDir('hup');
     rm(dir);
     const file = path.join(dir, 'c.json');
-    fs.writeFileSync(file, JSON.stringify({ storage: { enabled: false }, sim: { width: 64, height: 64, fps: 20 }, qc: { thresholds: { drift_um: 2 } } }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ storage: { enabled: false }, sim: { width: 64, height: 64, fps: 20 }, qc: { thresholds: { drift_um: 2 } } }),
+    );
     const p = spawnNode([BIN, 'run', '--config', file, '--port', '0', '--json-logs']);
     try {
       await waitFor(() => /listening on http:\/\/127.0.0.1:(\d+)/.test(p.output()), 10000, 'listening');
       const port = Number(/listening on http:\/\/127.0.0.1:(\d+)/.exec(p.output())![1]);
-      await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { counters: { framesReceived: number } }).counters.framesReceived > 5, 10000, 'frames');
-      fs.writeFileSync(file, JSON.stringify({ storage: { enabled: false }, sim: { width: 64, height: 64, fps: 20 }, qc: { thresholds: { drift_um: 7.5 } } }));
-      const before = ((await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { counters: { framesReceived: number } }).counters.framesReceived;
+      await waitFor(
+        async () =>
+          ((await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { counters: { framesReceived: number } }).counters
+            .framesReceived > 5,
+        10000,
+        'frames',
+      );
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ storage: { enabled: false }, sim: { width: 64, height: 64, fps: 20 }, qc: { thresholds: { drift_um: 7.5 } } }),
+      );
+      const before = ((await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { counters: { framesReceived: number } })
+        .counters.framesReceived;
       p.kill('SIGHUP');
       await waitFor(() => /thresholds reloaded/.test(p.output()), 5000, 'reload');
       const cfg = (await (await fetch(`http://127.0.0.1:${port}/api/config`)).json()) as { qc: { thresholds: { drift_um: number } } };
       expect(cfg.qc.thresholds.drift_um).toBe(7.5);
       await sleep(500);
-      const after = ((await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { counters: { framesReceived: number; framesOverrun: number } }).counters;
+      const after = (
+        (await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as {
+          counters: { framesReceived: number; framesOverrun: number };
+        }
+      ).counters;
       expect(after.framesReceived).toBeGreaterThan(before);
       expect(after.framesOverrun).toBe(0);
       expect(p.output()).toMatch(/reload: thresholds reloaded \(qc.thresholds.drift_um\)"/);
       // A key that only a restart applies is named as such, not reported as reloaded.
-      fs.writeFileSync(file, JSON.stringify({ storage: { enabled: false }, sim: { width: 64, height: 64, fps: 20 }, qc: { thresholds: { drift_um: 7.5 } }, preview: { fps: 3 } }));
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          storage: { enabled: false },
+          sim: { width: 64, height: 64, fps: 20 },
+          qc: { thresholds: { drift_um: 7.5 } },
+          preview: { fps: 3 },
+        }),
+      );
       p.kill('SIGHUP');
-      await waitFor(() => /reload: no threshold changed; changed but needs a restart to take effect: preview.fps"/.test(p.output()), 5000, 'the restart-needed reload line');
+      await waitFor(
+        () => /reload: no threshold changed; changed but needs a restart to take effect: preview.fps"/.test(p.output()),
+        5000,
+        'the restart-needed reload line',
+      );
     } finally {
       p.kill('SIGTERM');
       await exited(p);
     }
   });
   it('a disk-guard margin below what can wait for the disk is warned about at acquisition start', async () => {
-    for (const [min, warned] of [[1e6, true], [2e9, false]] as const) {
+    for (const [min, warned] of [
+      [1e6, true],
+      [2e9, false],
+    ] as const) {
       const out = tmpDir('guard-margin');
-      const { app, rec } = await startTestApp({ source: 'sim', storage: { out, min_free_bytes: min }, sim: { width: 64, height: 64, fps: 20 } });
+      const { app, rec } = await startTestApp({
+        source: 'sim',
+        storage: { out, min_free_bytes: min },
+        sim: { width: 64, height: 64, fps: 20 },
+      });
       const said: string[] = [];
-      app.bus.on('log', (e) => { if (/^storage\.min_free_bytes/.test(e.msg)) said.push(e.msg); });
+      app.bus.on('log', (e) => {
+        if (/^storage\.min_free_bytes/.test(e.msg)) said.push(e.msg);
+      });
       try {
         await waitFor(() => (rec.events['acquisition-started']?.length ?? 0) > 0, 30_000, 'the acquisition');
       } finally {

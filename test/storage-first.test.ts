@@ -11,7 +11,9 @@ import WebSocket from 'ws';
 import { BIN, exited, openArray, readFrameLog, shmPath, spawnNode, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const files: string[] = [];
-afterEach(() => { for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of files.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 describe('storage first under a QC overload', () => {
   it('QC is sampled (counted), shards are final while the acquisition runs, every stored frame is bit-exact', async () => {
@@ -20,17 +22,39 @@ describe('storage first under a QC overload', () => {
     const log = path.join(out, 'frames.jsonl');
     files.push(ring, `${ring}.lock`, out);
     const { app, rec } = await startTestApp({
-      source: `shm:${ring}`, storage: { out: path.join(out, 'data') },
+      source: `shm:${ring}`,
+      storage: { out: path.join(out, 'data') },
       qc: { drift_planes: 'all', drift_upsample: 50, focus: ['dcts', 'tenengrad', 'laplacian_variance', 'brenner'] },
     });
-    const sim = spawnNode([BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '400', '--slots', '256', '--log-frames', log]);
+    const sim = spawnNode([
+      BIN,
+      'sim',
+      '--ring',
+      ring,
+      '--width',
+      '256',
+      '--height',
+      '256',
+      '--z-planes',
+      '8',
+      '--channels',
+      '1',
+      '--fps',
+      '400',
+      '--slots',
+      '256',
+      '--log-frames',
+      log,
+    ]);
     let metrics = '';
     // A viewer asking for 30 previews a second: while the workers are behind, previews yield first.
     const logs: string[] = [];
     app.bus.on('log', (l) => logs.push(l.msg));
     let previews = 0;
     const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
-    ws.on('message', (_d: Buffer, bin: boolean) => { if (bin) previews++; });
+    ws.on('message', (_d: Buffer, bin: boolean) => {
+      if (bin) previews++;
+    });
     ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 30, format: 'raw' })));
     ws.on('error', () => undefined);
     try {
@@ -39,7 +63,11 @@ describe('storage first under a QC overload', () => {
       await waitFor(() => (rec.events['chunk-stored']?.length ?? 0) >= 8, 60000, 'chunks stored while the producer runs');
       expect(sim.exitCode, sim.output()).toBeNull();
       expect(app.pipeline.counters.qcSampled, 'QC overloaded: focus and drift sampled').toBeGreaterThan(0);
-      await waitFor(() => app.pipeline.counters.previewsThrottled > 0 && previews > 0, 60000, 'previews throttled, and still some arriving');
+      await waitFor(
+        () => app.pipeline.counters.previewsThrottled > 0 && previews > 0,
+        60000,
+        'previews throttled, and still some arriving',
+      );
       sim.kill('SIGTERM');
       expect(await exited(sim), sim.output()).toBe(0);
       await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 60000, 'the acquisition finished');
@@ -49,7 +77,10 @@ describe('storage first under a QC overload', () => {
       await app.stop();
     }
     expect(metrics).toMatch(/spimstream_previews_throttled_total\{[^}]*\} [1-9]/);
-    expect(logs.some((m) => m.startsWith('previews throttled to 1 per second')), logs.join('\n')).toBe(true);
+    expect(
+      logs.some((m) => m.startsWith('previews throttled to 1 per second')),
+      logs.join('\n'),
+    ).toBe(true);
     const s = rec.events['acquisition-finished']![0].summary;
     expect(s.qcSampled, 'QC overloaded: focus and drift sampled').toBeGreaterThan(0);
     const qcEvents = rec.events['frame-qc'] ?? [];

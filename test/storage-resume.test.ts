@@ -11,7 +11,9 @@ import { RingWriter } from '../src/ingest/ring-writer.js';
 import { openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: (() => void)[] = [];
-afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
+afterEach(() => {
+  for (const f of cleanup.splice(0).reverse()) f();
+});
 
 const W = 256;
 const H = 256;
@@ -26,7 +28,10 @@ function mountTmpfs(kb: number): string {
   const dir = path.join(tmpDir('resume'), 'mnt');
   fs.mkdirSync(dir);
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kb}k`, 'tmpfs', dir]);
-  cleanup.push(() => { spawnSync('umount', ['-l', dir]); fs.rmSync(path.dirname(dir), { recursive: true, force: true }); });
+  cleanup.push(() => {
+    spawnSync('umount', ['-l', dir]);
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  });
   return dir;
 }
 
@@ -35,13 +40,33 @@ async function run(kind: 'ENOSPC' | 'EROFS'): Promise<void> {
   const out = path.join(mnt, 'data');
   const ring = shmPath(`resume-${kind}`);
   cleanup.push(() => fs.rmSync(ring, { force: true }));
-  const w = RingWriter.create(ring, { width: W, height: H, dtype: 'uint16', bitDepth: 16, slotCount: 32, zPlanes: Z, channels: 1, views: 1 });
+  const w = RingWriter.create(ring, {
+    width: W,
+    height: H,
+    dtype: 'uint16',
+    bitDepth: 16,
+    slotCount: 32,
+    zPlanes: Z,
+    channels: 1,
+    views: 1,
+  });
   w.startAcquisition();
-  const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, min_free_bytes: 0, codec: 'none', chunk: [Z, W, H], shard: [Z, 0, 0] } });
+  const { app, rec } = await startTestApp({
+    source: `shm:${ring}`,
+    storage: { out, min_free_bytes: 0, codec: 'none', chunk: [Z, W, H], shard: [Z, 0, 0] },
+  });
   let i = 0;
   const publish = async (n: number) => {
     for (let k = 0; k < n; k++, i++) {
-      w.publish(new Uint8Array(plane(i).buffer), { cameraCounter: i, timestampNs: Date.now() * 1e6, t: Math.floor(i / Z), c: 0, z: i % Z, view: 0, flags: 0 });
+      w.publish(new Uint8Array(plane(i).buffer), {
+        cameraCounter: i,
+        timestampNs: Date.now() * 1e6,
+        t: Math.floor(i / Z),
+        c: 0,
+        z: i % Z,
+        view: 0,
+        flags: 0,
+      });
       const want = i + 1;
       await waitFor(() => app.pipeline.counters.framesReceived >= want, 10_000, `frame ${want}`);
     }
@@ -77,7 +102,10 @@ async function run(kind: 'ENOSPC' | 'EROFS'): Promise<void> {
     w.finishAcquisition();
     await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) === 1, 15_000, 'the acquisition to finish');
     const summary = rec.events['acquisition-finished']![0].summary;
-    const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => { m[e.reason] = (m[e.reason] ?? 0) + e.count; return m; }, {});
+    const unstored = (rec.events['frames-unstored'] ?? []).reduce<Record<string, number>>((m, e) => {
+      m[e.reason] = (m[e.reason] ?? 0) + e.count;
+      return m;
+    }, {});
     expect(Object.keys(unstored), JSON.stringify(rec.events['storage-error'])).toEqual([kind]);
     expect(summary.framesReceived).toBe(i);
     expect(summary.framesUnstored).toBe(unstored[kind]);

@@ -29,7 +29,10 @@ function compare(frames: Uint16Array[], g: TileGeometry): void {
     const hist = new Uint32Array(65536);
     histogramToTiles(f, hist, a, z % g.cz, g, nzA);
     const got = histogramToTilesSimd(f, b, z % g.cz, g, nzB);
-    expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(hist.buffer)), `histogram of plane ${z}`).toBe(0);
+    expect(
+      Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(hist.buffer)),
+      `histogram of plane ${z}`,
+    ).toBe(0);
   });
   expect(Buffer.compare(Buffer.from(new Uint8Array(b)), Buffer.from(new Uint8Array(a))), 'z-block bytes').toBe(0);
   expect([...nzB]).toEqual([...nzA]);
@@ -54,9 +57,19 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
 
   it('equals the JS kernel on random frames: whole tiles, partial edge tiles in x and y, an all-zero tile, tiles taller than one kernel call', () => {
     const rnd = mulberry32(11);
-    for (const [w, h, cz, cy, cx, zeroCols] of [[128, 96, 3, 32, 64, 0], [176, 70, 4, 32, 64, 64], [48, 48, 2, 48, 48, 0], [2048, 40, 2, 16, 256, 0], [256, 300, 2, 256, 128, 0], [64, 200, 2, 160, 64, 0]]) {
+    for (const [w, h, cz, cy, cx, zeroCols] of [
+      [128, 96, 3, 32, 64, 0],
+      [176, 70, 4, 32, 64, 64],
+      [48, 48, 2, 48, 48, 0],
+      [2048, 40, 2, 16, 256, 0],
+      [256, 300, 2, 256, 128, 0],
+      [64, 200, 2, 160, 64, 0],
+    ]) {
       const g = geometry(w, h, cz, cy, cx);
-      compare(Array.from({ length: cz + 1 }, () => randomFrame(w, h, rnd, zeroCols)), g);
+      compare(
+        Array.from({ length: cz + 1 }, () => randomFrame(w, h, rnd, zeroCols)),
+        g,
+      );
     }
   });
 
@@ -73,7 +86,10 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
 
   it('sampled QC: the histogram holds exactly every 4th row, the z-block every byte', () => {
     const rnd = mulberry32(5);
-    for (const [w, h, cy, cx] of [[256, 300, 256, 128], [64, 37, 16, 64]]) {
+    for (const [w, h, cy, cx] of [
+      [256, 300, 256, 128],
+      [64, 37, 16, 64],
+    ]) {
       const g = geometry(w, h, 2, cy, cx);
       const f = randomFrame(w, h, rnd);
       const a = new SharedArrayBuffer(g.tilesX * g.tilesY * chunkBytesOf(g));
@@ -101,8 +117,21 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
     const run = (sampled: boolean) => {
       const block = new SharedArrayBuffer(chunkBytesOf(g));
       const r = runFrameTask({
-        kind: 'frame', frames: f.buffer as SharedArrayBuffer, frameOffset: 0, width: w, height: h, bytesPerPixel: 2, saturationLevel: 4095, offset: 100,
-        qc: qcParamsFromConfig(DEFAULT_CONFIG), sampled, drift: false, driftReference: null, driftRefreshReference: false, mip: null, mipStep: 1,
+        kind: 'frame',
+        frames: f.buffer as SharedArrayBuffer,
+        frameOffset: 0,
+        width: w,
+        height: h,
+        bytesPerPixel: 2,
+        saturationLevel: 4095,
+        offset: 100,
+        qc: qcParamsFromConfig(DEFAULT_CONFIG),
+        sampled,
+        drift: false,
+        driftReference: null,
+        driftRefreshReference: false,
+        mip: null,
+        mipStep: 1,
         store: { block, nonZero: new SharedArrayBuffer(1), z: 0, geometry: g, simd: true },
       });
       return { qc: r.qc, block };
@@ -110,7 +139,7 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
     const full = run(false);
     const sampled = run(true);
     expect(full.qc.saturatedRatio).toBeCloseTo(1 / 32, 12);
-    expect(full.qc.mean).toBeCloseTo((((4095 + 7 * 1000) / 8) + 3 * 200) / 4, 9);
+    expect(full.qc.mean).toBeCloseTo(((4095 + 7 * 1000) / 8 + 3 * 200) / 4, 9);
     expect(sampled.qc.sampled).toBe(true);
     expect(sampled.qc.saturatedRatio).toBeCloseTo(1 / 8, 12);
     expect(sampled.qc.mean).toBeCloseTo((4095 + 7 * 1000) / 8, 9);

@@ -9,7 +9,9 @@ import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor, type Recorder } from './helpers.js';
 
 const cleanup: string[] = [];
-afterEach(() => { for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true }); });
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
+});
 
 interface Case {
   name: string;
@@ -40,7 +42,16 @@ function makeFrame(c: Case, t: number, ch: number, z: number): Uint16Array | Uin
 }
 
 async function pushAcquisition(c: Case, ring: string, rec: Recorder): Promise<number> {
-  const w = RingWriter.create(ring, { width: c.w, height: c.h, dtype: c.dtype, bitDepth: c.dtype === 'uint16' ? 16 : 8, slotCount: 16, zPlanes: c.Z, channels: c.C, views: 1 });
+  const w = RingWriter.create(ring, {
+    width: c.w,
+    height: c.h,
+    dtype: c.dtype,
+    bitDepth: c.dtype === 'uint16' ? 16 : 8,
+    slotCount: 16,
+    zPlanes: c.Z,
+    channels: c.C,
+    views: 1,
+  });
   w.startAcquisition();
   let n = 0;
   for (let t = 0; t < c.T; t++) {
@@ -66,9 +77,13 @@ async function writeStore(c: Case): Promise<{ dir: string; rec: Recorder; frames
   const ring = shmPath(c.name);
   cleanup.push(out, ring);
   const { app, rec } = await startTestApp({
-    source: `shm:${ring}`, ring_wait_seconds: 10,
+    source: `shm:${ring}`,
+    ring_wait_seconds: 10,
     storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, sharding: c.sharding, name: c.name },
-    channels: [{ name: 'a', color: 'FF0000' }, { name: 'b', color: '00FF00' }],
+    channels: [
+      { name: 'a', color: 'FF0000' },
+      { name: 'b', color: '00FF00' },
+    ],
   });
   let frames = 0;
   try {
@@ -92,7 +107,9 @@ async function expectBitExact(c: Case, dir: string): Promise<void> {
     for (let ch = 0; ch < c.C; ch++) {
       for (let z = 0; z < c.Z; z++) {
         const got = await readPlane(arr, t, ch, z);
-        const want = c.skip?.has(`${t}/${ch}/${z}`) ? new (c.dtype === 'uint16' ? Uint16Array : Uint8Array)(c.w * c.h) : makeFrame(c, t, ch, z);
+        const want = c.skip?.has(`${t}/${ch}/${z}`)
+          ? new (c.dtype === 'uint16' ? Uint16Array : Uint8Array)(c.w * c.h)
+          : makeFrame(c, t, ch, z);
         expect(got.length).toBe(want.length);
         if (Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(want.buffer)) !== 0) {
           throw new Error(`${c.name}: plane t=${t} c=${ch} z=${z} differs from what the producer wrote`);
@@ -103,13 +120,98 @@ async function expectBitExact(c: Case, dir: string): Promise<void> {
 }
 
 const cases: Case[] = [
-  { name: 'u16-odd-sharded-zstd', w: 37, h: 21, dtype: 'uint16', Z: 5, C: 2, T: 3, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [4, 32, 0], sharding: true },
-  { name: 'u16-odd-unsharded-gzip', w: 37, h: 21, dtype: 'uint16', Z: 5, C: 2, T: 2, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: false },
-  { name: 'u8-1x1-sharded-lz4', w: 1, h: 1, dtype: 'uint8', Z: 3, C: 1, T: 2, codec: 'blosc-lz4', chunk: [32, 256, 256], shard: [0, 0, 0], sharding: true },
-  { name: 'u8-odd-unsharded-zlib', w: 33, h: 17, dtype: 'uint8', Z: 3, C: 2, T: 2, codec: 'blosc-zlib', chunk: [2, 8, 8], shard: [0, 0, 0], sharding: false },
-  { name: 'u16-2000x1500-sharded-gzip', w: 2000, h: 1500, dtype: 'uint16', Z: 2, C: 1, T: 1, codec: 'gzip', chunk: [32, 256, 256], shard: [32, 1024, 0], sharding: true },
-  { name: 'u16-numcodecs-reference-path', w: 40, h: 24, dtype: 'uint16', Z: 3, C: 1, T: 2, codec: 'numcodecs-blosc-lz4', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: true },
-  { name: 'u16-holes-sharded-zstd', w: 40, h: 24, dtype: 'uint16', Z: 6, C: 1, T: 2, codec: 'blosc-zstd', chunk: [4, 16, 16], shard: [0, 0, 0], sharding: true, skip: new Set(['0/0/1', '1/0/4', '1/0/5']) },
+  {
+    name: 'u16-odd-sharded-zstd',
+    w: 37,
+    h: 21,
+    dtype: 'uint16',
+    Z: 5,
+    C: 2,
+    T: 3,
+    codec: 'blosc-zstd',
+    chunk: [2, 16, 16],
+    shard: [4, 32, 0],
+    sharding: true,
+  },
+  {
+    name: 'u16-odd-unsharded-gzip',
+    w: 37,
+    h: 21,
+    dtype: 'uint16',
+    Z: 5,
+    C: 2,
+    T: 2,
+    codec: 'gzip',
+    chunk: [2, 16, 16],
+    shard: [0, 0, 0],
+    sharding: false,
+  },
+  {
+    name: 'u8-1x1-sharded-lz4',
+    w: 1,
+    h: 1,
+    dtype: 'uint8',
+    Z: 3,
+    C: 1,
+    T: 2,
+    codec: 'blosc-lz4',
+    chunk: [32, 256, 256],
+    shard: [0, 0, 0],
+    sharding: true,
+  },
+  {
+    name: 'u8-odd-unsharded-zlib',
+    w: 33,
+    h: 17,
+    dtype: 'uint8',
+    Z: 3,
+    C: 2,
+    T: 2,
+    codec: 'blosc-zlib',
+    chunk: [2, 8, 8],
+    shard: [0, 0, 0],
+    sharding: false,
+  },
+  {
+    name: 'u16-2000x1500-sharded-gzip',
+    w: 2000,
+    h: 1500,
+    dtype: 'uint16',
+    Z: 2,
+    C: 1,
+    T: 1,
+    codec: 'gzip',
+    chunk: [32, 256, 256],
+    shard: [32, 1024, 0],
+    sharding: true,
+  },
+  {
+    name: 'u16-numcodecs-reference-path',
+    w: 40,
+    h: 24,
+    dtype: 'uint16',
+    Z: 3,
+    C: 1,
+    T: 2,
+    codec: 'numcodecs-blosc-lz4',
+    chunk: [2, 16, 16],
+    shard: [0, 0, 0],
+    sharding: true,
+  },
+  {
+    name: 'u16-holes-sharded-zstd',
+    w: 40,
+    h: 24,
+    dtype: 'uint16',
+    Z: 6,
+    C: 1,
+    T: 2,
+    codec: 'blosc-zstd',
+    chunk: [4, 16, 16],
+    shard: [0, 0, 0],
+    sharding: true,
+    skip: new Set(['0/0/1', '1/0/4', '1/0/5']),
+  },
 ];
 
 describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
@@ -125,13 +227,28 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
   }
 
   it('--append continues the time axis of a compatible store, bit-exact', async () => {
-    const c: Case = { name: 'append', w: 32, h: 16, dtype: 'uint16', Z: 2, C: 1, T: 2, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: true };
+    const c: Case = {
+      name: 'append',
+      w: 32,
+      h: 16,
+      dtype: 'uint16',
+      Z: 2,
+      C: 1,
+      T: 2,
+      codec: 'blosc-zstd',
+      chunk: [2, 16, 16],
+      shard: [0, 0, 0],
+      sharding: true,
+    };
     const out = tmpDir('append');
     cleanup.push(out);
     for (const round of [0, 1]) {
       const ring = shmPath(`append${round}`);
       cleanup.push(ring);
-      const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'same' } }, { append: round === 1 });
+      const { app, rec } = await startTestApp(
+        { source: `shm:${ring}`, storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'same' } },
+        { append: round === 1 },
+      );
       try {
         await pushAcquisition(c, ring, rec);
         await waitFor(() => (rec.events['acquisition-finished']?.length ?? 0) >= 1, 20000, 'finalized');
@@ -151,13 +268,37 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
   });
 
   it('one sidecar run, several acquisitions: each its own store', async () => {
-    const c: Case = { name: 'multi', w: 16, h: 16, dtype: 'uint8', Z: 2, C: 1, T: 1, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], sharding: true };
+    const c: Case = {
+      name: 'multi',
+      w: 16,
+      h: 16,
+      dtype: 'uint8',
+      Z: 2,
+      C: 1,
+      T: 1,
+      codec: 'gzip',
+      chunk: [2, 16, 16],
+      shard: [0, 0, 0],
+      sharding: true,
+    };
     const out = tmpDir('multi');
     const ring = shmPath('multi');
     cleanup.push(out, ring);
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'acq{acq}' } });
+    const { app, rec } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'acq{acq}' },
+    });
     try {
-      const w = RingWriter.create(ring, { width: 16, height: 16, dtype: 'uint8', bitDepth: 8, slotCount: 8, zPlanes: 2, channels: 1, views: 1 });
+      const w = RingWriter.create(ring, {
+        width: 16,
+        height: 16,
+        dtype: 'uint8',
+        bitDepth: 8,
+        slotCount: 8,
+        zPlanes: 2,
+        channels: 1,
+        views: 1,
+      });
       for (let acq = 1; acq <= 3; acq++) {
         w.startAcquisition();
         for (let z = 0; z < 2; z++) {
@@ -183,14 +324,34 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
     const out = tmpDir('views');
     const ring = shmPath('views');
     cleanup.push(out, ring);
-    const { app, rec } = await startTestApp({ source: `shm:${ring}`, storage: { out, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'mv' } });
+    const { app, rec } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: { out, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'mv' },
+    });
     try {
-      const w = RingWriter.create(ring, { width: 16, height: 8, dtype: 'uint16', bitDepth: 16, slotCount: 8, zPlanes: 2, channels: 1, views: 2 });
+      const w = RingWriter.create(ring, {
+        width: 16,
+        height: 8,
+        dtype: 'uint16',
+        bitDepth: 16,
+        slotCount: 8,
+        zPlanes: 2,
+        channels: 1,
+        views: 2,
+      });
       w.startAcquisition();
       let n = 0;
       for (const view of [0, 1]) {
         for (let z = 0; z < 2; z++) {
-          w.publish(new Uint8Array(new Uint16Array(128).fill(1000 + 100 * view + z).buffer), { cameraCounter: n++, timestampNs: Date.now() * 1e6, t: 0, c: 0, z, view, flags: 0 });
+          w.publish(new Uint8Array(new Uint16Array(128).fill(1000 + 100 * view + z).buffer), {
+            cameraCounter: n++,
+            timestampNs: Date.now() * 1e6,
+            t: 0,
+            c: 0,
+            z,
+            view,
+            flags: 0,
+          });
         }
       }
       await waitFor(() => (rec.events['frame-qc']?.length ?? 0) >= 4, 5000, 'frames');
@@ -224,7 +385,10 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
     const dv = new DataView(file.buffer, file.byteOffset, file.length);
     const bitwiseCrc = (d: Uint8Array) => {
       let x = 0xffffffff;
-      for (const b of d) { x ^= b; for (let k = 0; k < 8; k++) x = x & 1 ? (x >>> 1) ^ 0x82f63b78 : x >>> 1; }
+      for (const b of d) {
+        x ^= b;
+        for (let k = 0; k < 8; k++) x = x & 1 ? (x >>> 1) ^ 0x82f63b78 : x >>> 1;
+      }
       return (x ^ 0xffffffff) >>> 0;
     };
     expect(dv.getUint32(file.length - 4, true)).toBe(bitwiseCrc(file.subarray(idxStart, file.length - 4)));

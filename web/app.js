@@ -2,7 +2,24 @@ import { createPlots, updatePlots } from './plots.js';
 // spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get('token') || '';
-const state = { excluded: new Map(), hello: null, stream: null, kind: 'plane', lo: null, hi: null, img: null, imgW: 0, imgH: 0, zoom: 1, panX: 0, panY: 0, alerts: new Map(), byStream: {}, lastHist: null, frames: 0 };
+const state = {
+  excluded: new Map(),
+  hello: null,
+  stream: null,
+  kind: 'plane',
+  lo: null,
+  hi: null,
+  img: null,
+  imgW: 0,
+  imgH: 0,
+  zoom: 1,
+  panX: 0,
+  panY: 0,
+  alerts: new Map(),
+  byStream: {},
+  lastHist: null,
+  frames: 0,
+};
 const HISTORY_MS = 5 * 60 * 1000;
 let ws = null;
 let retry = 1000;
@@ -11,7 +28,10 @@ function connect() {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
   ws = new WebSocket(url);
   ws.binaryType = 'arraybuffer';
-  ws.onopen = () => { setConn(true); retry = 1000; };
+  ws.onopen = () => {
+    setConn(true);
+    retry = 1000;
+  };
   ws.onclose = (ev) => {
     // 1013: the sidecar has server.max_clients viewers already; try again less often.
     setConn(false, ev.code === 1013 ? `refused: ${ev.reason || 'too many viewers'}` : null);
@@ -24,7 +44,7 @@ function connect() {
 
 function setConn(ok, why = null) {
   const c = $('conn');
-  c.textContent = ok ? 'live' : why ?? 'reconnecting…';
+  c.textContent = ok ? 'live' : (why ?? 'reconnecting…');
   c.className = `conn ${ok ? 'ok' : 'bad'}`;
 }
 
@@ -33,10 +53,16 @@ function subscribe() {
   const auto = $('auto').checked;
   const lo = Number($('lo').value);
   const hi = Number($('hi').value);
-  ws.send(JSON.stringify({
-    type: 'subscribe', stream: state.stream, fps: Number($('fps').value), format: $('format').value,
-    window: auto || !(hi > lo) ? null : [lo, hi], mip: state.kind === 'mip',
-  }));
+  ws.send(
+    JSON.stringify({
+      type: 'subscribe',
+      stream: state.stream,
+      fps: Number($('fps').value),
+      format: $('format').value,
+      window: auto || !(hi > lo) ? null : [lo, hi],
+      mip: state.kind === 'mip',
+    }),
+  );
 }
 
 function onJson(m) {
@@ -46,12 +72,12 @@ function onJson(m) {
     const prev = state.stream;
     sel.innerHTML = '';
     for (const s of m.streams) sel.add(new Option(`${s.camera} · ${s.channel} · view ${s.view}`, s.id));
-    state.stream = m.streams.some((s) => s.id === prev) ? prev : m.streams[0]?.id ?? null;
+    state.stream = m.streams.some((s) => s.id === prev) ? prev : (m.streams[0]?.id ?? null);
     sel.value = state.stream;
     for (const a of m.alerts || []) state.alerts.set(`${a.name}/${a.stream}`, a);
     renderAlerts();
     fillMetadata(m.metadata);
-    $('focus-measure').textContent = (m.focus_measures?.[0]) || 'dcts';
+    $('focus-measure').textContent = m.focus_measures?.[0] || 'dcts';
     subscribe();
   } else if (m.type === 'history') {
     // The server's last minutes of every stream's series: the plots start filled after a reload.
@@ -80,7 +106,8 @@ function onJson(m) {
     onStatus(m);
   } else if (m.type === 'alert') {
     const k = `${m.name}/${m.stream}`;
-    if (m.active) state.alerts.set(k, m); else state.alerts.delete(k);
+    if (m.active) state.alerts.set(k, m);
+    else state.alerts.delete(k);
     renderAlerts();
   } else if (m.type === 'metadata') {
     fillMetadata(m.metadata);
@@ -97,7 +124,10 @@ function fmtBytes(b) {
   if (b === null || b === undefined) return '–';
   const u = ['B', 'kB', 'MB', 'GB', 'TB'];
   let i = 0;
-  while (b >= 1000 && i < u.length - 1) { b /= 1000; i++; }
+  while (b >= 1000 && i < u.length - 1) {
+    b /= 1000;
+    i++;
+  }
   return `${b.toFixed(1)} ${u[i]}`;
 }
 
@@ -120,12 +150,23 @@ function onStatus(m) {
   $('st-offload-box').hidden = !o;
   $('offload-stores').hidden = !o || o.stores.length === 0;
   if (o) {
-    $('st-offload').textContent = o.files === 0 ? 'all verified'
-      : `${o.files} files · ${fmtBytes(o.bytes)} waiting · oldest ${Math.round(o.lagSeconds)} s · ${fmtBytes(o.rateBps)}/s · ETA ${o.etaSeconds === null ? (o.stalled ? 'stalled' : '–') : fmtDur(o.etaSeconds)}${o.urgent ? ' · at storing\'s priority (local disk tight)' : ''}`;
-    $('offload-stores').textContent = o.stores.map((x) => `${x.store}: ${x.state} · ${x.verifiedFiles}/${x.files} files verified · ${fmtBytes(x.bytes - x.verifiedBytes)} left${x.state === 'complete' || x.etaSeconds === 0 ? '' : ` · ETA ${fmtDur(x.etaSeconds)}`}`).join('   |   ');
+    $('st-offload').textContent =
+      o.files === 0
+        ? 'all verified'
+        : `${o.files} files · ${fmtBytes(o.bytes)} waiting · oldest ${Math.round(o.lagSeconds)} s · ${fmtBytes(o.rateBps)}/s · ETA ${o.etaSeconds === null ? (o.stalled ? 'stalled' : '–') : fmtDur(o.etaSeconds)}${o.urgent ? " · at storing's priority (local disk tight)" : ''}`;
+    $('offload-stores').textContent = o.stores
+      .map(
+        (x) =>
+          `${x.store}: ${x.state} · ${x.verifiedFiles}/${x.files} files verified · ${fmtBytes(x.bytes - x.verifiedBytes)} left${x.state === 'complete' || x.etaSeconds === 0 ? '' : ` · ETA ${fmtDur(x.etaSeconds)}`}`,
+      )
+      .join('   |   ');
   }
   $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;
-  $('acq').textContent = m.acquisition ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}` : (m.attached ? 'idle' : 'waiting for ring…');
+  $('acq').textContent = m.acquisition
+    ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}`
+    : m.attached
+      ? 'idle'
+      : 'waiting for ring…';
   for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);
   drawPlots();
 }
@@ -134,11 +175,16 @@ function renderBaseline() {
   const box = $('baseline');
   box.hidden = state.excluded.size === 0;
   const why = { saturated: 'saturated', 'intensity-step': 'intensity changed' };
-  $('baseline-text').textContent = `QC not judged for ${[...state.excluded].map(([s, e]) => `${s} (${why[e.why] || e.why} since t=${e.t})`).join(', ')}: focus and drift are kept out of the baselines.`;
+  $('baseline-text').textContent =
+    `QC not judged for ${[...state.excluded].map(([s, e]) => `${s} (${why[e.why] || e.why} since t=${e.t})`).join(', ')}: focus and drift are kept out of the baselines.`;
 }
 
 async function rebaseline() {
-  const r = await fetch('/api/rebaseline', { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: '{}' });
+  const r = await fetch('/api/rebaseline', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: '{}',
+  });
   if (r.ok) {
     state.excluded.clear();
     renderBaseline();
@@ -205,7 +251,10 @@ function drawHist() {
   g.fillStyle = '#ff4040';
   if (sat < hi) {
     const x = Math.max(1, xOf(sat));
-    g.beginPath(); g.moveTo(x, 0); g.lineTo(x, c.height); g.stroke();
+    g.beginPath();
+    g.moveTo(x, 0);
+    g.lineTo(x, c.height);
+    g.stroke();
     g.fillText(`saturation ${sat}`, Math.max(0, x - 90), 22);
   } else {
     g.fillText(`saturation ${sat} →`, c.width - 110, 22);
@@ -215,7 +264,10 @@ function drawHist() {
     for (const v of [state.lo, state.hi]) {
       const x = xOf(v);
       if (x < 0 || x > c.width) continue;
-      g.beginPath(); g.moveTo(x, 26); g.lineTo(x, c.height); g.stroke();
+      g.beginPath();
+      g.moveTo(x, 26);
+      g.lineTo(x, c.height);
+      g.stroke();
     }
   }
 }
@@ -281,22 +333,35 @@ async function onPreview(buf) {
   const o = out.data;
   for (let i = 0; i < w * h; i++) {
     const v = grey[i] * 3;
-    o[i * 4] = lut[v]; o[i * 4 + 1] = lut[v + 1]; o[i * 4 + 2] = lut[v + 2]; o[i * 4 + 3] = 255;
+    o[i * 4] = lut[v];
+    o[i * 4 + 1] = lut[v + 1];
+    o[i * 4 + 2] = lut[v + 2];
+    o[i * 4 + 3] = 255;
   }
   if ($('sathl').checked && satCount > 0) {
     const sv = new DataView(buf, HEADER + imageBytes, satCount * 4);
     for (let k = 0; k < satCount; k++) {
       const i = sv.getUint32(k * 4, true);
-      o[i * 4] = 255; o[i * 4 + 1] = 0; o[i * 4 + 2] = 0;
+      o[i * 4] = 255;
+      o[i * 4 + 1] = 0;
+      o[i * 4 + 2] = 0;
     }
   }
   frameCanvas.width = w;
   frameCanvas.height = h;
   frameCanvas.getContext('2d').putImageData(out, 0, 0);
-  if (state.imgW !== w || state.imgH !== h) { state.imgW = w; state.imgH = h; it(); }
+  if (state.imgW !== w || state.imgH !== h) {
+    state.imgW = w;
+    state.imgH = h;
+    it();
+  }
   state.frames++;
-  $('imginfo').textContent = `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h}${level > 0 ? ` (pyramid level ${level})` : ''} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
-  if ($('auto').checked) { $('lo').value = Math.round(state.lo); $('hi').value = Math.round(state.hi); }
+  $('imginfo').textContent =
+    `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h}${level > 0 ? ` (pyramid level ${level})` : ''} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
+  if ($('auto').checked) {
+    $('lo').value = Math.round(state.lo);
+    $('hi').value = Math.round(state.hi);
+  }
   draw();
 }
 
@@ -334,33 +399,67 @@ $('meta').addEventListener('submit', async (e) => {
   const body = {};
   for (const k of ['user', 'project', 'sample', 'notes']) body[k] = f.elements[k].value;
   $('metastate').textContent = 'saving…';
-  const r = await fetch('/api/metadata', { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  const r = await fetch('/api/metadata', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
   $('metastate').textContent = r.ok ? 'saved' : `error: ${(await r.json()).error}`;
 });
 
 const view = $('view');
-view.addEventListener('wheel', (e) => {
-  e.preventDefault();
-  const f = e.deltaY < 0 ? 1.2 : 1 / 1.2;
-  const r = view.getBoundingClientRect();
-  const mx = e.clientX - r.left;
-  const my = e.clientY - r.top;
-  state.panX = mx - (mx - state.panX) * f;
-  state.panY = my - (my - state.panY) * f;
-  state.zoom *= f;
-  draw();
-}, { passive: false });
+view.addEventListener(
+  'wheel',
+  (e) => {
+    e.preventDefault();
+    const f = e.deltaY < 0 ? 1.2 : 1 / 1.2;
+    const r = view.getBoundingClientRect();
+    const mx = e.clientX - r.left;
+    const my = e.clientY - r.top;
+    state.panX = mx - (mx - state.panX) * f;
+    state.panY = my - (my - state.panY) * f;
+    state.zoom *= f;
+    draw();
+  },
+  { passive: false },
+);
 let drag = null;
-view.addEventListener('mousedown', (e) => { drag = [e.clientX - state.panX, e.clientY - state.panY]; view.style.cursor = 'grabbing'; });
-window.addEventListener('mouseup', () => { drag = null; view.style.cursor = 'grab'; });
-window.addEventListener('mousemove', (e) => { if (drag) { state.panX = e.clientX - drag[0]; state.panY = e.clientY - drag[1]; draw(); } });
+view.addEventListener('mousedown', (e) => {
+  drag = [e.clientX - state.panX, e.clientY - state.panY];
+  view.style.cursor = 'grabbing';
+});
+window.addEventListener('mouseup', () => {
+  drag = null;
+  view.style.cursor = 'grab';
+});
+window.addEventListener('mousemove', (e) => {
+  if (drag) {
+    state.panX = e.clientX - drag[0];
+    state.panY = e.clientY - drag[1];
+    draw();
+  }
+});
 window.addEventListener('resize', fit);
 $('fit').addEventListener('click', fit);
-$('rebaseline').addEventListener('click', () => { void rebaseline(); });
-$('stream').addEventListener('change', (e) => { state.stream = e.target.value; subscribe(); drawPlots(); });
-for (const r of document.querySelectorAll('input[name=kind]')) r.addEventListener('change', (e) => { state.kind = e.target.value; subscribe(); });
+$('rebaseline').addEventListener('click', () => {
+  void rebaseline();
+});
+$('stream').addEventListener('change', (e) => {
+  state.stream = e.target.value;
+  subscribe();
+  drawPlots();
+});
+for (const r of document.querySelectorAll('input[name=kind]'))
+  r.addEventListener('change', (e) => {
+    state.kind = e.target.value;
+    subscribe();
+  });
 for (const id of ['auto', 'fps', 'format']) $(id).addEventListener('change', subscribe);
-for (const id of ['lo', 'hi']) $(id).addEventListener('change', () => { $('auto').checked = false; subscribe(); });
+for (const id of ['lo', 'hi'])
+  $(id).addEventListener('change', () => {
+    $('auto').checked = false;
+    subscribe();
+  });
 $('lut').addEventListener('change', () => undefined);
 setInterval(drawPlots, 1000);
 // For debugging in the browser console (and the end-to-end test): the live state.

@@ -6,15 +6,30 @@ const H = 110;
 const PLOTS = {
   focus: { el: 'p-focus', series: [['focus', 'stack mean', '#7ee787']], unit: '', digits: 4 },
   sat: { el: 'p-sat', series: [['sat', 'saturated', '#ff7b72']], unit: '%', digits: 3, floor0: true },
-  drift: { el: 'p-drift', series: [['dx', 'x', '#ff5050'], ['dy', 'y', '#50a0ff']], unit: 'µm', digits: 2, symmetric: true },
+  drift: {
+    el: 'p-drift',
+    series: [
+      ['dx', 'x', '#ff5050'],
+      ['dy', 'y', '#50a0ff'],
+    ],
+    unit: 'µm',
+    digits: 2,
+    symmetric: true,
+  },
   int: { el: 'p-int', series: [['int', 'relative', '#d2a8ff']], unit: '×', digits: 3 },
 };
 
 /** A y range with room around the data; never [-0.5, 0.5] for a constant 0 %. */
 function yRange(p, lo, hi, extra) {
-  if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+  if (!Number.isFinite(lo)) {
+    lo = 0;
+    hi = 1;
+  }
   if (extra !== undefined) hi = Math.max(hi, extra);
-  if (p.symmetric) { const m = Math.max(Math.abs(lo), Math.abs(hi), 0.5); return [-m * 1.1, m * 1.1]; }
+  if (p.symmetric) {
+    const m = Math.max(Math.abs(lo), Math.abs(hi), 0.5);
+    return [-m * 1.1, m * 1.1];
+  }
   let span = hi - lo;
   if (span < Math.abs(hi) * 1e-3 || span === 0) span = Math.max(Math.abs(hi) * 0.1, p.floor0 ? 0.01 : 1e-6);
   const a = p.floor0 ? 0 : lo - span * 0.15;
@@ -26,13 +41,31 @@ export function createPlots(width) {
   for (const [key, p] of Object.entries(PLOTS)) {
     const el = document.getElementById(p.el);
     const opts = {
-      width, height: H, legend: { show: false }, cursor: { show: false },
+      width,
+      height: H,
+      legend: { show: false },
+      cursor: { show: false },
       // The x range: the last minute at least, up to now (a few fresh points do not show milliseconds).
-      scales: { x: { time: true, range: (_u, lo, _hi) => { const now = Date.now() / 1000; return [Math.min(Number.isFinite(lo) ? lo : now, now - 60), now]; } }, y: { range: (_u, lo, hi) => yRange(p, lo, hi, made[key]?.extra) } },
+      scales: {
+        x: {
+          time: true,
+          range: (_u, lo, _hi) => {
+            const now = Date.now() / 1000;
+            return [Math.min(Number.isFinite(lo) ? lo : now, now - 60), now];
+          },
+        },
+        y: { range: (_u, lo, hi) => yRange(p, lo, hi, made[key]?.extra) },
+      },
       axes: [
         { stroke: '#8a96a3', grid: { stroke: '#222' }, ticks: { stroke: '#333' }, font: '10px sans-serif', size: 24 },
-        { stroke: '#8a96a3', grid: { stroke: '#222' }, ticks: { stroke: '#333' }, font: '10px sans-serif', size: 62,
-          values: (_u, vals) => vals.map((v) => `${Number(v.toPrecision(p.digits))}${p.unit ? ` ${p.unit}` : ''}`) },
+        {
+          stroke: '#8a96a3',
+          grid: { stroke: '#222' },
+          ticks: { stroke: '#333' },
+          font: '10px sans-serif',
+          size: 62,
+          values: (_u, vals) => vals.map((v) => `${Number(v.toPrecision(p.digits))}${p.unit ? ` ${p.unit}` : ''}`),
+        },
       ],
       series: [{}, ...p.series.map(([, label, color]) => ({ label, stroke: color, width: 1.5, spanGaps: true, points: { show: false } }))],
     };
@@ -46,10 +79,10 @@ export function updatePlots(made, series, satThresholdPct) {
   for (const [key, m] of Object.entries(made)) {
     const names = m.p.series.map(([n]) => n);
     // Aligned columns: the first series' times (drift x and y arrive together).
-    const base = (series?.[names[0]]) || [];
+    const base = series?.[names[0]] || [];
     const xs = base.map(([t]) => t / 1000);
     const cols = names.map((n) => {
-      const s = (series?.[n]) || [];
+      const s = series?.[n] || [];
       return n === names[0] ? s.map(([, v]) => v) : xs.map((_, i) => (s[i] ? s[i][1] : null));
     });
     m.extra = key === 'sat' ? satThresholdPct * 1.2 : undefined;

@@ -46,7 +46,16 @@ export function runFrameTask(t: FrameTask): FrameResult {
     counted = histogramRows(t.height, every) * t.width;
   } else {
     hist = clearedHistogram();
-    if (t.store) reduced = histogramToTiles(px, hist, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero), method === 'mean' ? ext : null);
+    if (t.store)
+      reduced = histogramToTiles(
+        px,
+        hist,
+        t.store.block,
+        t.store.z,
+        t.store.geometry,
+        new Uint8Array(t.store.nonZero),
+        method === 'mean' ? ext : null,
+      );
     else histogram(px, hist);
   }
   if (t.store && ext) {
@@ -107,14 +116,36 @@ export function runFrameTask(t: FrameTask): FrameResult {
  * QC of one frame outside the pipeline (calibration replays, the accuracy tests): the same task the
  * workers run, without storing, preview or MIP. `driftReference` from an earlier call's result.
  */
-export function measureFrame(px: Uint16Array | Uint8Array, width: number, height: number, o: {
-  qc: FrameTask['qc']; saturationLevel: number; offset: number; drift?: boolean; driftReference?: SharedArrayBuffer | null;
-}): FrameResult {
+export function measureFrame(
+  px: Uint16Array | Uint8Array,
+  width: number,
+  height: number,
+  o: {
+    qc: FrameTask['qc'];
+    saturationLevel: number;
+    offset: number;
+    drift?: boolean;
+    driftReference?: SharedArrayBuffer | null;
+  },
+): FrameResult {
   const frames = new SharedArrayBuffer(px.byteLength);
   new Uint8Array(frames).set(new Uint8Array(px.buffer, px.byteOffset, px.byteLength));
   return runFrameTask({
-    kind: 'frame', frames, frameOffset: 0, width, height, bytesPerPixel: px.BYTES_PER_ELEMENT, saturationLevel: o.saturationLevel,
-    offset: o.offset, qc: o.qc, sampled: false, drift: o.drift ?? false, driftReference: o.driftReference ?? null,
-    driftRefreshReference: false, mip: null, mipStep: 1, store: null,
+    kind: 'frame',
+    frames,
+    frameOffset: 0,
+    width,
+    height,
+    bytesPerPixel: px.BYTES_PER_ELEMENT,
+    saturationLevel: o.saturationLevel,
+    offset: o.offset,
+    qc: o.qc,
+    sampled: false,
+    drift: o.drift ?? false,
+    driftReference: o.driftReference ?? null,
+    driftRefreshReference: false,
+    mip: null,
+    mipStep: 1,
+    store: null,
   });
 }

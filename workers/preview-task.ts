@@ -33,14 +33,20 @@ export async function runPreviewTask(t: PreviewTask): Promise<PreviewResult> {
   const sat = t.saturation;
   if (sat) {
     if (mark.length < on) mark = new Uint8Array(on);
-    const full = sat.bytesPerPixel === 2 ? new Uint16Array(sat.frames, sat.frameOffset, sat.width * sat.height) : new Uint8Array(sat.frames, sat.frameOffset, sat.width * sat.height);
+    const full =
+      sat.bytesPerPixel === 2
+        ? new Uint16Array(sat.frames, sat.frameOffset, sat.width * sat.height)
+        : new Uint8Array(sat.frames, sat.frameOffset, sat.width * sat.height);
     saturated = saturatedCells(full, sat.width, sat.height, sat.factor * bin, ow, oh, t.saturationLevel, SATURATED_CAP, mark);
   } else saturated = saturatedIndices(maxImg, on, t.saturationLevel, SATURATED_CAP);
   let data: Uint8Array = bytes;
   let format = 'raw';
   if (t.format === 'jpeg' || t.format === 'webp') {
     const pipe = sharp(bytes, { raw: { width: ow, height: oh, channels: 1 } }).toColourspace('b-w');
-    const buf = t.format === 'jpeg' ? await pipe.jpeg({ quality: t.quality, mozjpeg: false }).toBuffer() : await pipe.webp({ quality: t.quality, effort: 0 }).toBuffer();
+    const buf =
+      t.format === 'jpeg'
+        ? await pipe.jpeg({ quality: t.quality, mozjpeg: false }).toBuffer()
+        : await pipe.webp({ quality: t.quality, effort: 0 }).toBuffer();
     data = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
     format = t.format;
   }

@@ -29,7 +29,8 @@ export function runReduceTask(t: ReduceTask): number {
   const outPlanes = t.halveZ ? halfOf(t.planes) : t.planes;
   const n3 = halfOf(w2) * halfOf(h2);
   for (let j = 0; j < outPlanes; j++) {
-    if (t.halveZ) combinePair(src(2 * j), 2 * j + 1 < t.planes ? src(2 * j + 1) : null, 2 * j + 1 < t.planes, t.width, t.height, t.method, out);
+    if (t.halveZ)
+      combinePair(src(2 * j), 2 * j + 1 < t.planes ? src(2 * j + 1) : null, 2 * j + 1 < t.planes, t.width, t.height, t.method, out);
     else combinePair(src(j), null, false, t.width, t.height, t.method, out);
     const z = t.dst.z0 + j;
     writeTilesGeneric(out, t.dst.block, z, g, nonZero);

@@ -122,7 +122,14 @@ export interface PreviewTask {
    * `frames` is a pyramid level `factor` times smaller than the camera frame here: saturated pixels
    * are marked from this full-resolution frame (a mean would hide a lone saturated pixel).
    */
-  saturation?: { frames: SharedArrayBuffer; frameOffset: number; width: number; height: number; bytesPerPixel: number; factor: number } | null;
+  saturation?: {
+    frames: SharedArrayBuffer;
+    frameOffset: number;
+    width: number;
+    height: number;
+    bytesPerPixel: number;
+    factor: number;
+  } | null;
 }
 
 export interface PreviewResult {

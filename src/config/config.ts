@@ -45,7 +45,14 @@ export interface Config {
     drift_min_confidence: number;
     /** A stack or drift plane whose mean signal is this many times above (or below 1/x of) its baseline is not judged. */
     intensity_step_factor: number;
-    thresholds: { saturated_ratio: number; focus_drop_ratio: number; drift_um: number; ring_fill_ratio: number; disk_free_bytes: number; disk_full_in_s: number };
+    thresholds: {
+      saturated_ratio: number;
+      focus_drop_ratio: number;
+      drift_um: number;
+      ring_fill_ratio: number;
+      disk_free_bytes: number;
+      disk_full_in_s: number;
+    };
   };
   storage: {
     enabled: boolean;
@@ -106,8 +113,17 @@ export const DEFAULT_CONFIG: Config = {
   source: 'sim',
   ring_wait_seconds: 0,
   sim: {
-    width: 512, height: 512, z_planes: 16, channels: 2, timepoints: 0, fps: 40, slots: 64,
-    bit_depth: 16, seed: 1, blobs: 400, faults: {},
+    width: 512,
+    height: 512,
+    z_planes: 16,
+    channels: 2,
+    timepoints: 0,
+    fps: 40,
+    slots: 64,
+    bit_depth: 16,
+    seed: 1,
+    blobs: 400,
+    faults: {},
   },
   camera: { name: 'cam0', bit_depth: 16, saturation_level: 65535, offset: 100, gain_e_per_adu: 0.46, read_noise_adu: 1.6 },
   channels: [
@@ -130,19 +146,46 @@ export const DEFAULT_CONFIG: Config = {
     drift_upsample: 20,
     drift_min_confidence: 8,
     intensity_step_factor: 2,
-    thresholds: { saturated_ratio: 0.001, focus_drop_ratio: 0.3, drift_um: 2, ring_fill_ratio: 0.8, disk_free_bytes: 5e9, disk_full_in_s: 3600 },
+    thresholds: {
+      saturated_ratio: 0.001,
+      focus_drop_ratio: 0.3,
+      drift_um: 2,
+      ring_fill_ratio: 0.8,
+      disk_free_bytes: 5e9,
+      disk_full_in_s: 3600,
+    },
   },
   storage: {
-    enabled: true, out: './data', name: '{date}_{time}_acq{acq}', codec: 'blosc-zstd', clevel: 1, blocksize: 0,
-    chunk: [32, 256, 256], shard: [128, 0, 0], sharding: true, checksum: true, overwrite: false, min_free_bytes: 2e9,
-    levels: 0, downsample: 'mean', direct_io: 'auto',
+    enabled: true,
+    out: './data',
+    name: '{date}_{time}_acq{acq}',
+    codec: 'blosc-zstd',
+    clevel: 1,
+    blocksize: 0,
+    chunk: [32, 256, 256],
+    shard: [128, 0, 0],
+    sharding: true,
+    checksum: true,
+    overwrite: false,
+    min_free_bytes: 2e9,
+    levels: 0,
+    downsample: 'mean',
+    direct_io: 'auto',
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [], allowed_hosts: [], insecure_no_token: false, max_clients: 16 },
   preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
   pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024, kernels: 'simd' },
   offload: {
-    destination: '', rclone_config: '', when: 'shard', delete_local: false, bandwidth: '', transfers: 4, retries: 3,
-    on_complete: [], on_complete_timeout_s: 600, stall_seconds: 120,
+    destination: '',
+    rclone_config: '',
+    when: 'shard',
+    delete_local: false,
+    bandwidth: '',
+    transfers: 4,
+    retries: 3,
+    on_complete: [],
+    on_complete_timeout_s: 600,
+    stall_seconds: 120,
   },
   log: { json: false, level: 'info' },
 };
@@ -208,28 +251,65 @@ function merge(base: unknown, over: unknown, path: string, errs: string[]): unkn
 }
 
 /** The allowed range of every numeric key (a test checks that none is missing). */
-interface Range { int?: boolean; min?: number; max?: number; above?: number; below?: number }
+interface Range {
+  int?: boolean;
+  min?: number;
+  max?: number;
+  above?: number;
+  below?: number;
+}
 const I = (min: number, max = Number.MAX_SAFE_INTEGER): Range => ({ int: true, min, max });
 export const RANGES: Record<string, Range> = {
   ring_wait_seconds: { min: 0 },
-  'sim.width': I(1, 65536), 'sim.height': I(1, 65536), 'sim.z_planes': I(1, 100000), 'sim.channels': I(1, 64),
-  'sim.timepoints': I(0), 'sim.fps': { above: 0, max: 10000 }, 'sim.slots': I(2, 1 << 20), 'sim.bit_depth': I(8, 16),
-  'sim.seed': I(0), 'sim.blobs': I(0, 1_000_000),
-  'camera.bit_depth': I(1, 16), 'camera.saturation_level': I(1, 65535), 'camera.offset': { min: 0, max: 65535 },
-  'camera.gain_e_per_adu': { above: 0, max: 1000 }, 'camera.read_noise_adu': { min: 0, max: 10000 },
-  'pixel_size_um.x': { above: 0, max: 1e6 }, 'pixel_size_um.y': { above: 0, max: 1e6 }, 'pixel_size_um.z': { above: 0, max: 1e6 },
+  'sim.width': I(1, 65536),
+  'sim.height': I(1, 65536),
+  'sim.z_planes': I(1, 100000),
+  'sim.channels': I(1, 64),
+  'sim.timepoints': I(0),
+  'sim.fps': { above: 0, max: 10000 },
+  'sim.slots': I(2, 1 << 20),
+  'sim.bit_depth': I(8, 16),
+  'sim.seed': I(0),
+  'sim.blobs': I(0, 1_000_000),
+  'camera.bit_depth': I(1, 16),
+  'camera.saturation_level': I(1, 65535),
+  'camera.offset': { min: 0, max: 65535 },
+  'camera.gain_e_per_adu': { above: 0, max: 1000 },
+  'camera.read_noise_adu': { min: 0, max: 10000 },
+  'pixel_size_um.x': { above: 0, max: 1e6 },
+  'pixel_size_um.y': { above: 0, max: 1e6 },
+  'pixel_size_um.z': { above: 0, max: 1e6 },
   time_step_s: { above: 0 },
-  'qc.dcts_psf_px': I(1, 64), 'qc.focus_bin': I(0, 64), 'qc.drift_bin': I(1, 64), 'qc.drift_window': I(16, 4096),
-  'qc.drift_upsample': I(1, 1000), 'qc.drift_min_confidence': { min: 0, max: 1e6 }, 'qc.intensity_step_factor': { above: 1, max: 1000 },
-  'qc.thresholds.saturated_ratio': { min: 0, max: 1 }, 'qc.thresholds.focus_drop_ratio': { above: 0, below: 1 },
-  'qc.thresholds.drift_um': { above: 0 }, 'qc.thresholds.ring_fill_ratio': { above: 0, max: 1 },
-  'qc.thresholds.disk_free_bytes': { min: 0 }, 'qc.thresholds.disk_full_in_s': { above: 0 },
-  'storage.clevel': I(0, 22), 'storage.blocksize': I(0, 1 << 30), 'storage.min_free_bytes': { min: 0 },
+  'qc.dcts_psf_px': I(1, 64),
+  'qc.focus_bin': I(0, 64),
+  'qc.drift_bin': I(1, 64),
+  'qc.drift_window': I(16, 4096),
+  'qc.drift_upsample': I(1, 1000),
+  'qc.drift_min_confidence': { min: 0, max: 1e6 },
+  'qc.intensity_step_factor': { above: 1, max: 1000 },
+  'qc.thresholds.saturated_ratio': { min: 0, max: 1 },
+  'qc.thresholds.focus_drop_ratio': { above: 0, below: 1 },
+  'qc.thresholds.drift_um': { above: 0 },
+  'qc.thresholds.ring_fill_ratio': { above: 0, max: 1 },
+  'qc.thresholds.disk_free_bytes': { min: 0 },
+  'qc.thresholds.disk_full_in_s': { above: 0 },
+  'storage.clevel': I(0, 22),
+  'storage.blocksize': I(0, 1 << 30),
+  'storage.min_free_bytes': { min: 0 },
   'storage.levels': I(0, 16),
-  'server.port': I(0, 65535), 'server.max_clients': I(1, 10000),
-  'preview.max_size': I(16, 8192), 'preview.fps': { above: 0, max: 60 }, 'preview.quality': I(1, 100), 'preview.clip_percent': { min: 0, below: 50 },
-  'pipeline.workers': I(0, 256), 'pipeline.frame_pool_mib': I(1, 1 << 20), 'pipeline.block_pool_mib': I(1, 1 << 20),
-  'offload.transfers': I(1, 64), 'offload.retries': I(0, 100), 'offload.on_complete_timeout_s': { above: 0, max: 86400 }, 'offload.stall_seconds': { above: 0 },
+  'server.port': I(0, 65535),
+  'server.max_clients': I(1, 10000),
+  'preview.max_size': I(16, 8192),
+  'preview.fps': { above: 0, max: 60 },
+  'preview.quality': I(1, 100),
+  'preview.clip_percent': { min: 0, below: 50 },
+  'pipeline.workers': I(0, 256),
+  'pipeline.frame_pool_mib': I(1, 1 << 20),
+  'pipeline.block_pool_mib': I(1, 1 << 20),
+  'offload.transfers': I(1, 64),
+  'offload.retries': I(0, 100),
+  'offload.on_complete_timeout_s': { above: 0, max: 86400 },
+  'offload.stall_seconds': { above: 0 },
 };
 
 function describeRange(r: Range): string {
@@ -242,13 +322,17 @@ function describeRange(r: Range): string {
 }
 
 function get(obj: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((o, k) => (o === null || typeof o !== 'object' ? undefined : (o as Record<string, unknown>)[k]), obj);
+  return path
+    .split('.')
+    .reduce<unknown>((o, k) => (o === null || typeof o !== 'object' ? undefined : (o as Record<string, unknown>)[k]), obj);
 }
 
 /** Every problem of the configuration, one line each (empty = valid). */
 export function problems(c: Config): string[] {
   const out: string[] = [];
-  const check = (cond: boolean, key: string, msg: string) => { if (!cond) out.push(`config key "${key}": ${msg}`); };
+  const check = (cond: boolean, key: string, msg: string) => {
+    if (!cond) out.push(`config key "${key}": ${msg}`);
+  };
   for (const [key, allowed] of Object.entries(ENUMS)) {
     const v = get(c, key) as string;
     check(allowed.includes(v), key, `"${v}" is not one of: ${allowed.join(', ')}`);
@@ -261,30 +345,83 @@ export function problems(c: Config): string[] {
   for (const [key, r] of Object.entries(RANGES)) {
     const v = get(c, key) as number;
     if (key === 'storage.levels' && (v as unknown) === 'auto') continue;
-    const ok = Number.isFinite(v) && (!r.int || Number.isInteger(v)) && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max)
-      && (r.above === undefined || v > r.above) && (r.below === undefined || v < r.below);
+    const ok =
+      Number.isFinite(v) &&
+      (!r.int || Number.isInteger(v)) &&
+      (r.min === undefined || v >= r.min) &&
+      (r.max === undefined || v <= r.max) &&
+      (r.above === undefined || v > r.above) &&
+      (r.below === undefined || v < r.below);
     check(ok, key, `${JSON.stringify(v) ?? String(v)} must be ${describeRange(r)}${key === 'storage.levels' ? ' or "auto"' : ''}`);
   }
-  check(c.camera.offset < c.camera.saturation_level, 'camera.offset', `${c.camera.offset} must be below camera.saturation_level (${c.camera.saturation_level})`);
-  check(c.storage.chunk.length === 3 && c.storage.chunk.every((v) => Number.isInteger(v) && v >= 1), 'storage.chunk', `${JSON.stringify(c.storage.chunk)} must be [z, y, x] positive integers`);
-  check(c.storage.shard.length === 3 && c.storage.shard.every((v) => Number.isInteger(v) && v >= 0), 'storage.shard', `${JSON.stringify(c.storage.shard)} must be [z, y, x] integers (0 = whole axis)`);
-  if (c.storage.chunk.length === 3 && c.storage.shard.length === 3 && c.storage.shard.some((v, i) => v !== 0 && v % c.storage.chunk[i] !== 0)) {
-    out.push(`config key "storage.shard": shard ${JSON.stringify(c.storage.shard)} must be a multiple of chunk ${JSON.stringify(c.storage.chunk)} on every axis (or 0 = whole axis)`);
+  check(
+    c.camera.offset < c.camera.saturation_level,
+    'camera.offset',
+    `${c.camera.offset} must be below camera.saturation_level (${c.camera.saturation_level})`,
+  );
+  check(
+    c.storage.chunk.length === 3 && c.storage.chunk.every((v) => Number.isInteger(v) && v >= 1),
+    'storage.chunk',
+    `${JSON.stringify(c.storage.chunk)} must be [z, y, x] positive integers`,
+  );
+  check(
+    c.storage.shard.length === 3 && c.storage.shard.every((v) => Number.isInteger(v) && v >= 0),
+    'storage.shard',
+    `${JSON.stringify(c.storage.shard)} must be [z, y, x] integers (0 = whole axis)`,
+  );
+  if (
+    c.storage.chunk.length === 3 &&
+    c.storage.shard.length === 3 &&
+    c.storage.shard.some((v, i) => v !== 0 && v % c.storage.chunk[i] !== 0)
+  ) {
+    out.push(
+      `config key "storage.shard": shard ${JSON.stringify(c.storage.shard)} must be a multiple of chunk ${JSON.stringify(c.storage.chunk)} on every axis (or 0 = whole axis)`,
+    );
   }
   const lv = c.storage.levels;
-  check(lv === 0 || c.storage.chunk.length !== 3 || c.storage.chunk[0] % 2 === 0, 'storage.levels',
-    `needs an even storage.chunk z (got ${c.storage.chunk[0]}): a level's plane pairs two consecutive planes of one chunk (chunk z is clamped to the stack, so 2 also suits single-plane streams)`);
+  check(
+    lv === 0 || c.storage.chunk.length !== 3 || c.storage.chunk[0] % 2 === 0,
+    'storage.levels',
+    `needs an even storage.chunk z (got ${c.storage.chunk[0]}): a level's plane pairs two consecutive planes of one chunk (chunk z is clamped to the stack, so 2 also suits single-plane streams)`,
+  );
   check(c.storage.out.length > 0, 'storage.out', 'must not be empty');
-  check(isLoopbackHost(c.server.host) || c.server.token !== '' || c.server.insecure_no_token, 'server.host',
-    `"${c.server.host}" is reachable from the network: set server.token (every viewer and write then needs it), or server.insecure_no_token: true to allow anyone on the network to change the run`);
-  check(c.server.allowed_origins.every((o) => typeof o === 'string' && /^https?:\/\/[^/\s]+$/.test(o)), 'server.allowed_origins', `${JSON.stringify(c.server.allowed_origins)} must be origins such as "https://lims.example.org" (scheme, host, optional port; no path)`);
-  check(c.server.allowed_hosts.every((h) => typeof h === 'string' && /^[\w.:-]+$/.test(h)), 'server.allowed_hosts', `${JSON.stringify(c.server.allowed_hosts)} must be host names such as "scope3.example.org"`);
+  check(
+    isLoopbackHost(c.server.host) || c.server.token !== '' || c.server.insecure_no_token,
+    'server.host',
+    `"${c.server.host}" is reachable from the network: set server.token (every viewer and write then needs it), or server.insecure_no_token: true to allow anyone on the network to change the run`,
+  );
+  check(
+    c.server.allowed_origins.every((o) => typeof o === 'string' && /^https?:\/\/[^/\s]+$/.test(o)),
+    'server.allowed_origins',
+    `${JSON.stringify(c.server.allowed_origins)} must be origins such as "https://lims.example.org" (scheme, host, optional port; no path)`,
+  );
+  check(
+    c.server.allowed_hosts.every((h) => typeof h === 'string' && /^[\w.:-]+$/.test(h)),
+    'server.allowed_hosts',
+    `${JSON.stringify(c.server.allowed_hosts)} must be host names such as "scope3.example.org"`,
+  );
   check(c.qc.roi.length === 0 || c.qc.roi.length === 4, 'qc.roi', 'must be [] (centred) or [x, y, width, height]');
   const o = c.offload;
-  check(o.destination === '' || path.isAbsolute(o.destination) || /^[\w.-]+:/.test(o.destination) || /^:[\w-]+[,:]/.test(o.destination), 'offload.destination', `"${o.destination}" must be an rclone remote path (remote:path, or a connection string :backend,opt=v:path) or an absolute path`);
-  check(o.on_complete.every((a) => typeof a === 'string'), 'offload.on_complete', 'must be an argv array of strings (no shell), e.g. ["sbatch", "process.sh"]');
-  check(o.bandwidth === '' || /^[\w.:, -]+$/.test(o.bandwidth), 'offload.bandwidth', `"${o.bandwidth}" is not in rclone's --bwlimit syntax (e.g. "100M" or "08:00,50M 18:00,off")`);
-  check(!o.delete_local || o.destination !== '', 'offload.delete_local', 'needs offload.destination (local files are deleted only after their verified copy exists there)');
+  check(
+    o.destination === '' || path.isAbsolute(o.destination) || /^[\w.-]+:/.test(o.destination) || /^:[\w-]+[,:]/.test(o.destination),
+    'offload.destination',
+    `"${o.destination}" must be an rclone remote path (remote:path, or a connection string :backend,opt=v:path) or an absolute path`,
+  );
+  check(
+    o.on_complete.every((a) => typeof a === 'string'),
+    'offload.on_complete',
+    'must be an argv array of strings (no shell), e.g. ["sbatch", "process.sh"]',
+  );
+  check(
+    o.bandwidth === '' || /^[\w.:, -]+$/.test(o.bandwidth),
+    'offload.bandwidth',
+    `"${o.bandwidth}" is not in rclone's --bwlimit syntax (e.g. "100M" or "08:00,50M 18:00,off")`,
+  );
+  check(
+    !o.delete_local || o.destination !== '',
+    'offload.delete_local',
+    'needs offload.destination (local files are deleted only after their verified copy exists there)',
+  );
   return out;
 }
 
@@ -357,9 +494,11 @@ export function overrideFromString(path: string, raw: string): Record<string, un
   if (path === 'storage.levels' && raw.trim() === 'auto') value = 'auto';
   else if (typeof def === 'number') {
     value = raw.trim() === '' ? NaN : Number(raw);
-    if (!Number.isFinite(value)) throw new ConfigError(`config key "${path}": ${JSON.stringify(raw)} is not a number${path === 'storage.levels' ? ' (nor "auto")' : ''}`);
-  }
-  else if (typeof def === 'boolean') value = raw === 'true' || raw === '1';
+    if (!Number.isFinite(value))
+      throw new ConfigError(
+        `config key "${path}": ${JSON.stringify(raw)} is not a number${path === 'storage.levels' ? ' (nor "auto")' : ''}`,
+      );
+  } else if (typeof def === 'boolean') value = raw === 'true' || raw === '1';
   else if (Array.isArray(def) || (typeof def === 'object' && def !== null)) {
     try {
       value = JSON.parse(raw);

@@ -17,11 +17,39 @@ export const MASK = '***';
  * an unknown backend's parameter is treated as a secret.
  */
 const VISIBLE_PARAMS = new Set([
-  'type', 'provider', 'endpoint', 'region', 'location_constraint', 'url', 'host', 'port', 'user', 'vendor',
-  'env_auth', 'acl', 'bucket_acl', 'storage_class', 'force_path_style', 'v2_auth', 'no_check_bucket',
-  'disable_checksum', 'chunk_size', 'upload_cutoff', 'upload_concurrency', 'list_chunk', 'shell_type',
-  'md5sum_command', 'sha1sum_command', 'key_file', 'known_hosts_file', 'disable_hashcheck', 'remote',
-  'use_insecure_cipher', 'set_modtime', 'no_head', 'server_side_encryption',
+  'type',
+  'provider',
+  'endpoint',
+  'region',
+  'location_constraint',
+  'url',
+  'host',
+  'port',
+  'user',
+  'vendor',
+  'env_auth',
+  'acl',
+  'bucket_acl',
+  'storage_class',
+  'force_path_style',
+  'v2_auth',
+  'no_check_bucket',
+  'disable_checksum',
+  'chunk_size',
+  'upload_cutoff',
+  'upload_concurrency',
+  'list_chunk',
+  'shell_type',
+  'md5sum_command',
+  'sha1sum_command',
+  'key_file',
+  'known_hosts_file',
+  'disable_hashcheck',
+  'remote',
+  'use_insecure_cipher',
+  'set_modtime',
+  'no_head',
+  'server_side_encryption',
 ]);
 
 /** A value shorter than this is not searched for in free text (it would mask ordinary words). */
@@ -29,7 +57,11 @@ const MIN_SECRET_CHARS = 4;
 /** Flags and sizes (`no_check_certificate = true`, `chunk_size = 64M`) are settings, never credentials. */
 const PLAIN_SETTING = /^(true|false|on|off|yes|no|-?\d+(\.\d+)?[kmgtp]?i?b?)$/i;
 
-interface Param { key: string; raw: string; value: string }
+interface Param {
+  key: string;
+  raw: string;
+  value: string;
+}
 
 /** Splits `k=v,k2='v,2'` into parameters (rclone's quoting: '…' or "…", a doubled quote is one). */
 function parseParams(s: string): { params: Param[]; rest: string } {
@@ -46,8 +78,15 @@ function parseParams(s: string): { params: Param[]; rest: string } {
     if (q === '"' || q === "'") {
       j++;
       while (j < s.length) {
-        if (s[j] === q && s[j + 1] === q) { value += q; j += 2; continue; }
-        if (s[j] === q) { j++; break; }
+        if (s[j] === q && s[j + 1] === q) {
+          value += q;
+          j += 2;
+          continue;
+        }
+        if (s[j] === q) {
+          j++;
+          break;
+        }
         value += s[j++];
       }
     } else {
@@ -143,7 +182,9 @@ export class Secrets {
       try {
         const st = fs.statSync(file);
         stamp = `${st.mtimeMs}:${st.size}`;
-      } catch { /* unreadable: rclone will say so; nothing of it can leak */ }
+      } catch {
+        /* unreadable: rclone will say so; nothing of it can leak */
+      }
       if (stamp !== this.fileStamp) {
         this.fileStamp = stamp;
         try {

@@ -10,8 +10,16 @@ import { PACKAGE_ROOT } from '../package-info.js';
 import { SlotPool } from './slot-pool.js';
 import type { RingHeader } from './ring-layout.js';
 import {
-  CMD_ABORT, CMD_DRAIN, CTL_COMMAND, INGEST_NICE, STATUS_MAX_POLL_GAP, STATUS_RING_FILL, STATUS_WORDS,
-  type IngestMessage, type IngestStart, type IngestStartPosition,
+  CMD_ABORT,
+  CMD_DRAIN,
+  CTL_COMMAND,
+  INGEST_NICE,
+  STATUS_MAX_POLL_GAP,
+  STATUS_RING_FILL,
+  STATUS_WORDS,
+  type IngestMessage,
+  type IngestStart,
+  type IngestStartPosition,
 } from './ingest-protocol.js';
 
 /** The compiled thread entry (tests run the TS sources, the thread always runs compiled code). */
@@ -31,16 +39,33 @@ export class IngestClient {
   /** Resolves when the thread's last word ('drained' or 'error') has been handed on. */
   private readonly lastWord: Promise<void>;
 
-  constructor(ringPath: string, header: RingHeader, position: IngestStartPosition, poolCapacity: number, onBatch: (batch: IngestMessage[]) => void) {
+  constructor(
+    ringPath: string,
+    header: RingHeader,
+    position: IngestStartPosition,
+    poolCapacity: number,
+    onBatch: (batch: IngestMessage[]) => void,
+  ) {
     this.pool = SlotPool.create(poolCapacity, header.frameBytes);
     const control = new SharedArrayBuffer(4 * 4);
     const status = new SharedArrayBuffer(STATUS_WORDS * 8);
     this.control = new Int32Array(control);
     this.status = new Float64Array(status);
-    const start: IngestStart = { kind: 'spimstream-ingest', ringPath, pool: this.pool.shared(), control, status, expectedFrameBytes: header.frameBytes, position, priority: INGEST_NICE };
+    const start: IngestStart = {
+      kind: 'spimstream-ingest',
+      ringPath,
+      pool: this.pool.shared(),
+      control,
+      status,
+      expectedFrameBytes: header.frameBytes,
+      position,
+      priority: INGEST_NICE,
+    };
     this.worker = new Worker(ingestThreadFile(), { workerData: start, name: 'spimstream-ingest' });
     let said: () => void = () => undefined;
-    this.lastWord = new Promise((r) => { said = r; });
+    this.lastWord = new Promise((r) => {
+      said = r;
+    });
     this.worker.on('message', (batch: IngestMessage[]) => {
       onBatch(batch);
       if (batch.some((m) => m.k === 'drained' || m.k === 'error')) said();

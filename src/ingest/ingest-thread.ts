@@ -19,7 +19,9 @@ if (port && start?.kind === 'spimstream-ingest') {
   try {
     reader = RingReader.open(start.ringPath);
     if (reader.header.frameBytes !== start.expectedFrameBytes) {
-      throw new Error(`ring ${start.ringPath}: frame size changed while attaching (${start.expectedFrameBytes} -> ${reader.header.frameBytes} bytes)`);
+      throw new Error(
+        `ring ${start.ringPath}: frame size changed while attaching (${start.expectedFrameBytes} -> ${reader.header.frameBytes} bytes)`,
+      );
     }
     // Linux nice values are per thread: raise only this one (needs root or CAP_SYS_NICE; otherwise
     // it stays at the process's priority, said once in the log).
@@ -27,12 +29,26 @@ if (port && start?.kind === 'spimstream-ingest') {
     try {
       os.setPriority(0, start.priority);
       priority = start.priority;
-    } catch { /* not permitted */ }
-    const ingest = new RingIngest(reader, new SlotPool(start.pool), new Int32Array(start.control), new Float64Array(start.status), post, start.position, priority);
+    } catch {
+      /* not permitted */
+    }
+    const ingest = new RingIngest(
+      reader,
+      new SlotPool(start.pool),
+      new Int32Array(start.control),
+      new Float64Array(start.status),
+      post,
+      start.position,
+      priority,
+    );
     ingest.run();
   } catch (e) {
     post([{ k: 'error', message: e instanceof Error ? e.message : String(e) }]);
   } finally {
-    try { reader?.close(); } catch { /* already gone */ }
+    try {
+      reader?.close();
+    } catch {
+      /* already gone */
+    }
   }
 }

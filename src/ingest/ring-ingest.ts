@@ -10,10 +10,16 @@ import type { RingReader } from './ring-reader.js';
 import { STATE_ACQUIRING, STATE_FINISHED, type FrameMeta } from './ring-layout.js';
 import type { SlotPool } from './slot-pool.js';
 import {
-  CMD_ABORT, CMD_DRAIN, CTL_COMMAND, STATUS_LAST_POLL, STATUS_MAX_POLL_GAP, STATUS_RING_FILL,
-  type IngestMessage, type IngestStartPosition, type LossReason,
+  CMD_ABORT,
+  CMD_DRAIN,
+  CTL_COMMAND,
+  STATUS_LAST_POLL,
+  STATUS_MAX_POLL_GAP,
+  STATUS_RING_FILL,
+  type IngestMessage,
+  type IngestStartPosition,
+  type LossReason,
 } from './ingest-protocol.js';
-
 
 /**
  * Joining a running acquisition: its frames still in the ring are read, the ones already
@@ -27,7 +33,12 @@ export function startPosition(reader: RingReader, seen: (id: number) => boolean 
   if (acq.state === STATE_ACQUIRING) return { next: Math.min(acq.firstFrame, wc), lateBefore: wc - slots, finishedId: null };
   if (acq.state === STATE_FINISHED && acq.id > 0 && acq.firstFrame < wc && !seen(acq.id)) {
     const overwritten = Math.max(0, wc - slots - acq.firstFrame);
-    return { next: acq.firstFrame, lateBefore: wc - slots, finishedId: null, recovered: { id: acq.id, inRing: wc - acq.firstFrame - overwritten, overwritten } };
+    return {
+      next: acq.firstFrame,
+      lateBefore: wc - slots,
+      finishedId: null,
+      recovered: { id: acq.id, inRing: wc - acq.firstFrame - overwritten, overwritten },
+    };
   }
   return { next: wc, lateBefore: -1, finishedId: acq.state === STATE_FINISHED ? acq.id : null };
 }

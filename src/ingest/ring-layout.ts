@@ -138,10 +138,17 @@ export function parseRingHeader(buf: Uint8Array, fileBytes: number, path: string
   if (bitDepth < 1 || bitDepth > maxBits) fail('bit_depth', `${bitDepth} is outside 1..${maxBits} for ${dtype}`);
   const frameBytes = width * height * bytesPerPixel(dtype);
   // The slot's payload_bytes is a u32: a frame of 4 GiB or more cannot be described (and would be torn).
-  if (frameBytes > 0xffffffff) fail('width x height', `${width}x${height} ${dtype} is ${frameBytes} bytes per frame; payload_bytes (u32) allows at most ${0xffffffff}`);
+  if (frameBytes > 0xffffffff)
+    fail(
+      'width x height',
+      `${width}x${height} ${dtype} is ${frameBytes} bytes per frame; payload_bytes (u32) allows at most ${0xffffffff}`,
+    );
   const slotStride = Number(dv.getBigUint64(H.slotStride, true));
   if (slotStride < SLOT_HEADER_BYTES + frameBytes) {
-    fail('slot_stride', `${slotStride} bytes cannot hold a ${SLOT_HEADER_BYTES}-byte slot header plus a ${width}x${height} ${dtype} frame (${frameBytes} bytes)`);
+    fail(
+      'slot_stride',
+      `${slotStride} bytes cannot hold a ${SLOT_HEADER_BYTES}-byte slot header plus a ${width}x${height} ${dtype} frame (${frameBytes} bytes)`,
+    );
   }
   if (slotStride % 8 !== 0) fail('slot_stride', `${slotStride} is not a multiple of 8`);
   const need = HEADER_BYTES + slotCount * slotStride;

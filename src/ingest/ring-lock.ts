@@ -59,7 +59,9 @@ export function lockRing(ringPath: string): () => void {
       return () => {
         try {
           if (fs.readFileSync(lock, 'utf8').trim() === String(process.pid)) fs.rmSync(lock, { force: true });
-        } catch { /* already gone */ }
+        } catch {
+          /* already gone */
+        }
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new RingLockError(`cannot create lock ${lock}: ${(e as Error).message}`);

@@ -4,10 +4,7 @@
  * re-check seq_begin). On tmpfs this is a page-cache memcpy: see README "Why pread, not mmap".
  */
 import fs from 'node:fs';
-import {
-  H, S, HEADER_BYTES, SLOT_HEADER_BYTES, RingFormatError, parseRingHeader,
-  type FrameMeta, type RingHeader,
-} from './ring-layout.js';
+import { H, S, HEADER_BYTES, SLOT_HEADER_BYTES, RingFormatError, parseRingHeader, type FrameMeta, type RingHeader } from './ring-layout.js';
 
 export type ReadOutcome = 'ok' | 'not-yet' | 'overwritten';
 
@@ -17,7 +14,11 @@ export class RingReader {
   private readonly small = new Uint8Array(SLOT_HEADER_BYTES);
   private readonly smallView = new DataView(this.small.buffer);
 
-  private constructor(readonly path: string, fd: number, header: RingHeader) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    header: RingHeader,
+  ) {
     this.fd = fd;
     this.header = header;
   }
@@ -45,8 +46,11 @@ export class RingReader {
     const got = fs.readSync(this.fd, dst, 0, length, pos);
     if (got !== length) {
       const size = fs.fstatSync(this.fd).size;
-      throw new RingFormatError(this.path, 'file size',
-        `${size} bytes, shorter than the ${this.header.fileBytes} bytes attached (truncated or recreated while attached): read ${got} of ${length} bytes at offset ${pos}`);
+      throw new RingFormatError(
+        this.path,
+        'file size',
+        `${size} bytes, shorter than the ${this.header.fileBytes} bytes attached (truncated or recreated while attached): read ${got} of ${length} bytes at offset ${pos}`,
+      );
     }
   }
 
@@ -71,7 +75,11 @@ export class RingReader {
       if (sig === prev) break;
       prev = sig;
     }
-    return { id: Number(v.getBigUint64(0, true)), state: v.getUint32(8, true), firstFrame: Number(v.getBigUint64(H.acquisitionFirstFrame - H.acquisitionId, true)) };
+    return {
+      id: Number(v.getBigUint64(0, true)),
+      state: v.getUint32(8, true),
+      firstFrame: Number(v.getBigUint64(H.acquisitionFirstFrame - H.acquisitionId, true)),
+    };
   }
 
   /**
@@ -83,15 +91,25 @@ export class RingReader {
     const size = st.size;
     // Cut while attached, even with no frame being read (the reader had caught up): the same one line.
     if (size < this.header.fileBytes) {
-      throw new RingFormatError(this.path, 'file size', `${size} bytes, shorter than the ${this.header.fileBytes} bytes attached (truncated or recreated while attached)`);
+      throw new RingFormatError(
+        this.path,
+        'file size',
+        `${size} bytes, shorter than the ${this.header.fileBytes} bytes attached (truncated or recreated while attached)`,
+      );
     }
     // Replaced by a new file at the same path (the producer restarted): we would read the old one.
     let atPath: fs.Stats | null = null;
     try {
       atPath = fs.statSync(this.path);
-    } catch { /* unlinked: the mapping we hold is still the producer's, if it is still writing */ }
+    } catch {
+      /* unlinked: the mapping we hold is still the producer's, if it is still writing */
+    }
     if (atPath && (atPath.ino !== st.ino || atPath.dev !== st.dev)) {
-      throw new RingFormatError(this.path, 'file', 'recreated while attached (a new file at the path: spimstream attaches to it once this acquisition is finalized)');
+      throw new RingFormatError(
+        this.path,
+        'file',
+        'recreated while attached (a new file at the path: spimstream attaches to it once this acquisition is finalized)',
+      );
     }
     const buf = new Uint8Array(HEADER_BYTES);
     fs.readSync(this.fd, buf, 0, Math.min(HEADER_BYTES, size), 0);
@@ -120,8 +138,11 @@ export class RingReader {
     const w = v.getUint32(S.width, true);
     const ht = v.getUint32(S.height, true);
     if (payload !== h.frameBytes || w !== h.width || ht !== h.height) {
-      throw new RingFormatError(this.path, `slot ${n % h.slotCount} geometry`,
-        `frame ${n} says ${w}x${ht} (${payload} bytes), header says ${h.width}x${h.height} (${h.frameBytes} bytes)`);
+      throw new RingFormatError(
+        this.path,
+        `slot ${n % h.slotCount} geometry`,
+        `frame ${n} says ${w}x${ht} (${payload} bytes), header says ${h.width}x${h.height} (${h.frameBytes} bytes)`,
+      );
     }
     meta.seq = n;
     meta.cameraCounter = Number(v.getBigUint64(S.cameraCounter, true));

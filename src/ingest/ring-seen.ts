@@ -43,7 +43,9 @@ export function markSeen(ring: string, id: number): void {
   if (ident === null) return;
   try {
     fs.writeFileSync(seenFile(ring), `${JSON.stringify({ ring: ident, acquisition_id: id })}\n`);
-  } catch { /* without the marker a restart may store the last acquisition again: never loses data */ }
+  } catch {
+    /* without the marker a restart may store the last acquisition again: never loses data */
+  }
 }
 
 /** Whether acquisition `id` of the ring now at this path was already taken in. */

@@ -5,7 +5,12 @@
 import { RingReader } from './ring-reader.js';
 import { RingFormatError } from './ring-layout.js';
 
-export async function waitForRing(ringPath: string, seconds: number, say: (level: 'info' | 'error', msg: string) => void, stopped: () => boolean): Promise<RingReader | null> {
+export async function waitForRing(
+  ringPath: string,
+  seconds: number,
+  say: (level: 'info' | 'error', msg: string) => void,
+  stopped: () => boolean,
+): Promise<RingReader | null> {
   const until = seconds > 0 ? Date.now() + seconds * 1000 : Infinity;
   let told = false;
   for (;;) {

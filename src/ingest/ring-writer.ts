@@ -5,9 +5,18 @@
  */
 import fs from 'node:fs';
 import {
-  H, S, HEADER_BYTES, SLOT_HEADER_BYTES, STATE_ACQUIRING, STATE_FINISHED,
-  bytesPerPixel, encodeRingHeader, ringFileBytes, slotStrideFor,
-  type FrameMeta, type RingGeometry,
+  H,
+  S,
+  HEADER_BYTES,
+  SLOT_HEADER_BYTES,
+  STATE_ACQUIRING,
+  STATE_FINISHED,
+  bytesPerPixel,
+  encodeRingHeader,
+  ringFileBytes,
+  slotStrideFor,
+  type FrameMeta,
+  type RingGeometry,
 } from './ring-layout.js';
 
 export class RingWriter {
@@ -21,7 +30,10 @@ export class RingWriter {
   private readonly u64View = new DataView(this.u64.buffer);
   private acquisitionId = 0;
 
-  private constructor(readonly path: string, readonly geometry: RingGeometry) {
+  private constructor(
+    readonly path: string,
+    readonly geometry: RingGeometry,
+  ) {
     this.frameBytes = geometry.width * geometry.height * bytesPerPixel(geometry.dtype);
     this.slotStride = slotStrideFor(this.frameBytes);
     // Build the file under a temporary name and rename it, so a reader never sees a half header.

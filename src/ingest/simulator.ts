@@ -42,8 +42,15 @@ export interface Faults {
 }
 
 const HEALTHY: Faults = {
-  drift_px_per_t: [0, 0], defocus_px: 0, defocus_from_t: -1, defocus_px_per_t: 0,
-  saturate: 0, saturate_from_t: -1, bleach_per_t: 0, gap_every: 0, gain: 1,
+  drift_px_per_t: [0, 0],
+  defocus_px: 0,
+  defocus_from_t: -1,
+  defocus_px_per_t: 0,
+  saturate: 0,
+  saturate_from_t: -1,
+  bleach_per_t: 0,
+  gap_every: 0,
+  gain: 1,
 };
 
 /** Null for a valid fault object, else one line naming the fault that is wrong. */
@@ -52,7 +59,8 @@ export function faultProblem(f: unknown): string | null {
   for (const [k, v] of Object.entries(f)) {
     if (!(k in HEALTHY)) return `unknown sim fault "${k}"; known: ${Object.keys(HEALTHY).join(', ')}`;
     if (k === 'drift_px_per_t') {
-      if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return `sim fault "drift_px_per_t" must be [dx, dy] numbers (got ${JSON.stringify(v)})`;
+      if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))
+        return `sim fault "drift_px_per_t" must be [dx, dy] numbers (got ${JSON.stringify(v)})`;
     } else if (typeof v !== 'number' || !Number.isFinite(v)) return `sim fault "${k}" must be a number (got ${JSON.stringify(v)})`;
   }
   return null;
@@ -79,7 +87,9 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   const faults = faultsFrom(o.faults);
   const dtype = o.bit_depth > 8 ? 'uint16' : 'uint8';
   let stopping = false;
-  const stop = () => { stopping = true; };
+  const stop = () => {
+    stopping = true;
+  };
   // Handled from before the ring exists until it is removed: a signal in between (the sidecar's
   // SIGTERM right after start, or a group signal followed by the sidecar's own) otherwise ended the
   // simulator with its default action and left the ring in /dev/shm.
@@ -88,8 +98,14 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   let writer: RingWriter;
   try {
     writer = RingWriter.create(o.ring, {
-      width: o.width, height: o.height, dtype, bitDepth: o.bit_depth, slotCount: o.slots,
-      zPlanes: o.z_planes, channels: o.channels, views: 1,
+      width: o.width,
+      height: o.height,
+      dtype,
+      bitDepth: o.bit_depth,
+      slotCount: o.slots,
+      zPlanes: o.z_planes,
+      channels: o.channels,
+      views: 1,
     });
   } catch (e) {
     process.off('SIGTERM', stop);
@@ -97,9 +113,17 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
     throw e;
   }
   const scene = new SimScene({
-    width: o.width, height: o.height, zPlanes: o.z_planes, channels: o.channels, blobs: o.blobs,
-    seed: o.seed, bitDepth: o.bit_depth, offset: o.offset, peak: o.bit_depth > 8 ? 1500 : 60,
-    readNoise: 1.6, gain: 0.46,
+    width: o.width,
+    height: o.height,
+    zPlanes: o.z_planes,
+    channels: o.channels,
+    blobs: o.blobs,
+    seed: o.seed,
+    bitDepth: o.bit_depth,
+    offset: o.offset,
+    peak: o.bit_depth > 8 ? 1500 : 60,
+    readNoise: 1.6,
+    gain: 0.46,
   });
   const n = o.width * o.height;
   const frame = dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
@@ -114,7 +138,10 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
     // stdin is the parent's pipe: it closes when the parent exits, however it dies (kill -9 too),
     // so a child simulator never outlives its sidecar.
     // A close without a signal first means the parent died (its stop sends SIGTERM and keeps the pipe).
-    rl.on('close', () => { if (!stopping) parentGone = true; stop(); });
+    rl.on('close', () => {
+      if (!stopping) parentGone = true;
+      stop();
+    });
     rl.on('line', (line) => {
       try {
         Object.assign(faults, faultsFrom(JSON.parse(line) as Record<string, number | number[]>));
@@ -147,7 +174,10 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
       const st = planeState(faults, t);
       for (let c = 0; c < o.channels && !stopping; c++) {
         for (let z = 0; z < o.z_planes && !stopping; z++) {
-          if (o.frames > 0 && published >= o.frames) { stopping = true; break; }
+          if (o.frames > 0 && published >= o.frames) {
+            stopping = true;
+            break;
+          }
           let out: Uint8Array = bytes;
           if (o.precomputed > 0) {
             const key = `${c}/${z}/${t % o.precomputed}`;
@@ -171,8 +201,20 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
           }
           if (faults.gap_every > 0 && counter > 0 && counter % faults.gap_every === 0) counter++; // camera lost one
           const flags = (z === 0 ? FLAG_STACK_START : 0) | (z === o.z_planes - 1 ? FLAG_STACK_END : 0);
-          const seq = writer.publish(out, { cameraCounter: counter, timestampNs: Math.round((performance.timeOrigin + performance.now()) * 1e6), t, c, z, view: 0, flags });
-          if (log >= 0) fs.writeSync(log, `${JSON.stringify({ seq, counter, t, c, z, checksum: checksumPixels(dtype === 'uint16' ? new Uint16Array(out.buffer, out.byteOffset, out.byteLength / 2) : out) })}\n`);
+          const seq = writer.publish(out, {
+            cameraCounter: counter,
+            timestampNs: Math.round((performance.timeOrigin + performance.now()) * 1e6),
+            t,
+            c,
+            z,
+            view: 0,
+            flags,
+          });
+          if (log >= 0)
+            fs.writeSync(
+              log,
+              `${JSON.stringify({ seq, counter, t, c, z, checksum: checksumPixels(dtype === 'uint16' ? new Uint16Array(out.buffer, out.byteOffset, out.byteLength / 2) : out) })}\n`,
+            );
           counter++;
           published++;
           const due = start + (published * 1000) / o.fps;

@@ -36,9 +36,11 @@ export function threadCpuSeconds(): Map<ThreadKind, number> {
       const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const secs = (Number(f[11]) + Number(f[12])) * TICK_S;
-      const kind = tid === String(process.pid) ? 'main' : NAMES[fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()] ?? 'other';
+      const kind = tid === String(process.pid) ? 'main' : (NAMES[fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()] ?? 'other');
       out.set(kind, (out.get(kind) ?? 0) + secs);
-    } catch { /* the thread exited meanwhile */ }
+    } catch {
+      /* the thread exited meanwhile */
+    }
   }
   return out;
 }

@@ -25,113 +25,181 @@ export function alertRules(cfg: Config): AlertRule[] {
   const stream = 'instance, camera, channel, view';
   return [
     {
-      name: 'SpimstreamDown', value: `up${S}`, op: '<', threshold: 1, for: '1m', severity: 'critical',
+      name: 'SpimstreamDown',
+      value: `up${S}`,
+      op: '<',
+      threshold: 1,
+      for: '1m',
+      severity: 'critical',
       summary: 'spimstream sidecar {{ $labels.instance }} is down',
       description: 'Prometheus cannot scrape the sidecar: no QC, no preview, and frames are not being stored.',
     },
     {
-      name: 'SpimstreamFramesDropped', value: `sum by (instance, camera, reason) (increase(spimstream_frames_dropped_total${S}[${DROP_WINDOW_SECONDS}s]))`, op: '>', threshold: 0, for: '0s', severity: 'critical',
+      name: 'SpimstreamFramesDropped',
+      value: `sum by (instance, camera, reason) (increase(spimstream_frames_dropped_total${S}[${DROP_WINDOW_SECONDS}s]))`,
+      op: '>',
+      threshold: 0,
+      for: '0s',
+      severity: 'critical',
       summary: '{{ $labels.camera }} on {{ $labels.instance }} lost {{ $value | printf "%.0f" }} frames ({{ $labels.reason }})',
       description: 'overrun = spimstream fell behind the ring; gap = the camera counter skipped frames before the ring.',
     },
     {
-      name: 'SpimstreamFramesUnstored', value: `sum by (instance, camera, reason) (increase(spimstream_frames_unstored_total${S}[${DROP_WINDOW_SECONDS}s]))`, op: '>', threshold: 0, for: '0s', severity: 'critical',
-      summary: '{{ $labels.camera }} on {{ $labels.instance }}: {{ $value | printf "%.0f" }} frames not written to disk ({{ $labels.reason }})',
-      description: 'Frames were received (QC and preview ran) but not stored. block-pool-full = encoding cannot keep up (CPU); write-backlog = the disk cannot keep up; ENOSPC/EDISKGUARD/EROFS/... = the storage error (see the sidecar log).',
+      name: 'SpimstreamFramesUnstored',
+      value: `sum by (instance, camera, reason) (increase(spimstream_frames_unstored_total${S}[${DROP_WINDOW_SECONDS}s]))`,
+      op: '>',
+      threshold: 0,
+      for: '0s',
+      severity: 'critical',
+      summary:
+        '{{ $labels.camera }} on {{ $labels.instance }}: {{ $value | printf "%.0f" }} frames not written to disk ({{ $labels.reason }})',
+      description:
+        'Frames were received (QC and preview ran) but not stored. block-pool-full = encoding cannot keep up (CPU); write-backlog = the disk cannot keep up; ENOSPC/EDISKGUARD/EROFS/... = the storage error (see the sidecar log).',
     },
     {
-      name: 'SpimstreamStorageFailed', value: `spimstream_storage_ok${S}`, op: '<', threshold: 1, for: '0s', severity: 'critical',
-      summary: 'storage stopped on {{ $labels.instance }} ({{ $labels.camera }})', description: 'See the sidecar log for the storage error.',
+      name: 'SpimstreamStorageFailed',
+      value: `spimstream_storage_ok${S}`,
+      op: '<',
+      threshold: 1,
+      for: '0s',
+      severity: 'critical',
+      summary: 'storage stopped on {{ $labels.instance }} ({{ $labels.camera }})',
+      description: 'See the sidecar log for the storage error.',
     },
     {
       // Decided by the sidecar, which keeps a baseline per plane (Prometheus sees one series per
       // stream, and focus varies along z): the rule and the page cannot disagree.
       name: 'SpimstreamFocusLost',
       value: `max by (${stream}) (spimstream_alert_active{job="spimstream", alert="focus_lost"})`,
-      op: '>', threshold: 0, for: '0s', severity: 'warning',
+      op: '>',
+      threshold: 0,
+      for: '0s',
+      severity: 'warning',
       summary: 'focus of {{ $labels.camera }}/{{ $labels.channel }} is lost (see spimstream_focus_relative)',
       description: `The best plane of the last z-stack is below ${Math.round(focusLevels(th.focus_drop_ratio).low * 100)}% of the same planes' baseline; clears at ${Math.round(focusLevels(th.focus_drop_ratio).clear * 100)}% for ${FOCUS_CLEAR_STACKS} stacks.`,
     },
     {
-      name: 'SpimstreamSaturation', value: `spimstream_stack_saturated_pixels_ratio${S}`, op: '>', threshold: th.saturated_ratio, for: '1m', severity: 'warning',
+      name: 'SpimstreamSaturation',
+      value: `spimstream_stack_saturated_pixels_ratio${S}`,
+      op: '>',
+      threshold: th.saturated_ratio,
+      for: '1m',
+      severity: 'warning',
       summary: '{{ $labels.camera }}/{{ $labels.channel }}: {{ $value | humanizePercentage }} of pixels saturated',
       description: 'Reduce laser power or exposure; saturated pixels are lost information.',
     },
     {
-      name: 'SpimstreamDrift', value: `1e6 * sqrt(sum by (${stream}) (spimstream_drift_meters${S} ^ 2))`, op: '>', threshold: th.drift_um, for: '2m', severity: 'warning',
+      name: 'SpimstreamDrift',
+      value: `1e6 * sqrt(sum by (${stream}) (spimstream_drift_meters${S} ^ 2))`,
+      op: '>',
+      threshold: th.drift_um,
+      for: '2m',
+      severity: 'warning',
       summary: '{{ $labels.camera }}/{{ $labels.channel }} drifted {{ $value | printf "%.2f" }} µm',
       description: 'Lateral drift against the reference timepoint exceeds the threshold.',
     },
     {
-      name: 'SpimstreamRingFilling', value: `spimstream_ring_fill_ratio${S}`, op: '>', threshold: th.ring_fill_ratio, for: '30s', severity: 'warning',
+      name: 'SpimstreamRingFilling',
+      value: `spimstream_ring_fill_ratio${S}`,
+      op: '>',
+      threshold: th.ring_fill_ratio,
+      for: '30s',
+      severity: 'warning',
       summary: 'ring of {{ $labels.camera }} on {{ $labels.instance }} is {{ $value | humanizePercentage }} full',
       description: 'spimstream is falling behind the camera; frames will be lost when the ring overruns.',
     },
     {
       // Decided by the sidecar (nothing verified for offload.stall_seconds while files wait).
-      name: 'SpimstreamOffloadStalled', value: `max by (instance, camera) (spimstream_alert_active{job="spimstream", alert="offload_stalled"})`, op: '>', threshold: 0, for: '0s', severity: 'critical',
+      name: 'SpimstreamOffloadStalled',
+      value: `max by (instance, camera) (spimstream_alert_active{job="spimstream", alert="offload_stalled"})`,
+      op: '>',
+      threshold: 0,
+      for: '0s',
+      severity: 'critical',
       summary: 'offload from {{ $labels.instance }} ({{ $labels.camera }}) is stalled',
-      description: 'Nothing was verified at offload.destination for offload.stall_seconds while files wait (see spimstream_offload_failures_total for why); the local disk fills meanwhile (spimstream_offload_queue_bytes).',
+      description:
+        'Nothing was verified at offload.destination for offload.stall_seconds while files wait (see spimstream_offload_failures_total for why); the local disk fills meanwhile (spimstream_offload_queue_bytes).',
     },
     {
-      name: 'SpimstreamDiskLow', value: `spimstream_disk_free_bytes${S}`, op: '<', threshold: th.disk_free_bytes, for: '5m', severity: 'warning',
+      name: 'SpimstreamDiskLow',
+      value: `spimstream_disk_free_bytes${S}`,
+      op: '<',
+      threshold: th.disk_free_bytes,
+      for: '5m',
+      severity: 'warning',
       summary: 'only {{ $value | humanize1024 }}B free for the store on {{ $labels.instance }}',
       description: 'Free space on the output disk is below the margin; storing stops before the disk is full.',
     },
     {
-      name: 'SpimstreamLocalDiskFullSoon', value: `spimstream_local_disk_full_in_seconds${S}`, op: '<', threshold: th.disk_full_in_s, for: '2m', severity: 'critical',
+      name: 'SpimstreamLocalDiskFullSoon',
+      value: `spimstream_local_disk_full_in_seconds${S}`,
+      op: '<',
+      threshold: th.disk_full_in_s,
+      for: '2m',
+      severity: 'critical',
       summary: 'the output disk of {{ $labels.instance }} fills in {{ $value | humanizeDuration }}',
-      description: 'At the last minute\'s net inflow (written minus what offload deletes) free space reaches storage.min_free_bytes, where storing stops. Offload behind or stalled (spimstream_offload_queue_bytes), or no delete_local: make room, fix the destination, or change --out.',
+      description:
+        "At the last minute's net inflow (written minus what offload deletes) free space reaches storage.min_free_bytes, where storing stops. Offload behind or stalled (spimstream_offload_queue_bytes), or no delete_local: make room, fix the destination, or change --out.",
     },
   ];
 }
 
 export function prometheusRules(cfg: Config): Record<string, unknown> {
   return {
-    groups: [{
-      name: 'spimstream',
-      rules: alertRules(cfg).map((r) => ({
-        alert: r.name,
-        expr: `${r.value} ${r.op} ${r.threshold}`,
-        for: r.for,
-        labels: { severity: r.severity },
-        annotations: { summary: r.summary, description: r.description },
-      })),
-    }],
+    groups: [
+      {
+        name: 'spimstream',
+        rules: alertRules(cfg).map((r) => ({
+          alert: r.name,
+          expr: `${r.value} ${r.op} ${r.threshold}`,
+          for: r.for,
+          labels: { severity: r.severity },
+          annotations: { summary: r.summary, description: r.description },
+        })),
+      },
+    ],
   };
 }
 
 export function grafanaAlertProvisioning(cfg: Config, datasourceUid: string): Record<string, unknown> {
   return {
     apiVersion: 1,
-    groups: [{
-      orgId: 1,
-      name: 'spimstream',
-      folder: 'spimstream',
-      interval: '30s',
-      rules: alertRules(cfg).map((r) => ({
-        uid: `spimstream-${r.name.replace(/^Spimstream/, '').toLowerCase()}`,
-        title: r.name,
-        condition: 'C',
-        data: [
-          {
-            refId: 'A', relativeTimeRange: { from: 600, to: 0 }, datasourceUid,
-            model: { refId: 'A', expr: r.value, instant: true, intervalMs: 1000, maxDataPoints: 43200 },
-          },
-          {
-            refId: 'C', relativeTimeRange: { from: 600, to: 0 }, datasourceUid: '__expr__',
-            model: {
-              refId: 'C', type: 'threshold', expression: 'A',
-              conditions: [{ evaluator: { type: r.op === '>' ? 'gt' : 'lt', params: [r.threshold] } }],
+    groups: [
+      {
+        orgId: 1,
+        name: 'spimstream',
+        folder: 'spimstream',
+        interval: '30s',
+        rules: alertRules(cfg).map((r) => ({
+          uid: `spimstream-${r.name.replace(/^Spimstream/, '').toLowerCase()}`,
+          title: r.name,
+          condition: 'C',
+          data: [
+            {
+              refId: 'A',
+              relativeTimeRange: { from: 600, to: 0 },
+              datasourceUid,
+              model: { refId: 'A', expr: r.value, instant: true, intervalMs: 1000, maxDataPoints: 43200 },
             },
-          },
-        ],
-        noDataState: r.name === 'SpimstreamDown' ? 'Alerting' : 'OK',
-        execErrState: 'Error',
-        for: r.for,
-        labels: { severity: r.severity },
-        annotations: { summary: r.summary, description: r.description },
-      })),
-    }],
+            {
+              refId: 'C',
+              relativeTimeRange: { from: 600, to: 0 },
+              datasourceUid: '__expr__',
+              model: {
+                refId: 'C',
+                type: 'threshold',
+                expression: 'A',
+                conditions: [{ evaluator: { type: r.op === '>' ? 'gt' : 'lt', params: [r.threshold] } }],
+              },
+            },
+          ],
+          noDataState: r.name === 'SpimstreamDown' ? 'Alerting' : 'OK',
+          execErrState: 'Error',
+          for: r.for,
+          labels: { severity: r.severity },
+          annotations: { summary: r.summary, description: r.description },
+        })),
+      },
+    ],
   };
 }

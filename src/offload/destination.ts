@@ -25,7 +25,12 @@ export interface OffloadDestination {
    * Copies `files` (paths relative to `root`, `bytes` in all) and verifies each copy against
    * spimstream's own digest of the local file. Resolves with the files verified there (never rejects).
    */
-  copyAndVerify(root: string, files: string[], bytes: number, method: VerifyMethod): Promise<{ verified: Set<string>; error: string | null }>;
+  copyAndVerify(
+    root: string,
+    files: string[],
+    bytes: number,
+    method: VerifyMethod,
+  ): Promise<{ verified: Set<string>; error: string | null }>;
   /** A failure message as one of a bounded set of reasons (a metric label): unreachable, refused, destination-full, verify, other. */
   classify(message: string): string;
   /** Offload is urgent (the local disk fills): run at storing's priority, else yield to it. */
@@ -35,5 +40,8 @@ export interface OffloadDestination {
 /** The destination `offload.destination` names (every kind is rclone today). */
 export function openDestination(cfg: Config, tmpDir: string): OffloadDestination {
   const o = cfg.offload;
-  return new RcloneDestination({ destination: o.destination, config: o.rclone_config, bandwidth: o.bandwidth, transfers: o.transfers, retries: o.retries }, tmpDir);
+  return new RcloneDestination(
+    { destination: o.destination, config: o.rclone_config, bandwidth: o.bandwidth, transfers: o.transfers, retries: o.retries },
+    tmpDir,
+  );
 }

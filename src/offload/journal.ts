@@ -75,7 +75,10 @@ export class Journal {
    * is ignored: its step was never acted on. `keepVerified`: verified files stay pending until
    * their `deleted` entry (offload.delete_local).
    */
-  constructor(dir: string, private readonly keepVerified: boolean) {
+  constructor(
+    dir: string,
+    private readonly keepVerified: boolean,
+  ) {
     this.file = path.join(dir, JOURNAL_NAME);
     if (fs.existsSync(this.file)) {
       for (const line of fs.readFileSync(this.file, 'utf8').split('\n')) {
@@ -101,7 +104,17 @@ export class Journal {
   private storeState(store: string, at: number): StoreState {
     let s = this.stores.get(store);
     if (!s) {
-      s = { store, files: 0, bytes: 0, verifiedFiles: 0, verifiedBytes: 0, finished: false, complete: false, firstAt: at, lastVerifiedAt: 0 };
+      s = {
+        store,
+        files: 0,
+        bytes: 0,
+        verifiedFiles: 0,
+        verifiedBytes: 0,
+        finished: false,
+        complete: false,
+        firstAt: at,
+        lastVerifiedAt: 0,
+      };
       this.stores.set(store, s);
     }
     return s;

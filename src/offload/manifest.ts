@@ -33,32 +33,68 @@ export function storeFiles(root: string): string[] {
 }
 
 interface StackEntry {
-  t: number; channel: string; view: string; planes: number; focus_planes: number; best_focus_z: number;
-  mean_focus: number | null; focus_relative: number | null; max_saturated_ratio: number; mean_signal: number;
-  drift_px: [number, number] | null; drift_confidence: number | null;
+  t: number;
+  channel: string;
+  view: string;
+  planes: number;
+  focus_planes: number;
+  best_focus_z: number;
+  mean_focus: number | null;
+  focus_relative: number | null;
+  max_saturated_ratio: number;
+  mean_signal: number;
+  drift_px: [number, number] | null;
+  drift_confidence: number | null;
 }
 
 interface Current {
-  id: number; name: string; roots: string[]; started: string; geometry: Record<string, unknown>;
+  id: number;
+  name: string;
+  roots: string[];
+  started: string;
+  geometry: Record<string, unknown>;
   files: Map<string, { bytes: number; sha256: string }>;
   unstored: Record<string, number>;
-  stacks: StackEntry[]; drift: Map<string, { dx: number; dy: number; confidence: number } | null>;
+  stacks: StackEntry[];
+  drift: Map<string, { dx: number; dy: number; confidence: number } | null>;
 }
 
 export class ManifestWriter {
   private cur: Current | null = null;
 
-  constructor(bus: EventBus, private readonly info: { version: string; ring: () => string | null; config: () => unknown; pixelSizeUm: () => number; redact: (text: string) => string }) {
+  constructor(
+    bus: EventBus,
+    private readonly info: {
+      version: string;
+      ring: () => string | null;
+      config: () => unknown;
+      pixelSizeUm: () => number;
+      redact: (text: string) => string;
+    },
+  ) {
     bus.on('acquisition-started', (e) => {
-      this.cur = e.viewStores.length > 0 ? {
-        id: e.id, name: e.name, roots: e.viewStores, started: new Date().toISOString(), geometry: e.geometry,
-        files: new Map(), unstored: {}, stacks: [], drift: new Map(),
-      } : null;
+      this.cur =
+        e.viewStores.length > 0
+          ? {
+              id: e.id,
+              name: e.name,
+              roots: e.viewStores,
+              started: new Date().toISOString(),
+              geometry: e.geometry,
+              files: new Map(),
+              unstored: {},
+              stacks: [],
+              drift: new Map(),
+            }
+          : null;
     });
     bus.on('shard-written', (e) => this.cur?.files.set(path.resolve(e.path), { bytes: e.bytes, sha256: e.sha256 }));
-    bus.on('frames-unstored', (e) => { if (this.cur) this.cur.unstored[e.reason] = (this.cur.unstored[e.reason] ?? 0) + e.count; });
+    bus.on('frames-unstored', (e) => {
+      if (this.cur) this.cur.unstored[e.reason] = (this.cur.unstored[e.reason] ?? 0) + e.count;
+    });
     bus.on('frame-qc', (e) => {
-      if (this.cur && e.qc.drift) this.cur.drift.set(`${e.stream.channel}/${e.stream.view}/${e.meta.t}`, e.qc.drift.valid ? e.qc.drift : null);
+      if (this.cur && e.qc.drift)
+        this.cur.drift.set(`${e.stream.channel}/${e.stream.view}/${e.meta.t}`, e.qc.drift.valid ? e.qc.drift : null);
     });
     bus.on('stack-qc', (e) => {
       if (!this.cur) return;
@@ -67,9 +103,18 @@ export class ManifestWriter {
       this.cur.drift.delete(k);
       const q = e.qc;
       this.cur.stacks.push({
-        t: e.t, channel: e.stream.channel, view: e.stream.view, planes: q.planes, focus_planes: q.focusPlanes, best_focus_z: q.bestFocusZ,
-        mean_focus: q.focusPlanes > 0 ? q.meanFocus : null, focus_relative: q.focusRelative, max_saturated_ratio: q.maxSaturatedRatio,
-        mean_signal: q.meanSignal, drift_px: d ? [d.dx, d.dy] : null, drift_confidence: d ? d.confidence : null,
+        t: e.t,
+        channel: e.stream.channel,
+        view: e.stream.view,
+        planes: q.planes,
+        focus_planes: q.focusPlanes,
+        best_focus_z: q.bestFocusZ,
+        mean_focus: q.focusPlanes > 0 ? q.meanFocus : null,
+        focus_relative: q.focusRelative,
+        max_saturated_ratio: q.maxSaturatedRatio,
+        mean_signal: q.meanSignal,
+        drift_px: d ? [d.dx, d.dy] : null,
+        drift_confidence: d ? d.confidence : null,
       });
     });
     bus.on('acquisition-finished', (e) => {
@@ -101,12 +146,30 @@ export class ManifestWriter {
     const bytes = { received: summary.bytesReceived, written: summary.bytesWritten, compression_ratio: summary.compressionRatio };
     let metadata: unknown = null;
     try {
-      metadata = (JSON.parse(fs.readFileSync(path.join(root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes?.spimstream ?? null;
-    } catch { /* no group metadata: the manifest says null */ }
+      metadata =
+        (JSON.parse(fs.readFileSync(path.join(root, 'zarr.json'), 'utf8')) as { attributes?: { spimstream?: unknown } }).attributes
+          ?.spimstream ?? null;
+    } catch {
+      /* no group metadata: the manifest says null */
+    }
     // The report first, so that the manifest (written last) lists it with the store's files.
-    writeFileDurableSync(path.join(root, REPORT_NAME), this.info.redact(renderQcReport({
-      name: c.name, started: c.started, finished, frames, bytes, stacks, metadata, pixelSizeUm: this.info.pixelSizeUm(), version: this.info.version,
-    })), path.join(root, `.${REPORT_NAME}.tmp-${process.pid}`));
+    writeFileDurableSync(
+      path.join(root, REPORT_NAME),
+      this.info.redact(
+        renderQcReport({
+          name: c.name,
+          started: c.started,
+          finished,
+          frames,
+          bytes,
+          stacks,
+          metadata,
+          pixelSizeUm: this.info.pixelSizeUm(),
+          version: this.info.version,
+        }),
+      ),
+      path.join(root, `.${REPORT_NAME}.tmp-${process.pid}`),
+    );
     // Every file under the root: shards as hashed when written, the rest (zarr.json) read back now.
     const files: { path: string; bytes: number; sha256: string }[] = [];
     for (const full of storeFiles(root)) {
@@ -126,7 +189,17 @@ export class ManifestWriter {
     const doc = {
       manifest_version: MANIFEST_VERSION,
       complete: true,
-      acquisition: { id: c.id, name: c.name, store: path.basename(root), view, views: c.roots.length, started: c.started, finished, ring: this.info.ring(), geometry: c.geometry },
+      acquisition: {
+        id: c.id,
+        name: c.name,
+        store: path.basename(root),
+        view,
+        views: c.roots.length,
+        started: c.started,
+        finished,
+        ring: this.info.ring(),
+        geometry: c.geometry,
+      },
       frames,
       bytes,
       stacks,
@@ -135,6 +208,10 @@ export class ManifestWriter {
       spimstream_version: this.info.version,
       config: this.info.config(),
     };
-    writeFileDurableSync(path.join(root, MANIFEST_NAME), `${this.info.redact(JSON.stringify(doc, null, 1))}\n`, path.join(root, `.${MANIFEST_NAME}.tmp-${process.pid}`));
+    writeFileDurableSync(
+      path.join(root, MANIFEST_NAME),
+      `${this.info.redact(JSON.stringify(doc, null, 1))}\n`,
+      path.join(root, `.${MANIFEST_NAME}.tmp-${process.pid}`),
+    );
   }
 }

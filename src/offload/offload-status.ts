@@ -23,7 +23,15 @@ export interface OffloadStatus extends Backlog {
   stalled: boolean;
   /** Offload runs at storing's priority: the backlog threatens the local disk (else it yields, nice 19). */
   urgent: boolean;
-  stores: { store: string; state: 'acquiring' | 'transferring' | 'complete'; files: number; verifiedFiles: number; bytes: number; verifiedBytes: number; etaSeconds: number | null }[];
+  stores: {
+    store: string;
+    state: 'acquiring' | 'transferring' | 'complete';
+    files: number;
+    verifiedFiles: number;
+    bytes: number;
+    verifiedBytes: number;
+    etaSeconds: number | null;
+  }[];
 }
 
 /** Batches verified, oldest first (trimmed to the rate window by `offloadStatus`). */
@@ -43,7 +51,15 @@ export function backlogOf(pending: Iterable<FileState>, now = Date.now()): Backl
 }
 
 /** The backlog, the last minute's rate, the ETA, and the last `n` stores' state (newest first). */
-export function offloadStatus(pending: Iterable<FileState>, stores: Iterable<StoreState>, log: VerifiedLog, stalled: boolean, urgent: boolean, n: number, now = Date.now()): OffloadStatus {
+export function offloadStatus(
+  pending: Iterable<FileState>,
+  stores: Iterable<StoreState>,
+  log: VerifiedLog,
+  stalled: boolean,
+  urgent: boolean,
+  n: number,
+  now = Date.now(),
+): OffloadStatus {
   const b = backlogOf(pending, now);
   while (log.length > 0 && log[0].at < now - RATE_WINDOW_MS) log.shift();
   const span = Math.max(1, Math.min(RATE_WINDOW_MS, now - (log[0]?.at ?? now) + 1000)) / 1000;
@@ -55,8 +71,13 @@ export function offloadStatus(pending: Iterable<FileState>, stores: Iterable<Sto
     const left = st.bytes - st.verifiedBytes;
     ahead += left;
     return {
-      store: st.store, state: st.complete ? 'complete' as const : st.finished ? 'transferring' as const : 'acquiring' as const,
-      files: st.files, verifiedFiles: st.verifiedFiles, bytes: st.bytes, verifiedBytes: st.verifiedBytes, etaSeconds: left === 0 ? 0 : eta(ahead),
+      store: st.store,
+      state: st.complete ? ('complete' as const) : st.finished ? ('transferring' as const) : ('acquiring' as const),
+      files: st.files,
+      verifiedFiles: st.verifiedFiles,
+      bytes: st.bytes,
+      verifiedBytes: st.verifiedBytes,
+      etaSeconds: left === 0 ? 0 : eta(ahead),
     };
   });
   return { ...b, rateBps, etaSeconds: eta(b.bytes), stalled, urgent, stores: all.slice(-n).reverse() };

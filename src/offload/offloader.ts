@@ -52,7 +52,10 @@ export class Offloader {
   private readonly verifiedLog: VerifiedLog = [];
   private readonly stallTimer: NodeJS.Timeout;
 
-  constructor(private readonly cfg: Config, private readonly bus: EventBus) {
+  constructor(
+    private readonly cfg: Config,
+    private readonly bus: EventBus,
+  ) {
     this.root = path.resolve(cfg.storage.out);
     fs.mkdirSync(this.root, { recursive: true });
     const o = cfg.offload;
@@ -64,7 +67,12 @@ export class Offloader {
     // Files verified before a crash whose local copy was not yet deleted: delete now.
     this.deleting = this.deleteVerified([...this.journal.pending.values()]);
     const waiting = this.journal.pending.size;
-    if (waiting > 0) bus.emit('log', { level: 'info', msg: `offload: resuming ${waiting} files from the journal`, fields: { destination: o.destination } });
+    if (waiting > 0)
+      bus.emit('log', {
+        level: 'info',
+        msg: `offload: resuming ${waiting} files from the journal`,
+        fields: { destination: o.destination },
+      });
     this.stallTimer = setInterval(() => this.checkStall(), 1000);
     this.stallTimer.unref();
     bus.emit('alert', { name: 'offload_stalled', stream: null, active: false, message: 'offload is keeping up', value: 0 });
@@ -81,7 +89,10 @@ export class Offloader {
       if (finished) continue;
       const dir = path.join(this.root, store);
       if (!fs.existsSync(dir)) continue;
-      this.bus.emit('log', { level: 'warn', msg: `offload: store ${store} was interrupted (spimstream stopped without finishing it): its files are offloaded, without a manifest` });
+      this.bus.emit('log', {
+        level: 'warn',
+        msg: `offload: store ${store} was interrupted (spimstream stopped without finishing it): its files are offloaded, without a manifest`,
+      });
       this.queue(this.storeFiles(dir));
       this.journal.record([{ e: 'store-finished', store, at: Date.now() }]);
     }
@@ -90,7 +101,11 @@ export class Offloader {
   /** One line at start when the destination cannot be reached (offload retries meanwhile). */
   private async probe(): Promise<void> {
     const err = await this.dest.reachable();
-    if (err) this.bus.emit('log', { level: 'error', msg: `offload destination ${this.dest.name} cannot be reached: ${err} (files are kept locally and retried)` });
+    if (err)
+      this.bus.emit('log', {
+        level: 'error',
+        msg: `offload destination ${this.dest.name} cannot be reached: ${err} (files are kept locally and retried)`,
+      });
     else this.bus.emit('log', { level: 'info', msg: 'offload destination reachable', fields: { destination: this.dest.name } });
     this.kick();
   }
@@ -187,11 +202,20 @@ export class Offloader {
       const h = await this.dest.hashes();
       if ('error' in h) return this.failed(pick, h.error);
       this.verify = verifyMethod(h.hashes);
-      this.bus.emit('log', { level: 'info', msg: `offload verifies ${this.verify.readBack ? 'by reading every file back (the destination gives no hash spimstream can compute)' : `with ${this.verify.hash} hashes (the destination's against spimstream's of the local file)`}`, fields: { destination: this.dest.name } });
+      this.bus.emit('log', {
+        level: 'info',
+        msg: `offload verifies ${this.verify.readBack ? 'by reading every file back (the destination gives no hash spimstream can compute)' : `with ${this.verify.hash} hashes (the destination's against spimstream's of the local file)`}`,
+        fields: { destination: this.dest.name },
+      });
     }
     this.choosePriority();
     const t0 = performance.now();
-    const r = await this.dest.copyAndVerify(this.root, pick.map((f) => f.f), bytes, this.verify);
+    const r = await this.dest.copyAndVerify(
+      this.root,
+      pick.map((f) => f.f),
+      bytes,
+      this.verify,
+    );
     if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
     const done = pick.filter((f) => r.verified.has(f.f));
     const now = Date.now();
@@ -199,7 +223,12 @@ export class Offloader {
     if (done.length > 0) {
       this.lastProgress = now;
       this.verifiedLog.push({ at: now, bytes: done.reduce((s, f) => s + f.bytes, 0) });
-      this.bus.emit('offload-files', { result: 'verified', files: done.length, bytes: done.reduce((s, f) => s + f.bytes, 0), lagSeconds: (now - Math.min(...done.map((f) => f.queuedAt))) / 1000 });
+      this.bus.emit('offload-files', {
+        result: 'verified',
+        files: done.length,
+        bytes: done.reduce((s, f) => s + f.bytes, 0),
+        lagSeconds: (now - Math.min(...done.map((f) => f.queuedAt))) / 1000,
+      });
     }
     await this.deleteVerified(done);
     for (const f of done) if (f.phase === 'manifest') this.storeComplete(f.store);
@@ -215,7 +244,10 @@ export class Offloader {
     this.nextTry = Date.now() + Math.min(BACKOFF_MAX_MS, 1000 * 2 ** (this.failures - 1));
     this.bus.emit('offload-files', { result: 'failed', files: files.length, bytes: files.reduce((s, f) => s + f.bytes, 0), lagSeconds: 0 });
     this.bus.emit('offload-failure', { reason, message });
-    this.bus.emit('log', { level: this.failures === 1 || this.failures % 10 === 0 ? 'error' : 'warn', msg: `offload to ${this.dest.name} failed (${reason}): ${message}; ${files.length} files kept locally, retry in ${Math.round((this.nextTry - Date.now()) / 1000)} s` });
+    this.bus.emit('log', {
+      level: this.failures === 1 || this.failures % 10 === 0 ? 'error' : 'warn',
+      msg: `offload to ${this.dest.name} failed (${reason}): ${message}; ${files.length} files kept locally, retry in ${Math.round((this.nextTry - Date.now()) / 1000)} s`,
+    });
   }
 
   /**
@@ -226,20 +258,22 @@ export class Offloader {
   private async deleteVerified(files: FileState[]): Promise<void> {
     if (!this.cfg.offload.delete_local) return;
     const entries: JournalEntry[] = [];
-    await Promise.all(files.map(async (f) => {
-      if (!f.verified) return;
-      // The manifest and the QC report stay: they say where the data went and whether it is usable.
-      if (f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) {
-        entries.push({ e: 'deleted', f: f.f, at: Date.now(), kept: true });
-        return;
-      }
-      try {
-        await fs.promises.rm(path.join(this.root, f.f), { force: true });
-        entries.push({ e: 'deleted', f: f.f, at: Date.now() });
-      } catch (e) {
-        this.bus.emit('log', { level: 'warn', msg: `offload: cannot delete ${f.f} locally: ${(e as Error).message}` });
-      }
-    }));
+    await Promise.all(
+      files.map(async (f) => {
+        if (!f.verified) return;
+        // The manifest and the QC report stay: they say where the data went and whether it is usable.
+        if (f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) {
+          entries.push({ e: 'deleted', f: f.f, at: Date.now(), kept: true });
+          return;
+        }
+        try {
+          await fs.promises.rm(path.join(this.root, f.f), { force: true });
+          entries.push({ e: 'deleted', f: f.f, at: Date.now() });
+        } catch (e) {
+          this.bus.emit('log', { level: 'warn', msg: `offload: cannot delete ${f.f} locally: ${(e as Error).message}` });
+        }
+      }),
+    );
     this.journal.record(entries);
   }
 
@@ -248,11 +282,22 @@ export class Offloader {
     this.journal.record([{ e: 'store-complete', store, at: Date.now() }]);
     const dest = `${this.dest.name.replace(/\/$/, '')}/${store}`;
     this.bus.emit('offload-complete', { store, destination: dest });
-    this.bus.emit('log', { level: 'info', msg: 'offload complete: every file verified at the destination, manifest last', fields: { store, destination: dest } });
+    this.bus.emit('log', {
+      level: 'info',
+      msg: 'offload complete: every file verified at the destination, manifest last',
+      fields: { store, destination: dest },
+    });
     if (this.cfg.offload.on_complete.length > 0) {
-      void runOnComplete(this.cfg.offload.on_complete, this.cfg.offload.on_complete_timeout_s, {
-        SPIMSTREAM_STORE: path.join(this.root, store), SPIMSTREAM_MANIFEST: path.join(this.root, store, MANIFEST_NAME), SPIMSTREAM_DESTINATION: dest,
-      }, this.bus);
+      void runOnComplete(
+        this.cfg.offload.on_complete,
+        this.cfg.offload.on_complete_timeout_s,
+        {
+          SPIMSTREAM_STORE: path.join(this.root, store),
+          SPIMSTREAM_MANIFEST: path.join(this.root, store, MANIFEST_NAME),
+          SPIMSTREAM_DESTINATION: dest,
+        },
+        this.bus,
+      );
     }
   }
 
@@ -284,7 +329,8 @@ export class Offloader {
     const gb = (b: number) => `${(Math.max(0, b) / 1e9).toFixed(2)} GB`;
     this.bus.emit('log', {
       level: urgent ? 'warn' : 'info',
-      msg: urgent ? `offload now runs at storing's priority: ${gb(free)} free on the local disk above storage.min_free_bytes, ${gb(backlog)} waiting to go (a full disk would stop storing)`
+      msg: urgent
+        ? `offload now runs at storing's priority: ${gb(free)} free on the local disk above storage.min_free_bytes, ${gb(backlog)} waiting to go (a full disk would stop storing)`
         : `offload yields to storing again: ${gb(free)} free on the local disk, ${gb(backlog)} waiting`,
     });
   }
@@ -300,8 +346,13 @@ export class Offloader {
     if (stalled !== this.stalled) {
       this.stalled = stalled;
       this.bus.emit('alert', {
-        name: 'offload_stalled', stream: null, active: stalled, value: b.lagSeconds,
-        message: stalled ? `offload stalled: nothing verified at ${this.dest.name} for ${this.cfg.offload.stall_seconds} s; ${b.files} files (${(b.bytes / 1e9).toFixed(2)} GB) wait locally` : 'offload is moving again',
+        name: 'offload_stalled',
+        stream: null,
+        active: stalled,
+        value: b.lagSeconds,
+        message: stalled
+          ? `offload stalled: nothing verified at ${this.dest.name} for ${this.cfg.offload.stall_seconds} s; ${b.files} files (${(b.bytes / 1e9).toFixed(2)} GB) wait locally`
+          : 'offload is moving again',
       });
     }
     if (!stalled && b.files === 0) this.lastProgress = Date.now();

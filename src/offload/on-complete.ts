@@ -12,12 +12,16 @@ export function runOnComplete(argv: string[], timeoutS: number, env: Record<stri
     const [cmd, ...args] = argv;
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const say = (level: 'info' | 'warn') => (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line.trim()) bus.emit('log', { level, msg: `on_complete: ${line}`, fields: { command: cmd } });
+      for (const line of d.toString().split('\n'))
+        if (line.trim()) bus.emit('log', { level, msg: `on_complete: ${line}`, fields: { command: cmd } });
     };
     child.stdout.on('data', say('info'));
     child.stderr.on('data', say('warn'));
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutS * 1000);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutS * 1000);
     const finish = (code: number | null, why: string) => {
       clearTimeout(timer);
       bus.emit('on-complete', { command: cmd, code });

@@ -44,14 +44,19 @@ export interface RcloneResult {
  */
 export function failureReason(message: string): string {
   if (/no space|quota|insufficient storage|\b507\b|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
-  if (/permission denied|auth|\b40[13]\b|unauthori[sz]ed|forbidden|unable to authenticate|handshake failed/i.test(message)) return 'refused';
+  if (/permission denied|auth|\b40[13]\b|unauthori[sz]ed|forbidden|unable to authenticate|handshake failed/i.test(message))
+    return 'refused';
   if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
   if (/verif|differ|hash/i.test(message)) return 'verify';
   return 'other';
 }
 
 /** Runs rclone with `args`, resolving with its exit code and last error line (never rejects). */
-export function runRclone(args: string[], o: Pick<RcloneOptions, 'config' | 'nice'>, timeoutMs = 3_600_000): Promise<RcloneResult & { stdout: string }> {
+export function runRclone(
+  args: string[],
+  o: Pick<RcloneOptions, 'config' | 'nice'>,
+  timeoutMs = 3_600_000,
+): Promise<RcloneResult & { stdout: string }> {
   const full = [...(o.config ? ['--config', o.config] : []), ...args];
   const nice = o.nice ?? RCLONE_NICE_YIELD;
   return new Promise((resolve) => {
@@ -59,17 +64,27 @@ export function runRclone(args: string[], o: Pick<RcloneOptions, 'config' | 'nic
     try {
       // coreutils' nice execs rclone (same pid): the Go runtime's threads all start niced, which a
       // setpriority after spawn cannot promise (Linux nice is per thread).
-      child = nice > 0 ? spawn('nice', ['-n', String(nice), 'rclone', ...full], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child =
+        nice > 0
+          ? spawn('nice', ['-n', String(nice), 'rclone', ...full], { stdio: ['ignore', 'pipe', 'pipe'] })
+          : spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       resolve({ code: null, message: `cannot run rclone: ${(e as Error).message}`, stdout: '' });
       return;
     }
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { if (out.length < 1 << 20) out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { if (err.length < 1 << 16) err += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      if (out.length < 1 << 20) out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (err.length < 1 << 16) err += d.toString();
+    });
     let killed = false;
-    const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, timeoutMs);
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       resolve({ code: null, message: `cannot run rclone (is the Debian package rclone installed?): ${e.message}`, stdout: out });
@@ -97,15 +112,30 @@ export async function destinationHashes(o: RcloneOptions): Promise<{ hashes: str
 
 /** Fails in one line when the destination cannot be listed (bad remote, refused credentials, down). */
 export async function reachable(o: RcloneOptions): Promise<string | null> {
-  const r = await runRclone(['lsf', '--max-depth', '1', '--low-level-retries', '1', '--retries', '1', '--contimeout', '10s', '--timeout', '30s', o.destination], o, 120_000);
-  return r.code === 0 ? null : (r.message || `rclone exited with ${r.code}`);
+  const r = await runRclone(
+    ['lsf', '--max-depth', '1', '--low-level-retries', '1', '--retries', '1', '--contimeout', '10s', '--timeout', '30s', o.destination],
+    o,
+    120_000,
+  );
+  return r.code === 0 ? null : r.message || `rclone exited with ${r.code}`;
 }
 
 function common(o: RcloneOptions): string[] {
   // Low-level retries off: a dead destination must fail the batch in seconds (spimstream retries it
   // with backoff); rclone's own --retries re-run the batch for flaky links.
-  return ['--transfers', String(o.transfers), '--retries', String(Math.max(1, o.retries)), '--low-level-retries', '1',
-    '--contimeout', '15s', '--timeout', '60s', ...(o.bandwidth ? ['--bwlimit', o.bandwidth] : [])];
+  return [
+    '--transfers',
+    String(o.transfers),
+    '--retries',
+    String(Math.max(1, o.retries)),
+    '--low-level-retries',
+    '1',
+    '--contimeout',
+    '15s',
+    '--timeout',
+    '60s',
+    ...(o.bandwidth ? ['--bwlimit', o.bandwidth] : []),
+  ];
 }
 
 /** The batch's file list for rclone's --files-from-raw, removed by `done`. */
@@ -123,13 +153,35 @@ const limitMs = (bytes: number) => 120_000 + bytes / 5e3;
  * rclone hashes only the destination's side, or with `readBack` downloads each file and hashes
  * that. Returns the files that match; a file missing or different there is not among them.
  */
-export async function verifyCopies(files: string[], bytes: number, sums: string, o: RcloneOptions, method: { hash: VerifyHash; readBack: boolean }, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
+export async function verifyCopies(
+  files: string[],
+  bytes: number,
+  sums: string,
+  o: RcloneOptions,
+  method: { hash: VerifyHash; readBack: boolean },
+  tmpDir: string,
+): Promise<{ verified: Set<string>; error: string | null }> {
   const { list, done } = listFile(tmpDir, files);
   const match = `${list}.match`;
   try {
-    const check = await runRclone(['checksum', method.hash, sums, o.destination, '--files-from-raw', list, '--match', match, ...(method.readBack ? ['--download'] : []), ...common(o)], o, limitMs(bytes));
+    const check = await runRclone(
+      [
+        'checksum',
+        method.hash,
+        sums,
+        o.destination,
+        '--files-from-raw',
+        list,
+        '--match',
+        match,
+        ...(method.readBack ? ['--download'] : []),
+        ...common(o),
+      ],
+      o,
+      limitMs(bytes),
+    );
     const verified = new Set(fs.existsSync(match) ? fs.readFileSync(match, 'utf8').split('\n').filter(Boolean) : []);
-    return { verified, error: check.code === 0 ? null : (check.message || `rclone checksum exited with ${check.code}`) };
+    return { verified, error: check.code === 0 ? null : check.message || `rclone checksum exited with ${check.code}` };
   } finally {
     done();
     fs.rmSync(match, { force: true });
@@ -143,12 +195,23 @@ export async function verifyCopies(files: string[], bytes: number, sums: string,
  * copy's own post-transfer hash (both sides) is skipped, the checksum verifies; `--buffer-size 0`:
  * no read-ahead copy of local files, which are on a local disk (rclone's CPU per GB −20 to −40 %).
  */
-export async function copyAndVerify(root: string, files: string[], bytes: number, o: RcloneOptions, method: { hash: VerifyHash; readBack: boolean }, tmpDir: string): Promise<{ verified: Set<string>; error: string | null }> {
+export async function copyAndVerify(
+  root: string,
+  files: string[],
+  bytes: number,
+  o: RcloneOptions,
+  method: { hash: VerifyHash; readBack: boolean },
+  tmpDir: string,
+): Promise<{ verified: Set<string>; error: string | null }> {
   const { list, done } = listFile(tmpDir, files);
   const sums = `${list}.${method.hash}`;
   try {
     const [copy] = await Promise.all([
-      runRclone(['copy', root, o.destination, '--files-from-raw', list, '--no-traverse', '--ignore-checksum', '--buffer-size', '0', ...common(o)], o, limitMs(bytes)),
+      runRclone(
+        ['copy', root, o.destination, '--files-from-raw', list, '--no-traverse', '--ignore-checksum', '--buffer-size', '0', ...common(o)],
+        o,
+        limitMs(bytes),
+      ),
       writeSumFile(root, files, method.hash, sums),
     ]);
     if (copy.code !== 0) return { verified: new Set(), error: copy.message || `rclone copy exited with ${copy.code}` };
@@ -163,7 +226,10 @@ export async function copyAndVerify(root: string, files: string[], bytes: number
 export class RcloneDestination implements OffloadDestination {
   readonly name: string;
 
-  constructor(private readonly o: RcloneOptions, private readonly tmpDir: string) {
+  constructor(
+    private readonly o: RcloneOptions,
+    private readonly tmpDir: string,
+  ) {
     this.name = o.destination;
   }
 
@@ -175,7 +241,12 @@ export class RcloneDestination implements OffloadDestination {
     return destinationHashes(this.o);
   }
 
-  copyAndVerify(root: string, files: string[], bytes: number, method: { hash: VerifyHash; readBack: boolean }): Promise<{ verified: Set<string>; error: string | null }> {
+  copyAndVerify(
+    root: string,
+    files: string[],
+    bytes: number,
+    method: { hash: VerifyHash; readBack: boolean },
+  ): Promise<{ verified: Set<string>; error: string | null }> {
     return copyAndVerify(root, files, bytes, this.o, method, this.tmpDir);
   }
 

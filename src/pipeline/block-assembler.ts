@@ -28,7 +28,11 @@ export interface ZBlock {
   firstTimestampNs: number;
 }
 
-interface Buffers { buffer: SharedArrayBuffer; nonZero: SharedArrayBuffer; ext: SharedArrayBuffer | null }
+interface Buffers {
+  buffer: SharedArrayBuffer;
+  nonZero: SharedArrayBuffer;
+  ext: SharedArrayBuffer | null;
+}
 
 export class BlockAssembler {
   private readonly free: Buffers[] = [];
@@ -73,7 +77,8 @@ export class BlockAssembler {
     if (this.allocated >= this.capacity) return null;
     this.allocated++;
     return {
-      buffer: new SharedArrayBuffer(this.blockBytes), nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY),
+      buffer: new SharedArrayBuffer(this.blockBytes),
+      nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY),
       ext: this.extBytes > 0 ? new SharedArrayBuffer(this.extBytes) : null,
     };
   }
@@ -104,8 +109,20 @@ export class BlockAssembler {
       const buf = this.acquire();
       if (!buf) return null;
       b = {
-        id: this.nextId++, t, c, view, zb, buffer: buf.buffer, nonZero: buf.nonZero, ext: buf.ext, planesExpected: Math.min(cz, this.zPlanes - zb * cz), planesAssigned: 0,
-        copiesPending: 0, present: new Array<number>(cz).fill(0), sealed: false, firstTimestampNs: tsNs,
+        id: this.nextId++,
+        t,
+        c,
+        view,
+        zb,
+        buffer: buf.buffer,
+        nonZero: buf.nonZero,
+        ext: buf.ext,
+        planesExpected: Math.min(cz, this.zPlanes - zb * cz),
+        planesAssigned: 0,
+        copiesPending: 0,
+        present: new Array<number>(cz).fill(0),
+        sealed: false,
+        firstTimestampNs: tsNs,
       };
       this.open.set(key, b);
     }
@@ -139,5 +156,4 @@ export class BlockAssembler {
   sealAll(): void {
     for (const [k, b] of [...this.open]) this.seal(k, b);
   }
-
 }

@@ -14,7 +14,13 @@ export interface EncodableBlock {
   present: number[];
 }
 
-export async function encodeBlock(b: EncodableBlock, geometry: TileGeometry, slab: OutputSlab | null, workers: WorkerPool, codec: ResolvedCodec): Promise<Uint8Array[]> {
+export async function encodeBlock(
+  b: EncodableBlock,
+  geometry: TileGeometry,
+  slab: OutputSlab | null,
+  workers: WorkerPool,
+  codec: ResolvedCodec,
+): Promise<Uint8Array[]> {
   const ntiles = geometry.tilesX * geometry.tilesY;
   // All of the block's slots at once (waits while earlier blocks' chunks are still being written).
   const slots = slab ? await slab.acquire(ntiles) : null;
@@ -22,14 +28,19 @@ export async function encodeBlock(b: EncodableBlock, geometry: TileGeometry, sla
   for (let tile = 0; tile < ntiles; tile++) {
     const slot = slots ? slots[tile] : -1;
     const out = slab ? { buffer: slab.buffer, offset: slot * slab.slotBytes, bytes: slab.slotBytes } : null;
-    jobs.push(workers.encode({ kind: 'encode', block: b.buffer, nonZero: b.nonZero, tile, geometry, present: b.present, codec, out }).then((r) => {
-      if (typeof r === 'number' && slab && r > 0) return slab.view(slot, r);
-      if (slab) slab.release(slot); // empty, or too big for the slot (returned as its own array)
-      return typeof r === 'number' ? new Uint8Array(0) : r;
-    }, (e: unknown) => {
-      if (slab) slab.release(slot);
-      throw e;
-    }));
+    jobs.push(
+      workers.encode({ kind: 'encode', block: b.buffer, nonZero: b.nonZero, tile, geometry, present: b.present, codec, out }).then(
+        (r) => {
+          if (typeof r === 'number' && slab && r > 0) return slab.view(slot, r);
+          if (slab) slab.release(slot); // empty, or too big for the slot (returned as its own array)
+          return typeof r === 'number' ? new Uint8Array(0) : r;
+        },
+        (e: unknown) => {
+          if (slab) slab.release(slot);
+          throw e;
+        },
+      ),
+    );
   }
   const settled = await Promise.allSettled(jobs);
   const failed = settled.find((x) => x.status === 'rejected');

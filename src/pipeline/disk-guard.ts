@@ -19,7 +19,10 @@ export class DiskGuard {
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly cfg: Config, private readonly target: Guarded) {}
+  constructor(
+    private readonly cfg: Config,
+    private readonly target: Guarded,
+  ) {}
 
   start(): void {
     this.stop();
@@ -44,7 +47,10 @@ export class DiskGuard {
     const min = this.cfg.storage.min_free_bytes;
     if (!this.stopped && free < min && this.target.disabledReason() === null) {
       this.stopped = true;
-      this.target.disable('EDISKGUARD', `disk guard: ${(free / 1e9).toFixed(2)} GB free on the output disk (${this.cfg.storage.out}), below storage.min_free_bytes ${(min / 1e9).toFixed(2)} GB: storing stopped, QC and preview continue`);
+      this.target.disable(
+        'EDISKGUARD',
+        `disk guard: ${(free / 1e9).toFixed(2)} GB free on the output disk (${this.cfg.storage.out}), below storage.min_free_bytes ${(min / 1e9).toFixed(2)} GB: storing stopped, QC and preview continue`,
+      );
     } else if (this.stopped && free > min * 1.05) {
       this.stopped = false;
       this.target.resume(`disk guard: ${(free / 1e9).toFixed(2)} GB free again: storing resumed`);

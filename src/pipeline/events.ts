@@ -32,9 +32,21 @@ export interface PipelineEvents {
   /** A preview the viewer's rate asked for was not rendered: the workers were behind (1 per second then). */
   'preview-throttled': { stream: StreamKey };
   /** level: the pyramid level the image was made from (0: the frame, binned; 1: its level-1 plane). */
-  'preview': { stream: StreamKey; kind: 'plane' | 'mip'; level: number; meta: FrameMeta; width: number; height: number; format: string; data: Uint8Array; lo: number; hi: number; saturated: Uint32Array };
+  preview: {
+    stream: StreamKey;
+    kind: 'plane' | 'mip';
+    level: number;
+    meta: FrameMeta;
+    width: number;
+    height: number;
+    format: string;
+    data: Uint8Array;
+    lo: number;
+    hi: number;
+    saturated: Uint32Array;
+  };
   /** A transition (update false), or the current value of a firing alert (update true, at most 1/s). */
-  'alert': { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };
+  alert: { name: string; stream: StreamKey | null; active: boolean; message: string; value: number; update?: boolean };
   'storage-error': { message: string; code: string };
   'storage-resumed': { message: string };
   /** A deliberate change accepted: QC baselines (focus, signal, drift reference) start again. */
@@ -49,7 +61,7 @@ export interface PipelineEvents {
   /** Every file of a store, the manifest last, is verified at the destination. */
   'offload-complete': { store: string; destination: string };
   'on-complete': { command: string; code: number | null };
-  'log': { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+  log: { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 }
 
 export interface AcquisitionSummary {

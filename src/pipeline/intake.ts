@@ -104,9 +104,14 @@ export class Intake {
     const refs = this.refs;
     refs[slot] = 1;
     return {
-      buffer: pool.frames, offset: slot * pool.frameBytes,
-      retain: () => { refs[slot]++; },
-      release: () => { if (--refs[slot] === 0) pool.release(slot); },
+      buffer: pool.frames,
+      offset: slot * pool.frameBytes,
+      retain: () => {
+        refs[slot]++;
+      },
+      release: () => {
+        if (--refs[slot] === 0) pool.release(slot);
+      },
     };
   }
 
@@ -135,8 +140,7 @@ export class Intake {
       if (m.k === 'attached') {
         this.ready = true;
         this.sink.attached(m.header, m.priority);
-      }
-      else if (m.k === 'acq-start') this.sink.acquisitionStart(m.id);
+      } else if (m.k === 'acq-start') this.sink.acquisitionStart(m.id);
       else if (m.k === 'lost') this.sink.lost(m.reason, m.count, m.atSeq, m.late);
       else if (m.k === 'acq-end' || m.k === 'error') {
         this.busy = true;

@@ -13,7 +13,10 @@ export class OutputSlab {
   private readonly writing: Uint8Array;
   private writingCount = 0;
 
-  constructor(readonly slotBytes: number, readonly slots: number) {
+  constructor(
+    readonly slotBytes: number,
+    readonly slots: number,
+  ) {
     this.buffer = new SharedArrayBuffer(slotBytes * slots);
     this.writing = new Uint8Array(slots);
     for (let i = slots - 1; i >= 0; i--) this.free.push(i);

@@ -61,10 +61,14 @@ export class Pipeline implements IntakeSink {
     /** Where frames are offered for previews (null: none are made). */
     private readonly preview: PreviewPort | null = null,
   ) {
-    bus.on('preview-throttled', () => { this.counters.previewsThrottled++; });
+    bus.on('preview-throttled', () => {
+      this.counters.previewsThrottled++;
+    });
     this.codec = resolveCodec(cfg.storage.codec, cfg.storage.clevel, cfg.storage.blocksize, cfg.storage.checksum);
-    this.storage = new StorageStage(cfg, bus, workers, this.codec, this.counters, this.inflight, (m) => this.streamKey(m),
-      { ...opts, onBlockFreed: () => this.intake.kick() });
+    this.storage = new StorageStage(cfg, bus, workers, this.codec, this.counters, this.inflight, (m) => this.streamKey(m), {
+      ...opts,
+      onBlockFreed: () => this.intake.kick(),
+    });
     this.qc = new QcDispatch(cfg, bus, workers, this.counters, this.inflight, {
       blockPoolInUseRatio: () => this.storage.blockPoolInUseRatio(),
       geometry: () => this.storage.geometry,
@@ -151,7 +155,21 @@ export class Pipeline implements IntakeSink {
   // ---- IntakeSink: what the ingest thread reports, in ring order ----
 
   attached(h: RingHeader, priority: number | null): void {
-    this.bus.emit('log', { level: 'info', msg: 'ring attached', fields: { ring: this.ringPath, width: h.width, height: h.height, dtype: h.dtype, slots: h.slotCount, z_planes: h.zPlanes, channels: h.channels, frame_pool: this.framePool?.capacity ?? 0, ingest_nice: priority ?? 'unchanged (no CAP_SYS_NICE)' } });
+    this.bus.emit('log', {
+      level: 'info',
+      msg: 'ring attached',
+      fields: {
+        ring: this.ringPath,
+        width: h.width,
+        height: h.height,
+        dtype: h.dtype,
+        slots: h.slotCount,
+        z_planes: h.zPlanes,
+        channels: h.channels,
+        frame_pool: this.framePool?.capacity ?? 0,
+        ingest_nice: priority ?? 'unchanged (no CAP_SYS_NICE)',
+      },
+    });
   }
 
   acquisitionStart(id: number): void {
@@ -164,8 +182,20 @@ export class Pipeline implements IntakeSink {
     this.storage.begin(h, { id, name: this.acqName, ringPath: this.ringPath, metadata: this.metadataPatch });
     const l = this.storage.layout as ArrayLayout;
     this.bus.emit('acquisition-started', {
-      id, name: this.acqName, storePath: this.store?.root ?? null, viewStores: this.stores.map((st) => st.root),
-      geometry: { width: h.width, height: h.height, dtype: h.dtype, z_planes: h.zPlanes, channels: h.channels, codec: this.codec.effective, chunk: l.chunk, shard: l.shard },
+      id,
+      name: this.acqName,
+      storePath: this.store?.root ?? null,
+      viewStores: this.stores.map((st) => st.root),
+      geometry: {
+        width: h.width,
+        height: h.height,
+        dtype: h.dtype,
+        z_planes: h.zPlanes,
+        channels: h.channels,
+        codec: this.codec.effective,
+        chunk: l.chunk,
+        shard: l.shard,
+      },
     });
   }
 
@@ -191,11 +221,22 @@ export class Pipeline implements IntakeSink {
     const stream = this.streamKey(meta);
     this.bus.emit('frame-received', { meta, bytes: h.frameBytes, stream, readLagMs: readAtMs - meta.timestampNs / 1e6 });
     if (place.unstored === 'index') {
-      this.bus.emit('log', { level: 'warn', msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z} view=${meta.view}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes} views=${h.views}: not stored` });
+      this.bus.emit('log', {
+        level: 'warn',
+        msg: `frame ${meta.seq} has c=${meta.c} z=${meta.z} view=${meta.view}, outside the ring's declared channels=${h.channels} z_planes=${h.zPlanes} views=${h.views}: not stored`,
+      });
     }
     if (place.unstored) this.storage.countUnstored(1, place.unstored);
     const target = place.store;
-    const preview = this.preview?.offer({ ref, meta, stream, header: h, level1: target !== null && target.block.ext !== null, workersBehind: this.qc.behind() }) ?? null;
+    const preview =
+      this.preview?.offer({
+        ref,
+        meta,
+        stream,
+        header: h,
+        level1: target !== null && target.block.ext !== null,
+        workersBehind: this.qc.behind(),
+      }) ?? null;
     this.qc.dispatch(ref, meta, stream, h, target, preview);
     return true;
   }
@@ -227,8 +268,14 @@ export class Pipeline implements IntakeSink {
       await this.storage.end();
       const c = this.counters;
       const summary = {
-        framesReceived: c.framesReceived, framesOverrun: c.framesOverrun, framesGap: c.framesGap, framesTorn: c.framesTorn, qcSampled: c.qcSampled,
-        framesUnstored: c.framesUnstored, bytesReceived: c.bytesReceived, bytesWritten: c.bytesWritten,
+        framesReceived: c.framesReceived,
+        framesOverrun: c.framesOverrun,
+        framesGap: c.framesGap,
+        framesTorn: c.framesTorn,
+        qcSampled: c.qcSampled,
+        framesUnstored: c.framesUnstored,
+        bytesReceived: c.bytesReceived,
+        bytesWritten: c.bytesWritten,
         compressionRatio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
         durationSeconds: (Date.now() - c.startedAt) / 1000,
       };

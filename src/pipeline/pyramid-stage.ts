@@ -94,20 +94,36 @@ export class PyramidStage {
     const b = this.block(k, s.t, s.c, s.view, Math.floor(first / cz));
     const z0 = first - b.zb * cz;
     b.pending++;
-    const job = this.o.workers.reduce({
-      kind: 'reduce', src: s.ext, width: above.geometry.width, height: above.geometry.height, planes: s.planes, present: s.present,
-      halveZ, method: this.o.method, dst: { block: b.buffer, nonZero: b.nonZero, geometry: lv.geometry, z0, ext: b.ext },
-    }).then((seconds) => {
-      for (let j = 0; j < n; j++) b.present[z0 + j] = 1;
-      b.written += n;
-      this.o.report(k, seconds, true);
-    }, (e: unknown) => {
-      this.o.report(k, 0, false);
-      this.o.log('error', `pyramid level ${k} t=${s.t} c=${s.c} planes ${first}..${first + n - 1}: ${(e as Error).message}; they stay fill value`);
-    }).finally(() => {
-      b.pending--;
-      this.maybeReady(k, b);
-    });
+    const job = this.o.workers
+      .reduce({
+        kind: 'reduce',
+        src: s.ext,
+        width: above.geometry.width,
+        height: above.geometry.height,
+        planes: s.planes,
+        present: s.present,
+        halveZ,
+        method: this.o.method,
+        dst: { block: b.buffer, nonZero: b.nonZero, geometry: lv.geometry, z0, ext: b.ext },
+      })
+      .then(
+        (seconds) => {
+          for (let j = 0; j < n; j++) b.present[z0 + j] = 1;
+          b.written += n;
+          this.o.report(k, seconds, true);
+        },
+        (e: unknown) => {
+          this.o.report(k, 0, false);
+          this.o.log(
+            'error',
+            `pyramid level ${k} t=${s.t} c=${s.c} planes ${first}..${first + n - 1}: ${(e as Error).message}; they stay fill value`,
+          );
+        },
+      )
+      .finally(() => {
+        b.pending--;
+        this.maybeReady(k, b);
+      });
     this.track(lv, s, job);
     return job;
   }
@@ -125,8 +141,16 @@ export class PyramidStage {
     };
     new Uint8Array(bufs.nonZero).fill(0);
     b = {
-      t, c, view, zb, ...bufs, present: new Array<number>(g.cz).fill(0), expected: Math.min(g.cz, lv.layout.shape[2] - zb * g.cz),
-      written: 0, pending: 0, sealed: false,
+      t,
+      c,
+      view,
+      zb,
+      ...bufs,
+      present: new Array<number>(g.cz).fill(0),
+      expected: Math.min(g.cz, lv.layout.shape[2] - zb * g.cz),
+      written: 0,
+      pending: 0,
+      sealed: false,
     };
     lv.open.set(key, b);
     return b;
@@ -138,10 +162,16 @@ export class PyramidStage {
     const key = `${b.t}/${b.c}/${b.view}/${b.zb}`;
     if (lv.open.get(key) !== b) return; // already handed out
     lv.open.delete(key);
-    const encoded = encodeBlock(b, lv.geometry, this.o.slab, this.o.workers, this.o.codec).then((tiles) => this.o.deliver(k, b, tiles), (e: unknown) => {
-      this.o.report(k, 0, false);
-      this.o.log('error', `pyramid level ${k} t=${b.t} c=${b.c} z-block ${b.zb}: encoding failed (${(e as Error).message}); it stays fill value`);
-    });
+    const encoded = encodeBlock(b, lv.geometry, this.o.slab, this.o.workers, this.o.codec).then(
+      (tiles) => this.o.deliver(k, b, tiles),
+      (e: unknown) => {
+        this.o.report(k, 0, false);
+        this.o.log(
+          'error',
+          `pyramid level ${k} t=${b.t} c=${b.c} z-block ${b.zb}: encoding failed (${(e as Error).message}); it stays fill value`,
+        );
+      },
+    );
     const next = this.reduceFrom(k + 1, { t: b.t, c: b.c, view: b.view, zb: b.zb, ext: b.ext, planes: b.expected, present: b.present });
     const job = Promise.all([encoded, next]).then(() => {
       lv.free.push({ buffer: b.buffer, nonZero: b.nonZero, ext: b.ext });
@@ -205,7 +235,11 @@ async function settle(set: Set<Promise<void>> | undefined): Promise<void> {
 
 /** Levels 0..n of an acquisition (n from storage.levels) with each level's tile geometry. */
 export function planPyramid(
-  l0: ArrayLayout, g0: TileGeometry, levels: number | 'auto', chunkZyx: number[], shardZyx: number[] | null,
+  l0: ArrayLayout,
+  g0: TileGeometry,
+  levels: number | 'auto',
+  chunkZyx: number[],
+  shardZyx: number[] | null,
   shuffled: (chunkBytes: number) => boolean,
 ): { layouts: ArrayLayout[]; geometries: TileGeometry[] } {
   const n = levelCount(levels, l0.shape[3], l0.shape[4], l0.chunk[3], l0.chunk[4]);
@@ -214,7 +248,14 @@ export function planPyramid(
     if (k === 0) return g0;
     const [, , cz, cy, cx] = l.chunk;
     return {
-      width: l.shape[4], height: l.shape[3], bytesPerPixel: l.bytesPerPixel, cz, cy, cx, tilesX: tilesX(l), tilesY: tilesY(l),
+      width: l.shape[4],
+      height: l.shape[3],
+      bytesPerPixel: l.bytesPerPixel,
+      cz,
+      cy,
+      cx,
+      tilesX: tilesX(l),
+      tilesY: tilesY(l),
       shuffled: shuffled(cz * cy * cx * l.bytesPerPixel),
     };
   });

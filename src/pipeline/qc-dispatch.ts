@@ -70,14 +70,24 @@ export class QcDispatch {
   /** The frame's drift, unless its plane is saturated or its intensity stepped: then measured but not reported. */
   private gateDrift(qc: FrameQc, refKey: string): FrameQc {
     if (!qc.drift) return qc;
-    const why = excluded(qc.saturatedRatio, qc.signal, this.driftSignal.get(refKey) ?? null, { saturatedRatio: this.cfg.qc.thresholds.saturated_ratio, intensityStep: this.cfg.qc.intensity_step_factor });
+    const why = excluded(qc.saturatedRatio, qc.signal, this.driftSignal.get(refKey) ?? null, {
+      saturatedRatio: this.cfg.qc.thresholds.saturated_ratio,
+      intensityStep: this.cfg.qc.intensity_step_factor,
+    });
     if (why) return { ...qc, drift: { ...qc.drift, valid: false, excluded: why } };
     if (qc.signal > 0) this.driftSignal.set(refKey, qc.signal);
     return qc;
   }
 
   /** Runs the frame task for a frame held by `ref` (released when the task is done). */
-  dispatch(ref: FrameRef, meta: FrameMeta, stream: StreamKey, h: RingHeader, target: PlaneTarget | null, preview: PreviewRequest | null = null): void {
+  dispatch(
+    ref: FrameRef,
+    meta: FrameMeta,
+    stream: StreamKey,
+    h: RingHeader,
+    target: PlaneTarget | null,
+    preview: PreviewRequest | null = null,
+  ): void {
     // Drift is costly (FFT + upsampled DFT): by default only on the central plane of each stack.
     const refKey = `${stream.view}/${meta.c}/${meta.z}`;
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
@@ -86,36 +96,58 @@ export class QcDispatch {
     if (sampled) this.counters.qcSampled++;
     this.frameTasks++;
     const geometry = this.hooks.geometry();
-    const task = this.workers.frame({
-      sampled,
-      kind: 'frame', frames: ref.buffer, frameOffset: ref.offset,
-      width: h.width, height: h.height, bytesPerPixel: bytesPerPixel(h.dtype),
-      saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1), offset: this.cfg.camera.offset,
-      qc: this.params, drift: doDrift, driftReference: doDrift ? this.driftRefs.get(refKey) ?? null : null,
-      driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
-      mip: mip?.buffer ?? null, mipStep: mip?.step ?? 1,
-      store: target && geometry ? {
-        block: target.block.buffer, nonZero: target.block.nonZero, z: target.plane, geometry,
-        ext: target.block.ext, downsample: this.cfg.storage.downsample as DownsampleMethod, levelOut: preview?.levelOut ?? null,
-        simd: this.cfg.pipeline.kernels === 'simd',
-      } : null,
-    }).then((r) => {
-      this.frameTasks--;
-      ref.release();
-      if (target) this.hooks.planeDone(target, true);
-      preview?.ready(true);
-      const qc = this.gateDrift(r.qc, refKey);
-      // A saturated or intensity-stepped plane never becomes the drift reference.
-      if (!qc.drift?.excluded && r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous')) this.driftRefs.set(refKey, r.newReference);
-      const latencyMs = Date.now() - meta.timestampNs / 1e6;
-      this.bus.emit('frame-qc', { meta, stream, qc, latencyMs, processingSeconds: r.seconds });
-    }, (e: unknown) => {
-      this.frameTasks--;
-      ref.release();
-      if (target) this.hooks.planeDone(target, false);
-      preview?.ready(false);
-      this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
-    });
+    const task = this.workers
+      .frame({
+        sampled,
+        kind: 'frame',
+        frames: ref.buffer,
+        frameOffset: ref.offset,
+        width: h.width,
+        height: h.height,
+        bytesPerPixel: bytesPerPixel(h.dtype),
+        saturationLevel: Math.min(this.cfg.camera.saturation_level, (1 << h.bitDepth) - 1),
+        offset: this.cfg.camera.offset,
+        qc: this.params,
+        drift: doDrift,
+        driftReference: doDrift ? (this.driftRefs.get(refKey) ?? null) : null,
+        driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
+        mip: mip?.buffer ?? null,
+        mipStep: mip?.step ?? 1,
+        store:
+          target && geometry
+            ? {
+                block: target.block.buffer,
+                nonZero: target.block.nonZero,
+                z: target.plane,
+                geometry,
+                ext: target.block.ext,
+                downsample: this.cfg.storage.downsample as DownsampleMethod,
+                levelOut: preview?.levelOut ?? null,
+                simd: this.cfg.pipeline.kernels === 'simd',
+              }
+            : null,
+      })
+      .then(
+        (r) => {
+          this.frameTasks--;
+          ref.release();
+          if (target) this.hooks.planeDone(target, true);
+          preview?.ready(true);
+          const qc = this.gateDrift(r.qc, refKey);
+          // A saturated or intensity-stepped plane never becomes the drift reference.
+          if (!qc.drift?.excluded && r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous'))
+            this.driftRefs.set(refKey, r.newReference);
+          const latencyMs = Date.now() - meta.timestampNs / 1e6;
+          this.bus.emit('frame-qc', { meta, stream, qc, latencyMs, processingSeconds: r.seconds });
+        },
+        (e: unknown) => {
+          this.frameTasks--;
+          ref.release();
+          if (target) this.hooks.planeDone(target, false);
+          preview?.ready(false);
+          this.bus.emit('log', { level: 'error', msg: `frame ${meta.seq}: worker failed: ${(e as Error).message}` });
+        },
+      );
     this.inflight.track(task);
   }
 }
@@ -124,8 +156,16 @@ export class QcDispatch {
 export function qcParamsFromConfig(cfg: Config): QcParams {
   const q = cfg.qc;
   return {
-    checksum: q.checksum, focus: q.focus, dctsPsfPx: q.dcts_psf_px, roi: q.roi, focusBin: q.focus_bin, driftWindow: q.drift_window,
-    driftBin: q.drift_bin, driftUpsample: q.drift_upsample, driftMinConfidence: q.drift_min_confidence,
-    gain: cfg.camera.gain_e_per_adu, readNoise: cfg.camera.read_noise_adu,
+    checksum: q.checksum,
+    focus: q.focus,
+    dctsPsfPx: q.dcts_psf_px,
+    roi: q.roi,
+    focusBin: q.focus_bin,
+    driftWindow: q.drift_window,
+    driftBin: q.drift_bin,
+    driftUpsample: q.drift_upsample,
+    driftMinConfidence: q.drift_min_confidence,
+    gain: cfg.camera.gain_e_per_adu,
+    readNoise: cfg.camera.read_noise_adu,
   };
 }

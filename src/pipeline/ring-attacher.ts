@@ -13,7 +13,11 @@ export class RingAttacher {
   private stopped = false;
   private attaching: Promise<void>;
 
-  constructor(private readonly pipeline: Pipeline, private readonly bus: EventBus, private readonly waitSeconds: number) {
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly bus: EventBus,
+    private readonly waitSeconds: number,
+  ) {
     this.attaching = this.start();
     bus.on('ring-detached', () => {
       if (this.stopped) return;
@@ -29,7 +33,12 @@ export class RingAttacher {
   }
 
   private async attach(): Promise<void> {
-    const reader = await waitForRing(this.pipeline.ringPath, this.waitSeconds, (level, msg) => this.bus.emit('log', { level, msg }), () => this.stopped);
+    const reader = await waitForRing(
+      this.pipeline.ringPath,
+      this.waitSeconds,
+      (level, msg) => this.bus.emit('log', { level, msg }),
+      () => this.stopped,
+    );
     if (!reader) return;
     // The ingest thread opens the ring again and refuses it if it changed meanwhile.
     const header = reader.header;
@@ -41,7 +50,10 @@ export class RingAttacher {
     }
     const r = position.recovered;
     if (r && !this.stopped) {
-      this.bus.emit('log', { level: 'warn', msg: `acquisition ${r.id} finished before spimstream attached: its ${r.inRing} frames still in the ring are read and stored${r.overwritten > 0 ? `, ${r.overwritten} published before spimstream attached were overwritten (counted overrun)` : ''}; start spimstream before the producer` });
+      this.bus.emit('log', {
+        level: 'warn',
+        msg: `acquisition ${r.id} finished before spimstream attached: its ${r.inRing} frames still in the ring are read and stored${r.overwritten > 0 ? `, ${r.overwritten} published before spimstream attached were overwritten (counted overrun)` : ''}; start spimstream before the producer`,
+      });
     }
     if (!this.stopped) this.pipeline.attach(header, position);
   }

@@ -57,10 +57,14 @@ export class StorageStage {
   private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
   private readonly lastT = new Map<string, number>();
   private readonly late = new LateFrames();
-  private readonly retry = new StoreRetry(() => this.stores, () => {
-    const code = this.disabledCode;
-    if (code !== null && isRecoverable(code)) this.resume(`storage resumed: writes succeed again after ${code}; frames from now on are stored (new shards)`);
-  });
+  private readonly retry = new StoreRetry(
+    () => this.stores,
+    () => {
+      const code = this.disabledCode;
+      if (code !== null && isRecoverable(code))
+        this.resume(`storage resumed: writes succeed again after ${code}; frames from now on are stored (new shards)`);
+    },
+  );
 
   constructor(
     private readonly cfg: Config,
@@ -91,7 +95,11 @@ export class StorageStage {
     this.header = h;
     this.open = true;
     const bpp = bytesPerPixel(h.dtype);
-    const { layout, geometry, plan: planned } = planArrays(this.cfg, this.codec, { c: h.channels, z: h.zPlanes, h: h.height, w: h.width }, bpp);
+    const {
+      layout,
+      geometry,
+      plan: planned,
+    } = planArrays(this.cfg, this.codec, { c: h.channels, z: h.zPlanes, h: h.height, w: h.width }, bpp);
     this.layout = layout;
     const [, , cz, cy, cx] = layout.chunk;
     const st = this.cfg.storage;
@@ -102,13 +110,19 @@ export class StorageStage {
     const streams = h.channels * h.views;
     if (st.enabled && maxBlocks < streams + 2) {
       const need = Math.ceil(((streams + 2) * blockBytes) / 1048576);
-      this.bus.emit('log', { level: 'warn', msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(blockBytes / 1048576).toFixed(1)} MiB${extBytes > 0 ? ' (with the pyramid\'s half-size sums)' : ''}; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}` });
+      this.bus.emit('log', {
+        level: 'warn',
+        msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(blockBytes / 1048576).toFixed(1)} MiB${extBytes > 0 ? " (with the pyramid's half-size sums)" : ''}; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}`,
+      });
     }
     // Encoded bytes waiting for the disk may reach the block pool's size (the write backlog's limit):
     // a margin below that lets a filling disk raise ENOSPC before the guard stops storing.
     const inFlight = this.cfg.pipeline.block_pool_mib * 1048576;
     if (st.enabled && st.min_free_bytes < inFlight) {
-      this.bus.emit('log', { level: 'warn', msg: `storage.min_free_bytes ${(st.min_free_bytes / 1e9).toFixed(2)} GB is below what can wait for the disk (pipeline.block_pool_mib, ${(inFlight / 1e9).toFixed(2)} GB): a disk filling up may fail the store (ENOSPC) before the disk guard stops storing` });
+      this.bus.emit('log', {
+        level: 'warn',
+        msg: `storage.min_free_bytes ${(st.min_free_bytes / 1e9).toFixed(2)} GB is below what can wait for the disk (pipeline.block_pool_mib, ${(inFlight / 1e9).toFixed(2)} GB): a disk filling up may fail the store (ENOSPC) before the disk guard stops storing`,
+      });
     }
     const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks, extBytes]);
     if (buffersKey !== this.buffersKey) {
@@ -120,24 +134,43 @@ export class StorageStage {
       // blocks). A slot holds a chunk compressed to 60 % of its raw size or better; larger chunks
       // (and the numcodecs path) come back as new arrays.
       const chunkBytes = cz * cy * cx * bpp;
-      this.slab = this.codec.async ? null
+      this.slab = this.codec.async
+        ? null
         : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
     }
     this.stores = [];
     this.retry.stop();
     this.disabledReason = null;
     this.disabledCode = null;
-    this.pyramid = plan && plan.layouts.length > 1 ? new PyramidStage({
-      ...plan, method: st.downsample as DownsampleMethod, workers: this.workers, codec: this.codec, slab: this.slab, inflight: this.inflight,
-      deliver: (level, b, tiles) => this.deliverLevel(level, b, tiles),
-      log: (level, msg) => this.bus.emit('log', { level, msg }),
-      report: (level, seconds, ok) => this.bus.emit('pyramid-block', { level, seconds, ok }),
-    }) : null;
+    this.pyramid =
+      plan && plan.layouts.length > 1
+        ? new PyramidStage({
+            ...plan,
+            method: st.downsample as DownsampleMethod,
+            workers: this.workers,
+            codec: this.codec,
+            slab: this.slab,
+            inflight: this.inflight,
+            deliver: (level, b, tiles) => this.deliverLevel(level, b, tiles),
+            log: (level, msg) => this.bus.emit('log', { level, msg }),
+            report: (level, seconds, ok) => this.bus.emit('pyramid-block', { level, seconds, ok }),
+          })
+        : null;
     if (!st.enabled) return;
     try {
       this.stores = openAcquisitionStores({
-        cfg: this.cfg, header: h, layout, levels: plan?.layouts.slice(1) ?? [], codec: this.codec, name: acq.name, id: acq.id, ringPath: acq.ringPath, metadata: acq.metadata,
-        overwrite: this.opts.overwrite, append: this.opts.append, assumed: this.opts.assumed ?? [],
+        cfg: this.cfg,
+        header: h,
+        layout,
+        levels: plan?.layouts.slice(1) ?? [],
+        codec: this.codec,
+        name: acq.name,
+        id: acq.id,
+        ringPath: acq.ringPath,
+        metadata: acq.metadata,
+        overwrite: this.opts.overwrite,
+        append: this.opts.append,
+        assumed: this.opts.assumed ?? [],
         onError: (e, frames) => this.failed(e, frames),
         onChunkDone: (chunk) => this.slab?.releaseView(chunk),
         onShard: (file, bytes, sha256) => {
@@ -173,7 +206,11 @@ export class StorageStage {
   private failed(e: StoreError, frames: number): void {
     if (frames > 0) this.countUnstored(frames, e.code);
     const retry = isRecoverable(e.code);
-    this.disable(e.code, e.message, `storage ${retry ? 'paused' : 'stopped'}: ${e.message}${retry ? '; QC and preview continue, writing is retried every second' : ''}`);
+    this.disable(
+      e.code,
+      e.message,
+      `storage ${retry ? 'paused' : 'stopped'}: ${e.message}${retry ? '; QC and preview continue, writing is retried every second' : ''}`,
+    );
     if (retry) this.retry.start();
   }
 
@@ -192,7 +229,7 @@ export class StorageStage {
     if (!this.cfg.storage.enabled) return { store: null, unstored: null };
     const st = this.stores[meta.view];
     if (!st || st.failed !== null || this.disabledReason !== null) {
-      return { store: null, unstored: !this.open ? 'no-acquisition' : this.disabledCode ?? 'store-failed' };
+      return { store: null, unstored: !this.open ? 'no-acquisition' : (this.disabledCode ?? 'store-failed') };
     }
     const blocks = this.blocks as BlockAssembler;
     const sk = `${meta.c}/${meta.view}`;
@@ -232,7 +269,8 @@ export class StorageStage {
       }
     }
     this.lastT.set(sk, meta.t);
-    if (!this.tcOpen.has(`${meta.t}/${meta.c}/${meta.view}`)) this.tcOpen.set(`${meta.t}/${meta.c}/${meta.view}`, { opened: 0, delivered: 0, closed: false });
+    if (!this.tcOpen.has(`${meta.t}/${meta.c}/${meta.view}`))
+      this.tcOpen.set(`${meta.t}/${meta.c}/${meta.view}`, { opened: 0, delivered: 0, closed: false });
   }
 
   private maybeFlush(t: number, c: number, view: number): void {
@@ -256,7 +294,14 @@ export class StorageStage {
       return;
     }
     for (const r of tiles) if (r.length > 0) this.slab?.markWriting(r);
-    store.addBlock(b.t, b.c, b.zb, tiles.map((r) => (r.length === 0 ? null : r)), 0, level);
+    store.addBlock(
+      b.t,
+      b.c,
+      b.zb,
+      tiles.map((r) => (r.length === 0 ? null : r)),
+      0,
+      level,
+    );
   }
 
   private encode(b: ZBlock): void {
@@ -265,32 +310,54 @@ export class StorageStage {
     const store = this.stores[b.view];
     const slab = this.slab;
     const blocks = this.blocks as BlockAssembler;
-    const reduced = this.pyramid?.reduceFrom(1, { t: b.t, c: b.c, view: b.view, zb: b.zb, ext: b.ext, planes: b.planesExpected, present: b.present });
-    const done = Promise.all([encodeBlock(b, blocks.geometry, slab, this.workers, this.codec), reduced]).then(([res]) => {
-      blocks.release(b);
-      this.opts.onBlockFreed();
-      if (!store) {
-        for (const r of res) slab?.releaseView(r);
-        return;
-      }
-      const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
-      const stored = res.reduce((s, r) => s + r.length, 0);
-      this.counters.bytesRawStored += raw;
-      // The store returns each slot (onChunkDone) once its chunk is on disk.
-      for (const r of res) if (r.length > 0) slab?.markWriting(r);
-      store.addBlock(b.t, b.c, b.zb, res.map((r) => (r.length === 0 ? null : r)), planes);
-      this.bus.emit('chunk-stored', { stream: this.streamKey(b), rawBytes: raw, storedBytes: stored, frames: planes, latencyMs: Date.now() - b.firstTimestampNs / 1e6 });
-      const tc = this.tcOpen.get(`${b.t}/${b.c}/${b.view}`);
-      if (tc) {
-        tc.delivered++;
-        this.maybeFlush(b.t, b.c, b.view);
-      }
-    }).catch((e: unknown) => {
-      blocks.release(b);
-      this.opts.onBlockFreed();
-      this.countUnstored(planes, 'encode-failed');
-      this.bus.emit('log', { level: 'error', msg: `encoding block t=${b.t} c=${b.c} z-block=${b.zb} failed: ${(e as Error).message}` });
+    const reduced = this.pyramid?.reduceFrom(1, {
+      t: b.t,
+      c: b.c,
+      view: b.view,
+      zb: b.zb,
+      ext: b.ext,
+      planes: b.planesExpected,
+      present: b.present,
     });
+    const done = Promise.all([encodeBlock(b, blocks.geometry, slab, this.workers, this.codec), reduced])
+      .then(([res]) => {
+        blocks.release(b);
+        this.opts.onBlockFreed();
+        if (!store) {
+          for (const r of res) slab?.releaseView(r);
+          return;
+        }
+        const raw = planes * l.shape[3] * l.shape[4] * l.bytesPerPixel;
+        const stored = res.reduce((s, r) => s + r.length, 0);
+        this.counters.bytesRawStored += raw;
+        // The store returns each slot (onChunkDone) once its chunk is on disk.
+        for (const r of res) if (r.length > 0) slab?.markWriting(r);
+        store.addBlock(
+          b.t,
+          b.c,
+          b.zb,
+          res.map((r) => (r.length === 0 ? null : r)),
+          planes,
+        );
+        this.bus.emit('chunk-stored', {
+          stream: this.streamKey(b),
+          rawBytes: raw,
+          storedBytes: stored,
+          frames: planes,
+          latencyMs: Date.now() - b.firstTimestampNs / 1e6,
+        });
+        const tc = this.tcOpen.get(`${b.t}/${b.c}/${b.view}`);
+        if (tc) {
+          tc.delivered++;
+          this.maybeFlush(b.t, b.c, b.view);
+        }
+      })
+      .catch((e: unknown) => {
+        blocks.release(b);
+        this.opts.onBlockFreed();
+        this.countUnstored(planes, 'encode-failed');
+        this.bus.emit('log', { level: 'error', msg: `encoding block t=${b.t} c=${b.c} z-block=${b.zb} failed: ${(e as Error).message}` });
+      });
     this.inflight.track(done);
   }
 

@@ -17,7 +17,10 @@ export class StoreRetry {
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
-  constructor(private readonly stores: () => AcquisitionStore[], private readonly recovered: () => void) {}
+  constructor(
+    private readonly stores: () => AcquisitionStore[],
+    private readonly recovered: () => void,
+  ) {}
 
   start(): void {
     if (this.timer) return;

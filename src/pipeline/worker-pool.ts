@@ -24,11 +24,22 @@ export class WorkerPool {
 
   constructor(threads: number) {
     const n = threads > 0 ? threads : Math.max(1, os.availableParallelism());
-    this.pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 60_000, taskQueue: new TwoLevelTaskQueue(), workerData: { pool: 'pipeline' } });
-    this.previewPool = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: 1, idleTimeout: 60_000, workerData: { pool: 'preview' } });
+    this.pool = new Piscina({
+      filename: workerFile(),
+      minThreads: n,
+      maxThreads: n,
+      idleTimeout: 60_000,
+      taskQueue: new TwoLevelTaskQueue(),
+      workerData: { pool: 'pipeline' },
+    });
+    this.previewPool = new Piscina({
+      filename: workerFile(),
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: 60_000,
+      workerData: { pool: 'preview' },
+    });
   }
-
-
 
   /** Per-frame QC (and the stored frame's write into its z-block): ahead of every queued encode. */
   frame(t: FrameTask): Promise<FrameResult> {

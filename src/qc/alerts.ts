@@ -75,12 +75,21 @@ export class AlertEngine {
   /** Seconds until the output disk reaches storage.min_free_bytes at the last minute's net inflow. */
   readonly disk = new DiskForecast();
 
-  constructor(private readonly bus: EventBus, private cfg: Config, private readonly probes: { ringFill(): number; diskFree(): number | null }) {
+  constructor(
+    private readonly bus: EventBus,
+    private cfg: Config,
+    private readonly probes: { ringFill(): number; diskFree(): number | null },
+  ) {
     const th = () => this.cfg.qc.thresholds;
     bus.on('frame-qc', (e) => {
       const s = e.stream;
-      this.set('saturation', s, e.qc.saturatedRatio > th().saturated_ratio, e.qc.saturatedRatio,
-        `${(e.qc.saturatedRatio * 100).toFixed(3)}% of pixels saturated (threshold ${(th().saturated_ratio * 100).toFixed(3)}%)`);
+      this.set(
+        'saturation',
+        s,
+        e.qc.saturatedRatio > th().saturated_ratio,
+        e.qc.saturatedRatio,
+        `${(e.qc.saturatedRatio * 100).toFixed(3)}% of pixels saturated (threshold ${(th().saturated_ratio * 100).toFixed(3)}%)`,
+      );
       if (e.qc.drift?.valid) {
         const um = Math.hypot(e.qc.drift.dx, e.qc.drift.dy) * this.cfg.pixel_size_um.x;
         this.set('drift', s, um > th().drift_um, um, `lateral drift ${um.toFixed(2)} µm (threshold ${th().drift_um} µm)`);
@@ -95,8 +104,13 @@ export class AlertEngine {
       let h = this.focus.get(k);
       if (!h) this.focus.set(k, (h = new FocusHysteresis(() => th().focus_drop_ratio)));
       const on = h.step(r);
-      this.set('focus_lost', e.stream, on, r,
-        `best-plane focus at ${(r * 100).toFixed(0)}% of its baseline (fires below ${(low * 100).toFixed(0)}%, clears at ${(clear * 100).toFixed(0)}% for ${FOCUS_CLEAR_STACKS} stacks)`);
+      this.set(
+        'focus_lost',
+        e.stream,
+        on,
+        r,
+        `best-plane focus at ${(r * 100).toFixed(0)}% of its baseline (fires below ${(low * 100).toFixed(0)}%, clears at ${(clear * 100).toFixed(0)}% for ${FOCUS_CLEAR_STACKS} stacks)`,
+      );
     });
     bus.on('frames-lost', (e) => this.drops.push({ at: Date.now(), n: e.count }));
     bus.on('frames-unstored', (e) => this.unstored.push({ at: Date.now(), n: e.count, reason: e.reason }));
@@ -118,23 +132,51 @@ export class AlertEngine {
     const now = Date.now();
     while (this.drops.length > 0 && this.drops[0].at < now - DROP_WINDOW_SECONDS * 1000) this.drops.shift();
     const dropped = this.drops.reduce((s, d) => s + d.n, 0);
-    this.set('frames_dropped', null, dropped > 0, dropped, `${dropped} ${dropped === 1 ? 'frame' : 'frames'} lost in the last ${DROP_WINDOW_SECONDS} s`);
+    this.set(
+      'frames_dropped',
+      null,
+      dropped > 0,
+      dropped,
+      `${dropped} ${dropped === 1 ? 'frame' : 'frames'} lost in the last ${DROP_WINDOW_SECONDS} s`,
+    );
     while (this.unstored.length > 0 && this.unstored[0].at < now - DROP_WINDOW_SECONDS * 1000) this.unstored.shift();
     const why = new Map<string, number>();
     for (const u of this.unstored) why.set(u.reason, (why.get(u.reason) ?? 0) + u.n);
     const notStored = [...why.values()].reduce((a, b) => a + b, 0);
-    this.set('frames_unstored', null, notStored > 0, notStored,
-      `${notStored} ${notStored === 1 ? 'frame' : 'frames'} not stored in the last ${DROP_WINDOW_SECONDS} s (${[...why].map(([r, n]) => `${r}: ${n}${UNSTORED_HINT[r] ? `, ${UNSTORED_HINT[r]}` : ''}`).join('; ')}); QC and preview continue`);
+    this.set(
+      'frames_unstored',
+      null,
+      notStored > 0,
+      notStored,
+      `${notStored} ${notStored === 1 ? 'frame' : 'frames'} not stored in the last ${DROP_WINDOW_SECONDS} s (${[...why].map(([r, n]) => `${r}: ${n}${UNSTORED_HINT[r] ? `, ${UNSTORED_HINT[r]}` : ''}`).join('; ')}); QC and preview continue`,
+    );
     const fill = this.probes.ringFill();
-    this.set('ring_filling', null, fill > this.cfg.qc.thresholds.ring_fill_ratio, fill, `ring ${(fill * 100).toFixed(0)}% full (threshold ${(this.cfg.qc.thresholds.ring_fill_ratio * 100).toFixed(0)}%)`);
+    this.set(
+      'ring_filling',
+      null,
+      fill > this.cfg.qc.thresholds.ring_fill_ratio,
+      fill,
+      `ring ${(fill * 100).toFixed(0)}% full (threshold ${(this.cfg.qc.thresholds.ring_fill_ratio * 100).toFixed(0)}%)`,
+    );
     const free = this.probes.diskFree();
     if (free !== null) {
-      this.set('disk_low', null, free < this.cfg.qc.thresholds.disk_free_bytes, free, `${(free / 1e9).toFixed(1)} GB free on the output disk (threshold ${(this.cfg.qc.thresholds.disk_free_bytes / 1e9).toFixed(1)} GB)`);
+      this.set(
+        'disk_low',
+        null,
+        free < this.cfg.qc.thresholds.disk_free_bytes,
+        free,
+        `${(free / 1e9).toFixed(1)} GB free on the output disk (threshold ${(this.cfg.qc.thresholds.disk_free_bytes / 1e9).toFixed(1)} GB)`,
+      );
       this.disk.sample(now, free);
       const fullIn = this.disk.fullInSeconds(this.cfg.storage.min_free_bytes);
       const warn = this.cfg.qc.thresholds.disk_full_in_s;
-      this.set('local_disk_full_soon', null, fullIn < warn, fullIn,
-        `the output disk reaches storage.min_free_bytes (storing stops) in ${fmtDuration(fullIn)} at the last minute's net inflow of ${((this.disk.inflow() ?? 0) / 1e6).toFixed(0)} MB/s (threshold ${fmtDuration(warn)})`);
+      this.set(
+        'local_disk_full_soon',
+        null,
+        fullIn < warn,
+        fullIn,
+        `the output disk reaches storage.min_free_bytes (storing stops) in ${fmtDuration(fullIn)} at the last minute's net inflow of ${((this.disk.inflow() ?? 0) / 1e6).toFixed(0)} MB/s (threshold ${fmtDuration(warn)})`,
+      );
     }
   }
 

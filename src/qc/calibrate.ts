@@ -71,9 +71,18 @@ export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Pr
         const plane = data.subarray(z * W * H, (z + 1) * W * H);
         const drift = z === centre;
         const r = measureFrame(plane, W, H, {
-          qc, saturationLevel: Math.min(cfg.camera.saturation_level, bpp === 1 ? 255 : 65535), offset: cfg.camera.offset, drift, driftReference: drift ? ref : null,
+          qc,
+          saturationLevel: Math.min(cfg.camera.saturation_level, bpp === 1 ? 255 : 65535),
+          offset: cfg.camera.offset,
+          drift,
+          driftReference: drift ? ref : null,
         });
-        if (drift) drifts.push({ confidence: r.qc.drift?.confidence ?? NaN, shift: r.qc.drift?.valid ? Math.hypot(r.qc.drift.dx, r.qc.drift.dy) : null, reference: r.newReference });
+        if (drift)
+          drifts.push({
+            confidence: r.qc.drift?.confidence ?? NaN,
+            shift: r.qc.drift?.valid ? Math.hypot(r.qc.drift.dx, r.qc.drift.dy) : null,
+            reference: r.newReference,
+          });
         const f = r.qc.focus[cfg.qc.focus[0]];
         if (f !== undefined) planes.set(z, f);
         maxSat = Math.max(maxSat, r.qc.saturatedRatio);
@@ -93,8 +102,18 @@ export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Pr
       const fr = base.closeStack(planes);
       if (fr !== null) rel.push(fr);
     }
-    if (saturated > 0) notes.push(`channel ${c}: ${saturated} saturated stack(s) left out of focus and drift (as the sidecar leaves them out)`);
-    streams.push({ channel: c, stacks: judged, empty, saturated, focusRelativeMin: rel.length ? Math.min(...rel) : null, driftConfidenceP5: quantile(conf, 0.05), driftPxP99: quantile(shift, 0.99), stackSaturationP99: quantile(sat, 0.99) ?? 0 });
+    if (saturated > 0)
+      notes.push(`channel ${c}: ${saturated} saturated stack(s) left out of focus and drift (as the sidecar leaves them out)`);
+    streams.push({
+      channel: c,
+      stacks: judged,
+      empty,
+      saturated,
+      focusRelativeMin: rel.length ? Math.min(...rel) : null,
+      driftConfidenceP5: quantile(conf, 0.05),
+      driftPxP99: quantile(shift, 0.99),
+      stackSaturationP99: quantile(sat, 0.99) ?? 0,
+    });
   }
   const th = cfg.qc.thresholds;
   const suggested: Record<string, number> = {};
@@ -103,17 +122,25 @@ export async function calibrate(storeDir: string, cfg: Config, qc: QcParams): Pr
     // The alert level should sit 0.1 below the lowest relative focus of a good run.
     const drop = Math.min(0.6, Math.max(th.focus_drop_ratio, Number((1 - (minRel - 0.1)).toFixed(2))));
     suggested['qc.thresholds.focus_drop_ratio'] = drop;
-    if (drop > th.focus_drop_ratio) notes.push(`relative focus went down to ${minRel.toFixed(2)} on this run: focus_lost at ${focusLevels(th.focus_drop_ratio).low.toFixed(2)} would have fired`);
+    if (drop > th.focus_drop_ratio)
+      notes.push(
+        `relative focus went down to ${minRel.toFixed(2)} on this run: focus_lost at ${focusLevels(th.focus_drop_ratio).low.toFixed(2)} would have fired`,
+      );
   } else notes.push('fewer than 4 timepoints: no focus baseline (record a longer run)');
   const p5 = Math.min(...streams.map((s) => s.driftConfidenceP5 ?? Infinity));
   if (Number.isFinite(p5) && p5 < cfg.qc.drift_min_confidence) {
-    notes.push(`drift confidence on this specimen is as low as ${p5.toFixed(1)} (5th percentile): below qc.drift_min_confidence = ${cfg.qc.drift_min_confidence} shifts are not reported; a larger qc.drift_window helps; do not go below ~8, the noise floor of empty frames`);
+    notes.push(
+      `drift confidence on this specimen is as low as ${p5.toFixed(1)} (5th percentile): below qc.drift_min_confidence = ${cfg.qc.drift_min_confidence} shifts are not reported; a larger qc.drift_window helps; do not go below ~8, the noise floor of empty frames`,
+    );
   }
   suggested['qc.drift_min_confidence'] = cfg.qc.drift_min_confidence;
   const px = Math.max(...streams.map((s) => s.driftPxP99 ?? 0));
   suggested['qc.thresholds.drift_um'] = Math.max(th.drift_um, Number((2 * px * cfg.pixel_size_um.x).toFixed(2)));
   const satP99 = Math.max(...streams.map((s) => s.stackSaturationP99));
   suggested['qc.thresholds.saturated_ratio'] = Math.max(th.saturated_ratio, Number((2 * satP99).toPrecision(2)));
-  if (satP99 > th.saturated_ratio) notes.push(`up to ${(satP99 * 100).toFixed(3)} % of pixels were saturated on this run: reduce laser power or exposure, or raise the threshold knowingly`);
+  if (satP99 > th.saturated_ratio)
+    notes.push(
+      `up to ${(satP99 * 100).toFixed(3)} % of pixels were saturated on this run: reduce laser power or exposure, or raise the threshold knowingly`,
+    );
   return { shape: [T, C, Z, H, W], streams, suggested, notes };
 }

@@ -76,9 +76,13 @@ export class StreamQc {
   readonly streams = new Map<string, StreamState>();
 
   /** `focusLowRatio`: relative focus below which a stack stays out of the focus baseline (the alert level). */
-  constructor(private readonly bus: EventBus, private readonly zPlanes: () => number, private readonly focusMeasure: () => string,
+  constructor(
+    private readonly bus: EventBus,
+    private readonly zPlanes: () => number,
+    private readonly focusMeasure: () => string,
     private readonly focusLowRatio: () => number = () => 0.7,
-    private readonly gate: () => GateLimits = () => ({ saturatedRatio: 1, intensityStep: Infinity })) {
+    private readonly gate: () => GateLimits = () => ({ saturatedRatio: 1, intensityStep: Infinity }),
+  ) {
     bus.on('frame-qc', (e) => this.onFrame(e));
     // Timing in ring order (QC results may complete out of order across workers).
     bus.on('frame-received', (e) => {
@@ -99,14 +103,29 @@ export class StreamQc {
         s.excludedSince = null;
       }
     });
-    bus.on('acquisition-finished', () => { for (const s of this.streams.values()) this.closeAll(s); });
+    bus.on('acquisition-finished', () => {
+      for (const s of this.streams.values()) this.closeAll(s);
+    });
   }
 
   private state(stream: StreamKey): StreamState {
     const k = `${stream.camera}/${stream.channel}/${stream.view}`;
     let s = this.streams.get(k);
     if (!s) {
-      s = { stream, timing: new TimingWindow(), firstSignal: new Map(), intensityRelative: 1, stacks: new Map(), closedT: -1, receivedT: -1, lastStack: null, bestFocusZHistory: [], focusBaseline: new FocusBaseline(this.focusLowRatio), signalBaseline: new SignalBaseline(), excludedSince: null };
+      s = {
+        stream,
+        timing: new TimingWindow(),
+        firstSignal: new Map(),
+        intensityRelative: 1,
+        stacks: new Map(),
+        closedT: -1,
+        receivedT: -1,
+        lastStack: null,
+        bestFocusZHistory: [],
+        focusBaseline: new FocusBaseline(this.focusLowRatio),
+        signalBaseline: new SignalBaseline(),
+        excludedSince: null,
+      };
       this.streams.set(k, s);
     }
     return s;
@@ -140,7 +159,22 @@ export class StreamQc {
 
   private acc(s: StreamState, t: number): StackAcc {
     let st = s.stacks.get(t);
-    if (!st) s.stacks.set(t, (st = { t, planes: 0, focusPlanes: 0, focusSum: 0, bestZ: -1, bestFocus: -Infinity, maxSat: 0, signalSum: 0, focusByZ: new Map(), expected: 0 }));
+    if (!st)
+      s.stacks.set(
+        t,
+        (st = {
+          t,
+          planes: 0,
+          focusPlanes: 0,
+          focusSum: 0,
+          bestZ: -1,
+          bestFocus: -Infinity,
+          maxSat: 0,
+          signalSum: 0,
+          focusByZ: new Map(),
+          expected: 0,
+        }),
+      );
     return st;
   }
 
@@ -177,8 +211,16 @@ export class StreamQc {
     const why = excluded(st.maxSat, meanSignal, s.signalBaseline.get(), this.gate());
     this.noteExcluded(s, st.t, why, meanSignal);
     if (!why) s.signalBaseline.add(meanSignal);
-    const qc: StackQc = { planes: st.planes, focusPlanes: st.focusPlanes, bestFocusZ: st.bestZ, meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0, maxSaturatedRatio: st.maxSat, meanSignal,
-      focusRelative: why ? null : s.focusBaseline.closeStack(st.focusByZ), excluded: why };
+    const qc: StackQc = {
+      planes: st.planes,
+      focusPlanes: st.focusPlanes,
+      bestFocusZ: st.bestZ,
+      meanFocus: st.focusPlanes > 0 ? st.focusSum / st.focusPlanes : 0,
+      maxSaturatedRatio: st.maxSat,
+      meanSignal,
+      focusRelative: why ? null : s.focusBaseline.closeStack(st.focusByZ),
+      excluded: why,
+    };
     s.lastStack = qc;
     s.bestFocusZHistory.push({ t: st.t, z: st.bestZ });
     if (s.bestFocusZHistory.length > 1000) s.bestFocusZHistory.shift();
@@ -191,10 +233,19 @@ export class StreamQc {
     if (why && !s.excludedSince) {
       s.excludedSince = { t, reason: why };
       const base = s.signalBaseline.get();
-      const detail = why === 'saturated' ? 'saturated above qc.thresholds.saturated_ratio' : `mean signal ×${base ? (signal / base).toFixed(2) : '?'} of its baseline`;
-      this.bus.emit('log', { level: 'warn', msg: `${id}: stacks from t=${t} are not judged for focus and drift (${detail}); if the change is deliberate, accept it as the new baseline on the page or with POST /api/rebaseline` });
+      const detail =
+        why === 'saturated'
+          ? 'saturated above qc.thresholds.saturated_ratio'
+          : `mean signal ×${base ? (signal / base).toFixed(2) : '?'} of its baseline`;
+      this.bus.emit('log', {
+        level: 'warn',
+        msg: `${id}: stacks from t=${t} are not judged for focus and drift (${detail}); if the change is deliberate, accept it as the new baseline on the page or with POST /api/rebaseline`,
+      });
     } else if (!why && s.excludedSince) {
-      this.bus.emit('log', { level: 'info', msg: `${id}: stacks judged again from t=${t} (kept out since t=${s.excludedSince.t}: ${s.excludedSince.reason})` });
+      this.bus.emit('log', {
+        level: 'info',
+        msg: `${id}: stacks judged again from t=${t} (kept out since t=${s.excludedSince.t}: ${s.excludedSince.reason})`,
+      });
       s.excludedSince = null;
     }
   }

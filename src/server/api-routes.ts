@@ -50,19 +50,43 @@ export function apiRoutes(d: ApiDeps): Route[] {
     { method: 'GET', path: '/metrics', handle: async () => ({ status: 200, type: d.metrics.contentType, body: await d.metrics.text() }) },
     { method: 'GET', path: '/healthz', handle: async () => ({ status: 200, body: { status: 'ok', version: VERSION } }) },
     {
-      method: 'GET', path: '/readyz', handle: async () => {
+      method: 'GET',
+      path: '/readyz',
+      handle: async () => {
         const s = pipeline.status();
         const ok = s.attached && s.storeWritable;
-        return { status: ok ? 200 : 503, body: { ready: ok, ring_attached: s.attached, store_writable: s.storeWritable, ring: s.ringPath, storage_error: pipeline.storingDisabledReason } };
+        return {
+          status: ok ? 200 : 503,
+          body: {
+            ready: ok,
+            ring_attached: s.attached,
+            store_writable: s.storeWritable,
+            ring: s.ringPath,
+            storage_error: pipeline.storingDisabledReason,
+          },
+        };
       },
     },
-    { method: 'GET', path: '/api/status', handle: async () => ({ status: 200, body: {
-      ...pipeline.status(), counters: { ...pipeline.counters }, codec: pipeline.codec,
-      offload: d.offload(), disk_full_in_s: Number.isFinite(d.diskFullIn()) ? d.diskFullIn() : null,
-    } }) },
+    {
+      method: 'GET',
+      path: '/api/status',
+      handle: async () => ({
+        status: 200,
+        body: {
+          ...pipeline.status(),
+          counters: { ...pipeline.counters },
+          codec: pipeline.codec,
+          offload: d.offload(),
+          disk_full_in_s: Number.isFinite(d.diskFullIn()) ? d.diskFullIn() : null,
+        },
+      }),
+    },
     { method: 'GET', path: '/api/metadata', handle: async () => ({ status: 200, body: d.metadata() }) },
     {
-      method: 'POST', path: '/api/metadata', protected: true, handle: async (_req, body) => {
+      method: 'POST',
+      path: '/api/metadata',
+      protected: true,
+      handle: async (_req, body) => {
         const r = validateMetadata(body, Object.keys(cfg.metadata));
         if (typeof r === 'string') return { status: 400, body: { error: r } };
         await pipeline.updateMetadata(r); // durable in every open store before the page says saved
@@ -72,7 +96,10 @@ export function apiRoutes(d: ApiDeps): Route[] {
       },
     },
     {
-      method: 'POST', path: '/api/sim', protected: true, handle: async (_req, body) => {
+      method: 'POST',
+      path: '/api/sim',
+      protected: true,
+      handle: async (_req, body) => {
         if (!d.simRunning()) return { status: 409, body: { error: 'the built-in simulator is not running (source is not "sim")' } };
         const bad = faultProblem(body);
         if (bad) return { status: 400, body: { error: bad } };
@@ -81,14 +108,23 @@ export function apiRoutes(d: ApiDeps): Route[] {
       },
     },
     {
-      method: 'POST', path: '/api/rebaseline', protected: true, handle: async () => {
+      method: 'POST',
+      path: '/api/rebaseline',
+      protected: true,
+      handle: async () => {
         pipeline.rebaseline('accepted on the page or by POST /api/rebaseline');
-        d.bus.emit('log', { level: 'info', msg: 'QC baselines restart from the next stacks (focus, intensity, drift reference): the change was accepted as deliberate' });
+        d.bus.emit('log', {
+          level: 'info',
+          msg: 'QC baselines restart from the next stacks (focus, intensity, drift reference): the change was accepted as deliberate',
+        });
         return { status: 200, body: { ok: true } };
       },
     },
     {
-      method: 'POST', path: '/api/reload', protected: true, handle: async () => {
+      method: 'POST',
+      path: '/api/reload',
+      protected: true,
+      handle: async () => {
         const r = d.reload();
         return { status: r.ok ? 200 : 400, body: r };
       },

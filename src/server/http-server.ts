@@ -36,8 +36,13 @@ export interface HttpServerOptions {
 }
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
 };
 
 export function tokenOk(req: http.IncomingMessage, token: string): boolean {
@@ -64,7 +69,13 @@ export function resolveStatic(webDir: string, urlPath: string): string | null {
   return full;
 }
 
-function sendRaw(res: http.ServerResponse, status: number, body: string | Buffer | object, type: string | undefined, redact: (s: string) => string): void {
+function sendRaw(
+  res: http.ServerResponse,
+  status: number,
+  body: string | Buffer | object,
+  type: string | undefined,
+  redact: (s: string) => string,
+): void {
   const isObj = typeof body === 'object' && !Buffer.isBuffer(body);
   const payload = isObj ? redact(JSON.stringify(body)) : typeof body === 'string' ? redact(body) : body;
   res.writeHead(status, {
@@ -109,7 +120,8 @@ export function startHttpServer(o: HttpServerOptions): Promise<http.Server> {
           if (route && badWrite) return refuse(badWrite);
         }
         if (route) {
-          if (route.protected && !tokenOk(req, o.token)) return send(401, { error: 'a valid token is required (Authorization: Bearer TOKEN)' });
+          if (route.protected && !tokenOk(req, o.token))
+            return send(401, { error: 'a valid token is required (Authorization: Bearer TOKEN)' });
           const body = req.method === 'POST' ? await readBody(req) : undefined;
           const r = await route.handle(req, body);
           return send(r.status, r.body, r.type);
@@ -119,7 +131,12 @@ export function startHttpServer(o: HttpServerOptions): Promise<http.Server> {
         if (!file) return send(400, { error: 'bad path' });
         fs.stat(file, (err, st) => {
           if (err || !st.isFile()) return send(404, { error: 'not found' });
-          res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': st.size, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+          res.writeHead(200, {
+            'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+            'content-length': st.size,
+            'cache-control': 'no-cache',
+            'x-content-type-options': 'nosniff',
+          });
           if (req.method === 'HEAD') return res.end();
           fs.createReadStream(file).pipe(res);
         });
@@ -135,7 +152,8 @@ export function startHttpServer(o: HttpServerOptions): Promise<http.Server> {
   if (o.onUpgrade) server.on('upgrade', o.onUpgrade);
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') reject(new Error(`port ${o.port} on ${o.host} is already in use (another spimstream?); choose another with --port`));
+      if (e.code === 'EADDRINUSE')
+        reject(new Error(`port ${o.port} on ${o.host} is already in use (another spimstream?); choose another with --port`));
       else if (e.code === 'EADDRNOTAVAIL') reject(new Error(`cannot listen on ${o.host}: address not available on this machine`));
       else reject(e);
     });

@@ -30,14 +30,25 @@ export function helloMessage(s: PageSources): Record<string, unknown> {
   const h = pipeline.header;
   const channels = Array.from({ length: h?.channels ?? cfg.channels.length }, (_, c) => cfg.channels[c]?.name ?? `ch${c}`);
   return {
-    version: VERSION, camera: cfg.camera.name,
+    version: VERSION,
+    camera: cfg.camera.name,
     streams: streamList(channels, h?.views ?? 1, cfg.camera.name),
     channel_colors: Object.fromEntries(cfg.channels.map((c) => [c.name, c.color])),
-    saturation_level: cfg.camera.saturation_level, offset: cfg.camera.offset, bit_depth: h?.bitDepth ?? cfg.camera.bit_depth,
-    thresholds: cfg.qc.thresholds, pixel_size_um: cfg.pixel_size_um, focus_measures: cfg.qc.focus,
+    saturation_level: cfg.camera.saturation_level,
+    offset: cfg.camera.offset,
+    bit_depth: h?.bitDepth ?? cfg.camera.bit_depth,
+    thresholds: cfg.qc.thresholds,
+    pixel_size_um: cfg.pixel_size_um,
+    focus_measures: cfg.qc.focus,
     geometry: h ? { width: h.width, height: h.height, z_planes: h.zPlanes } : null,
     metadata: s.metadata(),
-    alerts: [...s.alerts.active.values()].map((a) => ({ name: a.name, stream: a.stream ? `${a.stream.channel}/${a.stream.view}` : null, active: true, message: a.message, value: a.value })),
+    alerts: [...s.alerts.active.values()].map((a) => ({
+      name: a.name,
+      stream: a.stream ? `${a.stream.channel}/${a.stream.view}` : null,
+      active: true,
+      message: a.message,
+      value: a.value,
+    })),
     token_required: cfg.server.token !== '',
   };
 }
@@ -47,13 +58,34 @@ export function statusMessage(s: PageSources): Record<string, unknown> {
   const c = pipeline.counters;
   const st = pipeline.status();
   return {
-    acquisition: st.acquisition, frames_received: c.framesReceived, frames_overrun: c.framesOverrun,
-    frames_gap: c.framesGap, frames_torn: c.framesTorn, qc_sampled: c.qcSampled, previews_throttled: c.previewsThrottled, frames_unstored: c.framesUnstored, bytes_received: c.bytesReceived, bytes_written: c.bytesWritten,
+    acquisition: st.acquisition,
+    frames_received: c.framesReceived,
+    frames_overrun: c.framesOverrun,
+    frames_gap: c.framesGap,
+    frames_torn: c.framesTorn,
+    qc_sampled: c.qcSampled,
+    previews_throttled: c.previewsThrottled,
+    frames_unstored: c.framesUnstored,
+    bytes_received: c.bytesReceived,
+    bytes_written: c.bytesWritten,
     compression_ratio: c.bytesWritten > 0 ? c.bytesRawStored / c.bytesWritten : 0,
     disk_free_bytes: cfg.storage.enabled ? diskFree(cfg.storage.out) : null,
-    disk_full_in_s: cfg.storage.enabled && Number.isFinite(s.diskFullIn()) ? s.diskFullIn() : null, ring_fill_ratio: pipeline.ringFill,
-    storage_error: pipeline.storingDisabledReason, preview_clients: s.previewClients(), attached: st.attached,
+    disk_full_in_s: cfg.storage.enabled && Number.isFinite(s.diskFullIn()) ? s.diskFullIn() : null,
+    ring_fill_ratio: pipeline.ringFill,
+    storage_error: pipeline.storingDisabledReason,
+    preview_clients: s.previewClients(),
+    attached: st.attached,
     offload: s.offload(),
-    streams: Object.fromEntries([...s.streamQc.streams.values()].map((x) => [`${x.stream.channel}/${x.stream.view}`, { fps: x.timing.get().fps, jitter_s: x.timing.get().jitterSeconds, intensity_relative: x.intensityRelative, best_focus_z: x.lastStack?.bestFocusZ ?? null }])),
+    streams: Object.fromEntries(
+      [...s.streamQc.streams.values()].map((x) => [
+        `${x.stream.channel}/${x.stream.view}`,
+        {
+          fps: x.timing.get().fps,
+          jitter_s: x.timing.get().jitterSeconds,
+          intensity_relative: x.intensityRelative,
+          best_focus_z: x.lastStack?.bestFocusZ ?? null,
+        },
+      ]),
+    ),
   };
 }

@@ -65,10 +65,19 @@ export function decodePreview(b: Uint8Array): PreviewMessage {
   const sat = new Uint32Array(satCount);
   for (let i = 0; i < satCount; i++) sat[i] = dv.getUint32(PREVIEW_HEADER_BYTES + imageBytes + 4 * i, true);
   return {
-    kind: b[4] === 1 ? 'mip' : 'plane', level: b[6], format: formats[b[5]] ?? 'raw',
-    width: dv.getUint32(8, true), height: dv.getUint32(12, true),
-    t: dv.getUint32(16, true), c: dv.getUint32(20, true), z: dv.getUint32(24, true), view: dv.getUint32(28, true),
-    lo: dv.getFloat32(32, true), hi: dv.getFloat32(36, true), timestampMs: dv.getFloat64(48, true),
-    data: b.subarray(PREVIEW_HEADER_BYTES, PREVIEW_HEADER_BYTES + imageBytes), saturated: sat,
+    kind: b[4] === 1 ? 'mip' : 'plane',
+    level: b[6],
+    format: formats[b[5]] ?? 'raw',
+    width: dv.getUint32(8, true),
+    height: dv.getUint32(12, true),
+    t: dv.getUint32(16, true),
+    c: dv.getUint32(20, true),
+    z: dv.getUint32(24, true),
+    view: dv.getUint32(28, true),
+    lo: dv.getFloat32(32, true),
+    hi: dv.getFloat32(36, true),
+    timestampMs: dv.getFloat64(48, true),
+    data: b.subarray(PREVIEW_HEADER_BYTES, PREVIEW_HEADER_BYTES + imageBytes),
+    saturated: sat,
   };
 }

@@ -69,7 +69,20 @@ export class PreviewService implements PreviewPort {
 
   private state(id: string): StreamPreview {
     let s = this.streams.get(id);
-    if (!s) this.streams.set(id, (s = { inFlight: false, tokens: 1, refilledAt: performance.now(), mipBuffers: null, mipT: -1, mipOf: [-1, -1], mipInFlight: false, levelBuffer: null }));
+    if (!s)
+      this.streams.set(
+        id,
+        (s = {
+          inFlight: false,
+          tokens: 1,
+          refilledAt: performance.now(),
+          mipBuffers: null,
+          mipT: -1,
+          mipOf: [-1, -1],
+          mipInFlight: false,
+          levelBuffer: null,
+        }),
+      );
     return s;
   }
 
@@ -107,8 +120,18 @@ export class PreviewService implements PreviewPort {
     // a stack whose planes never went into its buffer (subscribed later) has no MIP to show.
     if (!d?.mip || !s?.mipBuffers || !g || s.mipInFlight || s.mipOf[t % 2] !== t) return;
     s.mipInFlight = true;
-    this.render(s.mipBuffers[t % 2], 0, g.w, g.h, 2, true, d, stream, { seq: -1, cameraCounter: 0, timestampNs: 0, t, c: 0, z: 0, view: Number(stream.view), flags: 0 })
-      .finally(() => { s.mipInFlight = false; });
+    this.render(s.mipBuffers[t % 2], 0, g.w, g.h, 2, true, d, stream, {
+      seq: -1,
+      cameraCounter: 0,
+      timestampNs: 0,
+      t,
+      c: 0,
+      z: 0,
+      view: Number(stream.view),
+      flags: 0,
+    }).finally(() => {
+      s.mipInFlight = false;
+    });
   }
 
   /**
@@ -132,11 +155,15 @@ export class PreviewService implements PreviewPort {
     s.tokens = Math.min(2, s.tokens + dt * fps);
     if (capped) {
       this.bus.emit('preview-throttled', { stream }); // the pipeline counts it
-      if (!this.throttling) this.bus.emit('log', { level: 'warn', msg: `previews throttled to ${PREVIEW_FPS_WHEN_BEHIND} per second per stream: the workers are behind (storage first)` });
+      if (!this.throttling)
+        this.bus.emit('log', {
+          level: 'warn',
+          msg: `previews throttled to ${PREVIEW_FPS_WHEN_BEHIND} per second per stream: the workers are behind (storage first)`,
+        });
       this.throttling = true;
     } else if (!behind && this.throttling) {
       this.throttling = false;
-      this.bus.emit('log', { level: 'info', msg: 'previews back at the viewers\' rate' });
+      this.bus.emit('log', { level: 'info', msg: "previews back at the viewers' rate" });
     }
     s.refilledAt = now;
     if (s.inFlight || s.tokens < 1) return null;
@@ -166,14 +193,49 @@ export class PreviewService implements PreviewPort {
     };
   }
 
-  private async render(buf: SharedArrayBuffer, offset: number, w: number, h: number, bpp: number, isMip: boolean, d: StreamDemand, stream: StreamKey, meta: FrameMeta, level = 0, saturation: PreviewTask['saturation'] = null): Promise<void> {
+  private async render(
+    buf: SharedArrayBuffer,
+    offset: number,
+    w: number,
+    h: number,
+    bpp: number,
+    isMip: boolean,
+    d: StreamDemand,
+    stream: StreamKey,
+    meta: FrameMeta,
+    level = 0,
+    saturation: PreviewTask['saturation'] = null,
+  ): Promise<void> {
     try {
       const r = await this.workers.preview({
-        kind: 'preview', frames: buf, frameOffset: offset, width: w, height: h, bytesPerPixel: bpp, isMip,
-        saturationLevel: this.cfg.camera.saturation_level, maxSize: this.cfg.preview.max_size, format: d.format,
-        quality: this.cfg.preview.quality, clipPercent: this.cfg.preview.clip_percent, window: d.window, saturation,
+        kind: 'preview',
+        frames: buf,
+        frameOffset: offset,
+        width: w,
+        height: h,
+        bytesPerPixel: bpp,
+        isMip,
+        saturationLevel: this.cfg.camera.saturation_level,
+        maxSize: this.cfg.preview.max_size,
+        format: d.format,
+        quality: this.cfg.preview.quality,
+        clipPercent: this.cfg.preview.clip_percent,
+        window: d.window,
+        saturation,
       });
-      this.bus.emit('preview', { stream, kind: isMip ? 'mip' : 'plane', level, meta, width: r.width, height: r.height, format: r.format, data: r.data, lo: r.lo, hi: r.hi, saturated: r.saturated });
+      this.bus.emit('preview', {
+        stream,
+        kind: isMip ? 'mip' : 'plane',
+        level,
+        meta,
+        width: r.width,
+        height: r.height,
+        format: r.format,
+        data: r.data,
+        lo: r.lo,
+        hi: r.hi,
+        saturated: r.saturated,
+      });
     } catch (e) {
       this.bus.emit('log', { level: 'warn', msg: `preview failed: ${(e as Error).message}` });
     }

@@ -17,7 +17,11 @@ export class QcHistory {
   private readonly series = new Map<string, Record<SeriesName, Point[]>>();
 
   /** `intensity(stream)`: the stream's relative intensity, sampled once a second. */
-  constructor(bus: EventBus, private readonly pixelSizeUm: () => number, streams: () => { stream: StreamKey; intensityRelative: number }[]) {
+  constructor(
+    bus: EventBus,
+    private readonly pixelSizeUm: () => number,
+    streams: () => { stream: StreamKey; intensityRelative: number }[],
+  ) {
     bus.on('acquisition-started', () => this.series.clear());
     bus.on('frame-qc', (e) => {
       const id = streamId(e.stream);
@@ -27,8 +31,12 @@ export class QcHistory {
         this.add(id, 'dy', e.qc.drift.dy * this.pixelSizeUm());
       }
     });
-    bus.on('stack-qc', (e) => { if (e.qc.focusPlanes > 0) this.add(streamId(e.stream), 'focus', e.qc.meanFocus); }); // a fully sampled stack has no focus
-    const timer = setInterval(() => { for (const s of streams()) this.add(streamId(s.stream), 'int', s.intensityRelative); }, 1000);
+    bus.on('stack-qc', (e) => {
+      if (e.qc.focusPlanes > 0) this.add(streamId(e.stream), 'focus', e.qc.meanFocus);
+    }); // a fully sampled stack has no focus
+    const timer = setInterval(() => {
+      for (const s of streams()) this.add(streamId(s.stream), 'int', s.intensityRelative);
+    }, 1000);
     timer.unref();
   }
 
@@ -39,7 +47,8 @@ export class QcHistory {
     const pts = s[name];
     const now = Date.now();
     const last = pts[pts.length - 1];
-    if (last && now - last[0] < MIN_INTERVAL_MS) last[1] = name === 'sat' ? Math.max(last[1], v) : v; // keep a saturation peak
+    if (last && now - last[0] < MIN_INTERVAL_MS)
+      last[1] = name === 'sat' ? Math.max(last[1], v) : v; // keep a saturation peak
     else pts.push([now, v]);
     while (pts.length > 0 && pts[0][0] < now - HISTORY_SECONDS * 1000) pts.shift();
   }

@@ -39,7 +39,13 @@ export class RequestGuard {
 
   constructor(private readonly o: GuardOptions) {
     const machine = os.hostname().toLowerCase();
-    this.names = new Set(['localhost', machine, machine.split('.')[0], o.listenHost.toLowerCase(), ...o.allowedHosts.map((h) => h.toLowerCase())]);
+    this.names = new Set([
+      'localhost',
+      machine,
+      machine.split('.')[0],
+      o.listenHost.toLowerCase(),
+      ...o.allowedHosts.map((h) => h.toLowerCase()),
+    ]);
   }
 
   /** Null when the Host header names this server, else why not. */
@@ -77,7 +83,10 @@ export class RefusalLog {
   private last = 0;
   private suppressed = 0;
 
-  constructor(private readonly log: (msg: string) => void, private readonly intervalMs = 60_000) {}
+  constructor(
+    private readonly log: (msg: string) => void,
+    private readonly intervalMs = 60_000,
+  ) {}
 
   refused(what: string, reason: string): void {
     const now = Date.now();

@@ -54,11 +54,24 @@ export class WsHub {
   private readonly timer: NodeJS.Timeout;
   skippedTotal = 0;
 
-  constructor(bus: EventBus, private readonly previews: PreviewService, private readonly o: HubOptions) {
+  constructor(
+    bus: EventBus,
+    private readonly previews: PreviewService,
+    private readonly o: HubOptions,
+  ) {
     bus.on('preview', (e) => this.onPreview(e));
     bus.on('frame-qc', (e) => this.onQc(e));
     bus.on('stack-qc', (e) => this.broadcast({ type: 'stack', stream: streamId(e.stream), t: e.t, qc: e.qc }));
-    bus.on('alert', (e) => this.broadcast({ type: 'alert', name: e.name, stream: e.stream ? streamId(e.stream) : null, active: e.active, message: e.message, value: e.value }));
+    bus.on('alert', (e) =>
+      this.broadcast({
+        type: 'alert',
+        name: e.name,
+        stream: e.stream ? streamId(e.stream) : null,
+        active: e.active,
+        message: e.message,
+        value: e.value,
+      }),
+    );
     bus.on('acquisition-started', () => this.broadcast({ type: 'hello', ...this.o.hello() }));
     this.timer = setInterval(() => this.broadcast({ type: 'status', ...this.o.status() }), 1000);
     this.timer.unref();
@@ -100,7 +113,18 @@ export class WsHub {
   }
 
   private onConnection(ws: WebSocket): void {
-    const c: Client = { ws, stream: null, fps: this.o.defaultFps, format: this.o.defaultFormat, window: null, mip: false, tokens: 1, refilledAt: performance.now(), skipped: 0, sent: 0 };
+    const c: Client = {
+      ws,
+      stream: null,
+      fps: this.o.defaultFps,
+      format: this.o.defaultFormat,
+      window: null,
+      mip: false,
+      tokens: 1,
+      refilledAt: performance.now(),
+      skipped: 0,
+      sent: 0,
+    };
     this.clients.add(c);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary));
     ws.on('close', () => {
@@ -144,7 +168,10 @@ export class WsHub {
       if (!c.stream) continue;
       const cur = d.get(c.stream);
       d.set(c.stream, {
-        fps: Math.max(cur?.fps ?? 0, c.fps), format: c.format, window: c.window, mip: (cur?.mip ?? false) || c.mip,
+        fps: Math.max(cur?.fps ?? 0, c.fps),
+        format: c.format,
+        window: c.window,
+        mip: (cur?.mip ?? false) || c.mip,
       });
     }
     this.previews.setDemand(d);
@@ -188,7 +215,22 @@ export class WsHub {
         c.refilledAt = now;
         if (c.tokens < 1) continue;
       }
-      payload ??= encodePreview({ kind: e.kind, level: e.level, format: e.format, width: e.width, height: e.height, t: e.meta.t, c: e.meta.c, z: e.meta.z, view: e.meta.view, lo: e.lo, hi: e.hi, timestampMs: e.meta.timestampNs / 1e6, data: e.data, saturated: e.saturated });
+      payload ??= encodePreview({
+        kind: e.kind,
+        level: e.level,
+        format: e.format,
+        width: e.width,
+        height: e.height,
+        t: e.meta.t,
+        c: e.meta.c,
+        z: e.meta.z,
+        view: e.meta.view,
+        lo: e.lo,
+        hi: e.hi,
+        timestampMs: e.meta.timestampNs / 1e6,
+        data: e.data,
+        saturated: e.saturated,
+      });
       if (this.sendRaw(c, payload) && e.kind !== 'mip') c.tokens -= 1;
     }
   }
@@ -202,9 +244,27 @@ export class WsHub {
     this.lastQc.set(id, now);
     const q = e.qc;
     this.broadcast({
-      type: 'qc', stream: id, seq: e.meta.seq, t: e.meta.t, c: e.meta.c, z: e.meta.z, focus: q.focus,
-      saturated_ratio: q.saturatedRatio, underexposed_ratio: q.underexposedRatio, min: q.min, max: q.max, mean: q.mean,
-      p001: q.p001, p50: q.p50, p999: q.p999, histogram: q.histogram, histogram_lo: q.histogramLo, histogram_hi: q.histogramHi, drift: q.drift, signal: q.signal, snr: q.snr,
+      type: 'qc',
+      stream: id,
+      seq: e.meta.seq,
+      t: e.meta.t,
+      c: e.meta.c,
+      z: e.meta.z,
+      focus: q.focus,
+      saturated_ratio: q.saturatedRatio,
+      underexposed_ratio: q.underexposedRatio,
+      min: q.min,
+      max: q.max,
+      mean: q.mean,
+      p001: q.p001,
+      p50: q.p50,
+      p999: q.p999,
+      histogram: q.histogram,
+      histogram_lo: q.histogramLo,
+      histogram_hi: q.histogramHi,
+      drift: q.drift,
+      signal: q.signal,
+      snr: q.snr,
       latency_ms: e.latencyMs,
     });
   }
@@ -221,12 +281,21 @@ const SUBSCRIBE_FIELDS = new Set(['type', 'stream', 'fps', 'format', 'window', '
 /** Null for a valid subscribe message, else what is wrong with which field (one line). */
 export function subscribeProblem(m: Record<string, unknown>): string | null {
   for (const k of Object.keys(m)) if (!SUBSCRIBE_FIELDS.has(k)) return `unknown field "${k}"; allowed: ${[...SUBSCRIBE_FIELDS].join(', ')}`;
-  if (m.stream !== undefined && (typeof m.stream !== 'string' || m.stream.length === 0 || m.stream.length > 200)) return 'field "stream" must be a stream id such as "GFP/0"';
-  if (m.fps !== undefined && !(typeof m.fps === 'number' && Number.isFinite(m.fps) && m.fps > 0)) return `field "fps" must be a number > 0 (got ${JSON.stringify(m.fps)})`;
-  if (m.format !== undefined && !['raw', 'jpeg', 'webp'].includes(m.format as string)) return `field "format" must be one of raw, jpeg, webp (got ${JSON.stringify(m.format)})`;
+  if (m.stream !== undefined && (typeof m.stream !== 'string' || m.stream.length === 0 || m.stream.length > 200))
+    return 'field "stream" must be a stream id such as "GFP/0"';
+  if (m.fps !== undefined && !(typeof m.fps === 'number' && Number.isFinite(m.fps) && m.fps > 0))
+    return `field "fps" must be a number > 0 (got ${JSON.stringify(m.fps)})`;
+  if (m.format !== undefined && !['raw', 'jpeg', 'webp'].includes(m.format as string))
+    return `field "format" must be one of raw, jpeg, webp (got ${JSON.stringify(m.format)})`;
   if (m.window !== undefined && m.window !== null) {
     const w = m.window;
-    if (!Array.isArray(w) || w.length !== 2 || !w.every((v) => typeof v === 'number' && Number.isFinite(v)) || !((w[1] as number) > (w[0] as number))) return `field "window" must be null or [lo, hi] numbers with hi > lo (got ${JSON.stringify(w)})`;
+    if (
+      !Array.isArray(w) ||
+      w.length !== 2 ||
+      !w.every((v) => typeof v === 'number' && Number.isFinite(v)) ||
+      !((w[1] as number) > (w[0] as number))
+    )
+      return `field "window" must be null or [lo, hi] numbers with hi > lo (got ${JSON.stringify(w)})`;
   }
   if (m.mip !== undefined && typeof m.mip !== 'boolean') return `field "mip" must be true or false (got ${JSON.stringify(m.mip)})`;
   return null;

@@ -17,7 +17,10 @@ import { appendProblems } from './append-check.js';
 const metadataText = (doc: unknown): string => `${JSON.stringify(doc, null, 2)}\n`;
 
 export class StoreError extends Error {
-  constructor(msg: string, readonly code: string) {
+  constructor(
+    msg: string,
+    readonly code: string,
+  ) {
     super(msg);
     this.name = 'StoreError';
   }
@@ -104,11 +107,14 @@ export class AcquisitionStore {
       },
       chunkDone: (chunk) => this.o.onChunkDone?.(chunk),
       track: (job) => this.track(job),
-      pending: (delta) => { this.pendingBytes += delta; },
+      pending: (delta) => {
+        this.pendingBytes += delta;
+      },
       metadataWritten: () => this.metaWrite,
     };
-    this.arrays = [{ layout: o.layout, innerCodecs: o.innerCodecs }, ...(o.levels ?? [])]
-      .map((l, k) => new LevelArray(path.join(o.root, String(k)), l.layout, l.innerCodecs, host, mode));
+    this.arrays = [{ layout: o.layout, innerCodecs: o.innerCodecs }, ...(o.levels ?? [])].map(
+      (l, k) => new LevelArray(path.join(o.root, String(k)), l.layout, l.innerCodecs, host, mode),
+    );
   }
 
   /** Creates the store directory and writes its metadata. Throws StoreError naming the path. */
@@ -169,8 +175,6 @@ export class AcquisitionStore {
   /** Appending continues the time axis after the existing timepoints. */
   timeOffset = 0;
 
-
-
   /** Every array before the group: the group never lists a level whose array does not exist yet. */
   private metadataDocs(): [string, unknown][] {
     const docs: [string, unknown][] = this.arrays.map((a) => {
@@ -228,7 +232,6 @@ export class AcquisitionStore {
     });
     this.track(this.metaWrite);
   }
-
 
   /**
    * Tries storing again after a failure: a 1 MiB probe written, synced and removed beside the

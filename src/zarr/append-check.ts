@@ -32,7 +32,8 @@ function keyOf(p: string, a: Json, b: Json, sharded: boolean): string {
   if (p === 'data_type') return "the ring's dtype";
   if (/^(fill_value|dimension_names|chunk_key_encoding|zarr_format|node_type)/.test(p)) return 'the array format';
   if (/^shape\[/.test(p)) return "the ring's geometry (channels, planes, height, width)";
-  if (p === 'codecs[0].name' || (p.startsWith('codecs[0]') && (a === undefined || b === undefined) && !p.includes('.configuration.'))) return 'storage.sharding';
+  if (p === 'codecs[0].name' || (p.startsWith('codecs[0]') && (a === undefined || b === undefined) && !p.includes('.configuration.')))
+    return 'storage.sharding';
   if (p.startsWith('chunk_grid')) return sharded ? 'storage.shard' : 'storage.chunk';
   if (p.startsWith('codecs[0].configuration.chunk_shape')) return 'storage.chunk';
   if (p.includes('index_codecs') || p.includes('index_location')) return 'the shard index';
@@ -46,7 +47,9 @@ function keyOf(p: string, a: Json, b: Json, sharded: boolean): string {
 export function appendProblems(root: string, expected: Record<string, unknown>[], downsample: string): string[] {
   const levels = fs.readdirSync(root).filter((d) => /^\d+$/.test(d) && fs.existsSync(path.join(root, d, 'zarr.json'))).length;
   if (levels !== expected.length) {
-    return [`it has ${levels} resolution level(s), the acquisition writes ${expected.length} (set storage.levels to ${Math.max(0, levels - 1)})`];
+    return [
+      `it has ${levels} resolution level(s), the acquisition writes ${expected.length} (set storage.levels to ${Math.max(0, levels - 1)})`,
+    ];
   }
   const out: string[] = [];
   const seen = new Set<string>();
@@ -76,10 +79,15 @@ export function appendProblems(root: string, expected: Record<string, unknown>[]
   });
   if (expected.length > 1) {
     try {
-      const g = JSON.parse(fs.readFileSync(path.join(root, 'zarr.json'), 'utf8')) as { attributes?: { ome?: { multiscales?: { type?: string }[] } } };
+      const g = JSON.parse(fs.readFileSync(path.join(root, 'zarr.json'), 'utf8')) as {
+        attributes?: { ome?: { multiscales?: { type?: string }[] } };
+      };
       const have = g.attributes?.ome?.multiscales?.[0]?.type;
-      if (have !== undefined && have !== downsample) out.push(`storage.downsample differs: the store has ${show(have)}, this run writes ${show(downsample)}`);
-    } catch { /* no group: the arrays decide */ }
+      if (have !== undefined && have !== downsample)
+        out.push(`storage.downsample differs: the store has ${show(have)}, this run writes ${show(downsample)}`);
+    } catch {
+      /* no group: the arrays decide */
+    }
   }
   return out;
 }

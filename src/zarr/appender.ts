@@ -34,7 +34,10 @@ export interface Appender {
 /** Whether a store's shards go through O_DIRECT; switched off for good at the first refusal. */
 export class WriteMode {
   private said = false;
-  constructor(public direct: boolean, private readonly report: (direct: boolean, msg: string) => void = () => undefined) {}
+  constructor(
+    public direct: boolean,
+    private readonly report: (direct: boolean, msg: string) => void = () => undefined,
+  ) {}
   /** The file system refused O_DIRECT: buffered from now on (said once). */
   refused(why: string): void {
     if (!this.direct) return;
@@ -55,7 +58,11 @@ export async function openAppender(file: string, mode: WriteMode): Promise<Appen
   if (mode.direct && fs.constants.O_DIRECT === undefined) mode.refused('O_DIRECT does not exist on this platform');
   if (mode.direct) {
     try {
-      const fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_DIRECT, 0o644);
+      const fh = await fs.promises.open(
+        file,
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_DIRECT,
+        0o644,
+      );
       mode.worked();
       return new DirectAppender(fh, file, mode);
     } catch (e) {
@@ -82,7 +89,9 @@ export class BufferedAppender implements Appender {
 /** Page-aligned staging buffers, reused: one per shard being written through O_DIRECT. */
 const stages: Uint8Array[] = [];
 function takeStage(): Uint8Array {
-  return stages.pop() ?? new Uint8Array(new WebAssembly.Memory({ initial: WRITE_BYTES / WASM_PAGE, maximum: WRITE_BYTES / WASM_PAGE }).buffer);
+  return (
+    stages.pop() ?? new Uint8Array(new WebAssembly.Memory({ initial: WRITE_BYTES / WASM_PAGE, maximum: WRITE_BYTES / WASM_PAGE }).buffer)
+  );
 }
 
 export class DirectAppender implements Appender {
@@ -93,7 +102,12 @@ export class DirectAppender implements Appender {
   private direct = true;
 
   /** `align`: DIRECT_ALIGN (a test passes 1 to make the kernel refuse a write midway). */
-  constructor(private fh: fs.promises.FileHandle, private readonly file: string, private readonly mode: WriteMode, private readonly align = DIRECT_ALIGN) {}
+  constructor(
+    private fh: fs.promises.FileHandle,
+    private readonly file: string,
+    private readonly mode: WriteMode,
+    private readonly align = DIRECT_ALIGN,
+  ) {}
 
   async append(parts: Uint8Array[]): Promise<void> {
     const stage = this.buffer();
@@ -159,7 +173,8 @@ export class DirectAppender implements Appender {
       if (n === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
       done += n;
       // A short write that ends off a block boundary cannot go on through O_DIRECT.
-      if (this.direct && done < buf.length && (position + done) % this.align !== 0) await this.toBuffered('a short write off a block boundary');
+      if (this.direct && done < buf.length && (position + done) % this.align !== 0)
+        await this.toBuffered('a short write off a block boundary');
     }
   }
 

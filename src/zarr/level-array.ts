@@ -34,7 +34,13 @@ export class LevelArray {
   private tmpSeq = 0;
   private readonly dirs = new Set<string>();
 
-  constructor(readonly dir: string, readonly layout: ArrayLayout, readonly innerCodecs: Record<string, unknown>[], private readonly host: ArrayHost, private readonly mode: WriteMode) {}
+  constructor(
+    readonly dir: string,
+    readonly layout: ArrayLayout,
+    readonly innerCodecs: Record<string, unknown>[],
+    private readonly host: ArrayHost,
+    private readonly mode: WriteMode,
+  ) {}
 
   /**
    * The encoded inner chunks of z-block zb of (tt, c): tiles[ty * tilesX + tx], null or empty = all
@@ -96,9 +102,13 @@ export class LevelArray {
   private finishShard(key: string): void {
     const { shard } = this.pending.get(key) as PendingShard;
     this.pending.delete(key);
-    this.host.track(shard.finish(() => this.host.metadataWritten()).then((bytes) => {
-      if (bytes > 0) this.host.shardDone(shard.file, bytes, shard.sha256);
-    }));
+    this.host.track(
+      shard
+        .finish(() => this.host.metadataWritten())
+        .then((bytes) => {
+          if (bytes > 0) this.host.shardDone(shard.file, bytes, shard.sha256);
+        }),
+    );
   }
 
   /**
@@ -124,30 +134,32 @@ export class LevelArray {
     const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${++this.tmpSeq}`);
     const bytes = chunk.length;
     this.host.pending(bytes);
-    this.host.track((async () => {
-      let fh: fs.promises.FileHandle | null = null;
-      try {
-        if (!this.dirs.has(dir)) {
-          await fs.promises.mkdir(dir, { recursive: true });
-          this.dirs.add(dir);
+    this.host.track(
+      (async () => {
+        let fh: fs.promises.FileHandle | null = null;
+        try {
+          if (!this.dirs.has(dir)) {
+            await fs.promises.mkdir(dir, { recursive: true });
+            this.dirs.add(dir);
+          }
+          fh = await fs.promises.open(tmp, 'w');
+          await writeAll(fh, [chunk], null);
+          await fh.datasync();
+          await fh.close();
+          fh = null;
+          await this.host.metadataWritten();
+          await fs.promises.rename(tmp, file);
+          await syncDir(dir);
+          this.host.shardDone(file, bytes, createHash('sha256').update(chunk).digest('hex'));
+        } catch (e) {
+          if (fh) await fh.close().catch(() => undefined);
+          await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+          this.host.fail(e, file, frames);
+        } finally {
+          this.host.pending(-bytes);
+          this.host.chunkDone(chunk);
         }
-        fh = await fs.promises.open(tmp, 'w');
-        await writeAll(fh, [chunk], null);
-        await fh.datasync();
-        await fh.close();
-        fh = null;
-        await this.host.metadataWritten();
-        await fs.promises.rename(tmp, file);
-        await syncDir(dir);
-        this.host.shardDone(file, bytes, createHash('sha256').update(chunk).digest('hex'));
-      } catch (e) {
-        if (fh) await fh.close().catch(() => undefined);
-        await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-        this.host.fail(e, file, frames);
-      } finally {
-        this.host.pending(-bytes);
-        this.host.chunkDone(chunk);
-      }
-    })());
+      })(),
+    );
   }
 }

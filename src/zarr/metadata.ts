@@ -52,14 +52,17 @@ export function groupMetadata(m: ImageMetadataInput): Record<string, unknown> {
               ...['z', 'y', 'x'].map((name) => ({ name, type: 'space', ...(m.pixelSizeUm === null ? {} : { unit: 'micrometer' }) })),
             ],
             datasets: datasets(m),
-            ...((m.levels?.length ?? 1) > 1 ? {
-              type: m.downsample,
-              metadata: {
-                description: 'spimstream live pyramid: y and x halved over 2 x 2 windows, z over plane pairs while a level has more than one plane',
-                method: m.downsample,
-                ...(m.downsample === 'mean' ? { rounding: 'half to even' } : {}),
-              },
-            } : {}),
+            ...((m.levels?.length ?? 1) > 1
+              ? {
+                  type: m.downsample,
+                  metadata: {
+                    description:
+                      'spimstream live pyramid: y and x halved over 2 x 2 windows, z over plane pairs while a level has more than one plane',
+                    method: m.downsample,
+                    ...(m.downsample === 'mean' ? { rounding: 'half to even' } : {}),
+                  },
+                }
+              : {}),
           },
         ],
         omero: {

@@ -19,10 +19,16 @@ export function resolveCodec(requested: string, clevel: number, blocksize: numbe
     d = codecById(FALLBACK_CODEC);
   }
   return {
-    requested, effective: d.id, implementation: d.implementation(avail), clevel: d.level(clevel),
+    requested,
+    effective: d.id,
+    implementation: d.implementation(avail),
+    clevel: d.level(clevel),
     // 0 = one block per chunk (measured fastest with the fused extract+shuffle, same ratio); the async path takes none.
     blocksize: d.async ? 0 : Math.max(0, blocksize),
-    split: d.split, checksum, async: d.async, fallbackReason,
+    split: d.split,
+    checksum,
+    async: d.async,
+    fallbackReason,
   };
 }
 

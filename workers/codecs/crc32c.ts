@@ -34,8 +34,15 @@ export function crc32cJs(data: Uint8Array, seed = 0): number {
   const end8 = n - (n % 8);
   for (; i < end8; i += 8) {
     const a = (c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24))) >>> 0;
-    c = T[7 * 256 + (a & 0xff)] ^ T[6 * 256 + ((a >>> 8) & 0xff)] ^ T[5 * 256 + ((a >>> 16) & 0xff)] ^ T[4 * 256 + (a >>> 24)]
-      ^ T[3 * 256 + data[i + 4]] ^ T[2 * 256 + data[i + 5]] ^ T[256 + data[i + 6]] ^ T[data[i + 7]];
+    c =
+      T[7 * 256 + (a & 0xff)] ^
+      T[6 * 256 + ((a >>> 8) & 0xff)] ^
+      T[5 * 256 + ((a >>> 16) & 0xff)] ^
+      T[4 * 256 + (a >>> 24)] ^
+      T[3 * 256 + data[i + 4]] ^
+      T[2 * 256 + data[i + 5]] ^
+      T[256 + data[i + 6]] ^
+      T[data[i + 7]];
   }
   for (; i < n; i++) c = (c >>> 8) ^ T[(c ^ data[i]) & 0xff];
   return ~c >>> 0;

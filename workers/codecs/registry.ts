@@ -7,7 +7,13 @@ import { numcodecsCodec } from './numcodecs-codec.js';
 import { rawCodec } from './raw-codec.js';
 
 export const CODECS: readonly CodecDescriptor[] = [
-  bloscCodec('zstd'), bloscCodec('lz4'), bloscCodec('zlib'), gzipCodec, numcodecsCodec('zstd'), numcodecsCodec('lz4'), rawCodec,
+  bloscCodec('zstd'),
+  bloscCodec('lz4'),
+  bloscCodec('zlib'),
+  gzipCodec,
+  numcodecsCodec('zstd'),
+  numcodecsCodec('lz4'),
+  rawCodec,
 ];
 
 const byId = new Map(CODECS.map((c) => [c.id, c]));

@@ -7,7 +7,17 @@
 let tmp = new Float64Array(0);
 
 /** Copies region (x, y, w, h) of px into out, with pixels >= satLevel replaced by `fill`. */
-export function cropMasked(px: Uint16Array | Uint8Array, width: number, x0: number, y0: number, w: number, h: number, satLevel: number, fill: number, out: Float64Array): void {
+export function cropMasked(
+  px: Uint16Array | Uint8Array,
+  width: number,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  satLevel: number,
+  fill: number,
+  out: Float64Array,
+): void {
   for (let y = 0; y < h; y++) {
     let p = (y0 + y) * width + x0;
     const o = y * w;
@@ -40,32 +50,76 @@ export function median3x3(img: Float64Array, w: number, h: number, k = 0, offset
     const r1 = y * w;
     const r2 = (y + 1) * w;
     // Sorted column triples at x-1 and x, rolled along the row.
-    let aLo = 0, aMid = 0, aHi = 0, bLo = 0, bMid = 0, bHi = 0;
+    let aLo = 0,
+      aMid = 0,
+      aHi = 0,
+      bLo = 0,
+      bMid = 0,
+      bHi = 0;
     for (let x = 0; x < w; x++) {
-      let p = src[r0 + x], q = src[r1 + x], r = src[r2 + x], t: number;
-      if (p > q) { t = p; p = q; q = t; }
-      if (q > r) { t = q; q = r; r = t; }
-      if (p > q) { t = p; p = q; q = t; }
+      let p = src[r0 + x],
+        q = src[r1 + x],
+        r = src[r2 + x],
+        t: number;
+      if (p > q) {
+        t = p;
+        p = q;
+        q = t;
+      }
+      if (q > r) {
+        t = q;
+        q = r;
+        r = t;
+      }
+      if (p > q) {
+        t = p;
+        p = q;
+        q = t;
+      }
       if (x >= 2) {
         const lo = Math.max(aLo, bLo, p);
         const hi = Math.min(aHi, bHi, r);
-        let m0 = aMid, m1 = bMid, m2 = q;
-        if (m0 > m1) { t = m0; m0 = m1; m1 = t; }
-        if (m1 > m2) { m1 = m2; }
-        if (m0 > m1) { m1 = m0; }
+        let m0 = aMid,
+          m1 = bMid,
+          m2 = q;
+        if (m0 > m1) {
+          t = m0;
+          m0 = m1;
+          m1 = t;
+        }
+        if (m1 > m2) {
+          m1 = m2;
+        }
+        if (m0 > m1) {
+          m1 = m0;
+        }
         // med3(lo, m1, hi)
-        let a = lo, b = m1, c = hi;
-        if (a > b) { t = a; a = b; b = t; }
-        if (b > c) { b = c; }
-        if (a > b) { b = a; }
+        let a = lo,
+          b = m1,
+          c = hi;
+        if (a > b) {
+          t = a;
+          a = b;
+          b = t;
+        }
+        if (b > c) {
+          b = c;
+        }
+        if (a > b) {
+          b = a;
+        }
         if (k2 === 0) img[r1 + x - 1] = b;
         else {
           const d = src[r1 + x - 1] - b;
           if (d * d > k2 * (Math.max(0, b - offset) * invGain + read2)) img[r1 + x - 1] = b;
         }
       }
-      aLo = bLo; aMid = bMid; aHi = bHi;
-      bLo = p; bMid = q; bHi = r;
+      aLo = bLo;
+      aMid = bMid;
+      aHi = bHi;
+      bLo = p;
+      bMid = q;
+      bHi = r;
     }
   }
 }

@@ -50,7 +50,14 @@ let whRe = new Float64Array(0);
 let whIm = new Float64Array(0);
 
 /** Shift of `cur` relative to `ref` (both from `spectrum`): positive dx = content moved right. */
-export function phaseCorrelate(cur: Float64Array, ref: Float64Array, w: number, h: number, upsample: number, minConfidence: number): DriftResult {
+export function phaseCorrelate(
+  cur: Float64Array,
+  ref: Float64Array,
+  w: number,
+  h: number,
+  upsample: number,
+  minConfidence: number,
+): DriftResult {
   const n = w * h;
   if (ccRe.length < n) {
     ccRe = new Float64Array(n);

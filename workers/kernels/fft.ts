@@ -41,8 +41,12 @@ export function fft(re: Float64Array, im: Float64Array, inverse = false): void {
   for (let i = 0; i < n; i++) {
     const j = rev[i];
     if (j > i) {
-      let t = re[i]; re[i] = re[j]; re[j] = t;
-      t = im[i]; im[i] = im[j]; im[j] = t;
+      let t = re[i];
+      re[i] = re[j];
+      re[j] = t;
+      t = im[i];
+      im[i] = im[j];
+      im[j] = t;
     }
   }
   const sgn = inverse ? -1 : 1;
@@ -139,7 +143,17 @@ export function dct2(x: Float64Array, out: Float64Array, n: number, xOff = 0, xS
  * reordering v_a, v_b, FFT(v_a + i·v_b) = Z gives V_a[k] = (Z[k] + conj Z[n-k]) / 2 and
  * V_b[k] = (Z[k] − conj Z[n-k]) / 2i. Halves the FFT work of the 2-D DCT.
  */
-export function dct2Pair(x: Float64Array, aOff: number, bOff: number, stride: number, n: number, out: Float64Array, oa: number, ob: number, oStride: number): void {
+export function dct2Pair(
+  x: Float64Array,
+  aOff: number,
+  bOff: number,
+  stride: number,
+  n: number,
+  out: Float64Array,
+  oa: number,
+  ob: number,
+  oStride: number,
+): void {
   const { re, im, c, s } = dctPlan(n);
   const half = n >> 1;
   for (let j = 0; j < half; j++) {

@@ -8,7 +8,14 @@ export function previewBin(width: number, height: number, maxSize: number): numb
 }
 
 /** Mean of bin x bin blocks (edge blocks average what they have) into out, and their maxima into maxOut. */
-export function binMean(px: Uint16Array | Uint8Array, width: number, height: number, bin: number, out: Uint16Array, maxOut: Uint16Array | null): void {
+export function binMean(
+  px: Uint16Array | Uint8Array,
+  width: number,
+  height: number,
+  bin: number,
+  out: Uint16Array,
+  maxOut: Uint16Array | null,
+): void {
   const ow = Math.ceil(width / bin);
   const oh = Math.ceil(height / bin);
   if (bin === 1) {
@@ -148,7 +155,17 @@ export function accumulateMip(px: Uint16Array | Uint8Array, width: number, heigh
  * Indices (in an ow-wide preview grid, each cell `factor` x `factor` frame pixels) of the cells that
  * hold a frame pixel >= level, ascending, at most `cap`. `mark` (ow x oh) is scratch.
  */
-export function saturatedCells(px: Uint16Array | Uint8Array, width: number, height: number, factor: number, ow: number, oh: number, level: number, cap: number, mark: Uint8Array): Uint32Array {
+export function saturatedCells(
+  px: Uint16Array | Uint8Array,
+  width: number,
+  height: number,
+  factor: number,
+  ow: number,
+  oh: number,
+  level: number,
+  cap: number,
+  mark: Uint8Array,
+): Uint32Array {
   mark.fill(0, 0, ow * oh);
   let count = 0;
   for (let y = 0; y < height; y++) {

@@ -86,7 +86,13 @@ function sum2x2Words(px: Uint16Array, w: number, h: number, ext: Uint32Array): v
  * are the level above's plane size (they give each window's sample count for the mean).
  */
 export function combinePair(
-  a: Uint32Array | null, b: Uint32Array | null, hasB: boolean, w: number, h: number, method: DownsampleMethod, out: Uint16Array | Uint8Array,
+  a: Uint32Array | null,
+  b: Uint32Array | null,
+  hasB: boolean,
+  w: number,
+  h: number,
+  method: DownsampleMethod,
+  out: Uint16Array | Uint8Array,
 ): void {
   const w2 = halfOf(w);
   const h2 = halfOf(h);

@@ -54,7 +54,14 @@ export function frameStats(px: Uint16Array | Uint8Array, saturationLevel: number
  * Everything the QC reports from a frame's filled histogram (px is read again only for the checksum).
  * `counted`: the samples in the histogram when it holds a subset of the frame's rows (sampled QC).
  */
-export function statsFromHistogram(px: Uint16Array | Uint8Array, hist: Uint32Array, saturationLevel: number, offset: number, withChecksum: boolean, counted = px.length): FrameStats {
+export function statsFromHistogram(
+  px: Uint16Array | Uint8Array,
+  hist: Uint32Array,
+  saturationLevel: number,
+  offset: number,
+  withChecksum: boolean,
+  counted = px.length,
+): FrameStats {
   const n = counted;
   const h = withChecksum ? checksumPixels(px) : 0;
   let min = -1;

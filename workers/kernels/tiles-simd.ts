@@ -10,7 +10,19 @@ import { chunkBytesOf, type TileGeometry } from './tiles.js';
 
 interface StripKernel {
   memory: WebAssembly.Memory;
-  strip(inPtr: number, width: number, rows: number, cx: number, outPtr: number, tileStride: number, hiOffset: number, histPtr: number, anyPtr: number, y0: number, histEvery: number): void;
+  strip(
+    inPtr: number,
+    width: number,
+    rows: number,
+    cx: number,
+    outPtr: number,
+    tileStride: number,
+    hiOffset: number,
+    histPtr: number,
+    anyPtr: number,
+    y0: number,
+    histEvery: number,
+  ): void;
   fold(histPtr: number): void;
   zero(ptr: number, n: number): void;
 }
@@ -45,7 +57,9 @@ export function simdUnavailableReason(): string {
 
 /** True when `histogramToTilesSimd` handles this frame (uint16, shuffled, widths in 16-sample steps). */
 export function simdApplies(px: Uint16Array | Uint8Array, g: TileGeometry): px is Uint16Array {
-  return loaded.kernel !== null && px instanceof Uint16Array && g.bytesPerPixel === 2 && g.shuffled && g.width % 16 === 0 && g.cx % 16 === 0;
+  return (
+    loaded.kernel !== null && px instanceof Uint16Array && g.bytesPerPixel === 2 && g.shuffled && g.width % 16 === 0 && g.cx % 16 === 0
+  );
 }
 
 /**
@@ -54,7 +68,14 @@ export function simdApplies(px: Uint16Array | Uint8Array, g: TileGeometry): px i
  * `histEvery` > 1: only every histEvery-th row enters the histogram (QC sampled under load: the
  * shuffle is the storage, the histogram is most of the cost); `histogramRows` says how many did.
  */
-export function histogramToTilesSimd(px: Uint16Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array, histEvery = 1): Uint32Array {
+export function histogramToTilesSimd(
+  px: Uint16Array,
+  block: SharedArrayBuffer,
+  z: number,
+  g: TileGeometry,
+  nonZero: Uint8Array,
+  histEvery = 1,
+): Uint32Array {
   const k = loaded.kernel;
   if (!k) throw new Error(`SIMD kernel unavailable: ${loaded.why}`);
   const sub = Math.min(g.cy, STRIP_ROWS);

@@ -37,7 +37,12 @@ function fusable(g: TileGeometry, px: Uint16Array | Uint8Array): px is Uint16Arr
  * fused pass also leaves each 2 x 2 window's sum there (returns true; false = not done here).
  */
 export function histogramToTiles(
-  px: Uint16Array | Uint8Array, hist: Uint32Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array,
+  px: Uint16Array | Uint8Array,
+  hist: Uint32Array,
+  block: SharedArrayBuffer,
+  z: number,
+  g: TileGeometry,
+  nonZero: Uint8Array,
   sums: Uint32Array | null = null,
 ): boolean {
   if (px instanceof Uint8Array && g.bytesPerPixel === 1 && g.width % 4 === 0 && g.cx % 4 === 0 && px.byteOffset % 4 === 0) {
@@ -124,7 +129,16 @@ export function histogramToTiles(
  * storing pass without a pyramid ~15 % slower (measured with frames out of cache).
  */
 function shuffledRowWithSums(
-  src: Uint32Array, s: number, lo: Uint32Array, hi: Uint32Array, d: number, words: number, h: Uint32Array, sums: Uint32Array, e: number, add: boolean,
+  src: Uint32Array,
+  s: number,
+  lo: Uint32Array,
+  hi: Uint32Array,
+  d: number,
+  words: number,
+  h: Uint32Array,
+  sums: Uint32Array,
+  e: number,
+  add: boolean,
 ): number {
   let any = 0;
   for (let i = 0; i < words; i += 2) {
@@ -153,7 +167,14 @@ function shuffledRowWithSums(
 }
 
 /** uint8 frames: four samples per 32-bit load and store (a byte shuffle of typesize 1 is the identity). */
-function histogramToTiles8(px: Uint8Array, hist: Uint32Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): void {
+function histogramToTiles8(
+  px: Uint8Array,
+  hist: Uint32Array,
+  block: SharedArrayBuffer,
+  z: number,
+  g: TileGeometry,
+  nonZero: Uint8Array,
+): void {
   const src = new Uint32Array(px.buffer, px.byteOffset, px.length >> 2);
   const h = hist;
   const chunkBytes = chunkBytesOf(g);
@@ -167,7 +188,7 @@ function histogramToTiles8(px: Uint8Array, hist: Uint32Array, block: SharedArray
       const dst = new Uint32Array(block, t * chunkBytes + z * planeElems, planeElems >> 2);
       let any = 0;
       for (let y = 0; y < rows; y++) {
-        let s = (ty * g.cy + y) * rowWords + (tx * g.cx >> 2);
+        let s = (ty * g.cy + y) * rowWords + ((tx * g.cx) >> 2);
         let d = (y * g.cx) >> 2;
         for (let i = 0; i < words; i++) {
           const w = src[s++];
@@ -185,7 +206,13 @@ function histogramToTiles8(px: Uint8Array, hist: Uint32Array, block: SharedArray
 }
 
 /** Any dtype and width: per-sample copy of plane z into every tile. */
-export function writeTilesGeneric(px: Uint16Array | Uint8Array, block: SharedArrayBuffer, z: number, g: TileGeometry, nonZero: Uint8Array): void {
+export function writeTilesGeneric(
+  px: Uint16Array | Uint8Array,
+  block: SharedArrayBuffer,
+  z: number,
+  g: TileGeometry,
+  nonZero: Uint8Array,
+): void {
   const chunkBytes = chunkBytesOf(g);
   const elems = g.cz * g.cy * g.cx;
   const bytes = new Uint8Array(block);
