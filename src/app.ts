@@ -135,10 +135,10 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
       blockPoolInUseRatio: () => pipeline.blockPoolInUseRatio(),
       streams: () => streamQc.streams.values(),
       focusMeasure: () => cfg.qc.focus[0] ?? 'dcts',
+      pixelSizeUm: () => cfg.pixel_size_um.x,
       offloadBacklog: () => offloader?.backlog() ?? null,
     },
   );
-  metrics.pixelSizeUm = cfg.pixel_size_um.x;
   let stopped = false;
   /** Reloads thresholds (the only settings that change without a restart); frames keep flowing. */
   const reload = (): { ok: boolean; message: string; thresholds?: Config['qc']['thresholds'] } => {
