@@ -21,7 +21,13 @@ describe('manifest per view', () => {
     const out = tmpDir('manifest-views');
     dirs.push(out);
     const bus = new EventBus();
-    new ManifestWriter(bus, { version: 'test', ring: () => '/dev/shm/r', pixelSizeUm: () => 0.1, config: () => ({}), redact: (s) => s });
+    const manifests = new ManifestWriter(bus, {
+      version: 'test',
+      ring: () => '/dev/shm/r',
+      pixelSizeUm: () => 0.1,
+      config: () => ({}),
+      redact: (s) => s,
+    });
     const written: string[] = [];
     bus.on('manifest-written', (e) => written.push(e.storePath));
     const roots = [0, 1].map((v) => path.join(out, `acq_view${v}.ome.zarr`));
@@ -62,7 +68,7 @@ describe('manifest per view', () => {
       compressionRatio: 1,
       durationSeconds: 1,
     };
-    bus.emit('acquisition-finished', { id: 1, name: 'acq', storePath: roots[0], summary });
+    manifests.finish({ id: 1, name: 'acq', storePath: roots[0], summary });
     expect(written).toEqual(roots);
     roots.forEach((r, v) => {
       const m = JSON.parse(fs.readFileSync(path.join(r, 'spimstream-manifest.json'), 'utf8')) as {

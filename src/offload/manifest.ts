@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AcquisitionSummary, EventBus } from '../pipeline/events.js';
+import type { AcquisitionSummary, EventBus, PipelineEvents } from '../pipeline/events.js';
 import { writeFileDurableSync } from '../zarr/dir-sync.js';
 import { renderQcReport } from './qc-report.js';
 
@@ -63,7 +63,7 @@ export class ManifestWriter {
   private cur: Current | null = null;
 
   constructor(
-    bus: EventBus,
+    private readonly bus: EventBus,
     private readonly info: {
       version: string;
       ring: () => string | null;
@@ -117,20 +117,22 @@ export class ManifestWriter {
         drift_confidence: d ? d.confidence : null,
       });
     });
-    bus.on('acquisition-finished', (e) => {
-      const c = this.cur;
-      this.cur = null;
-      if (!c || c.id !== e.id) return;
-      // One manifest per view's store: its own files and stacks; the frame counts are the acquisition's.
-      c.roots.forEach((root, view) => {
-        try {
-          this.write(c, e.summary, root, view);
-          bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(root, MANIFEST_NAME) } });
-          bus.emit('manifest-written', { storePath: root, manifest: path.join(root, MANIFEST_NAME) });
-        } catch (err) {
-          bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: root } });
-        }
-      });
+  }
+
+  /** Writes each view's manifest of the finished acquisition; called after its last stacks were judged. */
+  finish(e: PipelineEvents['acquisition-finished']): void {
+    const c = this.cur;
+    this.cur = null;
+    if (!c || c.id !== e.id) return;
+    // One manifest per view's store: its own files and stacks; the frame counts are the acquisition's.
+    c.roots.forEach((root, view) => {
+      try {
+        this.write(c, e.summary, root, view);
+        this.bus.emit('log', { level: 'info', msg: 'manifest written', fields: { manifest: path.join(root, MANIFEST_NAME) } });
+        this.bus.emit('manifest-written', { storePath: root, manifest: path.join(root, MANIFEST_NAME) });
+      } catch (err) {
+        this.bus.emit('log', { level: 'error', msg: `manifest not written: ${(err as Error).message}`, fields: { store: root } });
+      }
     });
   }
 

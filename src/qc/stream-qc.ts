@@ -103,9 +103,11 @@ export class StreamQc {
         s.excludedSince = null;
       }
     });
-    bus.on('acquisition-finished', () => {
-      for (const s of this.streams.values()) this.closeAll(s);
-    });
+  }
+
+  /** The acquisition ended: judges every stream's open stacks (stack-qc), before its manifest is written. */
+  finishAcquisition(): void {
+    for (const s of this.streams.values()) this.closeAll(s);
   }
 
   private state(stream: StreamKey): StreamState {

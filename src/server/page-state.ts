@@ -17,7 +17,6 @@ export interface PageSources {
   pipeline: Pipeline;
   alerts: AlertEngine;
   streamQc: StreamQc;
-  previewClients: () => number;
   metadata: () => Record<string, unknown>;
   /** Offload state (null when offload is off). */
   offload: () => OffloadStatus | null;
@@ -53,7 +52,7 @@ export function helloMessage(s: PageSources): Record<string, unknown> {
   };
 }
 
-export function statusMessage(s: PageSources): Record<string, unknown> {
+export function statusMessage(s: PageSources, viewers: number): Record<string, unknown> {
   const { cfg, pipeline } = s;
   const c = pipeline.counters;
   const st = pipeline.status();
@@ -73,7 +72,7 @@ export function statusMessage(s: PageSources): Record<string, unknown> {
     disk_full_in_s: cfg.storage.enabled && Number.isFinite(s.diskFullIn()) ? s.diskFullIn() : null,
     ring_fill_ratio: pipeline.ringFill,
     storage_error: pipeline.storingDisabledReason,
-    preview_clients: s.previewClients(),
+    preview_clients: viewers,
     attached: st.attached,
     offload: s.offload(),
     streams: Object.fromEntries(

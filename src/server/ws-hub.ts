@@ -42,7 +42,8 @@ export interface HubOptions {
   defaultFormat: string;
   maxFps: number;
   hello: () => Record<string, unknown>;
-  status: () => Record<string, unknown>;
+  /** The periodic status, given the number of viewers connected. */
+  status: (viewers: number) => Record<string, unknown>;
   /** The last minutes of QC series, sent to a new client after hello (its plots start filled). */
   history?: () => Record<string, unknown>;
 }
@@ -73,7 +74,7 @@ export class WsHub {
       }),
     );
     bus.on('acquisition-started', () => this.broadcast({ type: 'hello', ...this.o.hello() }));
-    this.timer = setInterval(() => this.broadcast({ type: 'status', ...this.o.status() }), 1000);
+    this.timer = setInterval(() => this.broadcast({ type: 'status', ...this.o.status(this.clients.size) }), 1000);
     this.timer.unref();
   }
 
