@@ -353,7 +353,7 @@ async function onPreview(buf) {
   if (state.imgW !== w || state.imgH !== h) {
     state.imgW = w;
     state.imgH = h;
-    it();
+    fit();
   }
   state.frames++;
   $('imginfo').textContent =
