@@ -25,6 +25,8 @@ export interface RunOptions {
   append: boolean;
   /** Producer facts nobody configured for an external ring (config.ts assumedKeys). */
   assumed?: string[];
+  /** Where log lines go (default stderr; the tests keep them in a file per test file). */
+  logTo?: NodeJS.WritableStream;
 }
 
 export interface App {
@@ -44,7 +46,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   const bus = new EventBus();
   // Every output that can carry a configured secret goes through this one mask.
   const secrets = new Secrets(cfg);
-  attachLogger(bus, cfg.log.json, cfg.log.level as 'info', process.stderr, (text) => secrets.redact(text));
+  attachLogger(bus, cfg.log.json, cfg.log.level as 'info', opts.logTo ?? process.stderr, (text) => secrets.redact(text));
   startupWarnings(cfg, bus, opts);
   // In this order: the ring (refused if another sidecar holds it), processing, the outputs its
   // events feed, the server that shows them, and only then the producer and the ring's reader.

@@ -11,6 +11,7 @@ import { startApp, type App } from '../src/app.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
 import { PACKAGE_ROOT } from '../src/package-info.js';
 
+import { testLogStream } from './test-log.js';
 export const ROOT = PACKAGE_ROOT;
 export const BIN = path.join(ROOT, 'bin', 'spimstream.js');
 
@@ -43,7 +44,7 @@ export async function startTestApp(
   opts: { overwrite?: boolean; append?: boolean } = {},
 ): Promise<{ app: App; rec: Recorder; cfg: Config }> {
   const cfg = buildConfig({ server: { port: 0 }, log: { level: 'warn' }, pipeline: { workers: 2 } }, overrides);
-  const app = await startApp(cfg, { overwrite: opts.overwrite ?? false, append: opts.append ?? false });
+  const app = await startApp(cfg, { overwrite: opts.overwrite ?? false, append: opts.append ?? false, logTo: testLogStream });
   const rec: Recorder = { events: {}, lost: { overrun: 0, gap: 0, torn: 0 } };
   const names: (keyof PipelineEvents)[] = [
     'log',
