@@ -3,9 +3,12 @@
  * end-to-end sustained throughput — each printing its table; then one JSON summary line.
  * `npm run bench -- --quick` runs a short smoke version (used by the test suite to keep it from rotting).
  * `npm run bench -- --out /data/spim` writes the throughput steps' stores on that disk (default: temp dir);
- * `--rates 300,400` and `--seconds 30` change the steps.
+ * `--rates 300,400` and `--seconds 30` change the steps; `--doc` writes docs/performance.json and the
+ * docs/performance.md rendered from it (`--doc-dir DIR` elsewhere).
  */
 import os from 'node:os';
+import path from 'node:path';
+import { type BenchReport, type BenchSection, currentCommit, writePerformanceDoc } from './perf-doc.js';
 import { calibration, codecTable } from './codec-bench.js';
 import { qcTable } from './qc-bench.js';
 import { ringReadTable } from './ring-read-bench.js';
@@ -22,8 +25,17 @@ async function main(): Promise<void> {
     const i = process.argv.indexOf(`--${n}`);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
-  const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`spimstream benchmarks — ${JSON.stringify(machine())}${quick ? ' (quick smoke run: numbers are not representative)' : ''}\n`);
+  const sections: BenchSection[] = [];
+  // Every section printed is also kept for the generated docs/performance.md (--doc).
+  const out = (text: string): void => {
+    process.stdout.write(`${text}\n`);
+    const m = /^## (.*)\n\n([\s\S]*)$/.exec(text);
+    if (m) sections.push({ title: m[1], body: m[2] });
+    else if (sections.length > 0) sections[sections.length - 1].body += `\n${text}`;
+  };
+  process.stdout.write(
+    `spimstream benchmarks — ${JSON.stringify(machine())}${quick ? ' (quick smoke run: numbers are not representative)' : ''}\n\n`,
+  );
   const ring = ringReadTable(quick);
   out(`## Ring read (pread into SharedArrayBuffer)\n\n${table(ring.rows)}\n`);
   const codecs = await codecTable(quick);
@@ -85,38 +97,50 @@ async function main(): Promise<void> {
   );
   const best = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
   const pick = (data: string, prefix: string) => codecs.rows.find((r) => r.data.startsWith(data) && r.codec.startsWith(prefix));
-  out(
-    JSON.stringify({
-      bench: 'all',
-      quick,
+  const summary = {
+    bench: 'all',
+    quick,
+    machine: machine(),
+    max_sustained_mb_s: tp.max,
+    per_core_mb_s: tp.max / os.availableParallelism(),
+    ratio: best?.ratio ?? 0,
+    scaling: model?.summary ?? null,
+    cpu_s_per_gb_by_thread: bestStep?.cpu_s_per_gb_by_thread ?? null,
+    p99_latency_ms: best?.store_p99_ms ?? 0,
+    preview_p99_ms: best?.preview_p99_ms ?? 0,
+    rss_peak_mb: best?.rss_peak_mb ?? 0,
+    cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
+    codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, whole chunk')?.mb_s,
+    codec_default_ratio_real: pick('real', 'blosc-zstd 1, whole chunk')?.ratio,
+    codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound,
+    codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
+    qc_default_ms_per_2048_frame: qc.defaultMs,
+    qc_stored_frame_ms_simd: qc.storedMs,
+    write_cpu_s_per_gb_written: Object.fromEntries(writes.map((w) => [w.method, w['process CPU s/GB']])),
+    on_disk_p99_ms: disk.steps[0]['p99 ms'],
+    on_disk_p99_hog_ms: disk.steps[1]['p99 ms'],
+    on_disk_max_hog_ms: disk.steps[1]['max ms'],
+    ingest_min_ring_s_zero_overrun: ingest.min_ring_s,
+    ingest_overrun: ingest.steps.reduce((a, x) => a + x.overrun + x.torn, 0),
+    ingest_poll_gap_max_ms: Math.max(0, ...ingest.steps.map((x) => x.poll_gap_max_ms ?? 0)),
+    fsync_16mib_extra_ms: disk.fsync.durable_ms - disk.fsync.plain_ms,
+    ring_read_ms_2048: ring.ms2048,
+    sim_vs_real_max_ratio_diff_pct: cal.length ? Math.max(...cal.map((c) => Math.abs(Number(c.diff_pct)))) : null,
+  };
+  if (process.argv.includes('--doc')) {
+    const report: BenchReport = {
+      date: new Date().toISOString(),
+      commit: currentCommit(),
       machine: machine(),
-      max_sustained_mb_s: tp.max,
-      per_core_mb_s: tp.max / os.availableParallelism(),
-      ratio: best?.ratio ?? 0,
-      scaling: model?.summary ?? null,
-      cpu_s_per_gb_by_thread: bestStep?.cpu_s_per_gb_by_thread ?? null,
-      p99_latency_ms: best?.store_p99_ms ?? 0,
-      preview_p99_ms: best?.preview_p99_ms ?? 0,
-      rss_peak_mb: best?.rss_peak_mb ?? 0,
-      cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
-      codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, whole chunk')?.mb_s,
-      codec_default_ratio_real: pick('real', 'blosc-zstd 1, whole chunk')?.ratio,
-      codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound,
-      codec_lz4_mb_s_per_core_sim: pick('sim', 'blosc-lz4')?.mb_s,
-      qc_default_ms_per_2048_frame: qc.defaultMs,
-      qc_stored_frame_ms_simd: qc.storedMs,
-      write_cpu_s_per_gb_written: Object.fromEntries(writes.map((w) => [w.method, w['process CPU s/GB']])),
-      on_disk_p99_ms: disk.steps[0]['p99 ms'],
-      on_disk_p99_hog_ms: disk.steps[1]['p99 ms'],
-      on_disk_max_hog_ms: disk.steps[1]['max ms'],
-      ingest_min_ring_s_zero_overrun: ingest.min_ring_s,
-      ingest_overrun: ingest.steps.reduce((a, x) => a + x.overrun + x.torn, 0),
-      ingest_poll_gap_max_ms: Math.max(0, ...ingest.steps.map((x) => x.poll_gap_max_ms ?? 0)),
-      fsync_16mib_extra_ms: disk.fsync.durable_ms - disk.fsync.plain_ms,
-      ring_read_ms_2048: ring.ms2048,
-      sim_vs_real_max_ratio_diff_pct: cal.length ? Math.max(...cal.map((c) => Math.abs(Number(c.diff_pct)))) : null,
-    }),
-  );
+      args: process.argv.slice(2).filter((a, i, all) => a !== '--doc' && a !== '--doc-dir' && all[i - 1] !== '--doc-dir'),
+      quick,
+      sections,
+      summary,
+    };
+    const written = writePerformanceDoc(report, arg('doc-dir') ?? path.join(PACKAGE_ROOT, 'docs'));
+    process.stderr.write(`wrote ${written.md} from ${written.json}\n`);
+  }
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
 void main();
