@@ -55,8 +55,8 @@ export interface IngestStart {
 /** Ahead of the process's other threads (workers, main) and of a same-priority CPU hog. */
 export const INGEST_NICE = -10;
 
+/** The control word: 0 while running, else one of the commands below. */
 export const CTL_COMMAND = 0;
-export const CMD_RUN = 0;
 /** Read every frame published now (up to 10 s), post 'drained', stop. */
 export const CMD_DRAIN = 1;
 /** Stop at once. */
@@ -64,8 +64,6 @@ export const CMD_ABORT = 2;
 
 /** Ring frames published but not yet read, over the slot count. */
 export const STATUS_RING_FILL = 0;
-/** performance.timeOrigin-relative ms of the last poll (a stalled ingest thread shows here). */
-export const STATUS_LAST_POLL = 1;
 /** Longest time between two polls since the main thread last zeroed it, ms. */
 export const STATUS_MAX_POLL_GAP = 2;
 export const STATUS_WORDS = 4;

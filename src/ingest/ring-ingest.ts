@@ -13,7 +13,6 @@ import {
   CMD_ABORT,
   CMD_DRAIN,
   CTL_COMMAND,
-  STATUS_LAST_POLL,
   STATUS_MAX_POLL_GAP,
   STATUS_RING_FILL,
   type IngestMessage,
@@ -126,7 +125,6 @@ export class RingIngest {
     const now = performance.now();
     const gap = now - this.lastPoll;
     this.lastPoll = now;
-    this.status[STATUS_LAST_POLL] = now;
     if (gap > this.status[STATUS_MAX_POLL_GAP]) this.status[STATUS_MAX_POLL_GAP] = gap;
   }
 

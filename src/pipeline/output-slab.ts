@@ -64,11 +64,6 @@ export class OutputSlab {
     return this.free.length;
   }
 
-  /** Blocks waiting for slots. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   /**
    * True when blocks wait for slots and at least half of the slots hold chunks waiting for the disk:
    * the disk, not the encoder, is what storage waits for.

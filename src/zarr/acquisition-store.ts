@@ -83,9 +83,7 @@ export function describeFsError(e: unknown, what: string, p: string): StoreError
 export class AcquisitionStore {
   readonly root: string;
   readonly arrayDir: string;
-  bytesWritten = 0;
   pendingBytes = 0;
-  shardsWritten = 0;
   failed: StoreError | null = null;
   private tMax = 0;
   /** Level 0, then the pyramid's levels. */
@@ -101,8 +99,6 @@ export class AcquisitionStore {
     const host: ArrayHost = {
       fail: (e, file, frames) => this.fail(describeFsError(e, 'write', file), frames),
       shardDone: (file, bytes, sha256) => {
-        this.bytesWritten += bytes;
-        this.shardsWritten++;
         this.o.onShard(file, bytes, sha256);
       },
       chunkDone: (chunk) => this.o.onChunkDone?.(chunk),

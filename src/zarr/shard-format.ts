@@ -5,8 +5,6 @@
  */
 import { crc32c } from '../../workers/codecs/crc32c.js';
 
-export const EMPTY = 0xffffffffffffffffn;
-
 /** An index of n inner chunks, all empty until `set`. */
 export class ShardIndex {
   private readonly bytes: Uint8Array;
