@@ -1,5 +1,6 @@
 /** The log: a subscriber of the event bus that writes human lines or JSON lines to stderr. */
 import type { EventBus } from './pipeline/events.js';
+import { streamId } from './pipeline/events.js';
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 /** While frames stay unstored for the same reasons, the log repeats it this often. */
@@ -101,7 +102,7 @@ export function attachLogger(
       write(
         e.active ? 'warn' : 'info',
         `alert ${e.name} ${e.active ? 'FIRING' : 'resolved'}: ${e.message}`,
-        e.stream ? { stream: `${e.stream.channel}/${e.stream.view}` } : {},
+        e.stream ? { stream: streamId(e.stream) } : {},
       ),
   );
 }

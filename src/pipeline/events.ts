@@ -12,6 +12,11 @@ export interface StreamKey {
   view: string;
 }
 
+/** The one name of a stream on the page, in logs, reports and the API: "channel/view". */
+export function streamId(s: { channel: string; view: string }): string {
+  return `${s.channel}/${s.view}`;
+}
+
 export interface PipelineEvents {
   /** readLagMs: from the frame's ring timestamp to the ingest thread's copy of it. */
   'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey; readLagMs: number };

@@ -6,6 +6,7 @@
 import { DiskForecast } from './disk-forecast.js';
 import type { EventBus, StreamKey } from '../pipeline/events.js';
 import type { Config } from '../config/config.js';
+import { streamId } from '../pipeline/events.js';
 
 export interface AlertState {
   name: string;
@@ -100,7 +101,7 @@ export class AlertEngine {
       const r = e.qc.focusRelative;
       if (r === null) return;
       const { low, clear } = focusLevels(th().focus_drop_ratio);
-      const k = `${e.stream.channel}/${e.stream.view}`;
+      const k = streamId(e.stream);
       let h = this.focus.get(k);
       if (!h) this.focus.set(k, (h = new FocusHysteresis(() => th().focus_drop_ratio)));
       const on = h.step(r);
@@ -181,7 +182,7 @@ export class AlertEngine {
   }
 
   private set(name: string, stream: StreamKey | null, on: boolean, value: number, message: string): void {
-    const key = `${name}/${stream ? `${stream.channel}/${stream.view}` : ''}`;
+    const key = `${name}/${stream ? streamId(stream) : ''}`;
     const cur = this.active.get(key);
     if (on && !cur) {
       const a = { name, stream, active: true, message, value, since: Date.now() };

@@ -8,6 +8,7 @@ import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js'
 import type { StackQc } from './qc-types.js';
 import { FocusBaseline } from './focus-baseline.js';
 import { excluded, SignalBaseline, type GateLimits } from './qc-gate.js';
+import { streamId } from '../pipeline/events.js';
 
 export interface StreamTiming {
   fps: number;
@@ -231,7 +232,7 @@ export class StreamQc {
 
   /** One log line when a stream's stacks start or stop being kept out of the baselines. */
   private noteExcluded(s: StreamState, t: number, why: string | null, signal: number): void {
-    const id = `${s.stream.channel}/${s.stream.view}`;
+    const id = streamId(s.stream);
     if (why && !s.excludedSince) {
       s.excludedSince = { t, reason: why };
       const base = s.signalBaseline.get();

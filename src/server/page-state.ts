@@ -11,6 +11,7 @@ import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
 import { streamList } from './ws-hub.js';
 import type { OffloadStatus } from '../offload/offload-status.js';
+import { streamId } from '../pipeline/events.js';
 
 export interface PageSources {
   cfg: Config;
@@ -43,7 +44,7 @@ export function helloMessage(s: PageSources): Record<string, unknown> {
     metadata: s.metadata(),
     alerts: [...s.alerts.active.values()].map((a) => ({
       name: a.name,
-      stream: a.stream ? `${a.stream.channel}/${a.stream.view}` : null,
+      stream: a.stream ? streamId(a.stream) : null,
       active: true,
       message: a.message,
       value: a.value,
@@ -77,7 +78,7 @@ export function statusMessage(s: PageSources, viewers: number): Record<string, u
     offload: s.offload(),
     streams: Object.fromEntries(
       [...s.streamQc.streams.values()].map((x) => [
-        `${x.stream.channel}/${x.stream.view}`,
+        streamId(x.stream),
         {
           fps: x.timing.get().fps,
           jitter_s: x.timing.get().jitterSeconds,

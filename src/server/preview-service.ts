@@ -4,8 +4,9 @@
  * stream's stack MIP accumulator and renders it when a stack completes. Emits `preview` events.
  * The pipeline offers frames through the preview port it was built with; nothing here calls into it.
  */
-import type { EventBus, StreamKey } from '../pipeline/events.js';
+import { type EventBus, type StreamKey, streamId } from '../pipeline/events.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
+import { TokenBucket } from './token-bucket.js';
 import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
 import type { PreviewFrame, PreviewPort, PreviewRequest } from '../pipeline/preview-port.js';
@@ -23,10 +24,8 @@ export interface StreamDemand {
 
 interface StreamPreview {
   inFlight: boolean;
-  /** Token bucket (refills fps tokens/s, holds 2): streams get frames in bursts (t -> c -> z order),
-   * so the rate is averaged, not enforced as a minimum spacing that bursts would halve. */
-  tokens: number;
-  refilledAt: number;
+  /** The rate the viewers asked for, kept on average. */
+  bucket: TokenBucket;
   mipBuffers: [SharedArrayBuffer, SharedArrayBuffer] | null;
   mipT: number;
   /** The stack each MIP buffer accumulates (-1: none yet); a stack is rendered only from its own buffer. */
@@ -41,10 +40,6 @@ interface StreamPreview {
  * then QC, storage last. The page still shows one live frame a second.
  */
 export const PREVIEW_FPS_WHEN_BEHIND = 1;
-
-export function streamId(s: StreamKey): string {
-  return `${s.channel}/${s.view}`;
-}
 
 export class PreviewService implements PreviewPort {
   private readonly streams = new Map<string, StreamPreview>();
@@ -74,8 +69,7 @@ export class PreviewService implements PreviewPort {
         id,
         (s = {
           inFlight: false,
-          tokens: 1,
-          refilledAt: performance.now(),
+          bucket: new TokenBucket(),
           mipBuffers: null,
           mipT: -1,
           mipOf: [-1, -1],
@@ -149,10 +143,9 @@ export class PreviewService implements PreviewPort {
     const now = performance.now();
     const behind = f.workersBehind;
     const fps = behind ? Math.min(d.fps, PREVIEW_FPS_WHEN_BEHIND) : d.fps;
-    const dt = (now - s.refilledAt) / 1000;
     // Counted when the viewer's own rate would have rendered this frame and the cap did not.
-    const capped = behind && fps < d.fps && !s.inFlight && s.tokens + dt * fps < 1 && s.tokens + dt * d.fps >= 1;
-    s.tokens = Math.min(2, s.tokens + dt * fps);
+    const capped = behind && fps < d.fps && !s.inFlight && !s.bucket.wouldHave(fps, now) && s.bucket.wouldHave(d.fps, now);
+    const hasToken = s.bucket.refill(fps, now);
     if (capped) {
       this.bus.emit('preview-throttled', { stream }); // the pipeline counts it
       if (!this.throttling)
@@ -165,10 +158,9 @@ export class PreviewService implements PreviewPort {
       this.throttling = false;
       this.bus.emit('log', { level: 'info', msg: "previews back at the viewers' rate" });
     }
-    s.refilledAt = now;
-    if (s.inFlight || s.tokens < 1) return null;
+    if (s.inFlight || !hasToken) return null;
     s.inFlight = true;
-    s.tokens -= 1;
+    s.bucket.take();
     ref.retain();
     const done = () => {
       s.inFlight = false;

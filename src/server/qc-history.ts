@@ -4,7 +4,7 @@
  * over HISTORY_SECONDS, cleared when an acquisition starts.
  */
 import type { EventBus, StreamKey } from '../pipeline/events.js';
-import { streamId } from './preview-service.js';
+import { streamId } from '../pipeline/events.js';
 
 export const HISTORY_SECONDS = 300;
 const MIN_INTERVAL_MS = 500;

@@ -6,9 +6,10 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import type { EventBus, PipelineEvents, StreamKey } from '../pipeline/events.js';
+import { type EventBus, type PipelineEvents, type StreamKey, streamId } from '../pipeline/events.js';
+import { TokenBucket } from './token-bucket.js';
 import { encodePreview } from './preview-protocol.js';
-import { streamId, type PreviewService, type StreamDemand } from './preview-service.js';
+import type { PreviewService, StreamDemand } from './preview-service.js';
 import { tokenOk } from './http-server.js';
 import type { RefusalLog, RequestGuard } from './request-guard.js';
 
@@ -23,9 +24,8 @@ interface Client {
   format: string;
   window: [number, number] | null;
   mip: boolean;
-  /** Token bucket for this client's preview rate (refills fps tokens/s, holds at most 2). */
-  tokens: number;
-  refilledAt: number;
+  /** This client's preview rate, kept on average. */
+  bucket: TokenBucket;
   skipped: number;
   sent: number;
 }
@@ -121,8 +121,7 @@ export class WsHub {
       format: this.o.defaultFormat,
       window: null,
       mip: false,
-      tokens: 1,
-      refilledAt: performance.now(),
+      bucket: new TokenBucket(),
       skipped: 0,
       sent: 0,
     };
@@ -212,9 +211,7 @@ export class WsHub {
       } else {
         // Previews arrive with jitter; a bucket keeps each client's average at its rate without
         // dropping every other one when two arrive slightly early.
-        c.tokens = Math.min(2, c.tokens + ((now - c.refilledAt) / 1000) * c.fps);
-        c.refilledAt = now;
-        if (c.tokens < 1) continue;
+        if (!c.bucket.refill(c.fps, now)) continue;
       }
       payload ??= encodePreview({
         kind: e.kind,
@@ -232,7 +229,7 @@ export class WsHub {
         data: e.data,
         saturated: e.saturated,
       });
-      if (this.sendRaw(c, payload) && e.kind !== 'mip') c.tokens -= 1;
+      if (this.sendRaw(c, payload) && e.kind !== 'mip') c.bucket.take();
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import { GLOBAL_ALERTS, STREAM_ALERTS } from '../../qc/alerts.js';
 import { counter, gauge, histogram, type MetricsContext, register, SL, streamLabels } from './metric-kit.js';
+import { streamId } from '../../pipeline/events.js';
 
 export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): void {
   const m = register(registry, {
@@ -77,7 +78,7 @@ export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): v
   if (sources.offloadBacklog() !== null) m.alert.set({ ...noStream, alert: 'offload_stalled' }, 0);
   const known = new Set<string>();
   bus.on('frame-received', (e) => {
-    const k = `${e.stream.channel}/${e.stream.view}`;
+    const k = streamId(e.stream);
     if (known.has(k)) return;
     known.add(k); // a stream's alerts exist, at 0, from its first frame
     for (const alert of STREAM_ALERTS) m.alert.set({ ...streamLabels(e.stream), alert }, 0);
