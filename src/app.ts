@@ -52,7 +52,7 @@ export async function startApp(cfg: Config, opts: RunOptions, reloadConfig?: () 
   // events feed, the server that shows them, and only then the producer and the ring's reader.
   const ring = claimRing(cfg, bus);
   const processing = buildProcessing(cfg, bus, ring.ringPath, opts);
-  const outputs = buildOutputs(cfg, bus, secrets, processing);
+  const outputs = buildOutputs(cfg, bus, secrets, processing, opts.assumed ?? []);
   let sim: ChildProcess | null = null;
   let stopped = false;
   const reload = (): { ok: boolean; message: string } => reloadThresholds(cfg, bus, outputs.alerts, reloadConfig);

@@ -25,6 +25,7 @@ describe('manifest per view', () => {
       version: 'test',
       ring: () => '/dev/shm/r',
       pixelSizeUm: () => 0.1,
+      timeStepS: () => null,
       config: () => ({}),
       redact: (s) => s,
     });
@@ -32,6 +33,11 @@ describe('manifest per view', () => {
     bus.on('manifest-written', (e) => written.push(e.storePath));
     const roots = [0, 1].map((v) => path.join(out, `acq_view${v}.ome.zarr`));
     bus.emit('acquisition-started', { id: 1, name: 'acq', storePath: roots[0], viewStores: roots, geometry: {} });
+    const gfp1 = { camera: 'cam', channel: 'GFP', view: '1' };
+    bus.emit('alert', { name: 'focus_lost', stream: gfp1, active: true, message: 'focus 0.4 of usual', value: 0.4 });
+    bus.emit('alert', { name: 'focus_lost', stream: gfp1, active: true, message: 'focus 0.3 of usual', value: 0.3, update: true });
+    bus.emit('alert', { name: 'focus_lost', stream: gfp1, active: false, message: 'focus back', value: 0.9 });
+    bus.emit('alert', { name: 'disk_low', stream: null, active: true, message: '1.0 GB free', value: 1e9 });
     roots.forEach((r, v) => {
       fs.mkdirSync(path.join(r, '0', 'c', '0'), { recursive: true });
       fs.writeFileSync(path.join(r, 'zarr.json'), JSON.stringify({ attributes: { spimstream: { view: v } } }));
@@ -70,6 +76,16 @@ describe('manifest per view', () => {
     };
     manifests.finish({ id: 1, name: 'acq', storePath: roots[0], summary });
     expect(written).toEqual(roots);
+    // The QC report lists each alert once, with its times: one cleared, one still firing at the end.
+    const report = fs.readFileSync(path.join(roots[0], 'qc-report.html'), 'utf8');
+    const rows = [...report.matchAll(/<tr><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td>/g)].map((m) => m.slice(1));
+    expect(rows.map((r) => [r[0], r[1]])).toEqual([
+      ['focus_lost', 'GFP/1'],
+      ['disk_low', '–'],
+    ]);
+    expect(rows[0][2]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    expect(rows[0][3]).toMatch(/UTC$/);
+    expect(rows[1][3]).toBe('still firing at the end');
     roots.forEach((r, v) => {
       const m = JSON.parse(fs.readFileSync(path.join(r, 'spimstream-manifest.json'), 'utf8')) as {
         acquisition: { store: string; view: number; views: number };

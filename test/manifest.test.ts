@@ -111,8 +111,21 @@ describe('completion manifest', () => {
         received: [...document.querySelectorAll('#summary tr')]
           .find((r) => r.querySelector('th')?.textContent === 'frames received')
           ?.querySelector('td')?.textContent,
+        summary: Object.fromEntries(
+          [...document.querySelectorAll('#summary tr')].map((r) => [
+            r.querySelector('th')?.textContent,
+            r.querySelector('td')?.textContent,
+          ]),
+        ),
+        alerts: document.getElementById('alerts')?.textContent,
+        axis: [...document.querySelectorAll('section.stream svg text')].map((t) => t.textContent),
       }));
-      expect(got.streams).toEqual(['GFP/0', 'mCherry/0']);
+      expect(got.streams).toEqual(['GFP · view 0', 'mCherry · view 0']);
+      // Human units: times with a date and UTC, bytes in kB/MB/GB, the x axis in timepoints.
+      expect(got.summary.started).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+      expect(got.summary['written to disk']).toMatch(/^\d+(\.\d+)? (kB|MB|GB)$/);
+      expect(got.alerts).toBe('no alert fired');
+      expect(got.axis).toContain('5 s (timepoint 5)'); // the simulator's time step is 1 s
       expect(got.figures).toBe(2 * 5); // focus, relative focus, saturation, drift, intensity (or "no data" where QC was sampled)
       expect(got.drawn).toBeGreaterThanOrEqual(2 * 2); // saturation and intensity are measured on every frame
       expect(Number(got.received)).toBe(s.framesReceived);

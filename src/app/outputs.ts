@@ -18,11 +18,13 @@ export interface Outputs {
   offloader: Offloader | null;
 }
 
-export function buildOutputs(cfg: Config, bus: EventBus, secrets: Secrets, { pipeline, streamQc }: Processing): Outputs {
+/** assumed: producer facts nobody configured (config.ts assumedKeys); the report claims none of them. */
+export function buildOutputs(cfg: Config, bus: EventBus, secrets: Secrets, { pipeline, streamQc }: Processing, assumed: string[]): Outputs {
   const manifests = new ManifestWriter(bus, {
     version: VERSION,
     ring: () => (pipeline.header ? pipeline.ringPath : null),
     pixelSizeUm: () => cfg.pixel_size_um.x,
+    timeStepS: () => (assumed.includes('time_step_s') ? null : cfg.time_step_s),
     config: () => publicConfig(cfg, secrets),
     redact: (text) => secrets.redact(text),
   });

@@ -10,9 +10,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AcquisitionSummary, EventBus, PipelineEvents } from '../pipeline/events.js';
+import { type AcquisitionSummary, type EventBus, type PipelineEvents, streamId } from '../pipeline/events.js';
 import { writeFileDurableSync } from '../zarr/dir-sync.js';
-import { renderQcReport } from './qc-report.js';
+import { type ReportAlert, renderQcReport } from './qc-report.js';
 
 export const MANIFEST_NAME = 'spimstream-manifest.json';
 export const MANIFEST_VERSION = 1;
@@ -57,6 +57,7 @@ interface Current {
   unstored: Record<string, number>;
   stacks: StackEntry[];
   drift: Map<string, { dx: number; dy: number; confidence: number } | null>;
+  alerts: ReportAlert[];
 }
 
 export class ManifestWriter {
@@ -69,6 +70,8 @@ export class ManifestWriter {
       ring: () => string | null;
       config: () => unknown;
       pixelSizeUm: () => number;
+      /** Seconds between timepoints when configured (null: unknown, the report counts timepoints). */
+      timeStepS: () => number | null;
       redact: (text: string) => string;
     },
   ) {
@@ -85,20 +88,28 @@ export class ManifestWriter {
               unstored: {},
               stacks: [],
               drift: new Map(),
+              alerts: [],
             }
           : null;
+    });
+    bus.on('alert', (e) => {
+      if (!this.cur || e.update) return;
+      const stream = e.stream ? streamId(e.stream) : null;
+      const open = this.cur.alerts.find((a) => a.name === e.name && a.stream === stream && a.cleared === null);
+      if (e.active && !open)
+        this.cur.alerts.push({ name: e.name, stream, fired: new Date().toISOString(), cleared: null, message: e.message });
+      else if (!e.active && open) open.cleared = new Date().toISOString();
     });
     bus.on('shard-written', (e) => this.cur?.files.set(path.resolve(e.path), { bytes: e.bytes, sha256: e.sha256 }));
     bus.on('frames-unstored', (e) => {
       if (this.cur) this.cur.unstored[e.reason] = (this.cur.unstored[e.reason] ?? 0) + e.count;
     });
     bus.on('frame-qc', (e) => {
-      if (this.cur && e.qc.drift)
-        this.cur.drift.set(`${e.stream.channel}/${e.stream.view}/${e.meta.t}`, e.qc.drift.valid ? e.qc.drift : null);
+      if (this.cur && e.qc.drift) this.cur.drift.set(`${streamId(e.stream)}/${e.meta.t}`, e.qc.drift.valid ? e.qc.drift : null);
     });
     bus.on('stack-qc', (e) => {
       if (!this.cur) return;
-      const k = `${e.stream.channel}/${e.stream.view}/${e.t}`;
+      const k = `${streamId(e.stream)}/${e.t}`;
       const d = this.cur.drift.get(k);
       this.cur.drift.delete(k);
       const q = e.qc;
@@ -167,6 +178,8 @@ export class ManifestWriter {
           stacks,
           metadata,
           pixelSizeUm: this.info.pixelSizeUm(),
+          timeStepS: this.info.timeStepS(),
+          alerts: c.alerts,
           version: this.info.version,
         }),
       ),
