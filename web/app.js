@@ -18,6 +18,10 @@ const state = {
   alerts: new Map(),
   byStream: {},
   lastHist: null,
+  /** Recent QC histograms of the selected stream by "t/z", to show the one of the plane on screen. */
+  hists: new Map(),
+  /** What the image shows: { kind, t, z }. */
+  shown: null,
   frames: 0,
 };
 const HISTORY_MS = 5 * 60 * 1000;
@@ -53,13 +57,20 @@ function subscribe() {
   const auto = $('auto').checked;
   const lo = Number($('lo').value);
   const hi = Number($('hi').value);
+  // An impossible window is refused where it was typed, never silently replaced by auto contrast.
+  const bad = !auto && !($('lo').value !== '' && $('hi').value !== '' && hi > lo);
+  for (const id of ['lo', 'hi']) $(id).classList.toggle('invalid', bad);
+  $('winerr').textContent = bad
+    ? `min ${$('lo').value || '–'} must be below max ${$('hi').value || '–'}: the window shown is unchanged`
+    : '';
+  if (bad) return;
   ws.send(
     JSON.stringify({
       type: 'subscribe',
       stream: state.stream,
       fps: Number($('fps').value),
       format: $('format').value,
-      window: auto || !(hi > lo) ? null : [lo, hi],
+      window: auto ? null : [lo, hi],
       mip: state.kind === 'mip',
     }),
   );
@@ -91,11 +102,12 @@ function onJson(m) {
       push(m.stream, 'dy', m.drift.dy * um);
     }
     if (m.stream !== state.stream) return;
-    state.lastHist = m.histogram;
-    state.histLo = m.histogram_lo;
-    state.histHi = m.histogram_hi;
-    drawHist();
-    $('histinfo').textContent = `min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} · plane z ${m.z}`;
+    state.hists.set(`${m.t}/${m.z}`, m);
+    if (state.hists.size > 64) state.hists.delete(state.hists.keys().next().value);
+    const s = state.shown;
+    // The histogram of the plane on screen when QC has it; else the newest frame's, saying which.
+    if (s?.kind === 'plane' && state.hists.has(`${s.t}/${s.z}`) && !(s.t === m.t && s.z === m.z)) return;
+    showHist(m);
   } else if (m.type === 'stack') {
     // A saturated or intensity-stepped stack is not judged (nor plotted): its focus says nothing.
     if (m.qc.focusPlanes > 0 && !m.qc.excluded) push(m.stream, 'focus', m.qc.meanFocus); // a fully sampled stack has no focus
@@ -221,6 +233,19 @@ function drawPlots() {
   updatePlots(plots, state.byStream[state.stream], satPct);
 }
 
+function showHist(m) {
+  state.lastHist = m.histogram;
+  state.histLo = m.histogram_lo;
+  state.histHi = m.histogram_hi;
+  drawHist();
+  const s = state.shown;
+  const same = s?.kind === 'plane' && s.t === m.t && s.z === m.z;
+  const which = same
+    ? `the plane shown (t=${m.t}, z=${m.z})`
+    : `the newest frame t=${m.t}, z=${m.z}${s ? ` (the image shows ${s.kind === 'mip' ? `the MIP of t=${s.t}` : `t=${s.t}, z=${s.z}`})` : ''}`;
+  $('histinfo').textContent = `histogram of ${which} · min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} ADU`;
+}
+
 function drawHist() {
   const c = $('hist');
   const g = c.getContext('2d');
@@ -311,6 +336,9 @@ async function onPreview(buf) {
   const z = dv.getUint32(24, true);
   state.lo = dv.getFloat32(32, true);
   state.hi = dv.getFloat32(36, true);
+  state.shown = { kind, t, z };
+  const qc = kind === 'plane' ? state.hists.get(`${t}/${z}`) : undefined;
+  if (qc) showHist(qc);
   const satCount = dv.getUint32(40, true);
   const imageBytes = dv.getUint32(44, true);
   const HEADER = 56;
@@ -446,6 +474,8 @@ $('rebaseline').addEventListener('click', () => {
 });
 $('stream').addEventListener('change', (e) => {
   state.stream = e.target.value;
+  state.hists.clear();
+  state.shown = null;
   subscribe();
   drawPlots();
 });

@@ -4,8 +4,8 @@
 const H = 110;
 
 const PLOTS = {
-  focus: { el: 'p-focus', series: [['focus', 'stack mean', '#7ee787']], unit: '', digits: 4 },
-  sat: { el: 'p-sat', series: [['sat', 'saturated', '#ff7b72']], unit: '%', digits: 3, floor0: true },
+  focus: { el: 'p-focus', series: [['focus', 'stack mean', '#7ee787']], unit: '' },
+  sat: { el: 'p-sat', series: [['sat', 'saturated', '#ff7b72']], unit: '%', floor0: true },
   drift: {
     el: 'p-drift',
     series: [
@@ -13,11 +13,25 @@ const PLOTS = {
       ['dy', 'y', '#50a0ff'],
     ],
     unit: 'µm',
-    digits: 2,
     symmetric: true,
   },
-  int: { el: 'p-int', series: [['int', 'relative', '#d2a8ff']], unit: '×', digits: 3 },
+  int: { el: 'p-int', series: [['int', 'relative', '#d2a8ff']], unit: '×' },
 };
+
+/** Tick labels with as many decimals as the tick step needs, so 1.00 and 1.05 never both read "1". */
+export function tickLabels(vals, step, unit) {
+  const decimals = Number.isFinite(step) && step > 0 ? Math.min(6, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 2;
+  return vals.map((v) => `${v.toFixed(decimals)}${unit ? ` ${unit}` : ''}`);
+}
+
+/** Clock time as HH:MM:SS (24 h) at every zoom: never "11:29pm" beside plain seconds. */
+export function clockLabels(vals) {
+  const two = (n) => String(n).padStart(2, '0');
+  return vals.map((s) => {
+    const d = new Date(s * 1000);
+    return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  });
+}
 
 /** A y range with room around the data; never [-0.5, 0.5] for a constant 0 %. */
 function yRange(p, lo, hi, extra) {
@@ -57,14 +71,22 @@ export function createPlots(width) {
         y: { range: (_u, lo, hi) => yRange(p, lo, hi, made[key]?.extra) },
       },
       axes: [
-        { stroke: '#8a96a3', grid: { stroke: '#222' }, ticks: { stroke: '#333' }, font: '10px sans-serif', size: 24 },
+        {
+          stroke: '#8a96a3',
+          grid: { stroke: '#222' },
+          ticks: { stroke: '#333' },
+          font: '10px sans-serif',
+          size: 24,
+          space: 60,
+          values: (_u, vals) => clockLabels(vals),
+        },
         {
           stroke: '#8a96a3',
           grid: { stroke: '#222' },
           ticks: { stroke: '#333' },
           font: '10px sans-serif',
           size: 62,
-          values: (_u, vals) => vals.map((v) => `${Number(v.toPrecision(p.digits))}${p.unit ? ` ${p.unit}` : ''}`),
+          values: (_u, vals, _axis, _space, step) => tickLabels(vals, step, p.unit),
         },
       ],
       series: [{}, ...p.series.map(([, label, color]) => ({ label, stroke: color, width: 1.5, spanGaps: true, points: { show: false } }))],
