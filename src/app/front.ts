@@ -87,6 +87,7 @@ export async function buildFront(
     { version: VERSION, codec: pipeline.codec.effective, codec_implementation: pipeline.codec.implementation },
     {
       ringFillRatio: () => pipeline.ringFill,
+      storageEnabled: () => cfg.storage.enabled,
       diskFreeBytes: () => (cfg.storage.enabled ? diskFree(cfg.storage.out) : null),
       diskFullInSeconds: () => (cfg.storage.enabled ? alerts.disk.fullInSeconds(cfg.storage.min_free_bytes) : null),
       previewClients: () => hub.count,
@@ -131,8 +132,15 @@ export async function buildFront(
   return { hub, server, port };
 }
 
-/** uPlot (MIT), the page's time-series plots, served from its npm package (no build step, no CDN). */
+/**
+ * uPlot (MIT), the page's time-series plots, served from its npm package (no build step, no CDN);
+ * and the preview decoder the server's tests use, compiled, so the page decodes with the same code.
+ */
 function vendorFiles(): Record<string, string> {
   const dir = path.dirname(createRequire(import.meta.url).resolve('uplot'));
-  return { '/vendor/uPlot.iife.min.js': path.join(dir, 'uPlot.iife.min.js'), '/vendor/uPlot.min.css': path.join(dir, 'uPlot.min.css') };
+  return {
+    '/vendor/uPlot.iife.min.js': path.join(dir, 'uPlot.iife.min.js'),
+    '/vendor/uPlot.min.css': path.join(dir, 'uPlot.min.css'),
+    '/lib/preview-protocol.js': path.join(PACKAGE_ROOT, 'dist', 'src', 'server', 'preview-protocol.js'),
+  };
 }

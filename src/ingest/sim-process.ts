@@ -10,11 +10,16 @@ import { PACKAGE_ROOT } from '../package-info.js';
 import { alive } from './ring-lock.js';
 
 const SHM = '/dev/shm';
-const SIM_RING = /^spimstream-sim-(\d+)$/;
+const SIM_RING = /^spimstream-sim-(\d+)(?:-\d+)?$/;
+let simRings = 0;
 
-/** The ring of the simulator a sidecar process starts (its name carries the sidecar's pid). */
+/**
+ * The ring of the simulator a sidecar starts: its name carries the sidecar's pid, and a count after
+ * the first, so two sidecars in one process (an embedding, the tests) never share a ring.
+ */
 export function simRingPath(pid = process.pid): string {
-  return `${SHM}/spimstream-sim-${pid}`;
+  const n = simRings++;
+  return `${SHM}/spimstream-sim-${pid}${n === 0 ? '' : `-${n}`}`;
 }
 
 /** Removes a simulator ring and its lock (the simulator normally does; a signal can end it first). */

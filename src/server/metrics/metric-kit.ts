@@ -16,6 +16,8 @@ export const streamLabels = (s: StreamKey): Record<(typeof SL)[number], string> 
 /** What the sidecar can answer at scrape time (gauges that are read, not pushed). */
 export interface MetricsSources {
   ringFillRatio(): number;
+  /** Whether storing is configured (storage.enabled); off, the disk series are absent and storage_ok is 1. */
+  storageEnabled(): boolean;
   diskFreeBytes(): number | null;
   /** Seconds until the output disk reaches storage.min_free_bytes at the last minute's net inflow (null: storage off). */
   diskFullInSeconds(): number | null;

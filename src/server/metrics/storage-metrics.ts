@@ -27,22 +27,26 @@ export function storageMetrics({ bus, camera, sources, registry }: MetricsContex
       ['camera'],
       (g) => g.set({ camera }, sources.blockPoolInUseRatio()),
     ),
-    diskFree: gauge('spimstream_disk_free_bytes', 'Free bytes on the file system of the output directory.', [], (g) => {
+    // Labelled by camera so that with storage off there is no series at all (an unlabelled gauge
+    // would read 0 and page for a full disk that nobody writes to).
+    // Labelled by camera so that with storage off there is no series at all (an unlabelled gauge
+    // reads 0, which would page for a full disk that nothing is written to).
+    diskFree: gauge('spimstream_disk_free_bytes', 'Free bytes on the file system of the output directory.', ['camera'], (g) => {
       const v = sources.diskFreeBytes();
-      if (v !== null) g.set(v);
+      if (v !== null) g.set({ camera }, v);
     }),
     diskFullIn: gauge(
       'spimstream_local_disk_full_in_seconds',
       'Forecast: seconds until free space on the output disk falls to storage.min_free_bytes (where storing stops) at the net inflow of the last minute (written minus freed by offload.delete_local); +Inf while free space is not shrinking.',
-      [],
+      ['camera'],
       (g) => {
         const v = sources.diskFullInSeconds();
-        if (v !== null) g.set(v);
+        if (v !== null) g.set({ camera }, v);
       },
     ),
     storageOk: gauge(
       'spimstream_storage_ok',
-      '1 while frames are being stored, 0 after a storage error or when the disk guard stopped storing.',
+      '1 while frames are being stored (or storage is off by configuration, storage.enabled false), 0 after a storage error or when the disk guard stopped storing.',
       ['camera'],
     ),
     active: gauge('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']),
@@ -67,7 +71,8 @@ export function storageMetrics({ bus, camera, sources, registry }: MetricsContex
     raw = 0;
     stored = 0;
     m.active.set({ camera }, 1);
-    m.storageOk.set({ camera }, e.storePath ? 1 : 0);
+    // Storage off by configuration is not a storage failure.
+    m.storageOk.set({ camera }, e.storePath || !sources.storageEnabled() ? 1 : 0);
   });
   bus.on('acquisition-finished', () => m.active.set({ camera }, 0));
 }
