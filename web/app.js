@@ -1,3 +1,5 @@
+// The one preview decoder: the server's own (src/server/preview-protocol.ts, compiled), served at /lib/.
+import { decodePreview } from '/lib/preview-protocol.js';
 import { createPlots, updatePlots } from './plots.js';
 // spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
 const $ = (id) => document.getElementById(id);
@@ -323,31 +325,25 @@ const frameCanvas = document.createElement('canvas');
 const scratch = document.createElement('canvas');
 
 async function onPreview(buf) {
-  const dv = new DataView(buf);
-  const b = new Uint8Array(buf);
-  if (String.fromCharCode(b[0], b[1], b[2], b[3]) !== 'SPV1') return;
-  const kind = b[4] === 1 ? 'mip' : 'plane';
+  let m;
+  try {
+    m = decodePreview(new Uint8Array(buf));
+  } catch {
+    return; // not a preview message
+  }
+  const { kind, format, level, width: w, height: h, t, z } = m;
   if (kind !== state.kind) return;
-  const format = b[5];
-  const level = b[6];
-  const w = dv.getUint32(8, true);
-  const h = dv.getUint32(12, true);
-  const t = dv.getUint32(16, true);
-  const z = dv.getUint32(24, true);
-  state.lo = dv.getFloat32(32, true);
-  state.hi = dv.getFloat32(36, true);
+  state.lo = m.lo;
+  state.hi = m.hi;
   state.shown = { kind, t, z };
   const qc = kind === 'plane' ? state.hists.get(`${t}/${z}`) : undefined;
   if (qc) showHist(qc);
-  const satCount = dv.getUint32(40, true);
-  const imageBytes = dv.getUint32(44, true);
-  const HEADER = 56;
-  const img = b.subarray(HEADER, HEADER + imageBytes);
+  const satCount = m.saturated.length;
   let grey;
-  if (format === 0) {
-    grey = img;
+  if (format === 'raw') {
+    grey = m.data;
   } else {
-    const bmp = await createImageBitmap(new Blob([img], { type: format === 1 ? 'image/jpeg' : 'image/webp' }));
+    const bmp = await createImageBitmap(new Blob([m.data], { type: `image/${format}` }));
     scratch.width = w;
     scratch.height = h;
     const sg = scratch.getContext('2d', { willReadFrequently: true });
@@ -367,9 +363,8 @@ async function onPreview(buf) {
     o[i * 4 + 3] = 255;
   }
   if ($('sathl').checked && satCount > 0) {
-    const sv = new DataView(buf, HEADER + imageBytes, satCount * 4);
     for (let k = 0; k < satCount; k++) {
-      const i = sv.getUint32(k * 4, true);
+      const i = m.saturated[k];
       o[i * 4] = 255;
       o[i * 4 + 1] = 0;
       o[i * 4 + 2] = 0;
