@@ -223,7 +223,8 @@ describe('offload through rclone', () => {
     const dest = path.join(dir, 'dest');
     fs.mkdirSync(dest);
     cleanup.push(ring, `${ring}.lock`, dir);
-    const run = () => {
+    // The first run offloads at 1 MB/s so the kill lands mid-transfer; the restart needs no limit.
+    const run = (bandwidth: string) => {
       const p = spawnNode([
         BIN,
         'run',
@@ -243,14 +244,14 @@ describe('offload through rclone', () => {
         '--set',
         `offload.destination=${dest}`,
         '--set',
-        'offload.bandwidth=1M',
+        `offload.bandwidth=${bandwidth}`,
         '--set',
         'offload.transfers=1',
       ]);
       procs.push(p);
       return p;
     };
-    const first = run();
+    const first = run('1M');
     const sim = spawnNode([
       BIN,
       'sim',
@@ -292,7 +293,7 @@ describe('offload through rclone', () => {
       (f) => fs.statSync(path.join(local, f)).isFile() && !f.includes('.tmp-'),
     );
     expect(localFiles.filter((f) => /^0\/c\//.test(f)).length, 'shards written before the kill').toBeGreaterThan(verified.length);
-    const second = run();
+    const second = run('');
     await waitFor(() => /store .* was interrupted/.test(second.output()), 30_000, 'the interrupted store adopted');
     await waitFor(
       () => localFiles.every((f) => journalVerified(out).includes(`${path.basename(local)}/${f}`)),
