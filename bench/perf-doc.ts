@@ -46,6 +46,10 @@ const ABOUT: [string, string][] = [
   ['Receipt', 'From a frame arriving to its shard being durable on disk (fdatasync before rename), with and without a CPU hog beside it.'],
   ['Output writes', 'Writing finished shards: the page cache against O_DIRECT, in CPU seconds per GB written.'],
   [
+    'Time to notify',
+    "From a fault injected in the simulator to a webhook receiver having the notification, through a real Prometheus and Alertmanager on the generated rules and config (`node dist/bench/notify-bench.js --doc`): spimstream's share ends at the sidecar's own verdict, Prometheus' at the rule firing (scrape, evaluation, `for:`), Alertmanager's at the receiver (group_wait). The `for:` windows and intervals used are in the title; production adds the generated `for:` (grafana/README.md).",
+  ],
+  [
     'Ingest under load',
     'Frames lost by the ring reader with a CPU hog at the same priority, and while headless Chromium opens and closes the page: the smallest ring (in seconds of frames) with no loss.',
   ],
@@ -95,11 +99,32 @@ export function currentCommit(): string {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: PACKAGE_ROOT, encoding: 'utf8' }).trim();
+    // The generated page itself does not count as a change to what was measured.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!docs/performance.*'], {
+      cwd: PACKAGE_ROOT,
+      encoding: 'utf8',
+    }).trim();
     return dirty ? `${id} (with uncommitted changes)` : id;
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * Adds (or replaces, by the start of its title) one section measured by a bench that is not part of
+ * `npm run bench`, with the date and commit it ran at, and renders the page again.
+ */
+export function addSection(dir: string, section: BenchSection, key: string): void {
+  const file = path.join(dir, 'performance.json');
+  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport;
+  const stamped = {
+    title: section.title,
+    body: `${section.body.trim()}\n\n(Run on ${new Date().toISOString().slice(0, 10)} at commit \`${currentCommit()}\`.)`,
+  };
+  const i = report.sections.findIndex((s) => s.title.startsWith(key));
+  if (i >= 0) report.sections[i] = stamped;
+  else report.sections.push(stamped);
+  writePerformanceDoc(report, dir);
 }
 
 /** Writes REPORT.json and the page rendered from it into `dir`. */
