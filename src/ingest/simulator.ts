@@ -39,6 +39,8 @@ export interface Faults {
   gap_every: number;
   /** Illumination factor (a laser power or exposure change): 4 = four times the signal. */
   gain: number;
+  /** The channel defocus, saturation and gain apply to (-1: every channel); drift moves them all. */
+  fault_channel: number;
 }
 
 const HEALTHY: Faults = {
@@ -51,6 +53,7 @@ const HEALTHY: Faults = {
   bleach_per_t: 0,
   gap_every: 0,
   gain: 1,
+  fault_channel: -1,
 };
 
 /** Null for a valid fault object, else one line naming the fault that is wrong. */
@@ -72,7 +75,10 @@ export function faultsFrom(f: Record<string, number | number[]>): Faults {
   return { ...structuredClone(HEALTHY), ...f } as Faults;
 }
 
-export function planeState(f: Faults, t: number): PlaneState {
+export function planeState(f: Faults, t: number, c = -1): PlaneState {
+  if (f.fault_channel >= 0 && c >= 0 && c !== f.fault_channel) {
+    return { dx: f.drift_px_per_t[0] * t, dy: f.drift_px_per_t[1] * t, blur: 0, gainFactor: Math.exp(-f.bleach_per_t * t) };
+  }
   let blur = f.defocus_px;
   if (f.defocus_from_t >= 0 && t >= f.defocus_from_t) blur += f.defocus_px_per_t * (t - f.defocus_from_t + 1);
   let gainFactor = Math.exp(-f.bleach_per_t * t) * f.gain;
@@ -158,8 +164,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   if (o.precomputed > 0) {
     // Render every variant before the acquisition starts, so the rate holds from the first frame.
     for (let v = 0; v < o.precomputed; v++) {
-      const st = planeState(faults, v);
       for (let c = 0; c < o.channels; c++) {
+        const st = planeState(faults, v, c);
         for (let z = 0; z < o.z_planes; z++) {
           scene.expose(scene.renderClean(z, c, st), frame, 10);
           cache.set(`${c}/${z}/${v}`, bytes.slice());
@@ -171,8 +177,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
   writer.startAcquisition();
   try {
     for (let t = 0; !stopping && (o.timepoints === 0 || t < o.timepoints); t++) {
-      const st = planeState(faults, t);
       for (let c = 0; c < o.channels && !stopping; c++) {
+        const st = planeState(faults, t, c);
         for (let z = 0; z < o.z_planes && !stopping; z++) {
           if (o.frames > 0 && published >= o.frames) {
             stopping = true;

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/config.js';
 import { DROP_WINDOW_SECONDS, FOCUS_CLEAR_STACKS, focusLevels } from '../qc/alerts.js';
+import { runbookUrl } from './runbook.js';
 
 export interface AlertRule {
   name: string;
@@ -16,7 +17,13 @@ export interface AlertRule {
   severity: 'critical' | 'warning';
   summary: string;
   description: string;
+  /** The live value against the threshold, as a Prometheus template (default: $value vs the threshold). */
+  now?: string;
 }
+
+/** A gauge of the alert's own stream or scope, read live into the notification (Prometheus' `query`). */
+const live = (metric: string, labels: string[], fmt: string): string =>
+  `{{ with printf "${metric}{job='spimstream',${labels.map((l) => `${l}='%s'`).join(',')}}" ${labels.map((l) => `$labels.${l}`).join(' ')} | query }}{{ . | first | value | ${fmt} }}{{ else }}unknown{{ end }}`;
 
 const S = '{job="spimstream"}';
 
@@ -33,6 +40,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'critical',
       summary: 'spimstream sidecar {{ $labels.instance }} is down',
       description: 'Prometheus cannot scrape the sidecar: no QC, no preview, and frames are not being stored.',
+      now: '',
     },
     {
       name: 'SpimstreamFramesDropped',
@@ -43,6 +51,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'critical',
       summary: '{{ $labels.camera }} on {{ $labels.instance }} lost {{ $value | printf "%.0f" }} frames ({{ $labels.reason }})',
       description: 'overrun = spimstream fell behind the ring; gap = the camera counter skipped frames before the ring.',
+      now: '', // the summary carries the count; the value is not a measure
     },
     {
       name: 'SpimstreamFramesUnstored',
@@ -55,6 +64,7 @@ export function alertRules(cfg: Config): AlertRule[] {
         '{{ $labels.camera }} on {{ $labels.instance }}: {{ $value | printf "%.0f" }} frames not written to disk ({{ $labels.reason }})',
       description:
         'Frames were received (QC and preview ran) but not stored. block-pool-full = encoding cannot keep up (CPU); write-backlog = the disk cannot keep up; ENOSPC/EDISKGUARD/EROFS/... = the storage error (see the sidecar log).',
+      now: '', // the summary carries the count; the value is not a measure
     },
     {
       name: 'SpimstreamStorageFailed',
@@ -65,6 +75,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'critical',
       summary: 'storage stopped on {{ $labels.instance }} ({{ $labels.camera }})',
       description: 'See the sidecar log for the storage error.',
+      now: '', // the summary carries the count; the value is not a measure
     },
     {
       // Decided by the sidecar, which keeps a baseline per plane (Prometheus sees one series per
@@ -75,7 +86,8 @@ export function alertRules(cfg: Config): AlertRule[] {
       threshold: 0,
       for: '0s',
       severity: 'warning',
-      summary: 'focus of {{ $labels.camera }}/{{ $labels.channel }} is lost (see spimstream_focus_relative)',
+      summary: 'focus of {{ $labels.camera }} {{ $labels.channel }}/{{ $labels.view }} is lost',
+      now: `Best plane now at ${live('spimstream_focus_relative', ['instance', 'camera', 'channel', 'view'], 'humanizePercentage')} of the usual focus; fires below ${Math.round(focusLevels(th.focus_drop_ratio).low * 100)}%.`,
       description: `The best plane of the last z-stack is below ${Math.round(focusLevels(th.focus_drop_ratio).low * 100)}% of the same planes' baseline; clears at ${Math.round(focusLevels(th.focus_drop_ratio).clear * 100)}% for ${FOCUS_CLEAR_STACKS} stacks.`,
     },
     {
@@ -87,6 +99,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'warning',
       summary: '{{ $labels.camera }}/{{ $labels.channel }}: {{ $value | humanizePercentage }} of pixels saturated',
       description: 'Reduce laser power or exposure; saturated pixels are lost information.',
+      now: `Now {{ $value | humanizePercentage }} of pixels; fires above ${+(th.saturated_ratio * 100).toPrecision(3)}%.`,
     },
     {
       name: 'SpimstreamDrift',
@@ -97,6 +110,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'warning',
       summary: '{{ $labels.camera }}/{{ $labels.channel }} drifted {{ $value | printf "%.2f" }} µm',
       description: 'Lateral drift against the reference timepoint exceeds the threshold.',
+      now: `Now {{ $value | printf "%.2f" }} µm; fires above ${th.drift_um} µm.`,
     },
     {
       name: 'SpimstreamRingFilling',
@@ -107,6 +121,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'warning',
       summary: 'ring of {{ $labels.camera }} on {{ $labels.instance }} is {{ $value | humanizePercentage }} full',
       description: 'spimstream is falling behind the camera; frames will be lost when the ring overruns.',
+      now: `Now {{ $value | humanizePercentage }} full; fires above ${Math.round(th.ring_fill_ratio * 100)}%.`,
     },
     {
       // Decided by the sidecar (nothing verified for offload.stall_seconds while files wait).
@@ -117,6 +132,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       for: '0s',
       severity: 'critical',
       summary: 'offload from {{ $labels.instance }} ({{ $labels.camera }}) is stalled',
+      now: `Oldest file waiting ${live('spimstream_offload_lag_seconds', ['instance', 'camera'], 'humanizeDuration')}; fires after offload.stall_seconds without a verified file.`,
       description:
         'Nothing was verified at offload.destination for offload.stall_seconds while files wait (see spimstream_offload_failures_total for why); the local disk fills meanwhile (spimstream_offload_queue_bytes).',
     },
@@ -129,6 +145,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       severity: 'warning',
       summary: 'only {{ $value | humanize1024 }}B free for the store on {{ $labels.instance }}',
       description: 'Free space on the output disk is below the margin; storing stops before the disk is full.',
+      now: `Now {{ $value | humanize1024 }}B free; fires below ${(th.disk_free_bytes / 1e9).toPrecision(3)} GB.`,
     },
     {
       name: 'SpimstreamLocalDiskFullSoon',
@@ -140,6 +157,7 @@ export function alertRules(cfg: Config): AlertRule[] {
       summary: 'the output disk of {{ $labels.instance }} fills in {{ $value | humanizeDuration }}',
       description:
         "At the last minute's net inflow (written minus what offload deletes) free space reaches storage.min_free_bytes, where storing stops. Offload behind or stalled (spimstream_offload_queue_bytes), or no delete_local: make room, fix the destination, or change --out.",
+      now: `Full in {{ $value | humanizeDuration }}; fires below ${Math.round(th.disk_full_in_s / 60)} min.`,
     },
   ];
 }
@@ -154,10 +172,20 @@ export function prometheusRules(cfg: Config): Record<string, unknown> {
           expr: `${r.value} ${r.op} ${r.threshold}`,
           for: r.for,
           labels: { severity: r.severity },
-          annotations: { summary: r.summary, description: r.description },
+          annotations: annotations(r, cfg),
         })),
       },
     ],
+  };
+}
+
+/** summary, description with the live value against the threshold, and the runbook link. */
+function annotations(r: AlertRule, cfg: Config): Record<string, string> {
+  const now = r.now ?? `Now {{ $value | printf "%.3g" }}; fires ${r.op === '>' ? 'above' : 'below'} ${r.threshold}.`;
+  return {
+    summary: r.summary,
+    description: now ? `${r.description} ${now}` : r.description,
+    runbook_url: runbookUrl(r.name, cfg.alerting.runbook_url),
   };
 }
 
@@ -197,7 +225,7 @@ export function grafanaAlertProvisioning(cfg: Config, datasourceUid: string): Re
           execErrState: 'Error',
           for: r.for,
           labels: { severity: r.severity },
-          annotations: { summary: r.summary, description: r.description },
+          annotations: annotations(r, cfg),
         })),
       },
     ],

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { toYaml } from './yaml.js';
 import { dashboard } from './dashboard.js';
 import { grafanaAlertProvisioning, prometheusRules } from './alert-rules.js';
+import { alertmanagerConfig } from './alertmanager.js';
 
 export const DATASOURCE_UID = 'spimstream-prometheus';
 
@@ -45,11 +46,13 @@ export function provisioningFiles(cfg: Config): Record<string, string> {
     'dashboards/spimstream-overview.json': `${JSON.stringify(dashboard(cfg), null, 2)}\n`,
     'provisioning/alerting/spimstream-alerts.yaml': header + toYaml(grafanaAlertProvisioning(cfg, DATASOURCE_UID)),
     'prometheus/spimstream-rules.yml': header + toYaml(prometheusRules(cfg)),
+    'alertmanager/alertmanager.yml': header + toYaml(alertmanagerConfig(cfg)),
     'prometheus/prometheus-scrape-example.yml':
       header +
       toYaml({
         global: { scrape_interval: '5s', evaluation_interval: '15s' },
         rule_files: ['spimstream-rules.yml'],
+        alerting: { alertmanagers: [{ static_configs: [{ targets: ['localhost:9093'] }] }] },
         scrape_configs: [{ job_name: 'spimstream', static_configs: [{ targets: ['scope1-acq-pc:8080', 'scope2-acq-pc:8080'] }] }],
       }),
   };

@@ -8,6 +8,7 @@ import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Route } from './http-server.js';
+import { runbookHtml } from '../observability/runbook.js';
 import type { Metrics } from './metrics.js';
 import { VERSION } from '../package-info.js';
 import { faultProblem } from '../ingest/simulator.js';
@@ -49,6 +50,8 @@ export function apiRoutes(d: ApiDeps): Route[] {
   return [
     { method: 'GET', path: '/metrics', handle: async () => ({ status: 200, type: d.metrics.contentType, body: await d.metrics.text() }) },
     { method: 'GET', path: '/healthz', handle: async () => ({ status: 200, body: { status: 'ok', version: VERSION } }) },
+    // What to do for each alert: the target of the rules' runbook_url (no secret, no state).
+    { method: 'GET', path: '/runbook', handle: async () => ({ status: 200, type: 'text/html; charset=utf-8', body: runbookHtml() }) },
     {
       method: 'GET',
       path: '/readyz',
