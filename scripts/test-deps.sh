@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests run for real (Prometheus + promtool, Chromium, strace, rclone,
+# Installs the Debian packages the tests run for real (Prometheus + promtool, Alertmanager + amtool, Chromium, strace, rclone,
 # openssh-server and openssl for the SFTP offload destination) if missing.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# The alert path end to end: Alertmanager and amtool.
+command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v rclone >/dev/null 2>&1 || need+=(rclone)
