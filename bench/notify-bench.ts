@@ -46,7 +46,7 @@ const KINDS: Kind[] = [
   {
     name: 'drift',
     rule: 'SpimstreamDrift',
-    fault: { drift_px_per_t: [3, 0] },
+    fault: { shift_px: [8, 0] }, // a bumped stage: 8 px = 3.2 µm at 0.406 µm
     verdict: ({ name, e }) => name === 'alert' && (e as PipelineEvents['alert']).name === 'drift' && (e as PipelineEvents['alert']).active,
   },
   {

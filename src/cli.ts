@@ -46,7 +46,9 @@ Example: spimstream run --source shm:/dev/shm/scope1 --out /data/spim --port 808
   sim: `spimstream sim --ring PATH: write simulated camera frames into a ring (the documented protocol)
   --width N --height N --z-planes N --channels N --slots N --bit-depth N
   --fps F | --mbps M   rate; --timepoints N / --frames N to stop (0 = run until stopped)
-  --faults JSON        e.g. {"defocus_from_t": 5, "drift_px_per_t": [0.3, -0.2], "saturate_from_t": 3, "gap_every": 50}
+  --faults JSON        e.g. {"defocus_from_t": 5, "drift_px_per_t": [0.3, -0.2], "saturate_from_t": 3, "gap_every": 50};
+                       "shift_px": [8, 0] bumps the stage, "fault_channel": 0 limits defocus, saturation and gain
+                       to channel 0 (an unknown name is refused with the list of them all)
   --seed N --precomputed N --log-frames FILE --unlink --stdin-commands
 Defaults: 512 x 512, 16 planes, 2 channels, 40 fps, 64 slots, 16-bit, run until stopped
 Example: spimstream sim --ring /dev/shm/scope1 --width 2048 --height 2048 --fps 100 --faults '{"saturate_from_t": 5}'

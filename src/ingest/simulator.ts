@@ -30,6 +30,8 @@ export interface SimRunOptions extends SimConfig {
 /** Live-adjustable faults (all default to "healthy"). */
 export interface Faults {
   drift_px_per_t: [number, number];
+  /** A sudden lateral displacement in pixels (a bumped stage), on top of the drift. */
+  shift_px: [number, number];
   defocus_px: number;
   defocus_from_t: number;
   defocus_px_per_t: number;
@@ -45,6 +47,7 @@ export interface Faults {
 
 const HEALTHY: Faults = {
   drift_px_per_t: [0, 0],
+  shift_px: [0, 0],
   defocus_px: 0,
   defocus_from_t: -1,
   defocus_px_per_t: 0,
@@ -61,9 +64,9 @@ export function faultProblem(f: unknown): string | null {
   if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'sim faults must be a JSON object such as {"saturate": 1}';
   for (const [k, v] of Object.entries(f)) {
     if (!(k in HEALTHY)) return `unknown sim fault "${k}"; known: ${Object.keys(HEALTHY).join(', ')}`;
-    if (k === 'drift_px_per_t') {
+    if (k === 'drift_px_per_t' || k === 'shift_px') {
       if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))
-        return `sim fault "drift_px_per_t" must be [dx, dy] numbers (got ${JSON.stringify(v)})`;
+        return `sim fault "${k}" must be [dx, dy] numbers (got ${JSON.stringify(v)})`;
     } else if (typeof v !== 'number' || !Number.isFinite(v)) return `sim fault "${k}" must be a number (got ${JSON.stringify(v)})`;
   }
   return null;
@@ -77,14 +80,19 @@ export function faultsFrom(f: Record<string, number | number[]>): Faults {
 
 export function planeState(f: Faults, t: number, c = -1): PlaneState {
   if (f.fault_channel >= 0 && c >= 0 && c !== f.fault_channel) {
-    return { dx: f.drift_px_per_t[0] * t, dy: f.drift_px_per_t[1] * t, blur: 0, gainFactor: Math.exp(-f.bleach_per_t * t) };
+    return {
+      dx: f.drift_px_per_t[0] * t + f.shift_px[0],
+      dy: f.drift_px_per_t[1] * t + f.shift_px[1],
+      blur: 0,
+      gainFactor: Math.exp(-f.bleach_per_t * t),
+    };
   }
   let blur = f.defocus_px;
   if (f.defocus_from_t >= 0 && t >= f.defocus_from_t) blur += f.defocus_px_per_t * (t - f.defocus_from_t + 1);
   let gainFactor = Math.exp(-f.bleach_per_t * t) * f.gain;
   // x200: the brightest structures clip at the camera maximum, as with a too-long exposure.
   if (f.saturate > 0 || (f.saturate_from_t >= 0 && t >= f.saturate_from_t)) gainFactor *= 200;
-  return { dx: f.drift_px_per_t[0] * t, dy: f.drift_px_per_t[1] * t, blur, gainFactor };
+  return { dx: f.drift_px_per_t[0] * t + f.shift_px[0], dy: f.drift_px_per_t[1] * t + f.shift_px[1], blur, gainFactor };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
