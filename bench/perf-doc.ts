@@ -47,7 +47,7 @@ const ABOUT: [string, string][] = [
   ['Output writes', 'Writing finished shards: the page cache against O_DIRECT, in CPU seconds per GB written.'],
   [
     'Time to notify',
-    "From a fault injected in the simulator to a webhook receiver having the notification, through a real Prometheus and Alertmanager on the generated rules and config (`node dist/bench/notify-bench.js --doc`): spimstream's share ends at the sidecar's own verdict, Prometheus' at the rule firing (scrape, evaluation, `for:`), Alertmanager's at the receiver (group_wait). The `for:` windows and intervals used are in the title; production adds the generated `for:` (grafana/README.md).",
+    "From a fault injected in the simulator to a webhook receiver having the notification, through a real Prometheus and Alertmanager on the generated rules and config (`node dist/bench/notify-bench.js --doc`): spimstream's share ends at the sidecar's own verdict, Prometheus' at the rule firing (scrape, evaluation, `for:`; taken as the alert's startsAt, when Prometheus fired it), Alertmanager's at the receiver (group_wait, or the group's next interval when the group already exists). The `for:` windows and intervals used are in the title; production adds the generated `for:` (grafana/README.md).",
   ],
   [
     'Ingest under load',
