@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyAndVerify, failureReason, verifyCopies, type RcloneOptions } from '../src/offload/rclone.js';
+import { copyAndVerify, failureReason, type RcloneOptions, rcloneEnvironment, verifyCopies } from '../src/offload/rclone.js';
 import { localDigest, verifyMethod, writeSumFile, type VerifyHash } from '../src/offload/verify.js';
 import { startSftpServer, type SftpServer } from '../bench/sftp-server.js';
 import { freePort, tmpDir } from './helpers.js';
@@ -130,4 +130,13 @@ describe('verifying copies at the destination', () => {
       }
     }, 120_000);
   }
+});
+
+describe("rclone's environment", () => {
+  it("AWS_CA_BUNDLE, which rclone's s3 backend cannot load, is removed from its environment and passed as --ca-cert", () => {
+    const { env, args } = rcloneEnvironment({ PATH: '/usr/bin', AWS_CA_BUNDLE: '/etc/ssl/certs/ca.pem', HOME: '/root' });
+    expect(env).toEqual({ PATH: '/usr/bin', HOME: '/root' });
+    expect(args).toEqual(['--ca-cert', '/etc/ssl/certs/ca.pem']);
+    expect(rcloneEnvironment({ PATH: '/usr/bin' })).toEqual({ env: { PATH: '/usr/bin' }, args: [] });
+  });
 });

@@ -51,13 +51,25 @@ export function failureReason(message: string): string {
   return 'other';
 }
 
+/**
+ * rclone's environment and the flags that stand in for what it cannot take from there:
+ * AWS_CA_BUNDLE makes rclone's s3 backend fail outright ("LoadCustomCABundleError ... unsupported
+ * transport"), so it is removed from rclone's environment and its file passed as --ca-cert, which
+ * rclone applies to every HTTPS destination.
+ */
+export function rcloneEnvironment(env: NodeJS.ProcessEnv = process.env): { env: NodeJS.ProcessEnv; args: string[] } {
+  const { AWS_CA_BUNDLE: bundle, ...rest } = env;
+  return { env: rest, args: bundle ? ['--ca-cert', bundle] : [] };
+}
+
 /** Runs rclone with `args`, resolving with its exit code and last error line (never rejects). */
 export function runRclone(
   args: string[],
   o: Pick<RcloneOptions, 'config' | 'nice'>,
   timeoutMs = 3_600_000,
 ): Promise<RcloneResult & { stdout: string }> {
-  const full = [...(o.config ? ['--config', o.config] : []), ...args];
+  const { env, args: envArgs } = rcloneEnvironment();
+  const full = [...(o.config ? ['--config', o.config] : []), ...envArgs, ...args];
   const nice = o.nice ?? RCLONE_NICE_YIELD;
   return new Promise((resolve) => {
     let child: ChildProcessByStdio<null, Readable, Readable>;
@@ -66,8 +78,8 @@ export function runRclone(
       // setpriority after spawn cannot promise (Linux nice is per thread).
       child =
         nice > 0
-          ? spawn('nice', ['-n', String(nice), 'rclone', ...full], { stdio: ['ignore', 'pipe', 'pipe'] })
-          : spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'] });
+          ? spawn('nice', ['-n', String(nice), 'rclone', ...full], { stdio: ['ignore', 'pipe', 'pipe'], env })
+          : spawn('rclone', full, { stdio: ['ignore', 'pipe', 'pipe'], env });
     } catch (e) {
       resolve({ code: null, message: `cannot run rclone: ${(e as Error).message}`, stdout: '' });
       return;
@@ -130,6 +142,11 @@ function common(o: RcloneOptions): string[] {
     String(Math.max(1, o.retries)),
     '--low-level-retries',
     '1',
+    // One PUT per file up to 5 GiB on S3: a single-part object's ETag is the server's MD5 of what it
+    // received, the hash verification compares; a multipart ETag is not the file's MD5 (and
+    // rclone's stored MD5 of a multipart upload is its own claim, computed before sending).
+    '--s3-upload-cutoff',
+    '5G',
     '--contimeout',
     '15s',
     '--timeout',
