@@ -6,10 +6,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Config } from '../src/config/config.js';
 import { provisioningFiles } from '../src/observability/provisioning.js';
+import { freePort } from './bench-util.js';
 
 export interface Notification {
   status: 'firing' | 'resolved';
@@ -44,17 +45,6 @@ export async function startReceiver(): Promise<Receiver> {
     got,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface AlertStack {

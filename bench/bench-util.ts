@@ -1,5 +1,22 @@
 /** Shared bits of the benchmarks: timing, the machine line, tables and the JSON summary line. */
+import net from 'node:net';
 import os from 'node:os';
+
+/** A TCP port free on 127.0.0.1 right now (for a server the bench or test starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** The q-quantile of xs (nearest rank below; 0 for none). */
+export function pct(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : 0;
+}
 
 export function machine(): Record<string, unknown> {
   const cpu = os.cpus()[0]?.model ?? 'unknown';

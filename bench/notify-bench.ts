@@ -17,7 +17,7 @@ import { startApp } from '../src/app.js';
 import { buildConfig } from '../src/config/config.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
 import { type AlertStack, startAlertStack, startReceiver } from './alert-stack.js';
-import { machine, table } from './bench-util.js';
+import { machine, pct, table } from './bench-util.js';
 import { addSection } from './perf-doc.js';
 import { PACKAGE_ROOT } from '../src/package-info.js';
 
@@ -66,11 +66,6 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
     await sleep(50);
   }
 }
-
-const pct = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
 
 async function main(): Promise<void> {
   const arg = (n: string, d: string) => {

@@ -10,10 +10,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { PACKAGE_ROOT } from '../src/package-info.js';
-import { machine, table, promMetric } from './bench-util.js';
+import { freePort, machine, pct, promMetric, table } from './bench-util.js';
 import { startSftpServer } from './sftp-server.js';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'spimstream.js');
@@ -30,20 +29,6 @@ function cpu(pid: number): { self: number; children: number } {
     .map(Number);
   return { self: (v[11] + v[12]) / TICK, children: (v[13] + v[14]) / TICK };
 }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-const pct = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : 0;
-};
 
 const arg = (n: string, d: string) => {
   const i = process.argv.indexOf(`--${n}`);

@@ -1,4 +1,3 @@
-import net from 'node:net';
 /** Shared test plumbing: temp dirs, child processes, the app in-process, zarrita read-back. */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -173,12 +172,4 @@ export function oneLine(text: string): string {
   return lines[0];
 }
 
-/** A TCP port free on 127.0.0.1 right now (for a test-owned server). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+export { freePort } from '../bench/bench-util.js';

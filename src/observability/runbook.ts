@@ -3,6 +3,7 @@
  * each sidecar at /runbook (one section per alert, its id the anchor) so a notification links to
  * advice without a wiki. docs/guide.md's alert table says the same for readers of the docs.
  */
+import { escapeHtml as esc } from '../html-escape.js';
 export interface RunbookEntry {
   /** The anchor (and the sidecar's alert name where it has one). */
   id: string;
@@ -80,8 +81,6 @@ export const RUNBOOK: RunbookEntry[] = [
     todo: 'Offload is behind or stalled, or delete_local is off: make room, fix the destination, or change --out.',
   },
 ];
-
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 
 /** The /runbook page: static HTML, one section per alert. */
 export function runbookHtml(): string {

@@ -3,6 +3,7 @@
  * network) with the acquisition's QC over time per channel, the losses and the metadata, so a
  * microscopist sees at a glance whether a week-long run is usable.
  */
+import { escapeHtml as esc } from '../html-escape.js';
 import { streamId } from '../pipeline/events.js';
 
 export interface ReportStack {
@@ -59,7 +60,6 @@ export function humanDuration(s: number): string {
   return h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${sec} s` : `${sec} s`;
 }
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 const W = 520;
 const H = 120;
 const PAD = { l: 64, r: 8, t: 8, b: 22 };
