@@ -75,9 +75,15 @@ export class Journal {
    * is ignored: its step was never acted on. `keepVerified`: verified files stay pending until
    * their `deleted` entry (offload.delete_local).
    */
+  /** Recorded entries the disk refused (written first at the next record). */
+  private unwritten: Buffer = Buffer.alloc(0);
+  private failure: string | null = null;
+
   constructor(
     dir: string,
     private readonly keepVerified: boolean,
+    /** Called when appends start failing (with the error) and when they succeed again. */
+    private readonly onDurability: (durable: boolean, error: string) => void = () => {},
   ) {
     this.file = path.join(dir, JOURNAL_NAME);
     if (fs.existsSync(this.file)) {
@@ -168,14 +174,48 @@ export class Journal {
     return d;
   }
 
-  /** Appends entries in one write and makes them durable before returning. */
-  record(entries: JournalEntry[]): void {
-    if (entries.length === 0) return;
-    fs.writeSync(this.fd, entries.map((j) => `${JSON.stringify(j)}\n`).join(''));
-    fs.fdatasyncSync(this.fd);
+  /**
+   * Appends entries in one write and makes them durable. When the disk refuses (ENOSPC, EIO) the
+   * entries are still applied in memory, kept, and written first by the next call; it returns false
+   * and `durable` stays false until then, and the caller acts on nothing that needs them on disk
+   * (a verified file is not deleted meanwhile).
+   */
+  record(entries: JournalEntry[]): boolean {
     for (const j of entries) this.apply(j);
     this.lines += entries.length;
-    if (this.lines > COMPACT_MIN_LINES && this.lines > COMPACT_FACTOR * this.liveLines()) this.fd = this.compact();
+    if (entries.length > 0) {
+      const add = Buffer.from(entries.map((j) => `${JSON.stringify(j)}\n`).join(''));
+      this.unwritten = this.unwritten.length > 0 ? Buffer.concat([this.unwritten, add]) : add;
+    }
+    try {
+      while (this.unwritten.length > 0) {
+        const n = fs.writeSync(this.fd, this.unwritten);
+        this.unwritten = this.unwritten.subarray(n); // a short write: the rest goes next, never twice
+      }
+      if (entries.length > 0 || this.failure !== null) fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      const first = this.failure === null;
+      this.failure = (e as Error).message;
+      if (first) this.onDurability(false, this.failure);
+      return false;
+    }
+    if (this.failure !== null) {
+      this.failure = null;
+      this.onDurability(true, '');
+    }
+    if (this.lines > COMPACT_MIN_LINES && this.lines > COMPACT_FACTOR * this.liveLines()) {
+      try {
+        this.fd = this.compact();
+      } catch {
+        /* the appended journal is intact; compaction is tried again at the next append */
+      }
+    }
+    return true;
+  }
+
+  /** Everything recorded is on disk. */
+  get durable(): boolean {
+    return this.failure === null;
   }
 
   private liveLines(): number {

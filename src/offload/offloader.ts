@@ -11,6 +11,7 @@
  * `offload.stall_seconds` while files wait.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
@@ -34,6 +35,7 @@ const BACKOFF_MAX_MS = 60_000;
 export class Offloader {
   private readonly journal: Journal;
   private readonly root: string;
+  private readonly tmpDir: string;
   private readonly dest: OffloadDestination;
   private verify: { hash: VerifyHash; readBack: boolean } | null = null;
   private running: Promise<void> | null = null;
@@ -59,8 +61,19 @@ export class Offloader {
     this.root = path.resolve(cfg.storage.out);
     fs.mkdirSync(this.root, { recursive: true });
     const o = cfg.offload;
-    this.journal = new Journal(this.root, o.delete_local);
-    this.dest = openDestination(cfg, this.root);
+    this.journal = new Journal(this.root, o.delete_local, (durable, error) => {
+      this.bus.emit('log', {
+        level: durable ? 'warn' : 'error',
+        msg: durable
+          ? 'offload journal written again; verified local files are deleted now'
+          : `offload journal cannot be written (${error}): offload goes on, progress is kept in memory and no local file is deleted until it is written`,
+      });
+      if (durable) void this.deleteVerified([...this.journal.pending.values()]);
+    });
+    // The batches' file lists and sum files live off the store's disk: a full data disk must not
+    // stop the offload that frees it.
+    this.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spimstream-offload-'));
+    this.dest = openDestination(cfg, this.tmpDir);
     bus.on('shard-written', (e) => this.queue([{ abs: e.path, phase: 'data' }]));
     bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
     this.adoptInterrupted();
@@ -73,7 +86,10 @@ export class Offloader {
         msg: `offload: resuming ${waiting} files from the journal`,
         fields: { destination: o.destination },
       });
-    this.stallTimer = setInterval(() => this.checkStall(), 1000);
+    this.stallTimer = setInterval(() => {
+      if (!this.journal.durable) this.journal.record([]); // the disk had no room: try again
+      this.checkStall();
+    }, 1000);
     this.stallTimer.unref();
     bus.emit('alert', { name: 'offload_stalled', stream: null, active: false, message: 'offload is keeping up', value: 0 });
     void this.probe();
@@ -187,6 +203,7 @@ export class Offloader {
     }, wait);
   }
 
+  /** One batch; anything thrown (a local disk full, an I/O error) fails it like a refused copy: retried with backoff. */
   private async batch(): Promise<void> {
     const ready = this.eligible();
     if (ready.length === 0) return;
@@ -198,6 +215,14 @@ export class Offloader {
       pick.push(f);
       bytes += f.bytes;
     }
+    try {
+      await this.transfer(pick, bytes);
+    } catch (e) {
+      this.failed(pick, `local: ${(e as Error).message}`);
+    }
+  }
+
+  private async transfer(pick: FileState[], bytes: number): Promise<void> {
     if (this.verify === null) {
       const h = await this.dest.hashes();
       if ('error' in h) return this.failed(pick, h.error);
@@ -219,7 +244,7 @@ export class Offloader {
     if (r.verified.size > 0) this.rate = bytes / Math.max(0.001, (performance.now() - t0) / 1000);
     const done = pick.filter((f) => r.verified.has(f.f));
     const now = Date.now();
-    this.journal.record(done.map((f) => ({ e: 'verified', f: f.f, at: now })));
+    const durable = this.journal.record(done.map((f) => ({ e: 'verified', f: f.f, at: now })));
     if (done.length > 0) {
       this.lastProgress = now;
       this.verifiedLog.push({ at: now, bytes: done.reduce((s, f) => s + f.bytes, 0) });
@@ -230,7 +255,7 @@ export class Offloader {
         lagSeconds: (now - Math.min(...done.map((f) => f.queuedAt))) / 1000,
       });
     }
-    await this.deleteVerified(done);
+    if (durable) await this.deleteVerified(done);
     for (const f of done) if (f.phase === 'manifest') this.storeComplete(f.store);
     const missed = pick.filter((f) => !r.verified.has(f.f));
     if (missed.length > 0) return this.failed(missed, r.error ?? 'copied but not verified at the destination');
@@ -372,5 +397,6 @@ export class Offloader {
     while (this.eligible().length > 0 && Date.now() < until && this.failures === 0) await this.batch();
     await this.deleting;
     this.journal.close();
+    fs.rmSync(this.tmpDir, { recursive: true, force: true });
   }
 }
