@@ -129,7 +129,8 @@ export async function reachable(o: RcloneOptions): Promise<string | null> {
     o,
     120_000,
   );
-  return r.code === 0 ? null : r.message || `rclone exited with ${r.code}`;
+  // Exit 3 is rclone's "directory not found": the remote answered, and the first copy creates the path.
+  return r.code === 0 || r.code === 3 ? null : r.message || `rclone exited with ${r.code}`;
 }
 
 function common(o: RcloneOptions): string[] {
