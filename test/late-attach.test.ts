@@ -16,10 +16,11 @@ afterEach(() => {
   for (const f of cleanup.splice(0)) fs.rmSync(f, { recursive: true, force: true });
 });
 
-/** The Python example writer publishes `n` frames into a 16-slot ring, finishes and exits. */
+/** The Python producer publishes `n` frames into a 16-slot ring, finishes and exits, leaving the ring. */
 async function produce(ring: string, log: string, n: number): Promise<void> {
   const py = spawn('python3', [path.join(ROOT, 'test/fixtures/py_producer.py'), ring, log, String(n), '400'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KEEP_RING: '1' },
   });
   let err = '';
   py.stderr.on('data', (d: Buffer) => {

@@ -2,7 +2,7 @@
  * The shared-memory ring: byte layout shared with acquisition software.
  * Any language can produce into it with plain memory-mapped I/O; see docs/ring-protocol.md.
  * All integers are little-endian. Offsets here are the single source of truth for the TS reader,
- * the TS writer (simulator) and the Python example writer (examples/spimring.py mirrors them).
+ * the TS writer (simulator) and the Python example writer (sdk/python/spimring and sdk/c/spimring.h mirror them).
  */
 
 export const RING_MAGIC = 'SPIMRING';
