@@ -13,6 +13,8 @@ command -v rclone >/dev/null 2>&1 || need+=(rclone)
 [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-server)
 # The SFTP server's hash command for verification (bench/sftp-server.ts).
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The C producer's tests compile sdk/c with sanitizers (libasan/libubsan come with gcc).
+command -v gcc >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need+=(gcc g++ make libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages for the tests: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "need root to apt-get install ${need[*]}" >&2; exit 1; fi
@@ -21,8 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # The QC accuracy suite's independent reference (test/fixtures/qc_reference.py) runs on numpy, scipy,
-# scikit-image and tifffile from the package index this machine reaches.
-if ! python3 -c 'import numpy, scipy, skimage, tifffile, jsonschema' >/dev/null 2>&1; then
-  echo "installing Python packages for the QC reference and the manifest schema check: numpy scipy scikit-image tifffile jsonschema"
-  python3 -m pip install -q --retries 0 --disable-pip-version-check numpy scipy scikit-image tifffile jsonschema
+# scikit-image and tifffile from the package index this machine reaches; the Python producer's suite
+# (sdk/python) on pytest, reading the store back with tensorstore.
+if ! python3 -c 'import numpy, scipy, skimage, tifffile, jsonschema, pytest, tensorstore' >/dev/null 2>&1; then
+  echo "installing Python packages for the QC reference, the manifest schema check and sdk/python: numpy scipy scikit-image tifffile jsonschema pytest tensorstore"
+  python3 -m pip install -q --retries 0 --disable-pip-version-check numpy scipy scikit-image tifffile jsonschema pytest tensorstore
 fi
