@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real (Prometheus + promtool, Alertmanager + amtool, Chromium, strace, rclone,
-# openssh-server and openssl for the SFTP offload destination) if missing.
+# openssh-server and openssl for the SFTP offload destination, Swift, Slurm, Snakemake, a C compiler) if missing.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
@@ -13,6 +13,12 @@ command -v rclone >/dev/null 2>&1 || need+=(rclone)
 [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-server)
 # The SFTP server's hash command for verification (bench/sftp-server.ts).
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# An S3 object store on loopback (OpenStack Swift with s3api; its cache middleware needs memcached),
+# a one-node Slurm cluster (slurm-wlm, munge) and Snakemake for the hand-off tests.
+for c in swift-proxy-server:swift-proxy swift-object-server:swift-object swift-container-server:swift-container \
+  swift-account-server:swift-account memcached:memcached slurmctld:slurm-wlm munged:munge snakemake:snakemake; do
+  command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${c%%:*}" ] || need+=("${c##*:}")
+done
 # The C producer's tests compile sdk/c with sanitizers (libasan/libubsan come with gcc).
 command -v gcc >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need+=(gcc g++ make libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then

@@ -64,6 +64,14 @@ describe('verifying copies at the destination', () => {
     ).toBe('refused');
     expect(failureReason('401 Unauthorized')).toBe('refused');
     expect(failureReason('1 differences found')).toBe('verify');
+    // S3 (rclone's s3 backend against Swift's s3api, as offload-s3.test.ts sees them)
+    expect(
+      failureReason(
+        'Failed to copy with 2 errors: last error was: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided.',
+      ),
+    ).toBe('refused');
+    expect(failureReason('InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.')).toBe('refused');
+    expect(failureReason('Failed to copy with 15 errors: last error was: RequestError: send request failed')).toBe('unreachable');
   });
 
   it('a real SFTP server refusing the key: nothing verified, the reason is `refused`, the local files untouched', async () => {

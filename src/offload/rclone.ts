@@ -44,9 +44,20 @@ export interface RcloneResult {
  */
 export function failureReason(message: string): string {
   if (/no space|quota|insufficient storage|\b507\b|disk full|disk space|ENOSPC/i.test(message)) return 'destination-full';
-  if (/permission denied|auth|\b40[13]\b|unauthori[sz]ed|forbidden|unable to authenticate|handshake failed/i.test(message))
+  // S3's error codes name refused credentials (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied, ...).
+  if (
+    /permission denied|auth|\b40[13]\b|unauthori[sz]ed|forbidden|unable to authenticate|handshake failed|SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|ExpiredToken|InvalidToken/i.test(
+      message,
+    )
+  )
     return 'refused';
-  if (/connection refused|no route|timeout|timed out|dial tcp|connect:|unreachable|eof/i.test(message)) return 'unreachable';
+  // "send request failed": the AWS SDK's word for a connection that broke or was never made.
+  if (
+    /connection refused|connection reset|broken pipe|no route|timeout|timed out|dial tcp|connect:|unreachable|eof|send request failed/i.test(
+      message,
+    )
+  )
+    return 'unreachable';
   if (/verif|differ|hash/i.test(message)) return 'verify';
   return 'other';
 }
