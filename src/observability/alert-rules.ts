@@ -137,6 +137,18 @@ export function alertRules(cfg: Config): AlertRule[] {
         'Nothing was verified at offload.destination for offload.stall_seconds while files wait (see spimstream_offload_failures_total for why); the local disk fills meanwhile (spimstream_offload_queue_bytes).',
     },
     {
+      name: 'SpimstreamHandoffFailed',
+      value: `sum by (instance, camera) (increase(spimstream_handoff_failures_total${S}[1h]))`,
+      op: '>',
+      threshold: 0,
+      for: '0s',
+      severity: 'warning',
+      summary: 'the hand-off to processing failed on {{ $labels.instance }} ({{ $labels.camera }})',
+      description:
+        'offload.on_complete (the workflow or job that processes the offloaded store) exited non-zero, could not start or timed out in the last hour; spimstream_on_complete_exit_code has its status. The data is offloaded and verified; only processing is missing.',
+      now: '', // the count is the measure; the log has the command's output
+    },
+    {
       name: 'SpimstreamDiskLow',
       value: `spimstream_disk_free_bytes${S}`,
       op: '<',

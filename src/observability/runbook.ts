@@ -69,6 +69,12 @@ export const RUNBOOK: RunbookEntry[] = [
     todo: 'The sidecar log says why (unreachable, refused, destination-full, verify); fix the destination or the credentials. Local files are kept and offload resumes by itself; watch the local disk.',
   },
   {
+    id: 'handoff_failed',
+    rule: 'SpimstreamHandoffFailed',
+    fires: 'offload.on_complete (the hand-off to processing) exited non-zero, could not start or timed out in the last hour.',
+    todo: "The data is offloaded and verified; only its processing is missing. The sidecar log has the command's output (on_complete: …) and the Slurm job ids; look at the jobs (sacct -j ID, their logs), fix, and start the workflow again by hand for that store (SPIMSTREAM_DESTINATION=… snakemake …). The next acquisition is not affected. Clears an hour after the last failure.",
+  },
+  {
     id: 'disk_low',
     rule: 'SpimstreamDiskLow',
     fires: 'Less than qc.thresholds.disk_free_bytes free on the output disk.',

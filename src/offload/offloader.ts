@@ -36,6 +36,8 @@ export class Offloader {
   private readonly journal: Journal;
   private readonly root: string;
   private readonly tmpDir: string;
+  /** When each store's acquisition ended (for the hand-off's time to processed); dropped at hand-off. */
+  private readonly endedAt = new Map<string, number>();
   private readonly dest: OffloadDestination;
   private verify: { hash: VerifyHash; readBack: boolean } | null = null;
   private running: Promise<void> | null = null;
@@ -75,7 +77,10 @@ export class Offloader {
     this.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spimstream-offload-'));
     this.dest = openDestination(cfg, this.tmpDir);
     bus.on('shard-written', (e) => this.queue([{ abs: e.path, phase: 'data' }]));
-    bus.on('manifest-written', (e) => this.storeFinished(e.storePath));
+    bus.on('manifest-written', (e) => {
+      this.endedAt.set(path.relative(this.root, e.storePath), Date.now());
+      this.storeFinished(e.storePath);
+    });
     this.adoptInterrupted();
     // Files verified before a crash whose local copy was not yet deleted: delete now.
     this.deleting = this.deleteVerified([...this.journal.pending.values()]);
@@ -322,8 +327,10 @@ export class Offloader {
           SPIMSTREAM_DESTINATION: dest,
         },
         this.bus,
+        this.endedAt.get(store) ?? null,
       );
     }
+    this.endedAt.delete(store);
   }
 
   /** Bytes queued and not yet verified, the age of the oldest such file (s), and whether offload runs at storing's priority. */

@@ -65,7 +65,12 @@ export interface PipelineEvents {
   'offload-failure': { reason: string; message: string };
   /** Every file of a store, the manifest last, is verified at the destination. */
   'offload-complete': { store: string; destination: string };
-  'on-complete': { command: string; code: number | null };
+  'on-complete-started': { command: string; store: string };
+  /**
+   * The hand-off ended: `code` (null: could not start, or killed at the timeout), the Slurm job ids
+   * its output named, and seconds from the end of the acquisition (null: not known, e.g. after a restart).
+   */
+  'on-complete': { command: string; code: number | null; jobs: string[]; seconds: number | null };
   log: { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 }
 

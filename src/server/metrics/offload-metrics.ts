@@ -1,4 +1,4 @@
-/** Offload metrics: bytes and files verified or failed at the destination, why batches failed, the backlog, on_complete. */
+/** Offload metrics: bytes and files verified or failed at the destination, why batches failed, the backlog, the hand-off (on_complete). */
 import { counter, gauge, type MetricsContext, register } from './metric-kit.js';
 
 export function offloadMetrics({ bus, camera, sources, registry }: MetricsContext): void {
@@ -45,6 +45,23 @@ export function offloadMetrics({ bus, camera, sources, registry }: MetricsContex
       'Exit status of the last offload.on_complete command (-1: could not start or was killed).',
       ['camera'],
     ),
+    handoffRunning: gauge('spimstream_handoff_running', 'offload.on_complete commands (the hand-off) running now.', ['camera']),
+    handoffFailures: counter(
+      'spimstream_handoff_failures_total',
+      'Hand-offs (offload.on_complete) that exited non-zero, could not start or were killed at on_complete_timeout_s.',
+      ['camera'],
+    ),
+    handoffJobs: counter(
+      'spimstream_handoff_jobs_total',
+      "Slurm jobs the hand-off's output named (sbatch's 'Submitted batch job N', Snakemake's \"external jobid 'N'\").",
+      ['camera'],
+    ),
+    handoffLastJob: gauge('spimstream_handoff_last_job_id', 'The last Slurm job id the hand-off named (0: none yet).', ['camera']),
+    handoffSeconds: gauge(
+      'spimstream_handoff_seconds',
+      'Seconds from the end of the last handed-off acquisition to the end of its hand-off command (offload, then processing when on_complete waits for it, e.g. snakemake or sbatch --wait).',
+      ['camera'],
+    ),
   });
   if (sources.offloadBacklog() !== null) {
     for (const result of ['verified', 'failed']) {
@@ -57,5 +74,21 @@ export function offloadMetrics({ bus, camera, sources, registry }: MetricsContex
     m.files.inc({ camera, result: e.result }, e.files);
   });
   bus.on('offload-failure', (e) => m.failures.inc({ camera, reason: e.reason }));
-  bus.on('on-complete', (e) => m.onComplete.set({ camera }, e.code ?? -1));
+  if (sources.offloadBacklog() !== null) {
+    m.handoffRunning.set({ camera }, 0);
+    m.handoffFailures.inc({ camera }, 0);
+    m.handoffJobs.inc({ camera }, 0);
+  }
+  let running = 0;
+  bus.on('on-complete-started', () => m.handoffRunning.set({ camera }, ++running));
+  bus.on('on-complete', (e) => {
+    m.onComplete.set({ camera }, e.code ?? -1);
+    m.handoffRunning.set({ camera }, --running);
+    if (e.code !== 0) m.handoffFailures.inc({ camera });
+    if (e.jobs.length > 0) {
+      m.handoffJobs.inc({ camera }, e.jobs.length);
+      m.handoffLastJob.set({ camera }, Number(e.jobs[e.jobs.length - 1]));
+    }
+    if (e.seconds !== null) m.handoffSeconds.set({ camera }, e.seconds);
+  });
 }
