@@ -32,6 +32,12 @@ export type IngestMessage =
   /** A whole frame copied into pool buffer `slot` at `readAtMs` (ms since the epoch). */
   | { k: 'frame'; slot: number; meta: FrameMeta; readAtMs: number }
   | { k: 'lost'; reason: LossReason; count: number; atSeq: number; late: boolean }
+  /**
+   * Frames atSeq … atSeq+count−1 were published and skipped on purpose: every pool buffer was busy
+   * and the ring more than half full, so the oldest were dropped before the producer could overwrite
+   * them (received, not stored: unstored `frame-pool-full`, never an overrun).
+   */
+  | { k: 'shed'; count: number; atSeq: number }
   /** The ring went bad (one line): the thread has stopped and closed it. */
   | { k: 'error'; message: string }
   /** After a drain command: every frame published when it came has been read (or counted). */

@@ -42,6 +42,12 @@ export function startPosition(reader: RingReader, seen: (id: number) => boolean 
   return { next: wc, lateBefore: -1, finishedId: acq.state === STATE_FINISHED ? acq.id : null };
 }
 
+/**
+ * With every pool buffer busy, frames wait in the ring; past SHED_FROM of it the oldest are shed
+ * down to SHED_TO, so that the ring never overflows while frames can be dropped by choice.
+ */
+const SHED_FROM = 0.5;
+const SHED_TO = 0.25;
 /** Frames read per pass before the batch is posted (keeps messages small and frequent). */
 const BATCH = 16;
 /**
@@ -216,7 +222,10 @@ export class RingIngest {
       }
       const slot = this.spare >= 0 ? this.spare : this.pool.acquire();
       this.spare = -1;
-      if (slot < 0) break; // every buffer busy: the ring absorbs the backlog or overruns (counted)
+      if (slot < 0) {
+        this.shed(live, Math.min(limit, live), slots);
+        break;
+      }
       let whole: boolean;
       try {
         whole = reader.readPixels(this.next, new Uint8Array(this.pool.frames, slot * this.pool.frameBytes, reader.header.frameBytes));
@@ -246,6 +255,15 @@ export class RingIngest {
     }
     this.status[STATUS_RING_FILL] = Math.min(1, Math.max(0, reader.writeCount() - this.next) / slots);
     return read > 0;
+  }
+
+  /** Every pool buffer busy: beyond half the ring behind, skip the oldest frames (counted) down to a quarter. */
+  private shed(live: number, upTo: number, slots: number): void {
+    if (live - this.next <= slots * SHED_FROM) return;
+    const count = Math.min(upTo, live - Math.floor(slots * SHED_TO)) - this.next;
+    if (count <= 0) return;
+    this.out.push({ k: 'shed', count, atSeq: this.next });
+    this.next += count;
   }
 
   /** Stop: every frame published now is still read (or counted as overrun), for at most 10 s. */

@@ -30,7 +30,7 @@ export const RUNBOOK: RunbookEntry[] = [
     id: 'frames_unstored',
     rule: 'SpimstreamFramesUnstored',
     fires: 'Frames were received (QC and preview ran) but not written in the last 60 s; the reason label says why.',
-    todo: 'block-pool-full: encoding cannot keep up (CPU); write-backlog: the disk cannot keep up; an error code (ENOSPC, EROFS, ...): see storage.',
+    todo: 'block-pool-full: encoding cannot keep up (CPU); frame-pool-full: spimstream as a whole cannot keep up (CPU), frames were skipped in the ring before it overflowed; write-backlog: the disk cannot keep up; an error code (ENOSPC, EROFS, ...): see storage.',
   },
   {
     id: 'storage',

@@ -22,6 +22,8 @@ export interface IntakeSink {
   /** True when the frame was taken (the sink now holds `ref`); false, untouched, to be offered again later. */
   frame(ref: FrameRef, meta: FrameMeta, readAtMs: number): boolean;
   lost(reason: LossReason, count: number, atSeq: number, late: boolean): void;
+  /** Frames published and skipped by the ingest thread (pool full, ring half full): received, not stored. */
+  shed(count: number): void;
   /** The ring went bad: the thread has stopped; the sink finalizes and says it is detached. */
   ringError(message: string): Promise<void>;
 }
@@ -142,6 +144,7 @@ export class Intake {
         this.sink.attached(m.header, m.priority);
       } else if (m.k === 'acq-start') this.sink.acquisitionStart(m.id);
       else if (m.k === 'lost') this.sink.lost(m.reason, m.count, m.atSeq, m.late);
+      else if (m.k === 'shed') this.sink.shed(m.count);
       else if (m.k === 'acq-end' || m.k === 'error') {
         this.busy = true;
         const step = m.k === 'acq-end' ? this.sink.acquisitionEnd() : this.detachAfter(m.message);

@@ -241,6 +241,13 @@ export class Pipeline implements IntakeSink {
     return true;
   }
 
+  shed(count: number): void {
+    const c = this.counters;
+    c.framesReceived += count;
+    c.bytesReceived += count * (this.header as RingHeader).frameBytes;
+    this.storage.countUnstored(count, 'frame-pool-full');
+  }
+
   lost(reason: LossReason, count: number, atSeq: number, late: boolean): void {
     if (reason === 'overrun') this.counters.framesOverrun += count;
     else if (reason === 'torn') this.counters.framesTorn += count;

@@ -41,6 +41,7 @@ export function focusLevels(dropRatio: number): { low: number; clear: number } {
 
 const UNSTORED_HINT: Record<string, string> = {
   'block-pool-full': 'encoding cannot keep up',
+  'frame-pool-full': 'spimstream cannot keep up (CPU): frames skipped in the ring before it overflowed',
   'write-backlog': 'the disk cannot keep up',
   index: 'frames outside the declared geometry',
   late: 'the producer revisited planes whose chunks were already sealed',

@@ -8,7 +8,7 @@ export function storageMetrics({ bus, camera, sources, registry }: MetricsContex
   const m = register(registry, {
     unstored: counter(
       'spimstream_frames_unstored_total',
-      'Frames received (QC and preview ran) but not written to the store, by reason: block-pool-full (encoding behind), write-backlog (disk behind), index (outside the declared geometry), late (a revisited plane whose chunk was already sealed), encode-failed, or the storage error code (ENOSPC, EDISKGUARD, EROFS, ...).',
+      'Frames received (QC and preview ran) but not written to the store, by reason: block-pool-full (encoding behind), frame-pool-full (QC and encoding behind: frames skipped in the ring before it could overflow), write-backlog (disk behind), index (outside the declared geometry), late (a revisited plane whose chunk was already sealed), encode-failed, or the storage error code (ENOSPC, EDISKGUARD, EROFS, ...).',
       ['camera', 'reason'],
     ),
     bytesOut: counter('spimstream_bytes_written_total', 'Compressed bytes written to the store (shards renamed into place).', ['camera']),
@@ -51,7 +51,7 @@ export function storageMetrics({ bus, camera, sources, registry }: MetricsContex
     ),
     active: gauge('spimstream_acquisition_active', '1 while an acquisition is being received.', ['camera']),
   });
-  for (const reason of ['block-pool-full', 'write-backlog']) m.unstored.inc({ camera, reason }, 0);
+  for (const reason of ['block-pool-full', 'frame-pool-full', 'write-backlog']) m.unstored.inc({ camera, reason }, 0);
   m.bytesOut.inc({ camera }, 0);
   m.storageOk.set({ camera }, 1);
   m.active.set({ camera }, 0);
