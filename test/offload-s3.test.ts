@@ -165,13 +165,13 @@ describe('offload to S3 (Swift s3api)', () => {
         await waitFor(() => s.failures.length > 0, 120_000, 'a failure while the proxy is down');
         await swift.restartProxy();
       },
-      160, // fewer files in flight: rclone's s3 pacer fails a dead endpoint's files 2 s apart
+      80, // few files in flight: rclone's s3 pacer fails a dead endpoint's files 2 s apart
     );
     expect(
       seen.failures.every((f) => f.reason === 'unreachable'),
       JSON.stringify(seen.failures),
     ).toBe(true);
-    await checkBucket(remote, path.basename(storeDirs(out)[0]), dir, log, 160);
+    await checkBucket(remote, path.basename(storeDirs(out)[0]), dir, log, 80);
   }, 240_000);
 
   it('wrong credentials: refused, said in one line without the key; nothing verified', async () => {
