@@ -1,11 +1,14 @@
 /**
  * Offload under load: spimstream (separate process, full QC, default codec) fed by the simulator
- * at --mbps (default 300) for --seconds (default 60), offloading to SFTP on loopback (Debian sshd)
- * with delete_local, the local store on a tmpfs of --local-mib (default 4096, the README's runs) that holds a fraction
- * of the data. Reports frames not stored, the local disk's peak use, offload lag (p50/p99/max of
- * the age of the oldest unverified file, sampled each second), how long the backlog took to drain
- * after the acquisition, and the CPU cost per GB offloaded of rclone (the sidecar's reaped
- * children) and of sshd. Needs root (tmpfs mount). Usage: node dist/bench/offload-bench.js
+ * at --mbps (default 300) for --seconds (default 60), offloading with delete_local to SFTP on
+ * loopback (Debian sshd) and to S3 (OpenStack Swift with s3api, bench/swift-aio.ts) in the same
+ * run, the local store on a tmpfs of --local-mib (default 4096, the README's runs) that holds a
+ * fraction of the data. Reports frames not stored, the local disk's peak use, offload lag
+ * (p50/p99/max of the age of the oldest unverified file, sampled each second), how long the backlog
+ * took to drain after the acquisition, and the CPU cost per GB offloaded of rclone (the sidecar's
+ * reaped children) and of the server (sshd, or every Swift process). Needs root (tmpfs mount).
+ * Usage: node dist/bench/offload-bench.js [--seconds 60] [--mbps 300] [--to sftp,s3] [--baseline no] [--doc]
+ * (--doc adds the side-by-side table to docs/performance.json and renders docs/performance.md again)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +17,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { PACKAGE_ROOT } from '../src/package-info.js';
 import { freePort, machine, pct, promMetric, table } from './bench-util.js';
 import { startSftpServer } from './sftp-server.js';
+import { startSwift } from './swift-aio.js';
+import { addSection } from './perf-doc.js';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'spimstream.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,9 +72,41 @@ function leftoverCpuOnly(pid: number, name: string): string {
   return 'no cpu cgroup: nice 19 only';
 }
 
-/** One acquisition of `seconds` at `mbps`, with offload to SFTP + delete_local, or without offload (the baseline). */
+type Destination = 'sftp' | 's3';
+
+/** The server standing in for central storage: the sidecar's --set arguments, its processes, stop. */
+interface Server {
+  name: string;
+  args: string[];
+  pids: () => number[];
+  stop: () => Promise<void>;
+}
+
+async function startServer(kind: Destination, work: string, dest: string): Promise<Server> {
+  if (kind === 'sftp') {
+    const server = await startSftpServer(work, await freePort());
+    return {
+      name: 'sftp (Debian sshd, loopback), delete_local',
+      args: ['--set', `offload.destination=${server.remote}:${dest}`, '--set', `offload.rclone_config=${server.rcloneConfig}`],
+      pids: () => (server.proc.pid ? [server.proc.pid] : []),
+      stop: () => server.stop(),
+    };
+  }
+  const swift = await startSwift();
+  return {
+    name: 's3 (Swift s3api, loopback), delete_local',
+    args: [
+      '--set',
+      `offload.destination=:s3,provider=Other,access_key_id='test:tester',secret_access_key=testing,endpoint='${swift.endpoint}':bench/scope1`,
+    ],
+    pids: swift.pids,
+    stop: swift.stop,
+  };
+}
+
+/** One acquisition of `seconds` at `mbps`, with offload + delete_local to `to`, or without offload (null: the baseline). */
 async function run(
-  offload: boolean,
+  to: Destination | null,
   seconds: number,
   mbps: number,
   localMib: number,
@@ -81,10 +118,17 @@ async function run(
   fs.mkdirSync(dest);
   const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${localMib}m`, 'tmpfs', local], { encoding: 'utf8' });
   if (m.status !== 0) throw new Error(`mount a tmpfs for the local store (needs root): ${m.stderr.trim()}`);
-  const server = await startSftpServer(work, await freePort());
-  // The SFTP server stands in for central storage, which runs on another machine: here it takes
-  // only CPU the acquisition PC would not use (its cost is still reported, sshd_cpu_s_per_gb).
-  const serverGroup = server.proc.pid ? leftoverCpuOnly(server.proc.pid, `spimstream-bench-sshd-${process.pid}`) : 'no pid';
+  const offload = to !== null;
+  const server = to === null ? null : await startServer(to, work, dest);
+  // The server stands in for central storage, which runs on another machine: here it takes only
+  // CPU the acquisition PC would not use (its cost is still reported, server_cpu_s_per_gb).
+  const groups = (server?.pids() ?? []).map((pid, i) => leftoverCpuOnly(pid, `spimstream-bench-server-${process.pid}-${i}`));
+  const serverGroup = groups[0] ?? 'no server';
+  const serverCpu = () =>
+    (server?.pids() ?? []).reduce((s, pid) => {
+      const c = cpu(pid);
+      return s + c.self + c.children;
+    }, 0);
   const ring = `/dev/shm/spimstream-offload-bench-${process.pid}`;
   const port = await freePort();
   const sidecar = spawn(
@@ -100,16 +144,7 @@ async function run(
       String(port),
       '--set',
       'storage.min_free_bytes=100000000',
-      ...(offload
-        ? [
-            '--set',
-            `offload.destination=${server.remote}:${dest}`,
-            '--set',
-            `offload.rclone_config=${server.rcloneConfig}`,
-            '--set',
-            'offload.delete_local=true',
-          ]
-        : []),
+      ...(server ? [...server.args, '--set', 'offload.delete_local=true'] : []),
     ],
     { stdio: 'ignore' },
   );
@@ -123,7 +158,7 @@ async function run(
       await sleep(100);
     }
   }
-  const sshd0 = cpu(server.proc.pid ?? 0);
+  const server0 = serverCpu();
   const side0 = cpu(sidecar.pid ?? 0);
   const sim = spawn(
     process.execPath,
@@ -193,11 +228,11 @@ async function run(
   }
   const drained = (Date.now() - t0) / 1000 - simDone;
   const side1 = cpu(sidecar.pid ?? 0);
-  const sshd1 = cpu(server.proc.pid ?? 0);
+  const server1 = serverCpu();
   const verifiedGb = (promMetric(metrics, 'spimstream_offload_bytes_total', /result="verified"/) ?? 0) / 1e9;
   const received = promMetric(metrics, 'spimstream_frames_received_total') ?? 0;
   const summary = {
-    offload: offload ? 'sftp (Debian sshd, loopback), delete_local' : 'off',
+    offload: server?.name ?? 'off',
     server_cpu: serverGroup,
     frames_received: received,
     frames_unstored: promMetric(metrics, 'spimstream_frames_unstored_total') ?? 0,
@@ -217,22 +252,23 @@ async function run(
     drained_after_s: Math.round(drained),
     failures: promMetric(metrics, 'spimstream_offload_files_total', /result="failed"/) ?? 0,
     rclone_cpu_s_per_gb: verifiedGb > 0 ? (side1.children - side0.children) / verifiedGb : null,
-    sshd_cpu_s_per_gb: verifiedGb > 0 ? (sshd1.children + sshd1.self - sshd0.children - sshd0.self) / verifiedGb : null,
+    server_cpu_s_per_gb: verifiedGb > 0 ? (server1 - server0) / verifiedGb : null,
     sidecar_cpu_s_per_gb_raw:
       (side1.self - side0.self) / Math.max(1e-9, (promMetric(metrics, 'spimstream_bytes_received_total') ?? 0) / 1e9),
   };
   sidecar.kill('SIGTERM');
   await exited(sidecar);
-  await server.stop();
-  // Its last sessions may outlive the listener by a moment: the group goes once empty.
-  for (let i = 0; serverGroup.startsWith('/') && i < 100; i++) {
-    try {
-      fs.rmdirSync(serverGroup);
-      break;
-    } catch {
-      await sleep(100);
+  await server?.stop();
+  // Its last sessions may outlive the listener by a moment: a group goes once empty.
+  for (const g of groups.filter((x) => x.startsWith('/')))
+    for (let i = 0; i < 100; i++) {
+      try {
+        fs.rmdirSync(g);
+        break;
+      } catch {
+        await sleep(100);
+      }
     }
-  }
   spawnSync('umount', ['-l', local]);
   fs.rmSync(work, { recursive: true, force: true });
   fs.rmSync(ring, { force: true });
@@ -246,11 +282,15 @@ async function main(): Promise<void> {
   // Side by side in one run (the VM varies between sessions): without offload (a local tmpfs that
   // holds everything), then with it.
   const base =
-    arg('baseline', 'yes') === 'no' ? { summary: { offload: 'off (not run)' }, rows: [] } : await run(false, seconds, mbps, 16384);
-  const off = await run(true, seconds, mbps, localMib);
-  process.stdout.write(
-    `spimstream offload — ${seconds} s at ${mbps} MB/s (2048², 2 channels), ${JSON.stringify(machine())}\n\nWith offload to SFTP on loopback, delete_local, local tmpfs ${localMib} MiB:\n\n${table(off.rows)}\n\n`,
-  );
+    arg('baseline', 'yes') === 'no' ? { summary: { offload: 'off (not run)' }, rows: [] } : await run(null, seconds, mbps, 16384);
+  const runs: { summary: Record<string, unknown>; rows: Record<string, number>[] }[] = [];
+  for (const to of arg('to', 'sftp,s3').split(',') as Destination[]) {
+    const r = await run(to, seconds, mbps, localMib);
+    runs.push(r);
+    process.stdout.write(
+      `spimstream offload — ${seconds} s at ${mbps} MB/s (2048², 2 channels), ${JSON.stringify(machine())}\n\nWith offload to ${r.summary.offload}, local tmpfs ${localMib} MiB:\n\n${table(r.rows)}\n\n`,
+    );
+  }
   const cols = [
     'offload',
     'frames_received',
@@ -264,14 +304,21 @@ async function main(): Promise<void> {
     'lag_max_s',
     'drained_after_s',
     'rclone_cpu_s_per_gb',
-    'sshd_cpu_s_per_gb',
+    'server_cpu_s_per_gb',
     'sidecar_cpu_s_per_gb_raw',
   ];
   const pick = (x: Record<string, unknown>) =>
     Object.fromEntries(cols.map((c) => [c, typeof x[c] === 'number' || typeof x[c] === 'string' ? (x[c] as number | string) : '–']));
-  process.stdout.write(`${table([pick(base.summary), pick(off.summary)])}\n`);
+  const sideBySide = table([pick(base.summary), ...runs.map((r) => pick(r.summary))]);
+  process.stdout.write(`${sideBySide}\n`);
+  if (process.argv.includes('--doc'))
+    addSection(
+      path.join(PACKAGE_ROOT, 'docs'),
+      { title: `Offload while acquiring (${seconds} s at ${mbps} MB/s, delete_local, local tmpfs ${localMib} MiB)`, body: sideBySide },
+      'Offload while acquiring',
+    );
   process.stdout.write(
-    `\n${JSON.stringify({ bench: 'offload', machine: machine(), seconds, mbps, local_tmpfs_mib: localMib, without: base.summary, with: off.summary })}\n`,
+    `\n${JSON.stringify({ bench: 'offload', machine: machine(), seconds, mbps, local_tmpfs_mib: localMib, without: base.summary, with: runs.map((r) => r.summary) })}\n`,
   );
 }
 

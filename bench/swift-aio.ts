@@ -14,6 +14,8 @@ export interface Swift {
   /** The proxy: S3 (s3api) and Swift (tempauth at /auth/v1.0) on one port. */
   endpoint: string;
   dir: string;
+  /** Every process of the object store (proxy, account, container, object, memcached), for CPU accounting. */
+  pids(): number[];
   /** Kills the proxy only (a server that goes away mid-upload); restartProxy() brings it back. */
   killProxy(): Promise<void>;
   restartProxy(): Promise<void>;
@@ -131,6 +133,7 @@ export async function startSwift(): Promise<Swift> {
   return {
     endpoint,
     dir,
+    pids: () => procs.filter((p) => p.exitCode === null && p.pid !== undefined).map((p) => p.pid as number),
     async killProxy() {
       proxy.kill('SIGKILL');
       await exited(proxy);
