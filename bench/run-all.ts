@@ -8,6 +8,8 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { peerTensorstore } from './peer-bench.js';
+import { scaling } from './scaling-bench.js';
 import { type BenchReport, type BenchSection, currentCommit, writePerformanceDoc } from './perf-doc.js';
 import { calibration, codecTable } from './codec-bench.js';
 import { qcTable } from './qc-bench.js';
@@ -36,6 +38,12 @@ async function main(): Promise<void> {
   process.stdout.write(
     `spimstream benchmarks — ${JSON.stringify(machine())}${quick ? ' (quick smoke run: numbers are not representative)' : ''}\n\n`,
   );
+  if (process.argv.includes('--scaling')) {
+    const rows = await scaling(Number(arg('seconds') ?? 20), arg('out') ?? os.tmpdir());
+    process.stdout.write(`## Scaling by worker count (2048², steps up to the first loss)\n\n${table(rows)}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'scaling', machine: machine(), rows })}\n`);
+    return;
+  }
   const ring = ringReadTable(quick);
   out(`## Ring read (pread into SharedArrayBuffer)\n\n${table(ring.rows)}\n`);
   const codecs = await codecTable(quick);
@@ -72,6 +80,34 @@ async function main(): Promise<void> {
     )}\n`,
   );
   const bestStep = tp.steps.filter((s) => s.lost_overrun + s.lost_gap + s.unstored === 0).at(-1);
+  // The peer on the same machine in the same run: tensorstore storing the same frames, storage only.
+  const peer = quick
+    ? ({ ok: false, why: 'not run with --quick' } as const)
+    : peerTensorstore({ width: 2048, zPlanes: 32, blocks: 16, threads: os.availableParallelism(), out: arg('out') ?? os.tmpdir() });
+  out(
+    `## Peer: tensorstore storing the same frames (2048², same chunks, shards and codec; input in RAM; no QC, no preview)\n\n${
+      peer.ok
+        ? table([
+            {
+              writer: `tensorstore ${peer.tensorstore}, ${peer.threads} threads, storage only`,
+              'MB/s': peer.mb_s,
+              'CPU s/GB': peer.cpu_s_per_gb,
+              ratio: peer.ratio,
+            },
+            ...(bestStep
+              ? [
+                  {
+                    writer: `spimstream, whole pipeline (the ${bestStep.input_mb_s.toFixed(0)} MB/s step above)`,
+                    'MB/s': bestStep.input_mb_s,
+                    'CPU s/GB': bestStep.cpu_s_per_gb,
+                    ratio: bestStep.ratio,
+                  },
+                ]
+              : []),
+          ])
+        : `not run: ${peer.why}`
+    }${peer.ok && bestStep ? `\n\nspimstream's whole pipeline costs ${(bestStep.cpu_s_per_gb / peer.cpu_s_per_gb).toFixed(2)}× tensorstore's storage alone per GB.` : ''}\n`,
+  );
   const model = bestStep ? scalingModel(bestStep) : null;
   if (bestStep && model) {
     const ringCeil = ring.ms2048 > 0 ? (2048 * 2048 * 2) / (ring.ms2048 / 1000) / 1e9 : 0;
@@ -110,6 +146,9 @@ async function main(): Promise<void> {
     preview_p99_ms: best?.preview_p99_ms ?? 0,
     rss_peak_mb: best?.rss_peak_mb ?? 0,
     cpu_s_per_gb: best?.cpu_s_per_gb ?? 0,
+    peer_tensorstore_cpu_s_per_gb: peer.ok ? peer.cpu_s_per_gb : null,
+    peer_tensorstore_mb_s: peer.ok ? peer.mb_s : null,
+    cpu_per_gb_vs_tensorstore: peer.ok && bestStep ? bestStep.cpu_s_per_gb / peer.cpu_s_per_gb : null,
     codec_default_mb_s_per_core_sim: pick('sim', 'blosc-zstd 1, whole chunk')?.mb_s,
     codec_default_ratio_real: pick('real', 'blosc-zstd 1, whole chunk')?.ratio,
     codec_default_of_bound_real: pick('real', 'blosc-zstd 1, whole chunk')?.of_bound,

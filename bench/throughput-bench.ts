@@ -267,11 +267,12 @@ export async function throughput(
   seconds: number,
   size: number,
   outDir = os.tmpdir(),
+  extra: string[] = [],
 ): Promise<{ steps: StepResult[]; max: number }> {
   const steps: StepResult[] = [];
   let max = 0;
   for (const r of rates) {
-    const s = await runStep(r, seconds, size, 18900 + steps.length, outDir);
+    const s = await runStep(r, seconds, size, 18900 + steps.length, outDir, extra);
     steps.push(s);
     process.stderr.write(
       `step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored} ${JSON.stringify(s.unstored_reasons)}\n`,
