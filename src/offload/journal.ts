@@ -70,15 +70,15 @@ export class Journal {
   private readonly done = new Map<string, Set<string>>();
   private lines = 0;
 
+  /** Recorded entries the disk refused (written first at the next record). */
+  private unwritten: Buffer = Buffer.alloc(0);
+  private failure: string | null = null;
+
   /**
    * Opens (creating) the journal in `dir`, replays it and compacts it. A torn last line (power cut)
    * is ignored: its step was never acted on. `keepVerified`: verified files stay pending until
    * their `deleted` entry (offload.delete_local).
    */
-  /** Recorded entries the disk refused (written first at the next record). */
-  private unwritten: Buffer = Buffer.alloc(0);
-  private failure: string | null = null;
-
   constructor(
     dir: string,
     private readonly keepVerified: boolean,
