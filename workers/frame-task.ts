@@ -11,7 +11,7 @@ import { focusMeasures } from './kernels/focus.js';
 import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
 import { binFloat, cropMasked, median3x3 } from './kernels/despeckle.js';
-import { accumulateMip } from './kernels/preview.js';
+import { accumulateMip, binMaxPlane } from './kernels/preview.js';
 import { combinePair, halfOf, reducePlane } from './kernels/pyramid.js';
 import type { DriftResult, FrameQc } from '../src/qc/qc-types.js';
 import type { FrameResult, FrameTask } from './tasks.js';
@@ -66,6 +66,11 @@ export function runFrameTask(t: FrameTask): FrameResult {
   }
   const stats = statsFromHistogram(px, hist, t.saturationLevel, t.offset, t.qc.checksum, counted);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
+  if (t.volume) {
+    const v = t.volume;
+    const n = Math.ceil(t.width / v.step) * Math.ceil(t.height / v.step);
+    binMaxPlane(px, t.width, t.height, v.step, new Uint16Array(v.buffer, v.offset * 2, n));
+  }
   const q = t.qc;
   let focus: Record<string, number> = {};
   if (q.focus.length > 0 && !t.sampled) {

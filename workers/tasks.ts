@@ -28,6 +28,8 @@ export interface FrameTask {
   /** Stack MIP accumulator of this stream (uint16, every mipStep-th pixel), or null. */
   mip: SharedArrayBuffer | null;
   mipStep: number;
+  /** The stream's live volume (uint16 planes of ceil(w/step) x ceil(h/step)): this frame's plane goes at `volumeOffset` (elements), or null. */
+  volume?: { buffer: SharedArrayBuffer; step: number; offset: number } | null;
   /** Where the frame is stored: plane z of a chunk-major z-block (see kernels/tiles.ts), or null. */
   store: TileTarget | null;
 }

@@ -85,7 +85,15 @@ export interface Config {
     /** Viewers (WebSocket clients) at once. */
     max_clients: number;
   };
-  preview: { max_size: number; fps: number; format: string; quality: number; clip_percent: number };
+  preview: {
+    max_size: number;
+    fps: number;
+    format: string;
+    quality: number;
+    clip_percent: number;
+    /** The live volume (3-D view): at most this many voxels a side in x and y (max-binned). */
+    volume_max: number;
+  };
   pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number; kernels: string };
   offload: {
     /** An rclone remote path (`remote:path`) or an absolute path; empty = no offload. */
@@ -181,7 +189,7 @@ export const DEFAULT_CONFIG: Config = {
     direct_io: 'auto',
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [], allowed_hosts: [], insecure_no_token: false, max_clients: 16 },
-  preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1 },
+  preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1, volume_max: 256 },
   pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024, kernels: 'simd' },
   offload: {
     destination: '',
@@ -271,6 +279,7 @@ export const RANGES: Record<string, Range> = {
   'server.port': I(0, 65535),
   'server.max_clients': I(1, 10000),
   'preview.max_size': I(16, 8192),
+  'preview.volume_max': I(16, 1024),
   'preview.fps': { above: 0, max: 60 },
   'preview.quality': I(1, 100),
   'preview.clip_percent': { min: 0, below: 50 },

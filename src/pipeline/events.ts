@@ -65,6 +65,18 @@ export interface PipelineEvents {
   'offload-failure': { reason: string; message: string };
   /** Every file of a store, the manifest last, is verified at the destination. */
   'offload-complete': { store: string; destination: string };
+  /** A stack's live volume (uint16, x fastest, then y, then z), binned by `step` in x and y. */
+  volume: {
+    stream: StreamKey;
+    t: number;
+    width: number;
+    height: number;
+    depth: number;
+    step: number;
+    /** Voxel size in µm (x, y include the binning; z is the z step). */
+    voxelUm: [number, number, number];
+    data: Uint16Array;
+  };
   'on-complete-started': { command: string; store: string };
   /**
    * The hand-off ended: `code` (null: could not start, or killed at the timeout), the Slurm job ids

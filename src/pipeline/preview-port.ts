@@ -17,6 +17,13 @@ export interface PreviewRequest {
   ready(ok: boolean): void;
 }
 
+/** A plane of a stream's live volume: `offset` (uint16 elements) into `buffer`, binned by `step`. */
+export interface VolumeTarget {
+  buffer: SharedArrayBuffer;
+  step: number;
+  offset: number;
+}
+
 export interface PreviewFrame {
   ref: FrameRef;
   meta: FrameMeta;
@@ -33,4 +40,6 @@ export interface PreviewPort {
   offer(f: PreviewFrame): PreviewRequest | null;
   /** The stack MIP accumulator this frame adds to (null: nobody watches the stream's MIP). */
   mipTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): { buffer: SharedArrayBuffer; step: number } | null;
+  /** Where this frame's binned plane goes in the stream's live volume (null: nobody watches it in 3-D). */
+  volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): VolumeTarget | null;
 }

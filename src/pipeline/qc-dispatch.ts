@@ -15,7 +15,7 @@ import type { WorkerPool } from './worker-pool.js';
 import type { QcParams } from '../../workers/tasks.js';
 import type { TileGeometry } from '../../workers/kernels/tiles.js';
 import type { FrameQc } from '../qc/qc-types.js';
-import type { PreviewRequest } from './preview-port.js';
+import type { PreviewRequest, VolumeTarget } from './preview-port.js';
 import { excluded } from '../qc/qc-gate.js';
 
 /**
@@ -33,6 +33,8 @@ export interface QcDispatchHooks {
   planeDone(target: PlaneTarget, ok: boolean): void;
   /** The stack MIP accumulator a frame should add to (preview service), if any. */
   mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null;
+  /** The live-volume plane a frame should write (preview service), if any. */
+  volumeTarget(meta: FrameMeta, stream: StreamKey): VolumeTarget | null;
 }
 
 export type { PreviewRequest } from './preview-port.js';
@@ -113,6 +115,7 @@ export class QcDispatch {
         driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
         mip: mip?.buffer ?? null,
         mipStep: mip?.step ?? 1,
+        volume: this.hooks.volumeTarget(meta, stream),
         store:
           target && geometry
             ? {

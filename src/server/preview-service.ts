@@ -9,7 +9,8 @@ import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
-import type { PreviewFrame, PreviewPort, PreviewRequest } from '../pipeline/preview-port.js';
+import type { PreviewFrame, PreviewPort, PreviewRequest, VolumeTarget } from '../pipeline/preview-port.js';
+import { VolumeService } from './volume-service.js';
 import { halfOf } from '../../workers/kernels/pyramid.js';
 import { bytesPerPixel } from '../ingest/ring-layout.js';
 import { previewBin } from '../../workers/kernels/preview.js';
@@ -20,6 +21,8 @@ export interface StreamDemand {
   format: string;
   window: [number, number] | null;
   mip: boolean;
+  /** A viewer wants the stream's live volume (3-D and orthogonal views). */
+  volume?: boolean;
 }
 
 interface StreamPreview {
@@ -47,6 +50,7 @@ export class PreviewService implements PreviewPort {
   private throttling = false;
   /** The ring header of the frames offered last (the MIP's geometry at a stack's end). */
   private header: RingHeader | null = null;
+  private readonly volumes: VolumeService;
 
   constructor(
     private readonly cfg: Config,
@@ -55,6 +59,11 @@ export class PreviewService implements PreviewPort {
   ) {
     bus.on('stack-qc', (e) => this.onStack(e.stream, e.t));
     bus.on('acquisition-started', () => this.streams.clear());
+    this.volumes = new VolumeService(cfg, bus, (id) => this.demand.get(id)?.volume === true);
+  }
+
+  volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): VolumeTarget | null {
+    return this.volumes.target(meta, stream, header);
   }
 
   /** The hub tells us what viewers want, per stream id ("channel/view"). */

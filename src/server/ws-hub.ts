@@ -9,6 +9,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { type EventBus, type PipelineEvents, type StreamKey, streamId } from '../pipeline/events.js';
 import { TokenBucket } from './token-bucket.js';
 import { encodePreview } from './preview-protocol.js';
+import { encodeVolume } from './volume-protocol.js';
 import type { PreviewService, StreamDemand } from './preview-service.js';
 import { tokenOk } from './http-server.js';
 import type { RefusalLog, RequestGuard } from './request-guard.js';
@@ -24,6 +25,8 @@ interface Client {
   format: string;
   window: [number, number] | null;
   mip: boolean;
+  /** The stream's live volume after each stack (3-D and orthogonal views). */
+  volume: boolean;
   /** This client's preview rate, kept on average. */
   bucket: TokenBucket;
   skipped: number;
@@ -61,6 +64,7 @@ export class WsHub {
     private readonly o: HubOptions,
   ) {
     bus.on('preview', (e) => this.onPreview(e));
+    bus.on('volume', (e) => this.onVolume(e));
     bus.on('frame-qc', (e) => this.onQc(e));
     bus.on('stack-qc', (e) => this.broadcast({ type: 'stack', stream: streamId(e.stream), t: e.t, qc: e.qc }));
     bus.on('alert', (e) =>
@@ -121,6 +125,7 @@ export class WsHub {
       format: this.o.defaultFormat,
       window: null,
       mip: false,
+      volume: false,
       bucket: new TokenBucket(),
       skipped: 0,
       sent: 0,
@@ -153,8 +158,17 @@ export class WsHub {
       if (m.window === null) c.window = null;
       else if (Array.isArray(m.window)) c.window = [m.window[0] as number, m.window[1] as number];
       if (typeof m.mip === 'boolean') c.mip = m.mip;
+      if (typeof m.volume === 'boolean') c.volume = m.volume;
       this.updateDemand();
-      this.sendJson(c, { type: 'subscribed', stream: c.stream, fps: c.fps, format: c.format, window: c.window, mip: c.mip });
+      this.sendJson(c, {
+        type: 'subscribed',
+        stream: c.stream,
+        fps: c.fps,
+        format: c.format,
+        window: c.window,
+        mip: c.mip,
+        volume: c.volume,
+      });
     } else if (m.type === 'ping') {
       this.sendJson(c, { type: 'pong', t: m.t ?? null });
     } else {
@@ -172,6 +186,7 @@ export class WsHub {
         format: c.format,
         window: c.window,
         mip: (cur?.mip ?? false) || c.mip,
+        volume: (cur?.volume ?? false) || c.volume,
       });
     }
     this.previews.setDemand(d);
@@ -233,6 +248,26 @@ export class WsHub {
     }
   }
 
+  /** A stack's volume to the viewers that asked for it; one backed up misses it (latest wins). */
+  private onVolume(e: PipelineEvents['volume']): void {
+    const id = streamId(e.stream);
+    let payload: Buffer | null = null;
+    for (const c of this.clients) {
+      if (c.stream !== id || !c.volume) continue;
+      payload ??= encodeVolume({
+        width: e.width,
+        height: e.height,
+        depth: e.depth,
+        t: e.t,
+        view: Number(e.stream.view),
+        step: e.step,
+        voxelUm: e.voxelUm,
+        data: e.data,
+      });
+      this.sendRaw(c, payload);
+    }
+  }
+
   private onQc(e: PipelineEvents['frame-qc']): void {
     if (this.clients.size === 0) return;
     const id = streamId(e.stream);
@@ -274,7 +309,7 @@ export class WsHub {
   }
 }
 
-const SUBSCRIBE_FIELDS = new Set(['type', 'stream', 'fps', 'format', 'window', 'mip']);
+const SUBSCRIBE_FIELDS = new Set(['type', 'stream', 'fps', 'format', 'window', 'mip', 'volume']);
 
 /** Null for a valid subscribe message, else what is wrong with which field (one line). */
 export function subscribeProblem(m: Record<string, unknown>): string | null {
@@ -296,6 +331,8 @@ export function subscribeProblem(m: Record<string, unknown>): string | null {
       return `field "window" must be null or [lo, hi] numbers with hi > lo (got ${JSON.stringify(w)})`;
   }
   if (m.mip !== undefined && typeof m.mip !== 'boolean') return `field "mip" must be true or false (got ${JSON.stringify(m.mip)})`;
+  if (m.volume !== undefined && typeof m.volume !== 'boolean')
+    return `field "volume" must be true or false (got ${JSON.stringify(m.volume)})`;
   return null;
 }
 

@@ -131,6 +131,28 @@ export function toByte(img: Uint16Array, n: number, lo: number, hi: number, out:
   }
 }
 
+/**
+ * One plane of the live volume: the maximum of each step x step block (a bead smaller than a block
+ * stays visible, which every-step-th-pixel sampling would miss). `out` is ceil(w/step) x ceil(h/step).
+ */
+export function binMaxPlane(px: Uint16Array | Uint8Array, width: number, height: number, step: number, out: Uint16Array): void {
+  const ow = Math.ceil(width / step);
+  out.fill(0, 0, ow * Math.ceil(height / step));
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    const orow = Math.floor(y / step) * ow;
+    for (let bx = 0, x = 0; x < width; bx++) {
+      const end = Math.min(width, x + step);
+      let m = out[orow + bx];
+      for (; x < end; x++) {
+        const v = px[row + x];
+        if (v > m) m = v;
+      }
+      out[orow + bx] = m;
+    }
+  }
+}
+
 /** Max-accumulates every step-th pixel into the MIP buffer (CAS only when the value is larger). */
 export function accumulateMip(px: Uint16Array | Uint8Array, width: number, height: number, step: number, mip: Uint16Array): void {
   const mw = Math.ceil(width / step);

@@ -1,0 +1,78 @@
+/**
+ * The live volume of each watched stream: every frame task writes its plane, max-binned so that no
+ * side exceeds preview.volume_max, into the stream's volume; when the stack's QC is complete the
+ * volume goes out as one `volume` event (the hub sends it to the viewers that asked, latest wins).
+ * Two buffers per stream by stack parity, as the MIP: a stack being filled never overwrites the one
+ * being sent. Nothing is computed for a stream nobody watches in 3-D.
+ */
+import type { Config } from '../config/config.js';
+import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
+import { type EventBus, type StreamKey, streamId } from '../pipeline/events.js';
+import type { VolumeTarget } from '../pipeline/preview-port.js';
+
+interface StreamVolume {
+  buffers: [SharedArrayBuffer, SharedArrayBuffer];
+  /** The stack each buffer holds (-1: none). */
+  of: [number, number];
+  step: number;
+  width: number;
+  height: number;
+  depth: number;
+}
+
+/** The binning and size of a stream's volume for frames of `h`. */
+export function volumeGeometry(h: RingHeader, maxSide: number): { step: number; width: number; height: number; depth: number } {
+  const step = Math.max(1, Math.ceil(Math.max(h.width, h.height) / maxSide));
+  return { step, width: Math.ceil(h.width / step), height: Math.ceil(h.height / step), depth: Math.max(1, h.zPlanes) };
+}
+
+export class VolumeService {
+  private readonly streams = new Map<string, StreamVolume>();
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly bus: EventBus,
+    /** Whether a viewer wants this stream's volume now. */
+    private readonly wanted: (id: string) => boolean,
+  ) {
+    bus.on('stack-qc', (e) => this.onStack(e.stream, e.t));
+    bus.on('acquisition-started', () => this.streams.clear());
+  }
+
+  target(meta: FrameMeta, stream: StreamKey, header: RingHeader): VolumeTarget | null {
+    const id = streamId(stream);
+    if (!this.wanted(id)) return null;
+    const g = volumeGeometry(header, this.cfg.preview.volume_max);
+    if (meta.z >= g.depth) return null;
+    let s = this.streams.get(id);
+    const bytes = g.width * g.height * g.depth * 2;
+    if (!s || s.buffers[0].byteLength !== bytes || s.step !== g.step) {
+      s = { buffers: [new SharedArrayBuffer(bytes), new SharedArrayBuffer(bytes)], of: [-1, -1], ...g };
+      this.streams.set(id, s);
+    }
+    const parity = meta.t % 2;
+    if (s.of[parity] !== meta.t) {
+      // The first plane of a new stack: its buffer last held stack t-2, sent long ago. Planes that
+      // never arrive (lost frames) stay dark rather than showing an older stack.
+      s.of[parity] = meta.t;
+      new Uint16Array(s.buffers[parity]).fill(0);
+    }
+    return { buffer: s.buffers[parity], step: g.step, offset: meta.z * g.width * g.height };
+  }
+
+  private onStack(stream: StreamKey, t: number): void {
+    const id = streamId(stream);
+    const s = this.streams.get(id);
+    if (!s || !this.wanted(id) || s.of[t % 2] !== t) return;
+    this.bus.emit('volume', {
+      stream,
+      t,
+      width: s.width,
+      height: s.height,
+      depth: s.depth,
+      step: s.step,
+      voxelUm: [this.cfg.pixel_size_um.x * s.step, this.cfg.pixel_size_um.y * s.step, this.cfg.pixel_size_um.z],
+      data: new Uint16Array(s.buffers[t % 2]).slice(),
+    });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The live volume on the wire: a viewer that subscribes with `volume: true` gets one binary SPVL
+ * message per completed stack, the stack's planes max-binned so that no side exceeds
+ * preview.volume_max — checked voxel for voxel against the binned maximum computed here from the
+ * frames the producer published (a bright bead in one 5 x 5 block stays at its full value). A viewer
+ * that did not ask gets none; a bad `volume` field is refused in one line.
+ */
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { RingWriter } from '../src/ingest/ring-writer.js';
+import { decodeVolume, type VolumeMessage } from '../src/server/volume-protocol.js';
+import { shmPath, startTestApp, waitFor } from './helpers.js';
+
+const cleanup: string[] = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true });
+});
+
+const W = 320;
+const H = 200;
+const Z = 12;
+const T = 3;
+const BEAD = { x: 203, y: 117, z: 7 };
+
+function frame(t: number, z: number): Uint16Array {
+  const px = new Uint16Array(W * H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) px[y * W + x] = 100 + ((x * 7 + y * 13 + z * 3 + t) % 50);
+  if (z === BEAD.z) px[BEAD.y * W + BEAD.x] = 60000 - t;
+  return px;
+}
+
+/** The reference: each step x step block's maximum, per plane (written independently of the kernel). */
+function binnedStack(t: number, step: number): Uint16Array {
+  const w = Math.ceil(W / step);
+  const h = Math.ceil(H / step);
+  const out = new Uint16Array(w * h * Z);
+  for (let z = 0; z < Z; z++) {
+    const px = frame(t, z);
+    for (let by = 0; by < h; by++)
+      for (let bx = 0; bx < w; bx++) {
+        let m = 0;
+        for (let y = by * step; y < Math.min(H, (by + 1) * step); y++)
+          for (let x = bx * step; x < Math.min(W, (bx + 1) * step); x++) m = Math.max(m, px[y * W + x]);
+        out[z * w * h + by * w + bx] = m;
+      }
+  }
+  return out;
+}
+
+describe('live volume over the WebSocket', () => {
+  it('one max-binned volume per stack, voxel for voxel; none for a viewer that did not ask', async () => {
+    const ring = shmPath('volume');
+    cleanup.push(ring, `${ring}.lock`, `${ring}.seen`);
+    const w = RingWriter.create(ring, {
+      width: W,
+      height: H,
+      dtype: 'uint16',
+      bitDepth: 16,
+      slotCount: 64,
+      zPlanes: Z,
+      channels: 1,
+      views: 1,
+    });
+    const { app, cfg } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false }, preview: { volume_max: 64 } });
+    const open = (): Promise<{ ws: WebSocket; volumes: VolumeMessage[]; json: Record<string, unknown>[] }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
+        const got = { ws, volumes: [] as VolumeMessage[], json: [] as Record<string, unknown>[] };
+        ws.on('message', (d: Buffer, binary: boolean) => {
+          if (!binary) got.json.push(JSON.parse(d.toString()) as Record<string, unknown>);
+          else if (d.subarray(0, 4).toString() === 'SPVL') got.volumes.push(decodeVolume(new Uint8Array(d)));
+        });
+        ws.on('open', () => resolve(got));
+        ws.on('error', reject);
+      });
+    const viewer = await open();
+    const other = await open();
+    try {
+      viewer.ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', volume: 'yes' }));
+      await waitFor(() => viewer.json.some((m) => m.type === 'error'), 10_000, 'the refusal');
+      expect(viewer.json.find((m) => m.type === 'error')?.message).toBe('subscribe: field "volume" must be true or false (got "yes")');
+      viewer.ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', volume: true }));
+      other.ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', mip: true }));
+      await waitFor(() => viewer.json.some((m) => m.type === 'subscribed' && m.volume === true), 10_000, 'the subscription');
+      await waitFor(() => other.json.some((m) => m.type === 'subscribed'), 10_000, 'the other subscription');
+      await waitFor(() => app.pipeline.status().attached, 30_000, 'the sidecar to attach');
+      w.startAcquisition();
+      let n = 0;
+      for (let t = 0; t < T; t++) {
+        for (let z = 0; z < Z; z++, n++) {
+          w.publish(new Uint8Array(frame(t, z).buffer), { cameraCounter: n, timestampNs: Date.now() * 1e6, t, c: 0, z, view: 0, flags: 0 });
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        // A stack takes seconds on a real scope: its QC summary (which sends the volume) comes
+        // before the stack after next reuses its buffer.
+        await waitFor(() => viewer.json.some((m) => m.type === 'stack' && m.t === t), 30_000, `stack ${t}'s summary`);
+      }
+      w.finishAcquisition();
+      await waitFor(() => viewer.volumes.length >= T, 30_000, `${T} volumes`);
+      const step = Math.ceil(W / 64);
+      for (const v of viewer.volumes) {
+        expect([v.width, v.height, v.depth, v.step, v.view]).toEqual([Math.ceil(W / step), Math.ceil(H / step), Z, step, 0]);
+        expect(v.voxelUm[0]).toBeCloseTo(cfg.pixel_size_um.x * step, 5);
+        expect(v.voxelUm[2]).toBeCloseTo(cfg.pixel_size_um.z, 5);
+        const want = binnedStack(v.t, step);
+        expect(Buffer.compare(Buffer.from(v.data.buffer), Buffer.from(want.buffer)), `volume of t=${v.t}`).toBe(0);
+        // The bead: its block at full value, where geometry says.
+        expect(v.data[BEAD.z * v.width * v.height + Math.floor(BEAD.y / step) * v.width + Math.floor(BEAD.x / step)]).toBe(60000 - v.t);
+      }
+      expect(viewer.volumes.map((v) => v.t)).toEqual([0, 1, 2]);
+      expect(other.volumes).toHaveLength(0);
+    } finally {
+      viewer.ws.close();
+      other.ws.close();
+      await app.stop();
+      w.close();
+    }
+  }, 120_000);
+});
