@@ -1,14 +1,20 @@
 // The one preview decoder: the server's own (src/server/preview-protocol.ts, compiled), served at /lib/.
 import { decodePreview } from '/lib/preview-protocol.js';
+import { decodeVolume } from '/lib/volume-protocol.js';
 import { createPlots, updatePlots } from './plots.js';
+import { VolumeView } from './volume.js';
 // spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
 const $ = (id) => document.getElementById(id);
-const token = new URLSearchParams(location.search).get('token') || '';
+const params = new URLSearchParams(location.search);
+const token = params.get('token') || '';
+// Deep links: ?stream=GFP/0&view=plane|mip|ortho|3d (bookmarkable per scope).
+const VIEWS = ['plane', 'mip', 'ortho', '3d'];
+const linked = { stream: params.get('stream'), view: VIEWS.includes(params.get('view')) ? params.get('view') : null };
 const state = {
   excluded: new Map(),
   hello: null,
   stream: null,
-  kind: 'plane',
+  kind: linked.view ?? 'plane',
   lo: null,
   hi: null,
   img: null,
@@ -45,7 +51,7 @@ function connect() {
     retry = Math.min(retry * 2, 5000);
   };
   ws.onerror = () => ws.close();
-  ws.onmessage = (ev) => (typeof ev.data === 'string' ? onJson(JSON.parse(ev.data)) : onPreview(ev.data));
+  ws.onmessage = (ev) => (typeof ev.data === 'string' ? onJson(JSON.parse(ev.data)) : onBinary(ev.data));
 }
 
 function setConn(ok, why = null) {
@@ -74,8 +80,34 @@ function subscribe() {
       format: $('format').value,
       window: auto ? null : [lo, hi],
       mip: state.kind === 'mip',
+      volume: state.kind === 'ortho' || state.kind === '3d',
     }),
   );
+}
+
+const volumeView = new VolumeView();
+state.volume = volumeView;
+
+/** Shows the plane/MIP canvas or the volume views for the chosen kind. */
+function showKind() {
+  const vol = state.kind === 'ortho' || state.kind === '3d';
+  // style, not the hidden attribute: the stylesheet gives the plane canvas a display of its own.
+  $('view').style.display = vol ? 'none' : '';
+  $('imginfo').style.display = vol ? 'none' : '';
+  $('volume').hidden = !vol;
+  if (vol) volumeView.setMode(state.kind);
+  for (const r of document.querySelectorAll('input[name=kind]')) r.checked = r.value === state.kind;
+}
+
+function onBinary(buf) {
+  const b = new Uint8Array(buf);
+  if (b[0] === 0x53 && b[1] === 0x50 && b[2] === 0x56 && b[3] === 0x4c) {
+    // SPVL: the latest stack's volume; the window typed in, else its own percentiles.
+    const auto = $('auto').checked;
+    volumeView.show(decodeVolume(b), auto ? null : [Number($('lo').value), Number($('hi').value)], state.hello?.saturation_level ?? 65535);
+    return;
+  }
+  void onPreview(buf);
 }
 
 function onJson(m) {
@@ -85,7 +117,8 @@ function onJson(m) {
     const prev = state.stream;
     sel.innerHTML = '';
     for (const s of m.streams) sel.add(new Option(`${s.camera} · ${s.channel} · view ${s.view}`, s.id));
-    state.stream = m.streams.some((s) => s.id === prev) ? prev : (m.streams[0]?.id ?? null);
+    const want = prev ?? linked.stream;
+    state.stream = m.streams.some((s) => s.id === want) ? want : (m.streams[0]?.id ?? null);
     sel.value = state.stream;
     for (const a of m.alerts || []) state.alerts.set(`${a.name}/${a.stream}`, a);
     renderAlerts();
@@ -477,8 +510,10 @@ $('stream').addEventListener('change', (e) => {
 for (const r of document.querySelectorAll('input[name=kind]'))
   r.addEventListener('change', (e) => {
     state.kind = e.target.value;
+    showKind();
     subscribe();
   });
+showKind();
 for (const id of ['auto', 'fps', 'format']) $(id).addEventListener('change', subscribe);
 for (const id of ['lo', 'hi'])
   $(id).addEventListener('change', () => {

@@ -142,5 +142,6 @@ function vendorFiles(): Record<string, string> {
     '/vendor/uPlot.iife.min.js': path.join(dir, 'uPlot.iife.min.js'),
     '/vendor/uPlot.min.css': path.join(dir, 'uPlot.min.css'),
     '/lib/preview-protocol.js': path.join(PACKAGE_ROOT, 'dist', 'src', 'server', 'preview-protocol.js'),
+    '/lib/volume-protocol.js': path.join(PACKAGE_ROOT, 'dist', 'src', 'server', 'volume-protocol.js'),
   };
 }

@@ -1,0 +1,236 @@
+// The latest complete stack in three dimensions: orthogonal views (xy at a chosen z, xz and yz
+// through the crosshair, physical aspect from the voxel size) and a maximum-intensity rendering in
+// WebGL2 (the volume as an R16UI 3-D texture, a ray marched per pixel; drag to rotate). Fed by the
+// SPVL messages the hub sends after each stack (src/server/volume-protocol.ts).
+const $ = (id) => document.getElementById(id);
+
+const VERT = `#version 300 es
+in vec2 p; out vec2 uv;
+void main() { uv = p; gl_Position = vec4(p, 0.0, 1.0); }`;
+
+// Orthographic MIP: each pixel's ray runs through the box (half-sizes `hs`, in µm scaled to fit)
+// along the rotated view axis; the voxel under each step is fetched exactly (no interpolation).
+const FRAG = `#version 300 es
+precision highp float; precision highp usampler3D;
+uniform usampler3D vol; uniform vec3 hs; uniform mat3 rot; uniform vec2 win; uniform uint sat; uniform ivec3 size;
+in vec2 uv; out vec4 color;
+void main() {
+  vec3 o = rot * vec3(uv, -2.0), d = rot * vec3(0.0, 0.0, 1.0);
+  vec3 t0 = (-hs - o) / d, t1 = (hs - o) / d;
+  vec3 tmin = min(t0, t1), tmax = max(t0, t1);
+  float a = max(max(tmin.x, tmin.y), tmin.z), b = min(min(tmax.x, tmax.y), tmax.z);
+  if (b <= a) { color = vec4(0.0, 0.0, 0.0, 1.0); return; }
+  uint m = 0u;
+  float dt = (b - a) / 384.0;
+  for (int i = 0; i < 384; i++) {
+    vec3 q = (o + d * (a + (float(i) + 0.5) * dt) + hs) / (2.0 * hs);
+    ivec3 v = clamp(ivec3(q * vec3(size)), ivec3(0), size - 1);
+    m = max(m, texelFetch(vol, v, 0).r);
+  }
+  if (m >= sat) { color = vec4(1.0, 0.0, 0.0, 1.0); return; }
+  float g = clamp((float(m) - win.x) / (win.y - win.x), 0.0, 1.0);
+  color = vec4(g, g, g, 1.0);
+}`;
+
+export class VolumeView {
+  constructor() {
+    this.vol = null;
+    this.mode = 'ortho';
+    this.cursor = { x: 0, y: 0, z: 0 };
+    this.yaw = 0;
+    this.pitch = 0;
+    this.gl = null;
+    this.lo = 0;
+    this.hi = 1;
+    this.saturation = 65535;
+    $('ortho-z').addEventListener('input', (e) => {
+      this.cursor.z = Number(e.target.value);
+      this.draw();
+    });
+    for (const [id, axes] of [
+      ['ortho-xy', ['x', 'y']],
+      ['ortho-xz', ['x', 'z']],
+      ['ortho-yz', ['z', 'y']],
+    ])
+      $(id).addEventListener('click', (e) => {
+        if (!this.vol) return;
+        const c = e.target;
+        const r = c.getBoundingClientRect();
+        const dims = { x: this.vol.width, y: this.vol.height, z: this.vol.depth };
+        this.cursor[axes[0]] = Math.min(dims[axes[0]] - 1, Math.floor(((e.clientX - r.left) / r.width) * dims[axes[0]]));
+        this.cursor[axes[1]] = Math.min(dims[axes[1]] - 1, Math.floor(((e.clientY - r.top) / r.height) * dims[axes[1]]));
+        $('ortho-z').value = String(this.cursor.z);
+        this.draw();
+      });
+    const c3 = $('vol3d');
+    let drag = null;
+    c3.addEventListener('mousedown', (e) => {
+      drag = { x: e.clientX, y: e.clientY, yaw: this.yaw, pitch: this.pitch };
+    });
+    window.addEventListener('mouseup', () => {
+      drag = null;
+    });
+    window.addEventListener('mousemove', (e) => {
+      if (!drag) return;
+      this.yaw = drag.yaw + (e.clientX - drag.x) * 0.01;
+      this.pitch = Math.max(-1.5, Math.min(1.5, drag.pitch + (e.clientY - drag.y) * 0.01));
+      this.draw();
+    });
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    $('ortho').hidden = mode !== 'ortho';
+    $('vol3d').hidden = mode !== '3d';
+    this.draw();
+  }
+
+  /** Sets the rotation (radians) of the 3-D view; for deep links and tests. */
+  rotate(yaw, pitch = 0) {
+    this.yaw = yaw;
+    this.pitch = pitch;
+    this.draw();
+  }
+
+  /** A decoded SPVL message, and the contrast window (null: from the volume's own percentiles). */
+  show(v, window, saturation) {
+    const first = !this.vol || this.vol.depth !== v.depth || this.vol.width !== v.width;
+    this.vol = v;
+    this.saturation = saturation;
+    [this.lo, this.hi] = window ?? percentiles(v.data);
+    if (first) {
+      this.cursor = { x: v.width >> 1, y: v.height >> 1, z: v.depth >> 1 };
+      $('ortho-z').max = String(v.depth - 1);
+      $('ortho-z').value = String(this.cursor.z);
+    }
+    this.uploaded = false;
+    $('volinfo').textContent =
+      `stack t=${v.t} · ${v.width}×${v.height}×${v.depth} voxels of ${v.voxelUm.map((s) => s.toFixed(2)).join(' × ')} µm (binned ${v.step}×${v.step}) · window ${this.lo.toFixed(0)}–${this.hi.toFixed(0)} ADU`;
+    this.draw();
+  }
+
+  draw() {
+    if (!this.vol) return;
+    if (this.mode === 'ortho') this.drawOrtho();
+    else if (this.mode === '3d') this.draw3d();
+  }
+
+  drawOrtho() {
+    const v = this.vol;
+    const { x: cx, y: cy, z: cz } = this.cursor;
+    $('ortho-zv').textContent = `${cz} / ${v.depth - 1}`;
+    const W = v.width;
+    const H = v.height;
+    const at = (x, y, z) => v.data[(z * H + y) * W + x];
+    // Each view: its pixel grid, and how wide each pixel is on screen (µm): the physical aspect.
+    const [ux, uy, uz] = v.voxelUm.map((s) => (s > 0 ? s : 1));
+    const scale = 480 / Math.max(W * ux, H * uy);
+    this.paint('ortho-xy', W, H, (x, y) => at(x, y, cz), ux * scale, uy * scale, cx, cy);
+    this.paint('ortho-xz', W, v.depth, (x, z) => at(x, cy, z), ux * scale, uz * scale, cx, cz);
+    this.paint('ortho-yz', v.depth, H, (z, y) => at(cx, y, z), uz * scale, uy * scale, cz, cy);
+  }
+
+  paint(id, w, h, get, sx, sy, mx, my) {
+    const c = $(id);
+    c.width = w;
+    c.height = h;
+    c.style.width = `${Math.max(1, Math.round(w * sx))}px`;
+    c.style.height = `${Math.max(1, Math.round(h * sy))}px`;
+    const ctx = c.getContext('2d');
+    const img = ctx.createImageData(w, h);
+    const k = 255 / Math.max(1, this.hi - this.lo);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const v = get(x, y);
+        const i = 4 * (y * w + x);
+        const g = Math.max(0, Math.min(255, (v - this.lo) * k));
+        const satd = v >= this.saturation;
+        img.data[i] = satd ? 255 : g;
+        img.data[i + 1] = satd ? 0 : g;
+        img.data[i + 2] = satd ? 0 : g;
+        img.data[i + 3] = 255;
+      }
+    ctx.putImageData(img, 0, 0);
+    // The crosshair: one pixel-wide lines through the other views' planes, drawn beside the data
+    // (a translucent colour, so the pixel under it stays readable).
+    ctx.fillStyle = 'rgba(0, 200, 255, 0.35)';
+    ctx.fillRect(mx, 0, 1, h);
+    ctx.fillRect(0, my, w, 1);
+  }
+
+  draw3d() {
+    const c = $('vol3d');
+    const gl = this.gl ?? this.initGl(c);
+    if (!gl) return;
+    const v = this.vol;
+    if (!this.uploaded) {
+      gl.bindTexture(gl.TEXTURE_3D, this.tex);
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+      gl.texImage3D(gl.TEXTURE_3D, 0, gl.R16UI, v.width, v.height, v.depth, 0, gl.RED_INTEGER, gl.UNSIGNED_SHORT, v.data);
+      this.uploaded = true;
+    }
+    // Physical extent, normalised so the largest half-size is 0.8 (the box fits at any rotation).
+    const ext = [v.width * v.voxelUm[0], v.height * v.voxelUm[1], v.depth * (v.voxelUm[2] > 0 ? v.voxelUm[2] : v.voxelUm[0])];
+    const m = Math.max(...ext);
+    const half = ext.map((e) => (0.8 * e) / m);
+    const [cy, sy, cp, sp] = [Math.cos(this.yaw), Math.sin(this.yaw), Math.cos(this.pitch), Math.sin(this.pitch)];
+    // rot = Ry(yaw) * Rx(pitch), column-major; screen y points down the volume's y (image rows).
+    const rot = [cy, 0, -sy, sy * sp, cp, cy * sp, sy * cp, -sp, cy * cp];
+    gl.viewport(0, 0, c.width, c.height);
+    gl.useProgram(this.prog);
+    const u = (n) => gl.getUniformLocation(this.prog, n);
+    gl.uniform3f(u('hs'), half[0], -half[1], half[2]);
+    gl.uniformMatrix3fv(u('rot'), false, rot);
+    gl.uniform2f(u('win'), this.lo, this.hi);
+    gl.uniform1ui(u('sat'), this.saturation);
+    gl.uniform3i(u('size'), v.width, v.height, v.depth);
+    gl.uniform1i(u('vol'), 0);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+  }
+
+  initGl(c) {
+    const gl = c.getContext('webgl2', { preserveDrawingBuffer: true });
+    if (!gl) {
+      $('volinfo').textContent = 'this browser has no WebGL2: the 3-D view needs it';
+      return null;
+    }
+    const sh = (type, src) => {
+      const s = gl.createShader(type);
+      gl.shaderSource(s, src);
+      gl.compileShader(s);
+      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
+      return s;
+    };
+    const prog = gl.createProgram();
+    gl.attachShader(prog, sh(gl.VERTEX_SHADER, VERT));
+    gl.attachShader(prog, sh(gl.FRAGMENT_SHADER, FRAG));
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(prog));
+    const buf = gl.createBuffer();
+    gl.bindBuffer(gl.ARRAY_BUFFER, buf);
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 3, -1, -1, 3]), gl.STATIC_DRAW);
+    const loc = gl.getAttribLocation(prog, 'p');
+    gl.enableVertexAttribArray(loc);
+    gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+    this.tex = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_3D, this.tex);
+    for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_3D, p, gl.NEAREST);
+    this.prog = prog;
+    this.gl = gl;
+    return gl;
+  }
+}
+
+/** 0.1 % and 99.9 % of the voxels: the contrast window when none was set. */
+function percentiles(data) {
+  const hist = new Uint32Array(65536);
+  for (let i = 0; i < data.length; i++) hist[data[i]]++;
+  const pick = (q) => {
+    let cum = 0;
+    const target = q * data.length;
+    for (let v = 0; v < 65536; v++) if ((cum += hist[v]) >= target) return v;
+    return 65535;
+  };
+  const lo = pick(0.001);
+  return [lo, Math.max(lo + 1, pick(0.999))];
+}
