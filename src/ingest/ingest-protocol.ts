@@ -34,7 +34,7 @@ export type IngestMessage =
   | { k: 'lost'; reason: LossReason; count: number; atSeq: number; late: boolean }
   /**
    * Frames atSeq … atSeq+count−1 were published and skipped on purpose: every pool buffer was busy
-   * and the ring more than half full, so the oldest were dropped before the producer could overwrite
+   * and the ring more than 3/4 full, so the oldest were dropped before the producer could overwrite
    * them (received, not stored: unstored `frame-pool-full`, never an overrun).
    */
   | { k: 'shed'; count: number; atSeq: number }

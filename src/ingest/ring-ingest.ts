@@ -44,10 +44,11 @@ export function startPosition(reader: RingReader, seen: (id: number) => boolean 
 
 /**
  * With every pool buffer busy, frames wait in the ring; past SHED_FROM of it the oldest are shed
- * down to SHED_TO, so that the ring never overflows while frames can be dropped by choice.
+ * down to SHED_TO, so that the ring never overflows while frames can be dropped by choice. Late
+ * enough that a short stall (a producer that pauses between stacks) costs nothing.
  */
-const SHED_FROM = 0.5;
-const SHED_TO = 0.25;
+const SHED_FROM = 0.75;
+const SHED_TO = 0.5;
 /** Frames read per pass before the batch is posted (keeps messages small and frequent). */
 const BATCH = 16;
 /**
@@ -257,7 +258,7 @@ export class RingIngest {
     return read > 0;
   }
 
-  /** Every pool buffer busy: beyond half the ring behind, skip the oldest frames (counted) down to a quarter. */
+  /** Every pool buffer busy: beyond SHED_FROM of the ring behind, skip the oldest frames (counted) down to SHED_TO. */
   private shed(live: number, upTo: number, slots: number): void {
     if (live - this.next <= slots * SHED_FROM) return;
     const count = Math.min(upTo, live - Math.floor(slots * SHED_TO)) - this.next;
