@@ -3,7 +3,8 @@
  * rate, spimstream (separate process) with the default config (full QC, default codec, Zarr on disk),
  * one preview client connected and /metrics scraped every second. Steps the rate up until frames are
  * lost; reports per step input MB/s, losses, latencies, CPU per GB, RSS peak, bytes written, ratio.
- * Usage: node dist/bench/throughput-bench.js [--quick] [--rates 100,200,300] [--seconds 20] [--size 2048] [--out DIR]
+ * Usage: node dist/bench/throughput-bench.js [--quick] [--rates 100,200,300] [--seconds 20] [--size 2048] [--out DIR] [--volume]
+ * (--volume: the preview client also takes the live volume of each stack, as the page's 3-D view does)
  * (--out: where the Zarr stores go, e.g. the acquisition disk; default the system temp directory)
  */
 import fs from 'node:fs';
@@ -13,9 +14,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
 import { PACKAGE_ROOT } from '../src/package-info.js';
 import { decodePreview } from '../src/server/preview-protocol.js';
-import { machine, table } from './bench-util.js';
+import { decodeVolume } from '../src/server/volume-protocol.js';
+import { machine, pct, table } from './bench-util.js';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'spimstream.js');
+/** In `extra`: the preview client also subscribes to the live volume (the 3-D view); not a sidecar flag. */
+export const VOLUME_CLIENT = '--volume-client';
 
 export interface StepResult {
   target_mb_s: number;
@@ -32,6 +36,11 @@ export interface StepResult {
   preview_p50_ms: number;
   preview_p99_ms: number;
   previews: number;
+  /** With a 3-D client (--volume): volumes received, bytes each, newest plane -> client latency. */
+  volumes: number;
+  volume_bytes: number;
+  volume_p50_ms: number;
+  volume_p99_ms: number;
   cpu_s_per_gb: number;
   rss_peak_mb: number;
   written_mb: number;
@@ -111,7 +120,18 @@ export async function runStep(
   const zPlanes = 32;
   const sidecar = spawn(
     process.execPath,
-    [BIN, 'run', '--source', `shm:${ring}`, '--out', out, '--port', String(port), '--json-logs', ...extra],
+    [
+      BIN,
+      'run',
+      '--source',
+      `shm:${ring}`,
+      '--out',
+      out,
+      '--port',
+      String(port),
+      '--json-logs',
+      ...extra.filter((x) => x !== VOLUME_CLIENT),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
@@ -157,11 +177,21 @@ export async function runStep(
     await sleep(100);
   }
   const previewLat: number[] = [];
+  const volumeLat: number[] = [];
+  let volumeBytes = 0;
   const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
   ws.on('message', (d: Buffer, bin: boolean) => {
-    if (bin) previewLat.push(Date.now() - decodePreview(new Uint8Array(d)).timestampMs);
+    if (!bin) {
+      // The first stream the sidecar announces (an external ring without config names them ch0…).
+      const m = JSON.parse(d.toString()) as { type: string; streams?: { id: string }[] };
+      const stream = m.streams?.[0]?.id;
+      if (m.type === 'hello' && stream)
+        ws.send(JSON.stringify({ type: 'subscribe', stream, fps: 5, format: 'jpeg', volume: extra.includes(VOLUME_CLIENT) }));
+    } else if (d.subarray(0, 4).toString() === 'SPVL') {
+      volumeLat.push(Date.now() - decodeVolume(new Uint8Array(d)).timestampMs);
+      volumeBytes += d.byteLength;
+    } else previewLat.push(Date.now() - decodePreview(new Uint8Array(d)).timestampMs);
   });
-  ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', fps: 5, format: 'jpeg' })));
   ws.on('error', () => undefined);
   await sleep(1000); // settle
   const m0 = parseMetrics(await (await fetch(`${base}/metrics`)).text());
@@ -216,6 +246,10 @@ export async function runStep(
     preview_p50_ms: q(0.5),
     preview_p99_ms: q(0.99),
     previews: previewLat.length,
+    volumes: volumeLat.length,
+    volume_bytes: volumeLat.length > 0 ? volumeBytes / volumeLat.length : 0,
+    volume_p50_ms: pct(volumeLat, 0.5),
+    volume_p99_ms: pct(volumeLat, 0.99),
     cpu_s_per_gb: bytesIn > 0 ? (cpu1 - cpu0) / (bytesIn / 1e9) : 0,
     rss_peak_mb: rssPeak / 1e6,
     written_mb: Number(fin?.bytes_written ?? 0) / 1e6,
@@ -298,6 +332,7 @@ async function main(): Promise<void> {
     Number(arg('seconds', quick ? '3' : '20')),
     Number(arg('size', quick ? '512' : '2048')),
     arg('out', os.tmpdir()),
+    process.argv.includes('--volume') ? [VOLUME_CLIENT] : [],
   );
   process.stdout.write(
     `spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(

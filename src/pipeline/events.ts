@@ -75,6 +75,8 @@ export interface PipelineEvents {
     step: number;
     /** Voxel size in µm (x, y include the binning; z is the z step). */
     voxelUm: [number, number, number];
+    /** The newest plane's timestamp (ms since the epoch, from the ring). */
+    timestampMs: number;
     data: Uint16Array;
   };
   'on-complete-started': { command: string; store: string };

@@ -1,14 +1,15 @@
 /**
  * The binary volume message (WebSocket, little-endian): a stack's live volume for the 3-D and
- * orthogonal views. A 48-byte header, then width × height × depth uint16 voxels, x fastest, then y,
+ * orthogonal views. A 56-byte header, then width × height × depth uint16 voxels, x fastest, then y,
  * then z.
  *
  *  0  4 bytes  magic "SPVL"
  *  4  u32 width     8 u32 height    12 u32 depth
  * 16  u32 t        20 u32 view      24 u32 step (frame pixels per voxel in x and y)   28 u32 reserved (0)
  * 32  f32 voxel size x (µm)   36 f32 y   40 f32 z (the z step)   44 u32 reserved (0)
+ * 48  f64 the newest plane's timestamp, ms since the Unix epoch (from the ring)
  */
-export const VOLUME_HEADER_BYTES = 48;
+export const VOLUME_HEADER_BYTES = 56;
 
 export interface VolumeMessage {
   width: number;
@@ -18,6 +19,7 @@ export interface VolumeMessage {
   view: number;
   step: number;
   voxelUm: [number, number, number];
+  timestampMs: number;
   data: Uint16Array;
 }
 
@@ -33,6 +35,7 @@ export function encodeVolume(m: VolumeMessage): Buffer {
   buf.writeFloatLE(m.voxelUm[0], 32);
   buf.writeFloatLE(m.voxelUm[1], 36);
   buf.writeFloatLE(m.voxelUm[2], 40);
+  buf.writeDoubleLE(m.timestampMs, 48);
   Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).copy(buf, VOLUME_HEADER_BYTES);
   return buf;
 }
@@ -57,6 +60,7 @@ export function decodeVolume(b: Uint8Array): VolumeMessage {
     view: dv.getUint32(20, true),
     step: dv.getUint32(24, true),
     voxelUm: [dv.getFloat32(32, true), dv.getFloat32(36, true), dv.getFloat32(40, true)],
+    timestampMs: dv.getFloat64(48, true),
     data,
   };
 }

@@ -14,6 +14,8 @@ interface StreamVolume {
   buffers: [SharedArrayBuffer, SharedArrayBuffer];
   /** The stack each buffer holds (-1: none). */
   of: [number, number];
+  /** The newest plane's ring timestamp in each buffer (ns). */
+  newest: [number, number];
   step: number;
   width: number;
   height: number;
@@ -47,7 +49,7 @@ export class VolumeService {
     let s = this.streams.get(id);
     const bytes = g.width * g.height * g.depth * 2;
     if (!s || s.buffers[0].byteLength !== bytes || s.step !== g.step) {
-      s = { buffers: [new SharedArrayBuffer(bytes), new SharedArrayBuffer(bytes)], of: [-1, -1], ...g };
+      s = { buffers: [new SharedArrayBuffer(bytes), new SharedArrayBuffer(bytes)], of: [-1, -1], newest: [0, 0], ...g };
       this.streams.set(id, s);
     }
     const parity = meta.t % 2;
@@ -55,8 +57,10 @@ export class VolumeService {
       // The first plane of a new stack: its buffer last held stack t-2, sent long ago. Planes that
       // never arrive (lost frames) stay dark rather than showing an older stack.
       s.of[parity] = meta.t;
+      s.newest[parity] = 0;
       new Uint16Array(s.buffers[parity]).fill(0);
     }
+    s.newest[parity] = Math.max(s.newest[parity], meta.timestampNs);
     return { buffer: s.buffers[parity], step: g.step, offset: meta.z * g.width * g.height };
   }
 
@@ -72,6 +76,7 @@ export class VolumeService {
       depth: s.depth,
       step: s.step,
       voxelUm: [this.cfg.pixel_size_um.x * s.step, this.cfg.pixel_size_um.y * s.step, this.cfg.pixel_size_um.z],
+      timestampMs: s.newest[t % 2] / 1e6,
       data: new Uint16Array(s.buffers[t % 2]).slice(),
     });
   }

@@ -262,6 +262,7 @@ export class WsHub {
         view: Number(e.stream.view),
         step: e.step,
         voxelUm: e.voxelUm,
+        timestampMs: e.timestampMs,
         data: e.data,
       });
       this.sendRaw(c, payload);
