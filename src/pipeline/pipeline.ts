@@ -74,7 +74,8 @@ export class Pipeline implements IntakeSink {
       geometry: () => this.storage.geometry,
       planeDone: (t, ok) => this.storage.planeDone(t, ok),
       mipTarget: (meta, stream) => (this.preview && this.header ? this.preview.mipTarget(meta, stream, this.header) : null),
-      volumeTarget: (meta, stream) => (this.preview && this.header ? this.preview.volumeTarget(meta, stream, this.header) : null),
+      volumeTarget: (meta, stream, behind) =>
+        this.preview && this.header ? this.preview.volumeTarget(meta, stream, this.header, behind) : null,
     });
     this.guard = new DiskGuard(cfg, {
       active: () => this.acqOpen,

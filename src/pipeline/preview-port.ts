@@ -40,6 +40,9 @@ export interface PreviewPort {
   offer(f: PreviewFrame): PreviewRequest | null;
   /** The stack MIP accumulator this frame adds to (null: nobody watches the stream's MIP). */
   mipTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): { buffer: SharedArrayBuffer; step: number } | null;
-  /** Where this frame's binned plane goes in the stream's live volume (null: nobody watches it in 3-D). */
-  volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): VolumeTarget | null;
+  /**
+   * Where this frame's binned plane goes in the stream's live volume (null: nobody watches it in
+   * 3-D, or `behind`: the workers are behind and the plane is skipped — that stack's volume is not sent).
+   */
+  volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader, behind: boolean): VolumeTarget | null;
 }

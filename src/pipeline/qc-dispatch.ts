@@ -34,7 +34,7 @@ export interface QcDispatchHooks {
   /** The stack MIP accumulator a frame should add to (preview service), if any. */
   mipTarget(meta: FrameMeta, stream: StreamKey): { buffer: SharedArrayBuffer; step: number } | null;
   /** The live-volume plane a frame should write (preview service), if any. */
-  volumeTarget(meta: FrameMeta, stream: StreamKey): VolumeTarget | null;
+  volumeTarget(meta: FrameMeta, stream: StreamKey, behind: boolean): VolumeTarget | null;
 }
 
 export type { PreviewRequest } from './preview-port.js';
@@ -115,7 +115,8 @@ export class QcDispatch {
         driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
         mip: mip?.buffer ?? null,
         mipStep: mip?.step ?? 1,
-        volume: this.hooks.volumeTarget(meta, stream),
+        // The live volume yields like previews: skipped while the workers are behind.
+        volume: this.hooks.volumeTarget(meta, stream, sampled),
         store:
           target && geometry
             ? {

@@ -62,8 +62,8 @@ export class PreviewService implements PreviewPort {
     this.volumes = new VolumeService(cfg, bus, (id) => this.demand.get(id)?.volume === true);
   }
 
-  volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): VolumeTarget | null {
-    return this.volumes.target(meta, stream, header);
+  volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader, behind: boolean): VolumeTarget | null {
+    return this.volumes.target(meta, stream, header, behind);
   }
 
   /** The hub tells us what viewers want, per stream id ("channel/view"). */

@@ -3,7 +3,9 @@
  * side exceeds preview.volume_max, into the stream's volume; when the stack's QC is complete the
  * volume goes out as one `volume` event (the hub sends it to the viewers that asked, latest wins).
  * Two buffers per stream by stack parity, as the MIP: a stack being filled never overwrites the one
- * being sent. Nothing is computed for a stream nobody watches in 3-D.
+ * being sent. Nothing is computed for a stream nobody watches in 3-D, nor while the workers are
+ * behind (the volume yields like previews: storage and QC first); a stack missing a plane that way
+ * is not sent, and the viewer keeps the last whole one.
  */
 import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
@@ -16,6 +18,8 @@ interface StreamVolume {
   of: [number, number];
   /** The newest plane's ring timestamp in each buffer (ns). */
   newest: [number, number];
+  /** A plane of the stack in each buffer was skipped (workers behind): not sent. */
+  partial: [boolean, boolean];
   step: number;
   width: number;
   height: number;
@@ -41,7 +45,7 @@ export class VolumeService {
     bus.on('acquisition-started', () => this.streams.clear());
   }
 
-  target(meta: FrameMeta, stream: StreamKey, header: RingHeader): VolumeTarget | null {
+  target(meta: FrameMeta, stream: StreamKey, header: RingHeader, behind: boolean): VolumeTarget | null {
     const id = streamId(stream);
     if (!this.wanted(id)) return null;
     const g = volumeGeometry(header, this.cfg.preview.volume_max);
@@ -49,7 +53,13 @@ export class VolumeService {
     let s = this.streams.get(id);
     const bytes = g.width * g.height * g.depth * 2;
     if (!s || s.buffers[0].byteLength !== bytes || s.step !== g.step) {
-      s = { buffers: [new SharedArrayBuffer(bytes), new SharedArrayBuffer(bytes)], of: [-1, -1], newest: [0, 0], ...g };
+      s = {
+        buffers: [new SharedArrayBuffer(bytes), new SharedArrayBuffer(bytes)],
+        of: [-1, -1],
+        newest: [0, 0],
+        partial: [false, false],
+        ...g,
+      };
       this.streams.set(id, s);
     }
     const parity = meta.t % 2;
@@ -58,7 +68,12 @@ export class VolumeService {
       // never arrive (lost frames) stay dark rather than showing an older stack.
       s.of[parity] = meta.t;
       s.newest[parity] = 0;
+      s.partial[parity] = false;
       new Uint16Array(s.buffers[parity]).fill(0);
+    }
+    if (behind) {
+      s.partial[parity] = true;
+      return null;
     }
     s.newest[parity] = Math.max(s.newest[parity], meta.timestampNs);
     return { buffer: s.buffers[parity], step: g.step, offset: meta.z * g.width * g.height };
@@ -67,7 +82,7 @@ export class VolumeService {
   private onStack(stream: StreamKey, t: number): void {
     const id = streamId(stream);
     const s = this.streams.get(id);
-    if (!s || !this.wanted(id) || s.of[t % 2] !== t) return;
+    if (!s || !this.wanted(id) || s.of[t % 2] !== t || s.partial[t % 2]) return;
     this.bus.emit('volume', {
       stream,
       t,
