@@ -42,7 +42,7 @@ export interface PreviewPort {
   mipTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader): { buffer: SharedArrayBuffer; step: number } | null;
   /**
    * Where this frame's binned plane goes in the stream's live volume (null: nobody watches it in
-   * 3-D, or `behind`: the workers are behind and the plane is skipped — that stack's volume is not sent).
+   * 3-D, or `behind`: encoding is behind and the plane is skipped — that stack's volume is not sent).
    */
   volumeTarget(meta: FrameMeta, stream: StreamKey, header: RingHeader, behind: boolean): VolumeTarget | null;
 }

@@ -115,8 +115,8 @@ export class QcDispatch {
         driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
         mip: mip?.buffer ?? null,
         mipStep: mip?.step ?? 1,
-        // The live volume yields like previews: skipped while the workers are behind.
-        volume: this.hooks.volumeTarget(meta, stream, sampled),
+        // The live volume yields to storage: skipped while encodes are behind (z-block pool half used).
+        volume: this.hooks.volumeTarget(meta, stream, this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE),
         store:
           target && geometry
             ? {

@@ -3,9 +3,9 @@
  * side exceeds preview.volume_max, into the stream's volume; when the stack's QC is complete the
  * volume goes out as one `volume` event (the hub sends it to the viewers that asked, latest wins).
  * Two buffers per stream by stack parity, as the MIP: a stack being filled never overwrites the one
- * being sent. Nothing is computed for a stream nobody watches in 3-D, nor while the workers are
- * behind (the volume yields like previews: storage and QC first); a stack missing a plane that way
- * is not sent, and the viewer keeps the last whole one.
+ * being sent. Nothing is computed for a stream nobody watches in 3-D, nor while encoding is behind
+ * (storage first); a stack missing a plane that way is not sent, and the viewer keeps the last
+ * whole one.
  */
 import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
