@@ -1,6 +1,12 @@
 /** Shared bits of the benchmarks: timing, the machine line, tables and the JSON summary line. */
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
+
+/** Resolves once the child has exited (at once if it already has, by code or signal). */
+export function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
 
 /** A TCP port free on 127.0.0.1 right now (for a server the bench or test starts). */
 export function freePort(): Promise<number> {

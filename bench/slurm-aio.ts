@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './bench-util.js';
+import { exited, freePort } from './bench-util.js';
 
 export interface Slurm {
   conf: string;
@@ -18,9 +18,6 @@ export interface Slurm {
   env(): NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
-
-const exited = (p: ChildProcess) =>
-  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r));
 
 export async function startSlurm(): Promise<Slurm> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spimstream-slurm-'));

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './bench-util.js';
+import { exited, freePort } from './bench-util.js';
 
 export interface Swift {
   /** The proxy: S3 (s3api) and Swift (tempauth at /auth/v1.0) on one port. */
@@ -21,9 +21,6 @@ export interface Swift {
   restartProxy(): Promise<void>;
   stop(): Promise<void>;
 }
-
-const exited = (p: ChildProcess) =>
-  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r));
 
 export async function startSwift(): Promise<Swift> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spimstream-swift-'));

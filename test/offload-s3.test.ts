@@ -84,18 +84,7 @@ async function acquire(name: string, destination: string, during?: (seen: Seen) 
     if (e.result === 'verified') seen.verified += e.files;
   });
   try {
-    const sim = spawnNode(
-      [BIN, 'sim', '--ring', ring, '--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1'].concat([
-        '--fps',
-        '100',
-        '--frames',
-        String(frames),
-        '--slots',
-        '64',
-        '--log-frames',
-        log,
-      ]),
-    );
+    const sim = startSim(ring, frames, log);
     if (during) await during(seen);
     expect(await exited(sim), sim.output()).toBe(0);
     await waitFor(() => seen.complete.length >= 1, 120_000, `the offload to ${destination.replace(SECRET, '***')} to complete`);
@@ -104,6 +93,12 @@ async function acquire(name: string, destination: string, during?: (seen: Seen) 
   }
   // What the sidecar wrote (masked), not the raw events.
   return { out, log, seen, logged: logSince(mark), dir };
+}
+
+/** The simulator writing `frames` 256² frames (stacks of 8) at 100 fps, logging each to `log` if given. */
+function startSim(ring: string, frames: number, log?: string) {
+  const geometry = ['--width', '256', '--height', '256', '--z-planes', '8', '--channels', '1', '--fps', '100', '--slots', '64'];
+  return spawnNode([BIN, 'sim', '--ring', ring, ...geometry, '--frames', String(frames), ...(log ? ['--log-frames', log] : [])]);
 }
 
 interface Seen {
@@ -187,24 +182,7 @@ describe('offload to S3 (Swift s3api)', () => {
     const failures: PipelineEvents['offload-failure'][] = [];
     app.bus.on('offload-failure', (e) => failures.push(e));
     try {
-      const sim = spawnNode([
-        BIN,
-        'sim',
-        '--ring',
-        ring,
-        '--width',
-        '256',
-        '--height',
-        '256',
-        '--z-planes',
-        '8',
-        '--channels',
-        '1',
-        '--fps',
-        '100',
-        '--frames',
-        '80',
-      ]);
+      const sim = startSim(ring, 80);
       await waitFor(() => failures.length > 0, 60_000, 'the refused offload');
       await exited(sim);
     } finally {
