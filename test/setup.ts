@@ -1,11 +1,19 @@
 // Every test file: sidecar logs go to a file (test-log.ts) and are shown for a failed test only.
-import { beforeAll, beforeEach, expect } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { witness, witnessDone } from './crash-witness.js';
 import { logFile, logMark, logSince, openTestLog } from './test-log.js';
 
-beforeAll(() => openTestLog(expect.getState().testPath ?? 'unknown.test.ts'));
+const testFile = () => expect.getState().testPath ?? 'unknown.test.ts';
+
+beforeAll(() => {
+  openTestLog(testFile());
+  witness(testFile());
+});
+afterAll(() => witnessDone());
 
 beforeEach((ctx) => {
   const mark = logMark();
+  witness(`${testFile()} > ${ctx.task.name}`);
   ctx.onTestFailed(() => {
     const text = logSince(mark);
     if (text)

@@ -4,6 +4,9 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { PACKAGE_ROOT } from '../package-info.js';
 import { Piscina } from 'piscina';
+// Held by the main thread so libvips is never unloaded while a preview thread that used it exits
+// with libvips threads still running: sharp's rule for worker threads (lovell/sharp#2263).
+import 'sharp';
 import { TwoLevelTaskQueue, urgent } from './task-queue.js';
 import type { EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask, ReduceTask } from '../../workers/tasks.js';
 

@@ -1,0 +1,14 @@
+// Run once around the whole test run (vitest globalSetup): see crash-witness.ts.
+import fs from 'node:fs';
+import { witnessDir, witnessReport } from './crash-witness.js';
+
+export function setup(): void {
+  process.env.SPIMSTREAM_TEST_RUN = String(process.pid); // inherited by the test processes
+  fs.rmSync(witnessDir(), { recursive: true, force: true });
+}
+
+export function teardown(): void {
+  const report = witnessReport();
+  if (report) process.stderr.write(`\n${report}\n`);
+  fs.rmSync(witnessDir(), { recursive: true, force: true });
+}
