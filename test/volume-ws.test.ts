@@ -10,11 +10,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import { decodeVolume, type VolumeMessage } from '../src/server/volume-protocol.js';
-import { shmPath, startTestApp, waitFor } from './helpers.js';
+import { openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
 afterEach(() => {
-  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true });
+  for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
 });
 
 const W = 320;
@@ -48,9 +48,18 @@ function binnedStack(t: number, step: number): Uint16Array {
   return out;
 }
 
-describe('live volume over the WebSocket', () => {
+// Not stored: the volume comes from the JS kernel. Stored: from the frame's fused SIMD pass (here
+// with a step of 8, its vector path), and the store reads back bit-exact.
+const runs = [
+  { name: 'not stored', store: false, volumeMax: 64 },
+  { name: 'stored (fused pass)', store: true, volumeMax: 40 },
+];
+
+describe.each(runs)('live volume over the WebSocket, $name', ({ store, volumeMax }) => {
   it('one max-binned volume per stack, voxel for voxel; none for a viewer that did not ask', async () => {
     const ring = shmPath('volume');
+    const out = tmpDir('volume');
+    cleanup.push(out);
     cleanup.push(ring, `${ring}.lock`, `${ring}.seen`);
     const w = RingWriter.create(ring, {
       width: W,
@@ -62,7 +71,11 @@ describe('live volume over the WebSocket', () => {
       channels: 1,
       views: 1,
     });
-    const { app, cfg } = await startTestApp({ source: `shm:${ring}`, storage: { enabled: false }, preview: { volume_max: 64 } });
+    const { app, cfg } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: store ? { out } : { enabled: false },
+      preview: { volume_max: volumeMax },
+    });
     const open = (): Promise<{ ws: WebSocket; volumes: VolumeMessage[]; json: Record<string, unknown>[] }> =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
@@ -98,7 +111,7 @@ describe('live volume over the WebSocket', () => {
       }
       w.finishAcquisition();
       await waitFor(() => viewer.volumes.length >= T, 30_000, `${T} volumes`);
-      const step = Math.ceil(W / 64);
+      const step = Math.ceil(W / volumeMax);
       for (const v of viewer.volumes) {
         expect([v.width, v.height, v.depth, v.step, v.view]).toEqual([Math.ceil(W / step), Math.ceil(H / step), Z, step, 0]);
         expect(v.voxelUm[0]).toBeCloseTo(cfg.pixel_size_um.x * step, 5);
@@ -115,6 +128,17 @@ describe('live volume over the WebSocket', () => {
       other.ws.close();
       await app.stop();
       w.close();
+    }
+    if (store) {
+      const arr = await openArray(storeDirs(out)[0]);
+      for (let t = 0; t < T; t++)
+        for (let z = 0; z < Z; z++) {
+          const got = await readPlane(arr, t, 0, z);
+          expect(
+            Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(frame(t, z).buffer)),
+            `t=${t} z=${z}`,
+          ).toBe(0);
+        }
     }
   }, 120_000);
 });

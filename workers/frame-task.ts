@@ -27,6 +27,8 @@ let driftImg = new Float64Array(0);
 let driftFull = new Float64Array(0);
 let spec = new Float64Array(0);
 
+const volumeBins = (w: number, h: number, step: number) => Math.ceil(w / step) * Math.ceil(h / step);
+
 export function runFrameTask(t: FrameTask): FrameResult {
   const t0 = performance.now();
   const n = t.width * t.height;
@@ -38,11 +40,16 @@ export function runFrameTask(t: FrameTask): FrameResult {
   const n2 = halfOf(t.width) * halfOf(t.height);
   const ext = t.store?.ext ? new Uint32Array(t.store.ext, t.store.z * n2 * 4, n2) : null;
   let reduced = false;
+  let volumeDone = false;
   if (t.store?.simd && !ext && simdApplies(px, t.store.geometry)) {
     // The default storing path (uint16, Blosc, no pyramid): the SIMD kernel, 2.4x the JS pass. When
     // QC is sampled (workers behind), the histogram takes every 4th row: storing comes before QC.
     const every = t.sampled ? SAMPLED_HISTOGRAM_EVERY : 1;
-    hist = histogramToTilesSimd(px, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero), every);
+    // The live volume's plane rides in the same strips: the frame is read once for all three.
+    const v = t.volume;
+    const volume = v ? { step: v.step, out: new Uint16Array(v.buffer, v.offset * 2, volumeBins(t.width, t.height, v.step)) } : null;
+    hist = histogramToTilesSimd(px, t.store.block, t.store.z, t.store.geometry, new Uint8Array(t.store.nonZero), every, volume);
+    volumeDone = volume !== null;
     counted = histogramRows(t.height, every) * t.width;
   } else {
     hist = clearedHistogram();
@@ -66,10 +73,9 @@ export function runFrameTask(t: FrameTask): FrameResult {
   }
   const stats = statsFromHistogram(px, hist, t.saturationLevel, t.offset, t.qc.checksum, counted);
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
-  if (t.volume) {
+  if (t.volume && !volumeDone) {
     const v = t.volume;
-    const n = Math.ceil(t.width / v.step) * Math.ceil(t.height / v.step);
-    binMaxPlane(px, t.width, t.height, v.step, new Uint16Array(v.buffer, v.offset * 2, n));
+    binMaxPlane(px, t.width, t.height, v.step, new Uint16Array(v.buffer, v.offset * 2, volumeBins(t.width, t.height, v.step)));
   }
   const q = t.qc;
   let focus: Record<string, number> = {};

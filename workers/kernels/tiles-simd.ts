@@ -25,6 +25,15 @@ interface StripKernel {
   ): void;
   fold(histPtr: number): void;
   zero(ptr: number, n: number): void;
+  colmax(inPtr: number, width: number, rows: number, colPtr: number): void;
+  binrow(colPtr: number, width: number, step: number, outPtr: number): void;
+}
+
+/** The live volume's plane, binned by max in the same pass (`binMaxPlane` in preview.ts is the reference). */
+export interface VolumePlane {
+  step: number;
+  /** ceil(width / step) x ceil(height / step) */
+  out: Uint16Array;
 }
 
 const HIST_BYTES = 2 * 65536 * 4;
@@ -75,6 +84,7 @@ export function histogramToTilesSimd(
   g: TileGeometry,
   nonZero: Uint8Array,
   histEvery = 1,
+  volume: VolumePlane | null = null,
 ): Uint32Array {
   const k = loaded.kernel;
   if (!k) throw new Error(`SIMD kernel unavailable: ${loaded.why}`);
@@ -84,7 +94,10 @@ export function histogramToTilesSimd(
   const OUT = stripBytes;
   const HIST = OUT + g.tilesX * sub * g.cx * 2;
   const ANY = HIST + HIST_BYTES;
-  const need = ANY + g.tilesX * 4;
+  const COL = ANY + g.tilesX * 4;
+  const VROW = COL + g.width * 2;
+  const ow = volume ? Math.ceil(g.width / volume.step) : 0;
+  const need = VROW + ow * 2;
   if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
   const mem = new Uint8Array(k.memory.buffer);
   const any = new Uint32Array(k.memory.buffer, ANY, g.tilesX);
@@ -94,6 +107,7 @@ export function histogramToTilesSimd(
   const planeElems = g.cy * g.cx;
   const elems = g.cz * planeElems;
   k.zero(HIST, HIST_BYTES);
+  if (volume) k.zero(COL, g.width * 2);
   for (let ty = 0; ty < g.tilesY; ty++) {
     const tileRows = Math.min(g.cy, g.height - ty * g.cy);
     any.fill(0);
@@ -103,6 +117,7 @@ export function histogramToTilesSimd(
       const from = (ty * g.cy + y0) * g.width * 2;
       mem.set(src.subarray(from, from + rows * g.width * 2), IN);
       k.strip(IN, g.width, rows, g.cx, OUT, 2 * rows * g.cx, rows * g.cx, HIST, ANY, ty * g.cy + y0, Math.max(1, histEvery));
+      if (volume) binStrip(k, volume, ty * g.cy + y0, rows, g, IN, COL, VROW, ow);
       for (let tx = 0; tx < g.tilesX; tx++) {
         const lo = OUT + tx * 2 * rows * g.cx;
         const hi = lo + rows * g.cx;
@@ -124,6 +139,30 @@ export function histogramToTilesSimd(
   }
   k.fold(HIST);
   return new Uint32Array(k.memory.buffer, HIST, 65536);
+}
+
+/** Max-bins the strip in kernel memory (frame rows y..y+rows) into the volume plane, row group by row group. */
+function binStrip(
+  k: StripKernel,
+  v: VolumePlane,
+  y: number,
+  rows: number,
+  g: TileGeometry,
+  IN: number,
+  COL: number,
+  VROW: number,
+  ow: number,
+): void {
+  for (let r = 0; r < rows; ) {
+    const end = Math.min(rows, r + v.step - ((y + r) % v.step));
+    k.colmax(IN + r * g.width * 2, g.width, end - r, COL);
+    r = end;
+    if ((y + r) % v.step === 0 || y + r === g.height) {
+      k.binrow(COL, g.width, v.step, VROW);
+      const oy = Math.floor((y + r - 1) / v.step);
+      v.out.set(new Uint16Array(k.memory.buffer, VROW, ow), oy * ow);
+    }
+  }
 }
 
 /** Rows of a height-row frame that enter the histogram at `histEvery` (rows 0, histEvery, ...). */

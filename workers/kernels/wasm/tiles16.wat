@@ -102,6 +102,63 @@
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (br_if $l (i32.lt_u (local.get $p) (local.get $end)))))
 
+;; The live volume's max binning, fused into the same strips (see ../preview.ts binMaxPlane, the
+;; reference): `colmax` max-accumulates rows of a strip into one row of column maxima, `binrow` takes
+;; the maximum of each run of `step` columns of that row into out (u16 each) and clears the row.
+  (func (export "colmax") (param $in i32) (param $width i32) (param $rows i32) (param $col i32)
+    (local $y i32) (local $s i32) (local $c i32) (local $cend i32)
+    (local.set $cend (i32.add (local.get $col) (i32.shl (local.get $width) (i32.const 1))))
+    (local.set $s (local.get $in))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $y) (local.get $rows)))
+      (local.set $c (local.get $col))
+      (loop $px
+        (v128.store (local.get $c) (i16x8.max_u (v128.load (local.get $c)) (v128.load (local.get $s))))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (br_if $px (i32.lt_u (local.get $c) (local.get $cend))))
+      (local.set $y (i32.add (local.get $y) (i32.const 1)))
+      (br $row))))
+
+  (func (export "binrow") (param $col i32) (param $width i32) (param $step i32) (param $out i32)
+    (local $x i32) (local $end i32) (local $m i32) (local $v i32) (local $acc v128)
+    ;; step a multiple of 8: whole blocks take vector maxima, then one horizontal maximum each
+    (if (i32.eqz (i32.and (local.get $step) (i32.const 7))) (then
+      (block $vdone (loop $vblock
+        (local.set $end (i32.add (local.get $x) (local.get $step)))
+        (br_if $vdone (i32.gt_u (local.get $end) (local.get $width)))
+        (local.set $acc (v128.load (i32.add (local.get $col) (i32.shl (local.get $x) (i32.const 1)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 8)))
+        (block $vin_done (loop $vin
+          (br_if $vin_done (i32.ge_u (local.get $x) (local.get $end)))
+          (local.set $acc (i16x8.max_u (local.get $acc) (v128.load (i32.add (local.get $col) (i32.shl (local.get $x) (i32.const 1))))))
+          (local.set $x (i32.add (local.get $x) (i32.const 8)))
+          (br $vin)))
+        (local.set $acc (i16x8.max_u (local.get $acc)
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $acc) (local.get $acc))))
+        (local.set $acc (i16x8.max_u (local.get $acc)
+          (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $acc) (local.get $acc))))
+        (local.set $acc (i16x8.max_u (local.get $acc)
+          (i8x16.shuffle 2 3 0 1 6 7 4 5 10 11 8 9 14 15 12 13 (local.get $acc) (local.get $acc))))
+        (i32.store16 (local.get $out) (i16x8.extract_lane_u 0 (local.get $acc)))
+        (local.set $out (i32.add (local.get $out) (i32.const 2)))
+        (br $vblock)))))
+    ;; any step (and the narrower last block): one sample at a time
+    (block $done (loop $block
+      (br_if $done (i32.ge_u (local.get $x) (local.get $width)))
+      (local.set $end (i32.add (local.get $x) (local.get $step)))
+      (if (i32.gt_u (local.get $end) (local.get $width)) (then (local.set $end (local.get $width))))
+      (local.set $m (i32.const 0))
+      (loop $px
+        (local.set $v (i32.load16_u (i32.add (local.get $col) (i32.shl (local.get $x) (i32.const 1)))))
+        (if (i32.gt_u (local.get $v) (local.get $m)) (then (local.set $m (local.get $v))))
+        (local.set $x (i32.add (local.get $x) (i32.const 1)))
+        (br_if $px (i32.lt_u (local.get $x) (local.get $end))))
+      (i32.store16 (local.get $out) (local.get $m))
+      (local.set $out (i32.add (local.get $out) (i32.const 2)))
+      (br $block)))
+    (memory.fill (local.get $col) (i32.const 0) (i32.shl (local.get $width) (i32.const 1))))
+
   (func (export "zero") (param $p i32) (param $n i32)
     (memory.fill (local.get $p) (i32.const 0) (local.get $n)))
 )
