@@ -2,8 +2,9 @@
  * The third dimension in the page, in headless Chromium (WebGL2 through SwiftShader): a ring fed
  * with dark stacks holding one bright bead at a known voxel. Opened by deep link, the orthogonal
  * views show the bead where geometry says in xy (at its z), xz and yz, and the 3-D rendering puts
- * it where the projection of its voxel falls, face on and turned 90° about y — read from the
- * canvases' own pixels. The page raises no error.
+ * it where the projection of its voxel falls, face on and turned 90° about y, in maximum intensity
+ * and in alpha compositing (and twice as far out at zoom 2) — read from the canvases' own pixels.
+ * The channel LUT colours the bead in the channel's colour in both kinds of view. No page error.
  */
 import fs from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -35,8 +36,8 @@ function frame(z: number): Uint16Array {
   return px;
 }
 
-/** The brightest pixel of a canvas (2-D or WebGL2), and its value. */
-function brightest(page: Page, id: string): Promise<{ x: number; y: number; v: number; w: number; h: number }> {
+/** The brightest pixel of a canvas (2-D or WebGL2): where, its R + G + B, and its colour. */
+function brightest(page: Page, id: string): Promise<{ x: number; y: number; v: number; rgb: number[]; w: number; h: number }> {
   return page.evaluate((cid) => {
     const c = document.getElementById(cid) as HTMLCanvasElement;
     let data: Uint8ClampedArray | Uint8Array;
@@ -47,11 +48,12 @@ function brightest(page: Page, id: string): Promise<{ x: number; y: number; v: n
       gl.readPixels(0, 0, c.width, c.height, gl.RGBA, gl.UNSIGNED_BYTE, data);
       flip = true; // readPixels starts at the bottom row
     } else data = (c.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, c.width, c.height).data;
-    let best = { x: -1, y: -1, v: -1 };
+    let best = { x: -1, y: -1, v: -1, rgb: [0, 0, 0] };
     for (let y = 0; y < c.height; y++)
       for (let x = 0; x < c.width; x++) {
-        const v = data[4 * (y * c.width + x)];
-        if (v > best.v) best = { x, y: flip ? c.height - 1 - y : y, v };
+        const i = 4 * (y * c.width + x);
+        const v = data[i] + data[i + 1] + data[i + 2];
+        if (v > best.v) best = { x, y: flip ? c.height - 1 - y : y, v, rgb: [data[i], data[i + 1], data[i + 2]] };
       }
     return { ...best, w: c.width, h: c.height };
   }, id);
@@ -79,12 +81,13 @@ describe('orthogonal and 3-D views of the latest stack', () => {
     try {
       await waitFor(() => app.pipeline.status().attached, 30_000, 'the sidecar to attach');
       w.startAcquisition();
-      // Stacks keep coming, one every ~0.3 s, as from a scope.
+      // Stacks keep coming, one a second, as from a scope (each redraws the views: SwiftShader renders on
+      // the CPU, and a faster pace kept it from ever finishing a screenshot on a loaded machine).
       producer = (async () => {
         for (let t = 0, n = 0; !stop; t++) {
           for (let z = 0; z < Z; z++, n++)
             w.publish(new Uint8Array(frame(z).buffer), { cameraCounter: n, timestampNs: Date.now() * 1e6, t, c: 0, z, view: 0, flags: 0 });
-          await new Promise((r) => setTimeout(r, 300));
+          await new Promise((r) => setTimeout(r, 1000));
         }
       })();
       browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -149,12 +152,69 @@ describe('orthogonal and 3-D views of the latest stack', () => {
           yaw,
         );
         const b = await brightest(page, 'vol3d');
-        expect(b.v, `yaw ${yaw}: the bead is drawn`).toBeGreaterThan(200);
+        expect(b.v, `yaw ${yaw}: the bead is drawn`).toBeGreaterThan(600);
         expect(Math.abs(b.x - toPx(wantX, b.w)), `yaw ${yaw}: x ${b.x} vs ${toPx(wantX, b.w).toFixed(1)}`).toBeLessThanOrEqual(4);
         // Rows: image row 0 at the top, whatever the turn about y.
         expect(Math.abs(b.y - toPx(clip(bead.y, v.h, half[1]), b.h)), `yaw ${yaw}: y ${b.y}`).toBeLessThanOrEqual(4);
       }
+      type View = { rotate(y: number): void; zoomTo(z: number): void; setRender(r: string): void };
+      const view = (f: string, arg: number | string) =>
+        page.evaluate(
+          ([fn, a]) => {
+            const v = (window as unknown as { spimstream: { volume: View } }).spimstream.volume;
+            if (fn === 'rotate') v.rotate(a as number);
+            else if (fn === 'zoomTo') v.zoomTo(a as number);
+            else v.setRender(a as string);
+          },
+          [f, arg] as const,
+        );
+      // Zoom 2, face on: the bead twice as far from the centre.
+      await view('rotate', 0);
+      await view('zoomTo', 2);
+      const zoomed = await brightest(page, 'vol3d');
+      expect(Math.abs(zoomed.x - toPx(2 * clip(bead.x, v.w, half[0]), zoomed.w)), `zoom 2: x ${zoomed.x}`).toBeLessThanOrEqual(6);
       await page.screenshot({ path: `${process.env.SPIMSTREAM_SCREENSHOTS ?? '/tmp'}/spimstream-3d.png` });
+      await view('zoomTo', 1);
+
+      // The channel's colour in every view: the bead at the top of the window is the colour itself.
+      const hex = cfg.channels[0].color;
+      const rgb = [0, 2, 4].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+      await page.selectOption('#lut', 'channel');
+      const coloured = await brightest(page, 'vol3d');
+      expect(coloured.rgb, `3-D MIP in ${hex}`).toEqual(rgb);
+      await page.check('input[name=kind][value=ortho]');
+      // xy at the bead's plane, the crosshair away from the bead (it is drawn over the data); the
+      // bead's own pixel read.
+      await page.evaluate((b) => {
+        const v = (window as unknown as { spimstream: { volume: { cursor: object; draw(): void } } }).spimstream.volume;
+        v.cursor = { x: 0, y: 0, z: b.z };
+        v.draw();
+      }, bead);
+      const beadRgb = await page.evaluate(
+        ([x, y]) => [
+          ...(document.getElementById('ortho-xy') as HTMLCanvasElement).getContext('2d')!.getImageData(x, y, 1, 1).data.slice(0, 3),
+        ],
+        [bead.x, bead.y] as const,
+      );
+      expect(beadRgb, `ortho xy in ${hex}`).toEqual(rgb);
+
+      // Alpha compositing, reached by deep link: the bead where geometry says, from the front and the side.
+      await page.goto(`http://127.0.0.1:${app.port}/?stream=GFP/0&view=3d&render=alpha`);
+      await volumeShown();
+      expect(await page.inputValue('#render3d')).toBe('alpha');
+      for (const [yaw, wantX] of [
+        [0, clip(bead.x, v.w, half[0])],
+        [Math.PI / 2, -clip(bead.z, v.d, half[2])],
+      ] as const) {
+        await view('rotate', yaw);
+        const b = await brightest(page, 'vol3d');
+        // One voxel 80 % opaque over a transparent background: ~0.8 of full grey whatever the side.
+        expect(b.v / 765, `alpha, yaw ${yaw}: the bead's brightness`).toBeGreaterThan(0.6);
+        expect(b.v / 765, `alpha, yaw ${yaw}: the bead's brightness`).toBeLessThan(0.95);
+        expect(Math.abs(b.x - toPx(wantX, b.w)), `alpha, yaw ${yaw}: x ${b.x} vs ${toPx(wantX, b.w).toFixed(1)}`).toBeLessThanOrEqual(4);
+        expect(Math.abs(b.y - toPx(clip(bead.y, v.h, half[1]), b.h)), `alpha, yaw ${yaw}: y ${b.y}`).toBeLessThanOrEqual(4);
+      }
+      await page.screenshot({ path: `${process.env.SPIMSTREAM_SCREENSHOTS ?? '/tmp'}/spimstream-3d-alpha.png` });
       expect(errors).toEqual([]);
     } finally {
       stop = true;

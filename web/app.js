@@ -104,6 +104,7 @@ function onBinary(buf) {
   if (b[0] === 0x53 && b[1] === 0x50 && b[2] === 0x56 && b[3] === 0x4c) {
     // SPVL: the latest stack's volume; the window typed in, else its own percentiles.
     const auto = $('auto').checked;
+    if (!volumeView.vol) volumeView.setLut(lutFor($('lut').value)); // the channel colour is known by now
     volumeView.show(decodeVolume(b), auto ? null : [Number($('lo').value), Number($('hi').value)], state.hello?.saturation_level ?? 65535);
     return;
   }
@@ -520,7 +521,12 @@ for (const id of ['lo', 'hi'])
     $('auto').checked = false;
     subscribe();
   });
-$('lut').addEventListener('change', () => undefined);
+$('lut').addEventListener('change', () => volumeView.setLut(lutFor($('lut').value)));
+$('render3d').addEventListener('change', () => volumeView.setRender($('render3d').value));
+if (params.get('render') === 'alpha') {
+  $('render3d').value = 'alpha';
+  volumeView.setRender('alpha');
+}
 setInterval(drawPlots, 1000);
 // For debugging in the browser console (and the end-to-end test): the live state.
 window.spimstream = state;

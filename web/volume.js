@@ -1,36 +1,60 @@
 // The latest complete stack in three dimensions: orthogonal views (xy at a chosen z, xz and yz
-// through the crosshair, physical aspect from the voxel size) and a maximum-intensity rendering in
-// WebGL2 (the volume as an R16UI 3-D texture, a ray marched per pixel; drag to rotate). Fed by the
-// SPVL messages the hub sends after each stack (src/server/volume-protocol.ts).
+// through the crosshair, physical aspect from the voxel size) and a rendering in WebGL2 (the volume
+// as an R16UI 3-D texture, a ray marched per pixel: maximum intensity or alpha compositing; drag to
+// rotate, wheel to zoom), both through the 2-D view's LUT and contrast window. Fed by the SPVL
+// messages the hub sends after each stack (src/server/volume-protocol.ts).
 const $ = (id) => document.getElementById(id);
 
 const VERT = `#version 300 es
 in vec2 p; out vec2 uv;
 void main() { uv = p; gl_Position = vec4(p, 0.0, 1.0); }`;
 
-// Orthographic MIP: each pixel's ray runs through the box (half-sizes `hs`, in µm scaled to fit)
-// along the rotated view axis; the voxel under each step is fetched exactly (no interpolation).
+// Orthographic rays along the rotated view axis through the box (half-sizes `hs`, in µm scaled to
+// fit; `zoom` magnifies), two steps per voxel crossed; the voxel under each step is fetched exactly
+// (no interpolation).
+// mode 0: maximum intensity. mode 1: front-to-back alpha compositing, each voxel's opacity g² x 0.8
+// at window position g, corrected for the steps per voxel so that a bead is as opaque from any side.
+// Both colour through the 2-D view's LUT (a 256 x 1 texture); a saturated voxel is red.
 const FRAG = `#version 300 es
 precision highp float; precision highp usampler3D;
-uniform usampler3D vol; uniform vec3 hs; uniform mat3 rot; uniform vec2 win; uniform uint sat; uniform ivec3 size;
+uniform usampler3D vol; uniform sampler2D lut; uniform vec3 hs; uniform mat3 rot; uniform vec2 win; uniform uint sat;
+uniform ivec3 size; uniform int mode; uniform float zoom;
 in vec2 uv; out vec4 color;
+vec3 shade(float g) { return texelFetch(lut, ivec2(int(g * 255.0 + 0.5), 0), 0).rgb; }
 void main() {
-  vec3 o = rot * vec3(uv, -2.0), d = rot * vec3(0.0, 0.0, 1.0);
+  vec3 o = rot * vec3(uv / zoom, -2.0), d = rot * vec3(0.0, 0.0, 1.0);
   vec3 t0 = (-hs - o) / d, t1 = (hs - o) / d;
   vec3 tmin = min(t0, t1), tmax = max(t0, t1);
   float a = max(max(tmin.x, tmin.y), tmin.z), b = min(min(tmax.x, tmax.y), tmax.z);
   if (b <= a) { color = vec4(0.0, 0.0, 0.0, 1.0); return; }
+  // Two samples per voxel crossed (at most 1024): a thin stack seen face on needs few.
+  vec3 cross = abs(2.0 * hs / vec3(size) / d);
+  float vlen = min(min(cross.x, cross.y), cross.z);
+  int n = min(1024, int(ceil(2.0 * (b - a) / vlen)));
+  float dt = (b - a) / float(n);
+  float perStep = dt / vlen;
   uint m = 0u;
-  float dt = (b - a) / 384.0;
-  for (int i = 0; i < 384; i++) {
+  vec3 c = vec3(0.0);
+  float A = 0.0;
+  for (int i = 0; i < n; i++) {
     vec3 q = (o + d * (a + (float(i) + 0.5) * dt) + hs) / (2.0 * hs);
     ivec3 v = clamp(ivec3(q * vec3(size)), ivec3(0), size - 1);
-    m = max(m, texelFetch(vol, v, 0).r);
+    uint s = texelFetch(vol, v, 0).r;
+    if (mode == 0) { m = max(m, s); continue; }
+    if (s >= sat) { c += (1.0 - A) * vec3(1.0, 0.0, 0.0); A = 1.0; break; }
+    float g = clamp((float(s) - win.x) / (win.y - win.x), 0.0, 1.0);
+    float ai = 1.0 - pow(1.0 - 0.8 * g * g, perStep);
+    c += (1.0 - A) * ai * shade(g);
+    A += (1.0 - A) * ai;
+    if (A > 0.995) break;
   }
+  if (mode == 1) { color = vec4(c, 1.0); return; }
   if (m >= sat) { color = vec4(1.0, 0.0, 0.0, 1.0); return; }
-  float g = clamp((float(m) - win.x) / (win.y - win.x), 0.0, 1.0);
-  color = vec4(g, g, g, 1.0);
+  color = vec4(shade(clamp((float(m) - win.x) / (win.y - win.x), 0.0, 1.0)), 1.0);
 }`;
+
+/** The grey LUT: until the page sets one. */
+const GREY = Uint8ClampedArray.from({ length: 768 }, (_, i) => Math.floor(i / 3));
 
 export class VolumeView {
   constructor() {
@@ -43,6 +67,9 @@ export class VolumeView {
     this.lo = 0;
     this.hi = 1;
     this.saturation = 65535;
+    this.render = 'mip';
+    this.zoom = 1;
+    this.lut = GREY;
     $('ortho-z').addEventListener('input', (e) => {
       this.cursor.z = Number(e.target.value);
       this.draw();
@@ -70,6 +97,14 @@ export class VolumeView {
     window.addEventListener('mouseup', () => {
       drag = null;
     });
+    c3.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        this.zoomTo(this.zoom * Math.exp(-e.deltaY * 0.001));
+      },
+      { passive: false },
+    );
     window.addEventListener('mousemove', (e) => {
       if (!drag) return;
       this.yaw = drag.yaw + (e.clientX - drag.x) * 0.01;
@@ -82,6 +117,7 @@ export class VolumeView {
     this.mode = mode;
     $('ortho').hidden = mode !== 'ortho';
     $('vol3d').hidden = mode !== '3d';
+    $('render3d-l').hidden = mode !== '3d';
     this.draw();
   }
 
@@ -89,6 +125,25 @@ export class VolumeView {
   rotate(yaw, pitch = 0) {
     this.yaw = yaw;
     this.pitch = pitch;
+    this.draw();
+  }
+
+  /** Magnification of the 3-D view (1: the whole box fits), for the wheel, deep links and tests. */
+  zoomTo(z) {
+    this.zoom = Math.max(0.5, Math.min(8, z));
+    this.draw();
+  }
+
+  /** 'mip' (maximum intensity) or 'alpha' (compositing) in the 3-D view. */
+  setRender(r) {
+    this.render = r === 'alpha' ? 'alpha' : 'mip';
+    this.draw();
+  }
+
+  /** The 2-D view's LUT: 256 RGB triplets. */
+  setLut(lut) {
+    this.lut = lut;
+    this.lutUploaded = false;
     this.draw();
   }
 
@@ -143,11 +198,11 @@ export class VolumeView {
       for (let x = 0; x < w; x++) {
         const v = get(x, y);
         const i = 4 * (y * w + x);
-        const g = Math.max(0, Math.min(255, (v - this.lo) * k));
+        const g = 3 * Math.round(Math.max(0, Math.min(255, (v - this.lo) * k)));
         const satd = v >= this.saturation;
-        img.data[i] = satd ? 255 : g;
-        img.data[i + 1] = satd ? 0 : g;
-        img.data[i + 2] = satd ? 0 : g;
+        img.data[i] = satd ? 255 : this.lut[g];
+        img.data[i + 1] = satd ? 0 : this.lut[g + 1];
+        img.data[i + 2] = satd ? 0 : this.lut[g + 2];
         img.data[i + 3] = 255;
       }
     ctx.putImageData(img, 0, 0);
@@ -169,6 +224,14 @@ export class VolumeView {
       gl.texImage3D(gl.TEXTURE_3D, 0, gl.R16UI, v.width, v.height, v.depth, 0, gl.RED_INTEGER, gl.UNSIGNED_SHORT, v.data);
       this.uploaded = true;
     }
+    if (!this.lutUploaded) {
+      gl.activeTexture(gl.TEXTURE1);
+      gl.bindTexture(gl.TEXTURE_2D, this.lutTex);
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB8, 256, 1, 0, gl.RGB, gl.UNSIGNED_BYTE, new Uint8Array(this.lut));
+      gl.activeTexture(gl.TEXTURE0);
+      this.lutUploaded = true;
+    }
     // Physical extent, normalised so the largest half-size is 0.8 (the box fits at any rotation).
     const ext = [v.width * v.voxelUm[0], v.height * v.voxelUm[1], v.depth * (v.voxelUm[2] > 0 ? v.voxelUm[2] : v.voxelUm[0])];
     const m = Math.max(...ext);
@@ -185,6 +248,9 @@ export class VolumeView {
     gl.uniform1ui(u('sat'), this.saturation);
     gl.uniform3i(u('size'), v.width, v.height, v.depth);
     gl.uniform1i(u('vol'), 0);
+    gl.uniform1i(u('lut'), 1);
+    gl.uniform1i(u('mode'), this.render === 'alpha' ? 1 : 0);
+    gl.uniform1f(u('zoom'), this.zoom);
     gl.drawArrays(gl.TRIANGLES, 0, 3);
   }
 
@@ -215,6 +281,10 @@ export class VolumeView {
     this.tex = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_3D, this.tex);
     for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_3D, p, gl.NEAREST);
+    this.lutTex = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, this.lutTex);
+    for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+    this.lutUploaded = false;
     this.prog = prog;
     this.gl = gl;
     return gl;
