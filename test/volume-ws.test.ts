@@ -48,6 +48,21 @@ function binnedStack(t: number, step: number): Uint16Array {
   return out;
 }
 
+type Viewer = { ws: WebSocket; volumes: VolumeMessage[]; json: Record<string, unknown>[] };
+
+function openViewer(port: number): Promise<Viewer> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const got: Viewer = { ws, volumes: [], json: [] };
+    ws.on('message', (d: Buffer, binary: boolean) => {
+      if (!binary) got.json.push(JSON.parse(d.toString()) as Record<string, unknown>);
+      else if (d.subarray(0, 4).toString() === 'SPVL') got.volumes.push(decodeVolume(new Uint8Array(d)));
+    });
+    ws.on('open', () => resolve(got));
+    ws.on('error', reject);
+  });
+}
+
 // Not stored: the volume comes from the JS kernel. Stored: from the frame's fused SIMD pass (here
 // with a step of 8, its vector path), and the store reads back bit-exact.
 const runs = [
@@ -76,19 +91,8 @@ describe.each(runs)('live volume over the WebSocket, $name', ({ store, volumeMax
       storage: store ? { out } : { enabled: false },
       preview: { volume_max: volumeMax },
     });
-    const open = (): Promise<{ ws: WebSocket; volumes: VolumeMessage[]; json: Record<string, unknown>[] }> =>
-      new Promise((resolve, reject) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`);
-        const got = { ws, volumes: [] as VolumeMessage[], json: [] as Record<string, unknown>[] };
-        ws.on('message', (d: Buffer, binary: boolean) => {
-          if (!binary) got.json.push(JSON.parse(d.toString()) as Record<string, unknown>);
-          else if (d.subarray(0, 4).toString() === 'SPVL') got.volumes.push(decodeVolume(new Uint8Array(d)));
-        });
-        ws.on('open', () => resolve(got));
-        ws.on('error', reject);
-      });
-    const viewer = await open();
-    const other = await open();
+    const viewer = await openViewer(app.port);
+    const other = await openViewer(app.port);
     try {
       viewer.ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', volume: 'yes' }));
       await waitFor(() => viewer.json.some((m) => m.type === 'error'), 10_000, 'the refusal');
@@ -141,4 +145,55 @@ describe.each(runs)('live volume over the WebSocket, $name', ({ store, volumeMax
         }
     }
   }, 120_000);
+});
+
+describe('live volume byte budget', () => {
+  it('a viewer over preview.volume_bytes_per_second gets fewer volumes, counted in /metrics', async () => {
+    const ring = shmPath('volume-budget');
+    cleanup.push(ring, `${ring}.lock`, `${ring}.seen`);
+    const w = RingWriter.create(ring, {
+      width: W,
+      height: H,
+      dtype: 'uint16',
+      bitDepth: 16,
+      slotCount: 64,
+      zPlanes: Z,
+      channels: 1,
+      views: 1,
+    });
+    // 100 kB/s against volumes of 320 x 200 x 12 voxels (1.5 MB, not binned): the first goes, the
+    // next two come within the 15 s its debt takes to pay.
+    const { app } = await startTestApp({
+      source: `shm:${ring}`,
+      storage: { enabled: false },
+      preview: { volume_max: 320, volume_bytes_per_second: 1e5 },
+    });
+    const viewer = await openViewer(app.port);
+    const skipped = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+      return Number(/spimstream_viewer_messages_skipped_total\{reason="volume-budget"\} (\d+)/.exec(text)?.[1] ?? -1);
+    };
+    try {
+      viewer.ws.send(JSON.stringify({ type: 'subscribe', stream: 'GFP/0', volume: true }));
+      await waitFor(() => viewer.json.some((m) => m.type === 'subscribed'), 10_000, 'the subscription');
+      await waitFor(() => app.pipeline.status().attached, 30_000, 'the sidecar to attach');
+      expect(await skipped()).toBe(0);
+      w.startAcquisition();
+      const started = performance.now();
+      for (let t = 0, n = 0; t < T; t++) {
+        for (let z = 0; z < Z; z++, n++)
+          w.publish(new Uint8Array(frame(t, z).buffer), { cameraCounter: n, timestampNs: Date.now() * 1e6, t, c: 0, z, view: 0, flags: 0 });
+        await waitFor(() => viewer.json.some((m) => m.type === 'stack' && m.t === t), 30_000, `stack ${t}'s summary`);
+      }
+      w.finishAcquisition();
+      await waitFor(async () => (await skipped()) === T - 1, 10_000, 'the over-budget volumes counted');
+      expect(performance.now() - started, 'the stacks came faster than the budget pays a volume').toBeLessThan(15_000);
+      await waitFor(() => viewer.volumes.length >= 1, 10_000, 'the first volume');
+      expect(viewer.volumes.map((v) => [v.t, v.width, v.height, v.depth])).toEqual([[0, W, H, Z]]);
+    } finally {
+      viewer.ws.close();
+      await app.stop();
+      w.close();
+    }
+  });
 });

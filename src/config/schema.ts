@@ -93,6 +93,8 @@ export interface Config {
     clip_percent: number;
     /** The live volume (3-D view): at most this many voxels a side in x and y (max-binned). */
     volume_max: number;
+    /** Each viewer's budget for live volumes (bytes per second): beyond it, fewer volumes. */
+    volume_bytes_per_second: number;
   };
   pipeline: { workers: number; frame_pool_mib: number; block_pool_mib: number; kernels: string };
   offload: {
@@ -189,7 +191,7 @@ export const DEFAULT_CONFIG: Config = {
     direct_io: 'auto',
   },
   server: { host: '127.0.0.1', port: 8080, token: '', allowed_origins: [], allowed_hosts: [], insecure_no_token: false, max_clients: 16 },
-  preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1, volume_max: 256 },
+  preview: { max_size: 1024, fps: 5, format: 'jpeg', quality: 80, clip_percent: 0.1, volume_max: 256, volume_bytes_per_second: 20e6 },
   pipeline: { workers: 0, frame_pool_mib: 256, block_pool_mib: 1024, kernels: 'simd' },
   offload: {
     destination: '',
@@ -280,6 +282,7 @@ export const RANGES: Record<string, Range> = {
   'server.max_clients': I(1, 10000),
   'preview.max_size': I(16, 8192),
   'preview.volume_max': I(16, 1024),
+  'preview.volume_bytes_per_second': { min: 1e5, max: 1e10 },
   'preview.fps': { above: 0, max: 60 },
   'preview.quality': I(1, 100),
   'preview.clip_percent': { min: 0, below: 50 },

@@ -1,7 +1,8 @@
 /**
  * A rate as a token bucket: refills `rate` tokens per second up to `capacity`. Previews arrive in
  * bursts (t -> c -> z order) and with jitter, so a rate is kept on average rather than enforced as a
- * minimum spacing that bursts would halve.
+ * minimum spacing that bursts would halve. Counted in bytes it is a bandwidth budget: a message
+ * larger than a second's budget goes out, and the next waits until its debt is paid.
  */
 export class TokenBucket {
   private tokens: number;
@@ -28,7 +29,8 @@ export class TokenBucket {
     return this.tokens >= 1;
   }
 
-  take(): void {
-    this.tokens -= 1;
+  /** Takes n tokens; more than there are leaves a debt that the refill pays first (a byte budget). */
+  take(n = 1): void {
+    this.tokens -= n;
   }
 }

@@ -29,6 +29,8 @@ interface Client {
   volume: boolean;
   /** This client's preview rate, kept on average. */
   bucket: TokenBucket;
+  /** This client's volume bandwidth (`preview.volume_bytes_per_second`), in bytes. */
+  volumeBytes: TokenBucket;
   skipped: number;
   sent: number;
 }
@@ -43,6 +45,8 @@ export interface HubOptions {
   redact: (text: string) => string;
   defaultFps: number;
   defaultFormat: string;
+  /** Each viewer's budget for live volumes, bytes per second: beyond it a viewer gets fewer volumes. */
+  volumeBytesPerSecond: number;
   maxFps: number;
   hello: () => Record<string, unknown>;
   /** The periodic status, given the number of viewers connected. */
@@ -57,6 +61,8 @@ export class WsHub {
   private readonly lastQc = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   skippedTotal = 0;
+  /** Volumes not sent to a viewer because its byte budget was spent (by design, not a backlog). */
+  volumesOverBudget = 0;
 
   constructor(
     bus: EventBus,
@@ -127,6 +133,7 @@ export class WsHub {
       mip: false,
       volume: false,
       bucket: new TokenBucket(),
+      volumeBytes: new TokenBucket(this.o.volumeBytesPerSecond, this.o.volumeBytesPerSecond),
       skipped: 0,
       sent: 0,
     };
@@ -248,12 +255,20 @@ export class WsHub {
     }
   }
 
-  /** A stack's volume to the viewers that asked for it; one backed up misses it (latest wins). */
+  /**
+   * A stack's volume to the viewers that asked for it; one backed up, or over its byte budget,
+   * misses it (latest wins).
+   */
   private onVolume(e: PipelineEvents['volume']): void {
     const id = streamId(e.stream);
     let payload: Buffer | null = null;
+    const now = performance.now();
     for (const c of this.clients) {
       if (c.stream !== id || !c.volume) continue;
+      if (!c.volumeBytes.refill(this.o.volumeBytesPerSecond, now)) {
+        this.volumesOverBudget++;
+        continue;
+      }
       payload ??= encodeVolume({
         width: e.width,
         height: e.height,
@@ -265,7 +280,7 @@ export class WsHub {
         timestampMs: e.timestampMs,
         data: e.data,
       });
-      this.sendRaw(c, payload);
+      if (this.sendRaw(c, payload)) c.volumeBytes.take(payload.length);
     }
   }
 

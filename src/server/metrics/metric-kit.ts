@@ -22,6 +22,8 @@ export interface MetricsSources {
   /** Seconds until the output disk reaches storage.min_free_bytes at the last minute's net inflow (null: storage off). */
   diskFullInSeconds(): number | null;
   previewClients(): number;
+  /** Viewer messages not sent, by reason: backlog (the viewer's send buffer full), volume-budget. */
+  viewerMessagesSkipped(): Record<string, number>;
   framePoolInUseRatio(): number;
   /** Longest pause between two ring polls of the ingest thread since the last scrape, ms. */
   ingestMaxPollGapMs(): number;

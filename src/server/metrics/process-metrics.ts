@@ -8,6 +8,15 @@ export function processMetrics({ bus, sources, registry }: MetricsContext, info:
       "Previews the viewers' rate asked for that were not rendered because the workers were behind: previews yield first (1 per second per stream then), QC next, storage last.",
       SL,
     ),
+    skipped: counter(
+      'spimstream_viewer_messages_skipped_total',
+      'Messages a viewer did not get, by reason: backlog (its send buffer held over 1 MiB: a slow browser or link gets fewer, never a stall), volume-budget (a live volume beyond preview.volume_bytes_per_second for that viewer). Data is never affected.',
+      ['reason'],
+      (c) => {
+        c.reset();
+        for (const [reason, n] of Object.entries(sources.viewerMessagesSkipped())) c.inc({ reason }, n);
+      },
+    ),
     clients: gauge('spimstream_preview_clients', 'Connected preview (WebSocket) clients.', [], (g) => g.set(sources.previewClients())),
     info: gauge('spimstream_build_info', 'Version and codec in use (value is always 1).', Object.keys(info)),
   });
