@@ -70,6 +70,7 @@ export class VolumeView {
     this.render = 'mip';
     this.zoom = 1;
     this.lut = GREY;
+    $('ortho-cross').addEventListener('change', () => this.draw());
     $('ortho-z').addEventListener('input', (e) => {
       this.cursor.z = Number(e.target.value);
       this.draw();
@@ -206,6 +207,7 @@ export class VolumeView {
         img.data[i + 3] = 255;
       }
     ctx.putImageData(img, 0, 0);
+    if (!$('ortho-cross').checked) return;
     // The crosshair: one pixel-wide lines through the other views' planes, drawn beside the data
     // (a translucent colour, so the pixel under it stays readable).
     ctx.fillStyle = 'rgba(0, 200, 255, 0.35)';
