@@ -50,6 +50,10 @@ const ABOUT: [string, string][] = [
     "From a fault injected in the simulator to a webhook receiver having the notification, through a real Prometheus and Alertmanager on the generated rules and config (`node dist/bench/notify-bench.js --doc`): spimstream's share ends at the sidecar's own verdict, Prometheus' at the rule firing (scrape, evaluation, `for:`; taken as the alert's startsAt, when Prometheus fired it), Alertmanager's at the receiver (group_wait, or the group's next interval when the group already exists). The `for:` windows and intervals used are in the title; production adds the generated `for:` (grafana/README.md).",
   ],
   [
+    'The 3-D renderer',
+    'Why the 3-D view is the page\'s own shader (`node dist/bench/renderer-bench.js --doc`): it and niivue, installed by the bench, in one headless Chromium through SwiftShader (a CPU renderer: an acquisition PC without a GPU), on the same volume. "first picture" is from the data to the first frame drawn, what each new stack costs; "redraw" is one frame while rotating.',
+  ],
+  [
     'Ingest under load',
     'Frames lost by the ring reader with a CPU hog at the same priority, and while headless Chromium opens and closes the page: the smallest ring (in seconds of frames) with no loss.',
   ],
