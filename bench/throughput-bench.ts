@@ -216,14 +216,18 @@ export async function runStep(
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   const fin = lines.find((l) => l.msg === 'acquisition finished') as Record<string, number | string> | undefined;
-  const reasons: Record<string, number> = {};
-  for (const l of lines) {
-    if (l.msg !== 'frames not stored (QC and preview continue)') continue;
-    for (const [k, v] of Object.entries(l.reasons as Record<string, number>)) reasons[k] = (reasons[k] ?? 0) + v;
-  }
   fs.rmSync(out, { recursive: true, force: true });
   fs.rmSync(ring, { force: true });
   const d = (name: string, filter = '') => sum(m1, name, filter) - sum(m0, name, filter);
+  // By reason from /metrics, over the same window as the total (the log's summaries lag by seconds).
+  const reasons: Record<string, number> = {};
+  for (const k of m1.keys()) {
+    const reason = /^spimstream_frames_unstored_total\{.*reason="([^"]+)"/.exec(k)?.[1];
+    if (reason && !(reason in reasons)) {
+      const n = d('spimstream_frames_unstored_total', `reason="${reason}"`);
+      if (n > 0) reasons[reason] = n;
+    }
+  }
   const bytesIn = d('spimstream_bytes_received_total');
   const pyramid: Record<string, number> = {};
   for (const k of m1.keys()) {

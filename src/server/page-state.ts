@@ -9,9 +9,8 @@ import type { AlertEngine } from '../qc/alerts.js';
 import type { StreamQc } from '../qc/stream-qc.js';
 import { diskFree } from '../zarr/disk.js';
 import { VERSION } from '../package-info.js';
-import { streamList } from './ws-hub.js';
 import type { OffloadStatus } from '../offload/offload-status.js';
-import { streamId } from '../pipeline/events.js';
+import { type StreamKey, streamId } from '../pipeline/events.js';
 
 export interface PageSources {
   cfg: Config;
@@ -88,4 +87,11 @@ export function statusMessage(s: PageSources, viewers: number): Record<string, u
       ]),
     ),
   };
+}
+
+/** Every stream of the ring: one per channel and view, with its id ("GFP/0"). */
+export function streamList(channels: string[], views: number, camera: string): (StreamKey & { id: string })[] {
+  const out: (StreamKey & { id: string })[] = [];
+  for (let v = 0; v < views; v++) for (const ch of channels) out.push({ id: `${ch}/${v}`, camera, channel: ch, view: String(v) });
+  return out;
 }

@@ -6,13 +6,14 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { type EventBus, type PipelineEvents, type StreamKey, streamId } from '../pipeline/events.js';
+import { type EventBus, type PipelineEvents, streamId } from '../pipeline/events.js';
 import { TokenBucket } from './token-bucket.js';
 import { encodePreview } from './preview-protocol.js';
 import { encodeVolume } from './volume-protocol.js';
 import type { PreviewService, StreamDemand } from './preview-service.js';
 import { tokenOk } from './http-server.js';
 import type { RefusalLog, RequestGuard } from './request-guard.js';
+import { subscribeProblem } from './ws-subscribe.js';
 
 export const MAX_BUFFERED_BYTES = 1 << 20;
 export const MAX_MESSAGE_BYTES = 16 * 1024;
@@ -323,37 +324,4 @@ export class WsHub {
     for (const c of this.clients) c.ws.terminate();
     this.wss.close();
   }
-}
-
-const SUBSCRIBE_FIELDS = new Set(['type', 'stream', 'fps', 'format', 'window', 'mip', 'volume']);
-
-/** Null for a valid subscribe message, else what is wrong with which field (one line). */
-export function subscribeProblem(m: Record<string, unknown>): string | null {
-  for (const k of Object.keys(m)) if (!SUBSCRIBE_FIELDS.has(k)) return `unknown field "${k}"; allowed: ${[...SUBSCRIBE_FIELDS].join(', ')}`;
-  if (m.stream !== undefined && (typeof m.stream !== 'string' || m.stream.length === 0 || m.stream.length > 200))
-    return 'field "stream" must be a stream id such as "GFP/0"';
-  if (m.fps !== undefined && !(typeof m.fps === 'number' && Number.isFinite(m.fps) && m.fps > 0))
-    return `field "fps" must be a number > 0 (got ${JSON.stringify(m.fps)})`;
-  if (m.format !== undefined && !['raw', 'jpeg', 'webp'].includes(m.format as string))
-    return `field "format" must be one of raw, jpeg, webp (got ${JSON.stringify(m.format)})`;
-  if (m.window !== undefined && m.window !== null) {
-    const w = m.window;
-    if (
-      !Array.isArray(w) ||
-      w.length !== 2 ||
-      !w.every((v) => typeof v === 'number' && Number.isFinite(v)) ||
-      !((w[1] as number) > (w[0] as number))
-    )
-      return `field "window" must be null or [lo, hi] numbers with hi > lo (got ${JSON.stringify(w)})`;
-  }
-  if (m.mip !== undefined && typeof m.mip !== 'boolean') return `field "mip" must be true or false (got ${JSON.stringify(m.mip)})`;
-  if (m.volume !== undefined && typeof m.volume !== 'boolean')
-    return `field "volume" must be true or false (got ${JSON.stringify(m.volume)})`;
-  return null;
-}
-
-export function streamList(channels: string[], views: number, camera: string): (StreamKey & { id: string })[] {
-  const out: (StreamKey & { id: string })[] = [];
-  for (let v = 0; v < views; v++) for (const ch of channels) out.push({ id: `${ch}/${v}`, camera, channel: ch, view: String(v) });
-  return out;
 }
