@@ -48,6 +48,23 @@ function binnedStack(t: number, step: number): Uint16Array {
   return out;
 }
 
+/** A ring of W x H x Z stacks (removed after the test). */
+function ringOf(name: string): { ring: string; w: RingWriter } {
+  const ring = shmPath(name);
+  cleanup.push(ring, `${ring}.lock`, `${ring}.seen`);
+  const w = RingWriter.create(ring, {
+    width: W,
+    height: H,
+    dtype: 'uint16',
+    bitDepth: 16,
+    slotCount: 64,
+    zPlanes: Z,
+    channels: 1,
+    views: 1,
+  });
+  return { ring, w };
+}
+
 type Viewer = { ws: WebSocket; volumes: VolumeMessage[]; json: Record<string, unknown>[] };
 
 function openViewer(port: number): Promise<Viewer> {
@@ -72,20 +89,9 @@ const runs = [
 
 describe.each(runs)('live volume over the WebSocket, $name', ({ store, volumeMax }) => {
   it('one max-binned volume per stack, voxel for voxel; none for a viewer that did not ask', async () => {
-    const ring = shmPath('volume');
+    const { ring, w } = ringOf('volume');
     const out = tmpDir('volume');
     cleanup.push(out);
-    cleanup.push(ring, `${ring}.lock`, `${ring}.seen`);
-    const w = RingWriter.create(ring, {
-      width: W,
-      height: H,
-      dtype: 'uint16',
-      bitDepth: 16,
-      slotCount: 64,
-      zPlanes: Z,
-      channels: 1,
-      views: 1,
-    });
     const { app, cfg } = await startTestApp({
       source: `shm:${ring}`,
       storage: store ? { out } : { enabled: false },
@@ -149,18 +155,7 @@ describe.each(runs)('live volume over the WebSocket, $name', ({ store, volumeMax
 
 describe('live volume byte budget', () => {
   it('a viewer over preview.volume_bytes_per_second gets fewer volumes, counted in /metrics', async () => {
-    const ring = shmPath('volume-budget');
-    cleanup.push(ring, `${ring}.lock`, `${ring}.seen`);
-    const w = RingWriter.create(ring, {
-      width: W,
-      height: H,
-      dtype: 'uint16',
-      bitDepth: 16,
-      slotCount: 64,
-      zPlanes: Z,
-      channels: 1,
-      views: 1,
-    });
+    const { ring, w } = ringOf('volume-budget');
     // 100 kB/s against volumes of 320 x 200 x 12 voxels (1.5 MB, not binned): the first goes, the
     // next two come within the 15 s its debt takes to pay.
     const { app } = await startTestApp({
