@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SimScene } from '../src/ingest/sim-scene.js';
+import { SimScene, simCamera } from '../src/ingest/sim-scene.js';
 import { PACKAGE_ROOT } from '../src/package-info.js';
 
 export type PeerResult =
@@ -42,9 +42,7 @@ export function peerTensorstore(o: { width: number; zPlanes: number; blocks: num
     seed: 1,
     bitDepth: 16,
     offset: 100, // the sim command's default
-    peak: 1500,
-    readNoise: 1.6,
-    gain: 0.46,
+    ...simCamera(16),
   });
   const dir = fs.mkdtempSync(path.join(o.out, 'spimstream-peer-'));
   try {

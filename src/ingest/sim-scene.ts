@@ -32,6 +32,11 @@ export interface SceneOptions {
   gain: number;
 }
 
+/** The simulated camera's signal and noise (peak ADU above offset, read noise in ADU, electrons per ADU). */
+export function simCamera(bitDepth: number): Pick<SceneOptions, 'peak' | 'readNoise' | 'gain'> {
+  return { peak: bitDepth > 8 ? 1500 : 60, readNoise: 1.6, gain: 0.46 };
+}
+
 export interface PlaneState {
   /** Lateral shift of the whole specimen in pixels. */
   dx: number;

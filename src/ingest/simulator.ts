@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { RingWriter } from './ring-writer.js';
 import { FLAG_STACK_END, FLAG_STACK_START } from './ring-layout.js';
-import { SimScene, type PlaneState } from './sim-scene.js';
+import { SimScene, simCamera, type PlaneState } from './sim-scene.js';
 import { checksumPixels } from '../../workers/kernels/stats.js';
 import type { SimConfig } from '../config/config.js';
 import { removeStaleLock } from './ring-lock.js';
@@ -135,9 +135,7 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
     seed: o.seed,
     bitDepth: o.bit_depth,
     offset: o.offset,
-    peak: o.bit_depth > 8 ? 1500 : 60,
-    readNoise: 1.6,
-    gain: 0.46,
+    ...simCamera(o.bit_depth),
   });
   const n = o.width * o.height;
   const frame = dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
