@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { histogramToTiles, chunkBytesOf, type TileGeometry } from '../workers/kernels/tiles.js';
-import { histogramRows, histogramToTilesSimd, simdApplies, simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
+import { binMaxPlaneSimd, histogramRows, histogramToTilesSimd, simdApplies, simdUnavailableReason } from '../workers/kernels/tiles-simd.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { readTiffStack } from '../bench/tiff.js';
 import { realStackPath } from '../bench/codec-bench.js';
@@ -116,6 +116,28 @@ describe('WebAssembly SIMD fused histogram + shuffle', () => {
       expect(Buffer.compare(Buffer.from(got.buffer), Buffer.from(want.buffer)), `${g.width}x${g.height} step ${step}`).toBe(0);
       expect(Math.max(...want), `${g.width}x${g.height} has signal`).toBeGreaterThan(0);
     }
+  });
+
+  it('the live volume binned alone (frames off the stored path) equals binMaxPlane; widths not a multiple of 8 are left to JS', () => {
+    const rnd = mulberry32(31);
+    const real = readTiffStack(realStackPath());
+    const cases: [Uint16Array, number, number, number][] = [
+      [randomFrame(8, 5, rnd), 8, 5, 1],
+      [randomFrame(24, 70, rnd), 24, 70, 3],
+      [randomFrame(200, 131, rnd), 200, 131, 8],
+      [randomFrame(328, 97, rnd), 328, 97, 16],
+      [randomFrame(64, 200, rnd), 64, 200, 64],
+      [Uint16Array.from(real.pages[30]), real.width, real.height, 2],
+    ];
+    for (const [f, w, h, step] of cases) {
+      const n = Math.ceil(w / step) * Math.ceil(h / step);
+      const want = new Uint16Array(n);
+      binMaxPlane(f, w, h, step, want);
+      const got = new Uint16Array(n).fill(0xbeef);
+      expect(binMaxPlaneSimd(f, w, h, { step, out: got }), `${w}x${h}`).toBe(true);
+      expect(Buffer.compare(Buffer.from(got.buffer), Buffer.from(want.buffer)), `${w}x${h} step ${step}`).toBe(0);
+    }
+    expect(binMaxPlaneSimd(randomFrame(30, 4, rnd), 30, 4, { step: 2, out: new Uint16Array(30) })).toBe(false);
   });
 
   it('sampled QC: the histogram holds exactly every 4th row, the z-block every byte', () => {

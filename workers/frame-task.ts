@@ -6,7 +6,7 @@
  */
 import { clearedHistogram, histogram, statsFromHistogram } from './kernels/stats.js';
 import { histogramToTiles } from './kernels/tiles.js';
-import { histogramRows, histogramToTilesSimd, simdApplies } from './kernels/tiles-simd.js';
+import { binMaxPlaneSimd, histogramRows, histogramToTilesSimd, simdApplies } from './kernels/tiles-simd.js';
 import { focusMeasures } from './kernels/focus.js';
 import { phaseCorrelate, spectrum } from './kernels/drift.js';
 import { binRegion, centredRegion } from './kernels/roi.js';
@@ -75,7 +75,9 @@ export function runFrameTask(t: FrameTask): FrameResult {
   if (t.mip) accumulateMip(px, t.width, t.height, t.mipStep, new Uint16Array(t.mip));
   if (t.volume && !volumeDone) {
     const v = t.volume;
-    binMaxPlane(px, t.width, t.height, v.step, new Uint16Array(v.buffer, v.offset * 2, volumeBins(t.width, t.height, v.step)));
+    const out = new Uint16Array(v.buffer, v.offset * 2, volumeBins(t.width, t.height, v.step));
+    if (!(px instanceof Uint16Array && binMaxPlaneSimd(px, t.width, t.height, { step: v.step, out })))
+      binMaxPlane(px, t.width, t.height, v.step, out);
   }
   const q = t.qc;
   let focus: Record<string, number> = {};
