@@ -122,7 +122,7 @@ describe('ring layout', () => {
 });
 
 describe('loss accounting in the pipeline', () => {
-  it('counts ring overruns exactly when the consumer falls behind by more than the ring', async () => {
+  it('counts ring overruns and shed frames exactly when the consumer falls behind by more than the ring', async () => {
     // 512² frames and a 1-MiB pool: the pool holds 4 frames. The main thread is blocked while it
     // writes, so no pool buffer can come back: the ingest thread reads at most 4 frames, sheds what
     // it can before the producer laps it (frame-pool-full, counted unstored), and the ring (8 slots)
@@ -153,8 +153,9 @@ describe('loss accounting in the pipeline', () => {
       ).toEqual([96, 97, 98, 99]);
       expect(read(), 'at most the pool (4) while blocked, then the ring (8)').toBeLessThanOrEqual(12);
       expect(rec.lost.overrun + shed()).toBeGreaterThanOrEqual(88 - rec.lost.torn);
-      // A producer writing 100 frames in one synchronous loop laps an 8-slot ring: most are overrun.
-      expect(rec.lost.overrun).toBeGreaterThan(0);
+      // Whether the producer's synchronous loop laps the ring before the ingest thread sheds depends on
+      // the scheduler (with a CPU hog beside it, shedding kept up and nothing overran): either way
+      // every frame is read, shed or counted, as asserted above.
       expect(new Set(seqs).size).toBe(seqs.length);
       expect(rec.lost.gap).toBe(0);
       expect(
