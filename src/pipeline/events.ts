@@ -77,6 +77,7 @@ export interface PipelineEvents {
     voxelUm: [number, number, number];
     /** The newest plane's timestamp (ms since the epoch, from the ring). */
     timestampMs: number;
+    /** The stream's volume buffer itself: copy it while handling the event, never keep it. */
     data: Uint16Array;
   };
   'on-complete-started': { command: string; store: string };

@@ -40,6 +40,8 @@ export function encodeVolume(m: VolumeMessage): Buffer {
   return buf;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export function decodeVolume(b: Uint8Array): VolumeMessage {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const magic = String.fromCharCode(b[0], b[1], b[2], b[3]);
@@ -50,8 +52,9 @@ export function decodeVolume(b: Uint8Array): VolumeMessage {
   const n = width * height * depth;
   if (b.byteLength !== VOLUME_HEADER_BYTES + 2 * n)
     throw new Error(`volume message of ${b.byteLength} bytes, ${width}x${height}x${depth} needs ${VOLUME_HEADER_BYTES + 2 * n}`);
-  const data = new Uint16Array(n);
-  for (let i = 0; i < n; i++) data[i] = dv.getUint16(VOLUME_HEADER_BYTES + 2 * i, true);
+  // One copy of the voxels' bytes (aligned for a Uint16Array); byte by byte only on a big-endian host.
+  const data = LITTLE_ENDIAN ? new Uint16Array(b.slice(VOLUME_HEADER_BYTES).buffer) : new Uint16Array(n);
+  if (!LITTLE_ENDIAN) for (let i = 0; i < n; i++) data[i] = dv.getUint16(VOLUME_HEADER_BYTES + 2 * i, true);
   return {
     width,
     height,

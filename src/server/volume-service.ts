@@ -92,7 +92,9 @@ export class VolumeService {
       step: s.step,
       voxelUm: [this.cfg.pixel_size_um.x * s.step, this.cfg.pixel_size_um.y * s.step, this.cfg.pixel_size_um.z],
       timestampMs: s.newest[t % 2] / 1e6,
-      data: new Uint16Array(s.buffers[t % 2]).slice(),
+      // A view of the buffer, valid while the event is handled: the hub encodes it into its message
+      // at once, and the buffer is refilled only by stack t + 2.
+      data: new Uint16Array(s.buffers[t % 2]),
     });
   }
 }
