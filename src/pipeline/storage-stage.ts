@@ -17,6 +17,8 @@ import { LateFrames } from './late-frames.js';
 import { isRecoverable, StoreRetry } from './store-retry.js';
 import { openAcquisitionStores, planArrays } from './store-factory.js';
 import { PyramidStage } from './pyramid-stage.js';
+import { planPools } from './pool-plan.js';
+import { TimepointFlush } from './timepoint-flush.js';
 import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { ArrayLayout } from '../zarr/layout.js';
@@ -54,8 +56,10 @@ export class StorageStage {
   private buffersKey = '';
   private open = false;
   private header: RingHeader | null = null;
-  private readonly tcOpen = new Map<string, { opened: number; delivered: number; closed: boolean }>();
-  private readonly lastT = new Map<string, number>();
+  private readonly timepoints = new TimepointFlush({
+    begin: (t, _c, view) => this.stores[view].ensureTimepoint(t),
+    flush: (t, c, view) => this.flushShards(t, c, view),
+  });
   private readonly late = new LateFrames();
   private readonly retry = new StoreRetry(
     () => this.stores,
@@ -101,42 +105,18 @@ export class StorageStage {
       plan: planned,
     } = planArrays(this.cfg, this.codec, { c: h.channels, z: h.zPlanes, h: h.height, w: h.width }, bpp);
     this.layout = layout;
-    const [, , cz, cy, cx] = layout.chunk;
     const st = this.cfg.storage;
     const plan = st.enabled ? planned : null;
     const extBytes = plan && plan.layouts.length > 1 ? BlockAssembler.extBytesOf(geometry) : 0;
-    const blockBytes = BlockAssembler.bytesPerBlock(geometry, extBytes);
-    const maxBlocks = BlockAssembler.capacity(geometry, this.cfg.pipeline.block_pool_mib * 1048576, extBytes);
-    const streams = h.channels * h.views;
-    if (st.enabled && maxBlocks < streams + 2) {
-      const need = Math.ceil(((streams + 2) * blockBytes) / 1048576);
-      this.bus.emit('log', {
-        level: 'warn',
-        msg: `pipeline.block_pool_mib ${this.cfg.pipeline.block_pool_mib} holds ${maxBlocks} z-blocks of ${(blockBytes / 1048576).toFixed(1)} MiB${extBytes > 0 ? " (with the pyramid's half-size sums)" : ''}; ${streams} channel×view streams fill one each, so frames will wait or go unstored while blocks encode: set it to at least ${need}`,
-      });
-    }
-    // Encoded bytes waiting for the disk may reach the block pool's size (the write backlog's limit):
-    // a margin below that lets a filling disk raise ENOSPC before the guard stops storing.
-    const inFlight = this.cfg.pipeline.block_pool_mib * 1048576;
-    if (st.enabled && st.min_free_bytes < inFlight) {
-      this.bus.emit('log', {
-        level: 'warn',
-        msg: `storage.min_free_bytes ${(st.min_free_bytes / 1e9).toFixed(2)} GB is below what can wait for the disk (pipeline.block_pool_mib, ${(inFlight / 1e9).toFixed(2)} GB): a disk filling up may fail the store (ENOSPC) before the disk guard stops storing`,
-      });
-    }
-    const buffersKey = JSON.stringify([geometry, h.zPlanes, maxBlocks, extBytes]);
+    const pools = planPools(this.cfg, geometry, h.channels * h.views, extBytes, { storing: st.enabled, asyncCodec: this.codec.async });
+    for (const msg of pools.warnings) this.bus.emit('log', { level: 'warn', msg });
+    const buffersKey = JSON.stringify([geometry, h.zPlanes, pools.maxBlocks, extBytes]);
     if (buffersKey !== this.buffersKey) {
       // Kept for the next acquisitions of this geometry: a new acquisition then starts on touched
       // pages instead of faulting in a fresh GiB while the old one waits for garbage collection.
       this.buffersKey = buffersKey;
-      this.blocks = new BlockAssembler(geometry, h.zPlanes, maxBlocks, (b) => this.encode(b), extBytes);
-      // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
-      // blocks). A slot holds a chunk compressed to 60 % of its raw size or better; larger chunks
-      // (and the numcodecs path) come back as new arrays.
-      const chunkBytes = cz * cy * cx * bpp;
-      this.slab = this.codec.async
-        ? null
-        : new OutputSlab(Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY);
+      this.blocks = new BlockAssembler(geometry, h.zPlanes, pools.maxBlocks, (b) => this.encode(b), extBytes);
+      this.slab = pools.slab ? new OutputSlab(pools.slab.slotBytes, pools.slab.slots) : null;
     }
     this.stores = [];
     this.retry.stop();
@@ -235,7 +215,8 @@ export class StorageStage {
     const sk = `${meta.c}/${meta.view}`;
     const zb = Math.floor(meta.z / blocks.geometry.cz);
     if (this.late.isLate(sk, meta.t, meta.z, zb)) return { store: null, unstored: 'late' };
-    this.trackTimepoint(meta); // idempotent: a frame offered again after 'wait' is the same t
+    // Idempotent: a frame offered again after 'wait' is the same t.
+    this.timepoints.frame(meta.t, meta.c, meta.view);
     const backlog = this.stores.reduce((sum, x) => sum + x.pendingBytes, 0) > this.cfg.pipeline.block_pool_mib * 1048576;
     const target = backlog ? null : blocks.assign(meta.t, meta.c, meta.z, meta.view, meta.timestampNs);
     if (!backlog) this.late.assigned(sk, meta.t, meta.z, zb, target !== null);
@@ -244,8 +225,7 @@ export class StorageStage {
       // Blocks waiting for output slots held by chunks not yet on disk: the disk is behind.
       return { store: null, unstored: backlog || this.slab?.diskBound ? 'write-backlog' : 'block-pool-full' };
     }
-    const tc = this.tcOpen.get(`${meta.t}/${meta.c}/${meta.view}`);
-    if (target.block.planesAssigned === 1 && tc) tc.opened++;
+    if (target.block.planesAssigned === 1) this.timepoints.blockOpened(meta.t, meta.c, meta.view);
     return { store: target, unstored: null };
   }
 
@@ -255,35 +235,12 @@ export class StorageStage {
     else this.blocks?.unassign(target.block, target.plane);
   }
 
-  /** Keeps per (t, c, view) counts so partial shards are flushed once a stream has moved on. */
-  private trackTimepoint(meta: FrameMeta): void {
-    const sk = `${meta.c}/${meta.view}`;
-    const prev = this.lastT.get(sk);
-    if (prev === meta.t) return;
-    this.stores[meta.view].ensureTimepoint(meta.t);
-    if (prev !== undefined) {
-      const old = this.tcOpen.get(`${prev}/${meta.c}/${meta.view}`);
-      if (old) {
-        old.closed = true;
-        this.maybeFlush(prev, meta.c, meta.view);
-      }
-    }
-    this.lastT.set(sk, meta.t);
-    if (!this.tcOpen.has(`${meta.t}/${meta.c}/${meta.view}`))
-      this.tcOpen.set(`${meta.t}/${meta.c}/${meta.view}`, { opened: 0, delivered: 0, closed: false });
-  }
-
-  private maybeFlush(t: number, c: number, view: number): void {
-    const k = `${t}/${c}/${view}`;
-    const tc = this.tcOpen.get(k);
-    if (tc?.closed && tc.delivered >= tc.opened) {
-      this.tcOpen.delete(k);
-      const store = this.stores[view];
-      // Shards close only once every level of the timepoint is with the store (a shard finished
-      // early would be written again, without its first chunks, by a later block).
-      if (this.pyramid) this.inflight.track(this.pyramid.closeTimepoint(t, c, view).then(() => store?.flush(t, c)));
-      else store?.flush(t, c);
-    }
+  private flushShards(t: number, c: number, view: number): void {
+    const store = this.stores[view];
+    // Shards close only once every level of the timepoint is with the store (a shard finished
+    // early would be written again, without its first chunks, by a later block).
+    if (this.pyramid) this.inflight.track(this.pyramid.closeTimepoint(t, c, view).then(() => store?.flush(t, c)));
+    else store?.flush(t, c);
   }
 
   /** A pyramid level's encoded z-block to its store (its frames are level 0's, counted there). */
@@ -346,11 +303,7 @@ export class StorageStage {
           frames: planes,
           latencyMs: Date.now() - b.firstTimestampNs / 1e6,
         });
-        const tc = this.tcOpen.get(`${b.t}/${b.c}/${b.view}`);
-        if (tc) {
-          tc.delivered++;
-          this.maybeFlush(b.t, b.c, b.view);
-        }
+        this.timepoints.blockDelivered(b.t, b.c, b.view);
       })
       .catch((e: unknown) => {
         blocks.release(b);
@@ -373,8 +326,7 @@ export class StorageStage {
     await this.inflight.settle();
     this.open = false;
     this.stores = [];
-    this.tcOpen.clear();
-    this.lastT.clear();
+    this.timepoints.clear();
     this.late.clear();
   }
 }
