@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyAndVerify, failureReason, type RcloneOptions, rcloneEnvironment, verifyCopies } from '../src/offload/rclone.js';
+import {
+  copyAndVerify,
+  destinationGone,
+  failureReason,
+  type RcloneOptions,
+  rcloneEnvironment,
+  verifyCopies,
+} from '../src/offload/rclone.js';
 import { localDigest, verifyMethod, writeSumFile, type VerifyHash } from '../src/offload/verify.js';
 import { startSftpServer, type SftpServer } from '../bench/sftp-server.js';
 import { freePort, tmpDir } from './helpers.js';
@@ -138,6 +145,38 @@ describe('verifying copies at the destination', () => {
       }
     }, 120_000);
   }
+});
+
+describe('a destination that is gone', () => {
+  it('a batch to a port where nothing listens stops at the first file that cannot connect (rclone is stopped, not left to pace through every file)', async () => {
+    // rclone's pacer waits up to 2 s before each further file fails the same way: left alone, these
+    // 40 files take over a minute to fail; spimstream stops rclone at the first such line.
+    const src = tmpDir('gone-src');
+    const files = Array.from({ length: 40 }, (_, i) => `acq/0/c/${i}/0/0/0`);
+    for (const f of files) {
+      fs.mkdirSync(path.dirname(path.join(src, f)), { recursive: true });
+      fs.writeFileSync(path.join(src, f), randomBytes(1000));
+    }
+    const port = await freePort(); // bound and released: nothing listens there
+    const o: RcloneOptions = {
+      destination: `:webdav,url='http://127.0.0.1:${port}':`,
+      config: '',
+      bandwidth: '',
+      transfers: 2,
+      retries: 1,
+    };
+    const r = await copyAndVerify(src, files, 40_000, o, { hash: 'sha256', readBack: true }, tmpDir('gone-tmp'));
+    fs.rmSync(src, { recursive: true, force: true });
+    expect(r.verified.size).toBe(0);
+    expect(r.error).toMatch(/^destination unreachable, batch stopped at the first file that could not connect: .*connection refused/);
+    expect(failureReason(r.error ?? '')).toBe('unreachable');
+    expect(destinationGone('2026/12/07 12:39:10 ERROR : x/25/f: Failed to copy: dial tcp 127.0.0.1:1: connect: connection refused')).toBe(
+      true,
+    );
+    // A reset mid-transfer is a flaky link, left to rclone's retries; a notice is not an error.
+    expect(destinationGone('2026/12/07 12:39:10 ERROR : x/25/f: Failed to copy: read tcp: connection reset by peer')).toBe(false);
+    expect(destinationGone('2026/12/07 12:39:10 NOTICE: retrying after connection refused')).toBe(false);
+  });
 });
 
 describe("rclone's environment", () => {
