@@ -1,9 +1,17 @@
-// The one preview decoder: the server's own (src/server/preview-protocol.ts, compiled), served at /lib/.
+// spimstream live page, no build step: the connection (one WebSocket carries previews and volumes
+// as binary, QC, status and alerts as JSON), the page's state and its controls. Each view and panel
+// is its own module; the preview and volume decoders are the server's own (src/server/*-protocol.ts,
+// compiled, served at /lib/).
 import { decodePreview } from '/lib/preview-protocol.js';
 import { decodeVolume } from '/lib/volume-protocol.js';
+import { drawHistogram } from './histogram.js';
+import { lutFor } from './lut.js';
+import { bindMetadataForm, fillMetadata } from './metadata.js';
+import { PlaneView } from './plane-view.js';
 import { createPlots, updatePlots } from './plots.js';
+import { renderStatus } from './status.js';
 import { VolumeView } from './volume.js';
-// spimstream live page: no build step. One WebSocket carries previews (binary) and QC/status/alerts (JSON).
+
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
@@ -18,11 +26,6 @@ const state = {
   lo: null,
   hi: null,
   img: null,
-  imgW: 0,
-  imgH: 0,
-  zoom: 1,
-  panX: 0,
-  panY: 0,
   alerts: new Map(),
   byStream: {},
   lastHist: null,
@@ -86,6 +89,7 @@ function subscribe() {
 }
 
 const volumeView = new VolumeView();
+const planeView = new PlaneView($('view'));
 state.volume = volumeView;
 
 /** Shows the plane/MIP canvas or the volume views for the chosen kind. */
@@ -104,7 +108,7 @@ function onBinary(buf) {
   if (b[0] === 0x53 && b[1] === 0x50 && b[2] === 0x56 && b[3] === 0x4c) {
     // SPVL: the latest stack's volume; the window typed in, else its own percentiles.
     const auto = $('auto').checked;
-    if (!volumeView.vol) volumeView.setLut(lutFor($('lut').value)); // the channel colour is known by now
+    if (!volumeView.vol) volumeView.setLut(lutFor($('lut').value, state.hello, state.stream)); // the channel colour is known by now
     volumeView.show(decodeVolume(b), auto ? null : [Number($('lo').value), Number($('hi').value)], state.hello?.saturation_level ?? 65535);
     return;
   }
@@ -151,7 +155,9 @@ function onJson(m) {
     else state.excluded.delete(m.stream);
     renderBaseline();
   } else if (m.type === 'status') {
-    onStatus(m);
+    renderStatus(m, state.stream);
+    for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);
+    drawPlots();
   } else if (m.type === 'alert') {
     const k = `${m.name}/${m.stream}`;
     if (m.active) state.alerts.set(k, m);
@@ -160,63 +166,6 @@ function onJson(m) {
   } else if (m.type === 'metadata') {
     fillMetadata(m.metadata);
   }
-}
-
-function fmtDur(s) {
-  if (s === null || s === undefined) return '–';
-  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
-  return s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`;
-}
-
-function fmtBytes(b) {
-  if (b === null || b === undefined) return '–';
-  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (b >= 1000 && i < u.length - 1) {
-    b /= 1000;
-    i++;
-  }
-  return `${b.toFixed(1)} ${u[i]}`;
-}
-
-function onStatus(m) {
-  const s = m.streams?.[state.stream];
-  $('st-fps-stream').textContent = state.stream ?? '–';
-  $('st-fps').textContent = s ? s.fps.toFixed(1) : '–';
-  const all = Object.values(m.streams || {}).reduce((a, x) => a + x.fps, 0);
-  $('st-fps-all').textContent = m.streams && Object.keys(m.streams).length ? all.toFixed(1) : '–';
-  $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap + (m.frames_torn ?? 0)}`;
-  $('st-unstored').textContent = `${m.frames_unstored}`;
-  $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
-  $('st-prevthrottled').textContent = `${m.previews_throttled ?? 0}`;
-  $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
-  $('st-disk').textContent = fmtBytes(m.disk_free_bytes);
-  // null: free space is not shrinking (or storage is off).
-  $('st-disk-full').textContent = m.disk_full_in_s === null || m.disk_full_in_s === undefined ? 'not filling' : fmtDur(m.disk_full_in_s);
-  // Offload: what waits locally for a verified copy at the destination, how old the oldest is, when it is done.
-  const o = m.offload;
-  $('st-offload-box').hidden = !o;
-  $('offload-stores').hidden = !o || o.stores.length === 0;
-  if (o) {
-    $('st-offload').textContent =
-      o.files === 0
-        ? 'all verified'
-        : `${o.files} files · ${fmtBytes(o.bytes)} waiting · oldest ${Math.round(o.lagSeconds)} s · ${fmtBytes(o.rateBps)}/s · ETA ${o.etaSeconds === null ? (o.stalled ? 'stalled' : '–') : fmtDur(o.etaSeconds)}${o.urgent ? " · at storing's priority (local disk tight)" : ''}`;
-    $('offload-stores').textContent = o.stores
-      .map(
-        (x) =>
-          `${x.store}: ${x.state} · ${x.verifiedFiles}/${x.files} files verified · ${fmtBytes(x.bytes - x.verifiedBytes)} left${x.state === 'complete' || x.etaSeconds === 0 ? '' : ` · ETA ${fmtDur(x.etaSeconds)}`}`,
-      )
-      .join('   |   ');
-  }
-  $('st-ring').textContent = `${Math.round(m.ring_fill_ratio * 100)}%`;
-  $('acq').textContent = m.acquisition
-    ? `${m.acquisition.name}${m.storage_error ? ' · NOT STORING' : ''}`
-    : m.attached
-      ? 'idle'
-      : 'waiting for ring…';
-  for (const [id, x] of Object.entries(m.streams || {})) push(id, 'int', x.intensity_relative);
-  drawPlots();
 }
 
 function renderBaseline() {
@@ -273,7 +222,13 @@ function showHist(m) {
   state.lastHist = m.histogram;
   state.histLo = m.histogram_lo;
   state.histHi = m.histogram_hi;
-  drawHist();
+  drawHistogram($('hist'), {
+    bins: state.lastHist,
+    lo: state.histLo,
+    hi: state.histHi,
+    saturation: state.hello ? state.hello.saturation_level : 65535,
+    window: state.lo === null ? null : [state.lo, state.hi],
+  });
   const s = state.shown;
   const same = s?.kind === 'plane' && s.t === m.t && s.z === m.z;
   const which = same
@@ -282,82 +237,6 @@ function showHist(m) {
   $('histinfo').textContent = `histogram of ${which} · min ${m.min} · p50 ${m.p50} · p99.9 ${m.p999} · max ${m.max} ADU`;
 }
 
-function drawHist() {
-  const c = $('hist');
-  const g = c.getContext('2d');
-  const h = state.lastHist;
-  g.clearRect(0, 0, c.width, c.height);
-  if (!h) return;
-  const max = Math.log1p(Math.max(...h));
-  const bw = c.width / h.length;
-  g.fillStyle = '#9fb3c8';
-  h.forEach((v, i) => {
-    const bh = (Math.log1p(v) / max) * (c.height - 12);
-    g.fillRect(i * bw, c.height - bh, Math.max(1, bw - 0.5), bh);
-  });
-  const sat = state.hello ? state.hello.saturation_level : 65535;
-  const lo = state.histLo ?? 0;
-  const hi = Math.max(state.histHi ?? sat + 1, lo + 1);
-  const xOf = (v) => ((v - lo) / (hi - lo)) * c.width;
-  g.font = '10px sans-serif';
-  g.fillStyle = '#8a96a3';
-  // Both labels in the top band the bars never reach (bars use the height below 12 px).
-  g.textAlign = 'left';
-  g.fillText(String(lo), 2, 10);
-  g.textAlign = 'right';
-  g.fillText(String(hi - 1), c.width - 2, 10);
-  g.textAlign = 'left';
-  // The saturation level: a red line where it falls, or an arrow when it is above this frame's range.
-  g.strokeStyle = '#ff4040';
-  g.fillStyle = '#ff4040';
-  if (sat < hi) {
-    const x = Math.max(1, xOf(sat));
-    g.beginPath();
-    g.moveTo(x, 0);
-    g.lineTo(x, c.height);
-    g.stroke();
-    g.fillText(`saturation ${sat}`, Math.max(0, x - 90), 22);
-  } else {
-    g.fillText(`saturation ${sat} →`, c.width - 110, 22);
-  }
-  if (state.lo !== null) {
-    g.strokeStyle = '#e3b341';
-    for (const v of [state.lo, state.hi]) {
-      const x = xOf(v);
-      if (x < 0 || x > c.width) continue;
-      g.beginPath();
-      g.moveTo(x, 26);
-      g.lineTo(x, c.height);
-      g.stroke();
-    }
-  }
-}
-
-function lutFor(name) {
-  const lut = new Uint8ClampedArray(256 * 3);
-  let rgb = [1, 1, 1];
-  if (name === 'channel' && state.hello) {
-    const ch = state.stream ? state.stream.split('/')[0] : '';
-    const hex = state.hello.channel_colors?.[ch] || 'FFFFFF';
-    rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
-  }
-  for (let i = 0; i < 256; i++) {
-    if (name === 'fire') {
-      lut[i * 3] = Math.min(255, i * 3);
-      lut[i * 3 + 1] = Math.max(0, Math.min(255, (i - 85) * 3));
-      lut[i * 3 + 2] = Math.max(0, (i - 170) * 3);
-    } else {
-      lut[i * 3] = i * rgb[0];
-      lut[i * 3 + 1] = i * rgb[1];
-      lut[i * 3 + 2] = i * rgb[2];
-    }
-  }
-  return lut;
-}
-
-const frameCanvas = document.createElement('canvas');
-const scratch = document.createElement('canvas');
-
 async function onPreview(buf) {
   let m;
   try {
@@ -365,7 +244,7 @@ async function onPreview(buf) {
   } catch {
     return; // not a preview message
   }
-  const { kind, format, level, width: w, height: h, t, z } = m;
+  const { kind, level, width: w, height: h, t, z } = m;
   if (kind !== state.kind) return;
   state.lo = m.lo;
   state.hi = m.hi;
@@ -373,45 +252,7 @@ async function onPreview(buf) {
   const qc = kind === 'plane' ? state.hists.get(`${t}/${z}`) : undefined;
   if (qc) showHist(qc);
   const satCount = m.saturated.length;
-  let grey;
-  if (format === 'raw') {
-    grey = m.data;
-  } else {
-    const bmp = await createImageBitmap(new Blob([m.data], { type: `image/${format}` }));
-    scratch.width = w;
-    scratch.height = h;
-    const sg = scratch.getContext('2d', { willReadFrequently: true });
-    sg.drawImage(bmp, 0, 0);
-    const d = sg.getImageData(0, 0, w, h).data;
-    grey = new Uint8Array(w * h);
-    for (let i = 0; i < w * h; i++) grey[i] = d[i * 4];
-  }
-  const lut = lutFor($('lut').value);
-  const out = new ImageData(w, h);
-  const o = out.data;
-  for (let i = 0; i < w * h; i++) {
-    const v = grey[i] * 3;
-    o[i * 4] = lut[v];
-    o[i * 4 + 1] = lut[v + 1];
-    o[i * 4 + 2] = lut[v + 2];
-    o[i * 4 + 3] = 255;
-  }
-  if ($('sathl').checked && satCount > 0) {
-    for (let k = 0; k < satCount; k++) {
-      const i = m.saturated[k];
-      o[i * 4] = 255;
-      o[i * 4 + 1] = 0;
-      o[i * 4 + 2] = 0;
-    }
-  }
-  frameCanvas.width = w;
-  frameCanvas.height = h;
-  frameCanvas.getContext('2d').putImageData(out, 0, 0);
-  if (state.imgW !== w || state.imgH !== h) {
-    state.imgW = w;
-    state.imgH = h;
-    fit();
-  }
+  await planeView.show(m, lutFor($('lut').value, state.hello, state.stream), $('sathl').checked);
   state.frames++;
   $('imginfo').textContent =
     `${kind === 'mip' ? 'stack MIP' : 'plane'} t=${t}${kind === 'plane' ? ` z=${z}` : ''} · ${w}×${h}${level > 0 ? ` (pyramid level ${level})` : ''} · window ${state.lo.toFixed(0)}–${state.hi.toFixed(0)} ADU · ${satCount} saturated · previews ${state.frames}`;
@@ -419,85 +260,10 @@ async function onPreview(buf) {
     $('lo').value = Math.round(state.lo);
     $('hi').value = Math.round(state.hi);
   }
-  draw();
 }
 
-function fit() {
-  const c = $('view');
-  c.width = c.clientWidth;
-  c.height = c.clientHeight;
-  if (!state.imgW) return;
-  state.zoom = Math.min(c.width / state.imgW, c.height / state.imgH);
-  state.panX = (c.width - state.imgW * state.zoom) / 2;
-  state.panY = (c.height - state.imgH * state.zoom) / 2;
-  draw();
-}
-
-function draw() {
-  const c = $('view');
-  const g = c.getContext('2d');
-  g.setTransform(1, 0, 0, 1, 0, 0);
-  g.fillStyle = '#000';
-  g.fillRect(0, 0, c.width, c.height);
-  g.imageSmoothingEnabled = state.zoom < 2;
-  g.setTransform(state.zoom, 0, 0, state.zoom, state.panX, state.panY);
-  g.drawImage(frameCanvas, 0, 0);
-}
-
-function fillMetadata(md) {
-  if (!md) return;
-  const f = $('meta');
-  for (const [k, v] of Object.entries(md)) if (f.elements[k] && document.activeElement !== f.elements[k]) f.elements[k].value = v ?? '';
-}
-
-$('meta').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const f = e.target;
-  const body = {};
-  for (const k of ['user', 'project', 'sample', 'notes']) body[k] = f.elements[k].value;
-  $('metastate').textContent = 'saving…';
-  const r = await fetch('/api/metadata', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  $('metastate').textContent = r.ok ? 'saved' : `error: ${(await r.json()).error}`;
-});
-
-const view = $('view');
-view.addEventListener(
-  'wheel',
-  (e) => {
-    e.preventDefault();
-    const f = e.deltaY < 0 ? 1.2 : 1 / 1.2;
-    const r = view.getBoundingClientRect();
-    const mx = e.clientX - r.left;
-    const my = e.clientY - r.top;
-    state.panX = mx - (mx - state.panX) * f;
-    state.panY = my - (my - state.panY) * f;
-    state.zoom *= f;
-    draw();
-  },
-  { passive: false },
-);
-let drag = null;
-view.addEventListener('mousedown', (e) => {
-  drag = [e.clientX - state.panX, e.clientY - state.panY];
-  view.style.cursor = 'grabbing';
-});
-window.addEventListener('mouseup', () => {
-  drag = null;
-  view.style.cursor = 'grab';
-});
-window.addEventListener('mousemove', (e) => {
-  if (drag) {
-    state.panX = e.clientX - drag[0];
-    state.panY = e.clientY - drag[1];
-    draw();
-  }
-});
-window.addEventListener('resize', fit);
-$('fit').addEventListener('click', fit);
+bindMetadataForm(token);
+$('fit').addEventListener('click', () => planeView.fit());
 $('rebaseline').addEventListener('click', () => {
   void rebaseline();
 });
@@ -521,7 +287,7 @@ for (const id of ['lo', 'hi'])
     $('auto').checked = false;
     subscribe();
   });
-$('lut').addEventListener('change', () => volumeView.setLut(lutFor($('lut').value)));
+$('lut').addEventListener('change', () => volumeView.setLut(lutFor($('lut').value, state.hello, state.stream)));
 $('render3d').addEventListener('change', () => volumeView.setRender($('render3d').value));
 if (params.get('render') === 'alpha') {
   $('render3d').value = 'alpha';
