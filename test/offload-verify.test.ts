@@ -173,6 +173,12 @@ describe('a destination that is gone', () => {
     expect(destinationGone('2026/12/07 12:39:10 ERROR : x/25/f: Failed to copy: dial tcp 127.0.0.1:1: connect: connection refused')).toBe(
       true,
     );
+    // S3 (the AWS SDK): the cause comes on the record's next line.
+    expect(
+      destinationGone(
+        '2026/12/07 12:54:14 ERROR : acq/0/c/39/0/0/0: Failed to copy: RequestError: send request failed\ncaused by: Put "http://127.0.0.1:1/bk": dial tcp 127.0.0.1:1: connect: connection refused\n',
+      ),
+    ).toBe(true);
     // A reset mid-transfer is a flaky link, left to rclone's retries; a notice is not an error.
     expect(destinationGone('2026/12/07 12:39:10 ERROR : x/25/f: Failed to copy: read tcp: connection reset by peer')).toBe(false);
     expect(destinationGone('2026/12/07 12:39:10 NOTICE: retrying after connection refused')).toBe(false);

@@ -74,19 +74,24 @@ export function rcloneEnvironment(env: NodeJS.ProcessEnv = process.env): { env: 
 }
 
 /**
- * An rclone error line saying the destination is not there at all (nothing listens, no route, no
- * such host). rclone's pacer then waits up to 2 s before each remaining file of the batch fails the
- * same way (95 s for 50 files to a stopped WebDAV server here), so the batch is stopped at the first
- * such line and retried with spimstream's backoff. A reset or a timeout mid-transfer is left to
- * rclone's own retries: a flaky link is not a dead one.
+ * An rclone error record (its ERROR line and any "caused by:" lines after it) saying the destination
+ * is not there at all (nothing listens, no route, no such host). rclone's pacer then waits 2-5 s
+ * before each remaining file of the batch fails the same way (95 s for 50 files to a stopped WebDAV
+ * server here), so the batch is stopped at the first such record and retried with spimstream's
+ * backoff. A reset or a timeout mid-transfer is left to rclone's own retries: a flaky link is not a
+ * dead one.
  */
-export function destinationGone(line: string): boolean {
-  return /ERROR/.test(line) && /connection refused|no route to host|no such host|network is unreachable/i.test(line);
+export function destinationGone(record: string): boolean {
+  return / ERROR : /.test(record) && /connection refused|no route to host|no such host|network is unreachable/i.test(record);
 }
+
+/** rclone's stderr in records: a line starting with its date stamp, then that record's continuation lines. */
+const RECORD_START = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /;
 
 /**
  * Runs rclone with `args`, resolving with its exit code and last error line (never rejects). At the
- * first line saying the destination is gone, rclone is stopped (code null) and that line is the message.
+ * first error record saying the destination is gone, rclone is stopped (code null) and that record,
+ * on one line, is the message.
  */
 export function runRclone(
   args: string[],
@@ -115,12 +120,21 @@ export function runRclone(
       if (out.length < 1 << 20) out += d.toString();
     });
     let gone = '';
+    let record = '';
     child.stderr.on('data', (d: Buffer) => {
       const text = d.toString();
       if (err.length < 1 << 16) err += text;
-      if (gone === '') {
-        gone = text.split('\n').find(destinationGone) ?? '';
-        if (gone !== '') child.kill('SIGTERM');
+      if (gone !== '') return;
+      // The record being written so far: a match in part of a record is a match of the whole.
+      for (const piece of text.split(/(?<=\n)/)) {
+        const atLineStart = record === '' || record.endsWith('\n');
+        record = atLineStart && RECORD_START.test(piece) ? piece : record + piece;
+        if (record.length > 4096) record = record.slice(0, 4096);
+        if (destinationGone(record)) {
+          gone = record.replace(/\s*\n\s*/g, ' ').trim();
+          child.kill('SIGTERM');
+          return;
+        }
       }
     });
     let killed = false;
