@@ -12,12 +12,25 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIRECT_ALIGN, DirectAppender, openAppender, WriteMode, WRITE_BYTES } from '../src/zarr/appender.js';
 import { checksumPixels } from '../workers/kernels/stats.js';
-import { BIN, exited, openArray, readFrameLog, readPlane, shmPath, spawnNode, startTestApp, storeDirs, tmpDir } from './helpers.js';
+import {
+  BIN,
+  exited,
+  mountFs,
+  openArray,
+  readFrameLog,
+  readPlane,
+  shmPath,
+  spawnNode,
+  startTestApp,
+  storeDirs,
+  tmpDir,
+  unmountFs,
+} from './helpers.js';
 
 const dirs: string[] = [];
 const mounts: string[] = [];
 afterEach(() => {
-  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+  for (const m of mounts.splice(0)) unmountFs(m);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -158,8 +171,7 @@ describe('shard appends through O_DIRECT', () => {
   it('a file system that refuses O_DIRECT (ramfs; tmpfs before Linux 6.6) gets buffered writes, said once, the same bytes', async () => {
     const dir = tmpDir('direct-ramfs');
     dirs.push(dir);
-    const r = spawnSync('mount', ['-t', 'ramfs', 'ramfs', dir], { encoding: 'utf8' });
-    expect(r.status, `mount a ramfs (needs root): ${r.stderr}`).toBe(0);
+    mountFs(dir, { type: 'ramfs' });
     mounts.push(dir);
     const said: { direct: boolean; msg: string }[] = [];
     const mode = new WriteMode(true, (direct, msg) => said.push({ direct, msg }));

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as zarr from 'zarrita';
 import { FileSystemStore } from '@zarrita/storage';
 import { buildConfig, type Config } from '../src/config/config.js';
@@ -20,6 +20,22 @@ export function tmpDir(prefix: string): string {
 
 export function shmPath(name: string): string {
   return `/dev/shm/spimstream-test-${name}-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+}
+
+/**
+ * Mounts a small file system of its own at `dir` (the tests run as root): a disk to fill, to remount
+ * read-only, or one that refuses O_DIRECT (ramfs). Throws, saying why, when it cannot. `unmountFs`
+ * detaches it lazily, so a process still holding a file there cannot keep it mounted.
+ */
+export function mountFs(dir: string, o: { type?: 'tmpfs' | 'ramfs'; size?: string; ro?: boolean } = {}): void {
+  const type = o.type ?? 'tmpfs';
+  const opts = [o.size ? `size=${o.size}` : '', o.ro ? 'ro' : ''].filter(Boolean).join(',');
+  const r = spawnSync('mount', ['-t', type, ...(opts ? ['-o', opts] : []), type, dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot mount a ${o.size ?? ''} ${type} at ${dir} (needs root): ${r.stderr || r.error?.message}`);
+}
+
+export function unmountFs(dir: string): void {
+  spawnSync('umount', ['-l', dir]);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

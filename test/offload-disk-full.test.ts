@@ -14,12 +14,12 @@ import { buildConfig } from '../src/config/config.js';
 import { Offloader } from '../src/offload/offloader.js';
 import { JOURNAL_NAME } from '../src/offload/journal.js';
 import { EventBus } from '../src/pipeline/events.js';
-import { tmpDir, waitFor } from './helpers.js';
+import { mountFs, tmpDir, unmountFs, waitFor } from './helpers.js';
 
 const mounts: string[] = [];
 const dirs: string[] = [];
 afterEach(() => {
-  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+  for (const m of mounts.splice(0)) unmountFs(m);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -28,8 +28,7 @@ describe('offload with the data disk full', () => {
     const root = tmpDir('full-root');
     const dest = tmpDir('full-dest');
     dirs.push(dest, root);
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', root], { encoding: 'utf8' });
-    expect(r.status, `mount an 8 MiB tmpfs (needs root): ${r.stderr}`).toBe(0);
+    mountFs(root, { size: '8m' });
     mounts.push(root);
     const shard = path.join(root, 'acq', '0', 'c', '0', '0', '0', '0');
     fs.mkdirSync(path.dirname(shard), { recursive: true });

@@ -8,18 +8,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../src/config/config.js';
 import { EventBus } from '../src/pipeline/events.js';
 import { Offloader } from '../src/offload/offloader.js';
 import { offloadUrgent } from '../src/offload/offload-status.js';
-import { tmpDir, waitFor } from './helpers.js';
+import { mountFs, tmpDir, unmountFs, waitFor } from './helpers.js';
 
 const mounts: string[] = [];
 const dirs: string[] = [];
 afterEach(() => {
-  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+  for (const m of mounts.splice(0)) unmountFs(m);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -39,8 +38,7 @@ describe('offload priority', () => {
     const root = tmpDir('prio-local');
     const dest = tmpDir('prio-dest');
     dirs.push(dest, root);
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', root], { encoding: 'utf8' });
-    expect(r.status, `mount a 16 MiB tmpfs (needs root): ${r.stderr}`).toBe(0);
+    mountFs(root, { size: '16m' });
     mounts.push(root);
     // 16 MiB disk, 1 MB margin, an 8 MiB ballast and a 4.5 MB shard waiting: ~2.9 MB free above the
     // margin — positive (storing goes on) but less than the backlog.

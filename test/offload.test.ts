@@ -16,15 +16,17 @@ import {
   BIN,
   exited,
   freePort,
+  mountFs,
   openArray,
-  readFrameLog,
   planeReader,
+  readFrameLog,
   readPlane,
   shmPath,
   spawnNode,
   startTestApp,
   storeDirs,
   tmpDir,
+  unmountFs,
   waitFor,
 } from './helpers.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
@@ -121,15 +123,14 @@ async function acquire(
 /** A tmpfs of `mib` MiB mounted at a new directory (the tests run as root); unmounted after the test. */
 function tmpfs(name: string, mib: number): string {
   const d = tmpDir(name);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', d], { encoding: 'utf8' });
-  expect(r.status, `mount a ${mib} MiB tmpfs (needs root): ${r.stderr}`).toBe(0);
+  mountFs(d, { size: `${mib}m` });
   mounts.push(d);
   return d;
 }
 const mounts: string[] = [];
 afterEach(() => {
   for (const m of mounts.splice(0)) {
-    spawnSync('umount', ['-l', m]);
+    unmountFs(m);
     fs.rmSync(m, { recursive: true, force: true });
   }
 });

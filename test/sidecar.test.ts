@@ -1,24 +1,26 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import { H, HEADER_BYTES, S, SLOT_HEADER_BYTES } from '../src/ingest/ring-layout.js';
 import {
   BIN,
-  ROOT,
   exited,
+  mountFs,
   oneLine,
   openArray,
   readPlane,
+  ROOT,
   shmPath,
   sleep,
   spawnNode,
   startTestApp,
   storeDirs,
   tmpDir,
+  unmountFs,
   waitFor,
 } from './helpers.js';
 
@@ -49,10 +51,10 @@ function rawGet(port: number, p: string): Promise<{ status: number; body: string
 
 function mountTmpfs(dir: string, sizeKb: number, ro = false): () => void {
   fs.mkdirSync(dir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k${ro ? ',ro' : ''}`, 'tmpfs', dir]);
+  mountFs(dir, { size: `${sizeKb}k`, ro });
   // The mount point and the temporary folder made for it both go.
   return () => {
-    spawnSync('umount', [dir]);
+    unmountFs(dir);
     fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   };
 }

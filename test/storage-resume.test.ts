@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingWriter } from '../src/ingest/ring-writer.js';
-import { openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { mountFs, openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, unmountFs, waitFor } from './helpers.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -27,9 +27,9 @@ const plane = (i: number) => {
 function mountTmpfs(kb: number): string {
   const dir = path.join(tmpDir('resume'), 'mnt');
   fs.mkdirSync(dir);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kb}k`, 'tmpfs', dir]);
+  mountFs(dir, { size: `${kb}k` });
   cleanup.push(() => {
-    spawnSync('umount', ['-l', dir]);
+    unmountFs(dir);
     fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   });
   return dir;
