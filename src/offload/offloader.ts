@@ -15,22 +15,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { EventBus } from '../pipeline/events.js';
+import { eligibleFiles, pickBatch } from './batch-plan.js';
 import { Journal, type FilePhase, type FileState, type JournalEntry } from './journal.js';
-import { MANIFEST_NAME, REPORT_NAME, storeFiles } from './manifest.js';
+import { deleteVerifiedLocal } from './local-delete.js';
+import { MANIFEST_NAME, storeFiles } from './manifest.js';
 import { openDestination, type OffloadDestination } from './destination.js';
 import { backlogOf, offloadStatus, offloadUrgent, type Backlog, type OffloadStatus, type VerifiedLog } from './offload-status.js';
 import { verifyMethod, type VerifyHash } from './verify.js';
 import { runOnComplete } from './on-complete.js';
 
-const BATCH_FILES = 256;
-/**
- * A batch aims at ~10 s of transfer at the rate seen so far (8 MiB … 1 GiB): short enough that
- * progress is journaled often (little is sent twice after a crash), long enough that rclone's
- * start-up (~30 ms) and the check are a small share.
- */
-const BATCH_SECONDS = 10;
-const BATCH_MIN_BYTES = 8 * 2 ** 20;
-const BATCH_MAX_BYTES = 2 ** 30;
 const BACKOFF_MAX_MS = 60_000;
 export class Offloader {
   private readonly journal: Journal;
@@ -177,23 +170,7 @@ export class Offloader {
 
   /** Files that may go now: shards (per `when`), then a finished store's metadata, then its manifest. */
   private eligible(): FileState[] {
-    const byStore = new Map<string, { data: number; meta: number }>();
-    const all = [...this.journal.pending.values()];
-    for (const f of all) {
-      if (f.verified) continue;
-      const s = byStore.get(f.store) ?? { data: 0, meta: 0 };
-      if (f.phase === 'data') s.data++;
-      if (f.phase === 'metadata') s.meta++;
-      byStore.set(f.store, s);
-    }
-    return all.filter((f) => {
-      if (f.verified) return false;
-      const finished = this.journal.stores.get(f.store)?.finished ?? false;
-      const s = byStore.get(f.store) ?? { data: 0, meta: 0 };
-      if (f.phase === 'data') return this.cfg.offload.when === 'shard' || finished;
-      if (f.phase === 'metadata') return finished && s.data === 0;
-      return finished && s.data === 0 && s.meta === 0;
-    });
+    return eligibleFiles(this.journal.pending.values(), this.journal.stores, this.cfg.offload.when);
   }
 
   kick(): void {
@@ -212,14 +189,7 @@ export class Offloader {
   private async batch(): Promise<void> {
     const ready = this.eligible();
     if (ready.length === 0) return;
-    const pick: FileState[] = [];
-    let bytes = 0;
-    const limit = Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, this.rate * BATCH_SECONDS));
-    for (const f of ready) {
-      if (pick.length >= BATCH_FILES || (pick.length > 0 && bytes + f.bytes > limit)) break;
-      pick.push(f);
-      bytes += f.bytes;
-    }
+    const { pick, bytes } = pickBatch(ready, this.rate);
     try {
       await this.transfer(pick, bytes);
     } catch (e) {
@@ -280,31 +250,10 @@ export class Offloader {
     });
   }
 
-  /**
-   * Removes verified local copies in libuv's pool: unlinking a 250 MB shard took 240 ms of ext4's
-   * time here, which on the main thread would stall HTTP, previews and shard bookkeeping. Each file's
-   * `deleted` entry is journaled only once it is gone.
-   */
+  /** Each file's `deleted` entry is journaled only once it is gone (local-delete.ts). */
   private async deleteVerified(files: FileState[]): Promise<void> {
     if (!this.cfg.offload.delete_local) return;
-    const entries: JournalEntry[] = [];
-    await Promise.all(
-      files.map(async (f) => {
-        if (!f.verified) return;
-        // The manifest and the QC report stay: they say where the data went and whether it is usable.
-        if (f.phase === 'manifest' || f.f.endsWith(`/${REPORT_NAME}`)) {
-          entries.push({ e: 'deleted', f: f.f, at: Date.now(), kept: true });
-          return;
-        }
-        try {
-          await fs.promises.rm(path.join(this.root, f.f), { force: true });
-          entries.push({ e: 'deleted', f: f.f, at: Date.now() });
-        } catch (e) {
-          this.bus.emit('log', { level: 'warn', msg: `offload: cannot delete ${f.f} locally: ${(e as Error).message}` });
-        }
-      }),
-    );
-    this.journal.record(entries);
+    this.journal.record(await deleteVerifiedLocal(this.root, files, (msg) => this.bus.emit('log', { level: 'warn', msg })));
   }
 
   private storeComplete(store: string): void {
