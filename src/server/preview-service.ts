@@ -10,6 +10,7 @@ import { TokenBucket } from './token-bucket.js';
 import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
 import type { PreviewFrame, PreviewPort, PreviewRequest, VolumeTarget } from '../pipeline/preview-port.js';
+import { StackBuffers } from './stack-buffers.js';
 import { VolumeService } from './volume-service.js';
 import { halfOf } from '../../workers/kernels/pyramid.js';
 import { bytesPerPixel } from '../ingest/ring-layout.js';
@@ -29,10 +30,8 @@ interface StreamPreview {
   inFlight: boolean;
   /** The rate the viewers asked for, kept on average. */
   bucket: TokenBucket;
-  mipBuffers: [SharedArrayBuffer, SharedArrayBuffer] | null;
-  mipT: number;
-  /** The stack each MIP buffer accumulates (-1: none yet); a stack is rendered only from its own buffer. */
-  mipOf: [number, number];
+  /** The stack MIP being accumulated and the previous one; a stack is rendered only from its own buffer. */
+  mip: StackBuffers | null;
   mipInFlight: boolean;
   /** The level-1 plane a frame task writes for this stream's preview (one preview in flight at a time). */
   levelBuffer: SharedArrayBuffer | null;
@@ -79,9 +78,7 @@ export class PreviewService implements PreviewPort {
         (s = {
           inFlight: false,
           bucket: new TokenBucket(),
-          mipBuffers: null,
-          mipT: -1,
-          mipOf: [-1, -1],
+          mip: null,
           mipInFlight: false,
           levelBuffer: null,
         }),
@@ -103,15 +100,9 @@ export class PreviewService implements PreviewPort {
     const g = this.mipGeometry();
     if (!g) return null;
     const s = this.state(id);
-    if (!s.mipBuffers) s.mipBuffers = [new SharedArrayBuffer(g.w * g.h * 2), new SharedArrayBuffer(g.w * g.h * 2)];
-    const buf = s.mipBuffers[meta.t % 2];
-    if (s.mipT !== meta.t) {
-      // First plane of a new stack for this stream: its buffer last held stack t-2, long rendered.
-      s.mipT = meta.t;
-      s.mipOf[meta.t % 2] = meta.t;
-      new Uint16Array(buf).fill(0);
-    }
-    return { buffer: buf, step: g.step };
+    if (!s.mip || s.mip.bytes !== g.w * g.h * 2) s.mip = new StackBuffers(g.w * g.h * 2);
+    const c = s.mip.claim(meta.t);
+    return c ? { buffer: c.buffer, step: g.step } : null;
   }
 
   private onStack(stream: StreamKey, t: number): void {
@@ -121,9 +112,10 @@ export class PreviewService implements PreviewPort {
     const g = this.mipGeometry();
     // QC results (and so stack summaries) can arrive after the next stacks' planes were dispatched:
     // a stack whose planes never went into its buffer (subscribed later) has no MIP to show.
-    if (!d?.mip || !s?.mipBuffers || !g || s.mipInFlight || s.mipOf[t % 2] !== t) return;
+    const buffer = s?.mip?.holding(t);
+    if (!d?.mip || !s || !buffer || !g || s.mipInFlight) return;
     s.mipInFlight = true;
-    this.render(s.mipBuffers[t % 2], 0, g.w, g.h, 2, true, d, stream, {
+    this.render(buffer, 0, g.w, g.h, 2, true, d, stream, {
       seq: -1,
       cameraCounter: 0,
       timestampNs: 0,

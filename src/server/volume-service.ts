@@ -2,8 +2,8 @@
  * The live volume of each watched stream: every frame task writes its plane, max-binned so that no
  * side exceeds preview.volume_max, into the stream's volume; when the stack's QC is complete the
  * volume goes out as one `volume` event (the hub sends it to the viewers that asked, latest wins).
- * Two buffers per stream by stack parity, as the MIP: a stack being filled never overwrites the one
- * being sent. Nothing is computed for a stream nobody watches in 3-D, nor while encoding is behind
+ * Two buffers per stream by stack parity (stack-buffers.ts), as the MIP: a stack being filled never
+ * overwrites the one being sent. Nothing is computed for a stream nobody watches in 3-D, nor while encoding is behind
  * (storage first); a stack missing a plane that way is not sent, and the viewer keeps the last
  * whole one.
  */
@@ -11,11 +11,10 @@ import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
 import { type EventBus, type StreamKey, streamId } from '../pipeline/events.js';
 import type { VolumeTarget } from '../pipeline/preview-port.js';
+import { StackBuffers } from './stack-buffers.js';
 
 interface StreamVolume {
-  buffers: [SharedArrayBuffer, SharedArrayBuffer];
-  /** The stack each buffer holds (-1: none). */
-  of: [number, number];
+  stacks: StackBuffers;
   /** The newest plane's ring timestamp in each buffer (ns). */
   newest: [number, number];
   /** A plane of the stack in each buffer was skipped (workers behind): not sent. */
@@ -52,37 +51,35 @@ export class VolumeService {
     if (meta.z >= g.depth) return null;
     let s = this.streams.get(id);
     const bytes = g.width * g.height * g.depth * 2;
-    if (!s || s.buffers[0].byteLength !== bytes || s.step !== g.step) {
+    if (!s || s.stacks.bytes !== bytes || s.step !== g.step) {
       s = {
-        buffers: [new SharedArrayBuffer(bytes), new SharedArrayBuffer(bytes)],
-        of: [-1, -1],
+        stacks: new StackBuffers(bytes),
         newest: [0, 0],
         partial: [false, false],
         ...g,
       };
       this.streams.set(id, s);
     }
+    const c = s.stacks.claim(meta.t);
+    if (!c) return null;
     const parity = meta.t % 2;
-    if (s.of[parity] !== meta.t) {
-      // The first plane of a new stack: its buffer last held stack t-2, sent long ago. Planes that
-      // never arrive (lost frames) stay dark rather than showing an older stack.
-      s.of[parity] = meta.t;
+    if (c.fresh) {
       s.newest[parity] = 0;
       s.partial[parity] = false;
-      new Uint16Array(s.buffers[parity]).fill(0);
     }
     if (behind) {
       s.partial[parity] = true;
       return null;
     }
     s.newest[parity] = Math.max(s.newest[parity], meta.timestampNs);
-    return { buffer: s.buffers[parity], step: g.step, offset: meta.z * g.width * g.height };
+    return { buffer: c.buffer, step: g.step, offset: meta.z * g.width * g.height };
   }
 
   private onStack(stream: StreamKey, t: number): void {
     const id = streamId(stream);
     const s = this.streams.get(id);
-    if (!s || !this.wanted(id) || s.of[t % 2] !== t || s.partial[t % 2]) return;
+    const buffer = s?.stacks.holding(t);
+    if (!s || !buffer || !this.wanted(id) || s.partial[t % 2]) return;
     this.bus.emit('volume', {
       stream,
       t,
@@ -94,7 +91,7 @@ export class VolumeService {
       timestampMs: s.newest[t % 2] / 1e6,
       // A view of the buffer, valid while the event is handled: the hub encodes it into its message
       // at once, and the buffer is refilled only by stack t + 2.
-      data: new Uint16Array(s.buffers[t % 2]),
+      data: new Uint16Array(buffer),
     });
   }
 }
