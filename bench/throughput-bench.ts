@@ -236,6 +236,7 @@ export async function runStep(
     }
   }
   const bytesIn = d('spimstream_bytes_received_total');
+  const bytesTotal = sum(m1, 'spimstream_bytes_received_total');
   const pyramid: Record<string, number> = {};
   for (const k of m1.keys()) {
     const lv = /^spimstream_pyramid_seconds_total\{.*level="(\d+)"/.exec(k)?.[1];
@@ -262,10 +263,7 @@ export async function runStep(
     volume_p50_ms: pct(volumeLat, 0.5),
     volume_p99_ms: pct(volumeLat, 0.99),
     cpu_s_per_gb: bytesIn > 0 ? (cpu1 - cpu0) / (bytesIn / 1e9) : 0,
-    cpu_s_per_gb_steady:
-      mid && sum(m1, 'spimstream_bytes_received_total') > mid.bytes
-        ? (cpu1 - mid.cpu) / ((sum(m1, 'spimstream_bytes_received_total') - mid.bytes) / 1e9)
-        : 0,
+    cpu_s_per_gb_steady: mid && bytesTotal > mid.bytes ? (cpu1 - mid.cpu) / ((bytesTotal - mid.bytes) / 1e9) : 0,
     rss_peak_mb: rssPeak / 1e6,
     written_mb: Number(fin?.bytes_written ?? 0) / 1e6,
     ratio: Number(fin?.compression_ratio ?? 0),

@@ -98,7 +98,7 @@ export function histogramToTilesSimd(
   const VROW = COL + g.width * 2;
   const ow = volume ? Math.ceil(g.width / volume.step) : 0;
   const need = VROW + ow * 2;
-  if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
+  ensureMemory(k, need);
   const mem = new Uint8Array(k.memory.buffer);
   const any = new Uint32Array(k.memory.buffer, ANY, g.tilesX);
   const src = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
@@ -141,6 +141,11 @@ export function histogramToTilesSimd(
   return new Uint32Array(k.memory.buffer, HIST, 65536);
 }
 
+/** Grows the kernel's memory to at least `bytes` (it never shrinks). */
+function ensureMemory(k: StripKernel, bytes: number): void {
+  if (k.memory.buffer.byteLength < bytes) k.memory.grow(Math.ceil((bytes - k.memory.buffer.byteLength) / 65536));
+}
+
 /** Max-bins the strip in kernel memory (frame rows y..y+rows) into the volume plane, row group by row group. */
 function binStrip(
   k: StripKernel,
@@ -178,7 +183,7 @@ export function binMaxPlaneSimd(px: Uint16Array, width: number, height: number, 
   const VROW = COL + width * 2;
   const ow = Math.ceil(width / v.step);
   const need = VROW + ow * 2;
-  if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
+  ensureMemory(k, need);
   const mem = new Uint8Array(k.memory.buffer);
   const src = new Uint8Array(px.buffer, px.byteOffset, width * height * 2);
   k.zero(COL, width * 2);
