@@ -73,6 +73,39 @@ describe('drift (phase correlation + upsampled DFT)', () => {
   });
 });
 
+describe('focus region binning', () => {
+  // Reference: each output pixel summed over its own bin x bin block (not row by row as binRegion).
+  function blockSums(px: ArrayLike<number>, width: number, x0: number, y0: number, bw: number, bh: number, bin: number): number[] {
+    const out: number[] = [];
+    for (let oy = 0; oy < bh; oy++)
+      for (let ox = 0; ox < bw; ox++) {
+        let s = 0;
+        for (let dy = 0; dy < bin; dy++) for (let dx = 0; dx < bin; dx++) s += px[(y0 + oy * bin + dy) * width + x0 + ox * bin + dx];
+        out.push(s);
+      }
+    return out;
+  }
+
+  for (const bin of [1, 2, 3, 4, 5]) {
+    it(`bin ${bin}: block sums of 16- and 8-bit frames, region off the frame's origin`, () => {
+      const rnd = mulberry32(bin);
+      const w = 96;
+      const region = { x: 7, y: 5, w: 64, h: 48 };
+      const bw = Math.floor(region.w / bin);
+      const bh = Math.floor(region.h / bin);
+      for (const px of [new Uint16Array(w * 64), new Uint8Array(w * 64)]) {
+        const top = px instanceof Uint16Array ? 65536 : 256;
+        for (let i = 0; i < px.length; i++) px[i] = Math.floor(rnd() * top);
+        const out = new Float64Array(bw * bh).fill(-1);
+        const mean = binRegion(px, w, region, bin, out);
+        const want = blockSums(px, w, region.x, region.y, bw, bh, bin);
+        expect(Array.from(out)).toEqual(want);
+        expect(mean).toBe(want.reduce((a, b) => a + b, 0) / want.length);
+      }
+    });
+  }
+});
+
 describe('focus measures', () => {
   const specimens: [string, SimScene][] = [
     ['sparse beads', scene(1, 200, 1000)],
