@@ -70,6 +70,27 @@ describe('process life', () => {
     expect(simulators()).toEqual([]);
   });
 
+  it('a simulator that published its timepoints exits by itself while the sidecar lives (it took the end of its loop for the sidecar dying)', async () => {
+    const out = tmpDir('simend');
+    files.push(out);
+    const { app, rec } = await startTestApp({
+      source: 'sim',
+      storage: { out },
+      sim: { width: 64, height: 64, z_planes: 4, channels: 1, fps: 200, timepoints: 2 },
+    });
+    try {
+      const sim = app.sim;
+      expect(sim).not.toBeNull();
+      await waitFor(() => (rec.events['acquisition-finished'] ?? []).length === 1, 30000, 'the acquisition finished');
+      // Before the fix it waited out a 10-s grace for its parent to die, and the sidecar's stop waited with it.
+      await waitFor(() => sim?.exitCode !== null, 8000, 'the simulator to exit after its last timepoint');
+      expect(sim?.exitCode).toBe(0);
+      expect(app.pipeline.counters.framesReceived).toBe(8);
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('/readyz is 200 while attached and idle between acquisitions, 503 before a ring exists', async () => {
     const ring = shmPath('ready');
     files.push(ring, `${ring}.lock`);

@@ -237,6 +237,8 @@ export async function runSimulator(o: SimRunOptions, signal?: AbortSignal): Prom
       }
     }
   } finally {
+    // Ended here (timepoints done, a signal, an abort): the stdin close below is ours, not the parent's death.
+    stopping = true;
     rl?.close();
     process.stdin.destroy();
     writer.finishAcquisition();
