@@ -6,6 +6,8 @@
  * Usage: node dist/bench/throughput-bench.js [--quick] [--rates 100,200,300] [--seconds 20] [--size 2048] [--out DIR] [--volume]
  * (--volume: the preview client also takes the live volume of each stack, as the page's 3-D view does)
  * (--out: where the Zarr stores go, e.g. the acquisition disk; default the system temp directory)
+ * (--ring-dir: where the ring file goes, default /dev/shm; e.g. a tmpfs mounted with huge=always, to
+ * measure what huge pages save the ingest thread's copy out of the ring)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,8 +116,9 @@ export async function runStep(
   port: number,
   outDir = os.tmpdir(),
   extra: string[] = [],
+  ringDir = '/dev/shm',
 ): Promise<StepResult> {
-  const ring = `/dev/shm/spimstream-bench-${process.pid}-${rate}`;
+  const ring = path.join(ringDir, `spimstream-bench-${process.pid}-${rate}`);
   fs.mkdirSync(outDir, { recursive: true });
   const out = fs.mkdtempSync(path.join(outDir, 'spimstream-bench-'));
   const frameBytes = size * size * 2;
@@ -315,11 +318,12 @@ export async function throughput(
   size: number,
   outDir = os.tmpdir(),
   extra: string[] = [],
+  ringDir = '/dev/shm',
 ): Promise<{ steps: StepResult[]; max: number }> {
   const steps: StepResult[] = [];
   let max = 0;
   for (const r of rates) {
-    const s = await runStep(r, seconds, size, 18900 + steps.length, outDir, extra);
+    const s = await runStep(r, seconds, size, 18900 + steps.length, outDir, extra, ringDir);
     steps.push(s);
     process.stderr.write(
       `step ${r} MB/s: input ${s.input_mb_s.toFixed(0)} MB/s, lost ${s.lost_overrun + s.lost_gap}, unstored ${s.unstored} ${JSON.stringify(s.unstored_reasons)}\n`,
@@ -346,6 +350,7 @@ async function main(): Promise<void> {
     Number(arg('size', quick ? '512' : '2048')),
     arg('out', os.tmpdir()),
     process.argv.includes('--volume') ? [VOLUME_CLIENT] : [],
+    arg('ring-dir', '/dev/shm'),
   );
   process.stdout.write(
     `spimstream sustained throughput — ${JSON.stringify(machine())}\n\n${table(
