@@ -29,7 +29,7 @@ function frame(round: number, t: number, z: number): Uint16Array {
 
 async function acquire(out: string, round: number, levels: number, append: boolean): Promise<string[]> {
   const ring = shmPath(`pyr-append${round}`);
-  cleanup.push(ring);
+  cleanup.push(ring, `${ring}.seen`);
   const { app, rec } = await startTestApp(
     { source: `shm:${ring}`, ring_wait_seconds: 10, storage: { out, name: 'same', chunk: [2, 16, 16], shard: [0, 0, 0], levels } },
     { append },

@@ -54,7 +54,7 @@ describe('pyramid on real frames', () => {
     const [Z, H, W] = [61, 128, 128];
     const out = path.join(work, 'data');
     const ring = shmPath('pyr-real');
-    cleanup.push(ring);
+    cleanup.push(ring, `${ring}.seen`);
     const { app, rec } = await startTestApp({
       source: `shm:${ring}`,
       ring_wait_seconds: 10,

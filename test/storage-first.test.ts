@@ -20,7 +20,7 @@ describe('storage first under a QC overload', () => {
     const ring = shmPath('qcload');
     const out = tmpDir('qcload');
     const log = path.join(out, 'frames.jsonl');
-    files.push(ring, `${ring}.lock`, out);
+    files.push(ring, `${ring}.lock`, `${ring}.seen`, out);
     const { app, rec } = await startTestApp({
       source: `shm:${ring}`,
       storage: { out: path.join(out, 'data') },

@@ -75,7 +75,7 @@ async function pushAcquisition(c: Case, ring: string, rec: Recorder): Promise<nu
 async function writeStore(c: Case): Promise<{ dir: string; rec: Recorder; frames: number }> {
   const out = tmpDir(`zarr-${c.name}`);
   const ring = shmPath(c.name);
-  cleanup.push(out, ring);
+  cleanup.push(out, ring, `${ring}.seen`);
   const { app, rec } = await startTestApp({
     source: `shm:${ring}`,
     ring_wait_seconds: 10,
@@ -244,7 +244,7 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
     cleanup.push(out);
     for (const round of [0, 1]) {
       const ring = shmPath(`append${round}`);
-      cleanup.push(ring);
+      cleanup.push(ring, `${ring}.seen`);
       const { app, rec } = await startTestApp(
         { source: `shm:${ring}`, storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'same' } },
         { append: round === 1 },
@@ -283,7 +283,7 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
     };
     const out = tmpDir('multi');
     const ring = shmPath('multi');
-    cleanup.push(out, ring);
+    cleanup.push(out, ring, `${ring}.seen`);
     const { app, rec } = await startTestApp({
       source: `shm:${ring}`,
       storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'acq{acq}' },
@@ -323,7 +323,7 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
   it('a ring with two views gives one OME-Zarr image per view', async () => {
     const out = tmpDir('views');
     const ring = shmPath('views');
-    cleanup.push(out, ring);
+    cleanup.push(out, ring, `${ring}.seen`);
     const { app, rec } = await startTestApp({
       source: `shm:${ring}`,
       storage: { out, codec: 'blosc-zstd', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'mv' },
