@@ -149,8 +149,9 @@ function onJson(m) {
     if (s?.kind === 'plane' && state.hists.has(`${s.t}/${s.z}`) && !(s.t === m.t && s.z === m.z)) return;
     showHist(m);
   } else if (m.type === 'stack') {
-    // A saturated or intensity-stepped stack is not judged (nor plotted): its focus says nothing.
-    if (m.qc.focusPlanes > 0 && !m.qc.excluded) push(m.stream, 'focus', m.qc.meanFocus); // a fully sampled stack has no focus
+    // Plotted only when every plane was measured and the stack is judged: focusPlottable in
+    // src/qc/qc-types.ts (a partly sampled stack's mean is over other planes and shows as a jump).
+    if (m.qc.planes > 0 && m.qc.focusPlanes === m.qc.planes && !m.qc.excluded) push(m.stream, 'focus', m.qc.meanFocus);
     if (m.qc.excluded) state.excluded.set(m.stream, { t: m.t, why: m.qc.excluded });
     else state.excluded.delete(m.stream);
     renderBaseline();

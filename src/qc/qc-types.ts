@@ -59,4 +59,14 @@ export interface StackQc {
   excluded: ExcludedReason | null;
 }
 
+/**
+ * Whether a stack's mean focus may go on a focus plot. Focus varies along z by nature, so the mean of
+ * a partly sampled stack (some planes skipped while the workers were behind) is over other planes
+ * than its neighbours' and would show as a jump; an excluded stack (saturated, intensity step) says
+ * nothing about focus either. The page (web/app.js) applies the same rule.
+ */
+export function focusPlottable(q: StackQc): boolean {
+  return q.planes > 0 && q.focusPlanes === q.planes && q.excluded === null;
+}
+
 export const HIST_BINS = 128;

@@ -5,6 +5,7 @@
  */
 import type { EventBus, StreamKey } from '../pipeline/events.js';
 import { streamId } from '../pipeline/events.js';
+import { focusPlottable } from '../qc/qc-types.js';
 
 export const HISTORY_SECONDS = 300;
 const MIN_INTERVAL_MS = 500;
@@ -32,8 +33,8 @@ export class QcHistory {
       }
     });
     bus.on('stack-qc', (e) => {
-      if (e.qc.focusPlanes > 0) this.add(streamId(e.stream), 'focus', e.qc.meanFocus);
-    }); // a fully sampled stack has no focus
+      if (focusPlottable(e.qc)) this.add(streamId(e.stream), 'focus', e.qc.meanFocus);
+    });
     const timer = setInterval(() => {
       for (const s of streams()) this.add(streamId(s.stream), 'int', s.intensityRelative);
     }, 1000);

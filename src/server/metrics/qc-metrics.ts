@@ -5,6 +5,7 @@
 import { GLOBAL_ALERTS, STREAM_ALERTS } from '../../qc/alerts.js';
 import { counter, gauge, histogram, type MetricsContext, register, SL, streamLabels } from './metric-kit.js';
 import { streamId } from '../../pipeline/events.js';
+import { focusPlottable } from '../../qc/qc-types.js';
 
 export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): void {
   const m = register(registry, {
@@ -39,10 +40,11 @@ export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): v
         for (const s of sources.streams()) g.set(streamLabels(s.stream), s.intensityRelative);
       },
     ),
-    stackFocus: gauge('spimstream_stack_focus_score', 'Mean focus measure over the last completed z-stack (the focus alerts use this).', [
-      ...SL,
-      'measure',
-    ]),
+    stackFocus: gauge(
+      'spimstream_stack_focus_score',
+      'Mean focus measure over the last completed z-stack with every plane measured and not excluded (the focus alert uses spimstream_focus_relative).',
+      [...SL, 'measure'],
+    ),
     bestZ: gauge('spimstream_best_focus_plane', 'Plane index of best focus in the last completed stack (axial drift proxy).', SL),
     stackSat: gauge(
       'spimstream_stack_saturated_pixels_ratio',
@@ -86,8 +88,8 @@ export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): v
   bus.on('alert', (e) => m.alert.set({ ...(e.stream ? streamLabels(e.stream) : noStream), alert: e.name }, e.active ? 1 : 0));
   bus.on('stack-qc', (e) => {
     const l = streamLabels(e.stream);
-    if (e.qc.focusPlanes === e.qc.planes) {
-      // a sampled stack's focus is not comparable
+    if (focusPlottable(e.qc)) {
+      // the dashboard plots it: the page's rule (a sampled or excluded stack's focus is not comparable)
       m.stackFocus.set({ ...l, measure: sources.focusMeasure() }, e.qc.meanFocus);
       m.bestZ.set(l, e.qc.bestFocusZ);
     }
