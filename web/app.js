@@ -11,8 +11,8 @@ import { PlaneView } from './plane-view.js';
 import { createPlots, updatePlots } from './plots.js';
 import { renderStatus } from './status.js';
 import { VolumeView } from './volume.js';
+import { $ } from './dom.js';
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
 // Deep links: ?stream=GFP/0&view=plane|mip|ortho|3d (bookmarkable per scope).

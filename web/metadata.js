@@ -1,6 +1,6 @@
 // The sample metadata form: filled from the sidecar (hello and metadata messages, never over a field
 // being typed in) and saved with POST /api/metadata (with the page's token when it has one).
-const $ = (id) => document.getElementById(id);
+import { $ } from './dom.js';
 
 export function fillMetadata(md) {
   if (!md) return;

@@ -1,6 +1,6 @@
 // The status panel: frame rates, losses by kind, disk, offload backlog and ring fill, from the
 // sidecar's `status` message. Only writes text into the page's elements.
-const $ = (id) => document.getElementById(id);
+import { $ } from './dom.js';
 
 export function fmtDur(s) {
   if (s === null || s === undefined) return '–';

@@ -3,7 +3,7 @@
 // as an R16UI 3-D texture, a ray marched per pixel: maximum intensity or alpha compositing; drag to
 // rotate, wheel to zoom), both through the 2-D view's LUT and contrast window. Fed by the SPVL
 // messages the hub sends after each stack (src/server/volume-protocol.ts).
-const $ = (id) => document.getElementById(id);
+import { $ } from './dom.js';
 
 const VERT = `#version 300 es
 in vec2 p; out vec2 uv;

@@ -149,7 +149,7 @@ export function runRclone(
     child.on('close', (code) => {
       clearTimeout(timer);
       const lines = err.split('\n').filter((l) => /ERROR|Failed|error|couldn't|failed/.test(l));
-      const last = (gone || lines.at(-1) || err.trim().split('\n').at(-1) || '').replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '');
+      const last = (gone || lines.at(-1) || err.trim().split('\n').at(-1) || '').replace(RECORD_START, '');
       const message = killed
         ? `rclone timed out after ${Math.round(timeoutMs / 1000)} s (killed): ${last}`
         : gone
