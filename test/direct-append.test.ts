@@ -10,7 +10,17 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIRECT_ALIGN, DirectAppender, openAppender, WriteMode, WRITE_BYTES } from '../src/zarr/appender.js';
+import {
+  DIRECT_ALIGN,
+  DirectAppender,
+  openAppender,
+  pageAlignedBuffer,
+  paddedInPlace,
+  WriteMode,
+  WRITE_BYTES,
+} from '../src/zarr/appender.js';
+import { ShardFile } from '../src/zarr/shard-file.js';
+import { createHash } from 'node:crypto';
 import { checksumPixels } from '../workers/kernels/stats.js';
 import {
   BIN,
@@ -48,6 +58,17 @@ async function write(file: string, mode: WriteMode, data: Uint8Array, pieces: nu
   } finally {
     await a.close();
   }
+}
+
+/** The (offset, nbytes) pairs of a shard's index (n inner chunks at its end); null for an empty chunk. */
+function shardIndex(file: Buffer, n: number): ({ offset: number; nbytes: number } | null)[] {
+  const at = file.length - 16 * n - 4;
+  const out: ({ offset: number; nbytes: number } | null)[] = [];
+  for (let i = 0; i < n; i++) {
+    const offset = file.readBigUInt64LE(at + 16 * i);
+    out.push(offset === 2n ** 64n - 1n ? null : { offset: Number(offset), nbytes: Number(file.readBigUInt64LE(at + 16 * i + 8)) });
+  }
+  return out;
 }
 
 /** Resident pages of `file` in the page cache (fincore), or null where fincore cannot tell. */
@@ -138,6 +159,15 @@ describe('shard appends through O_DIRECT', () => {
     expect(shards.length).toBeGreaterThan(0);
     // Before anything reads them: at most the last, partly written block of each shard may be cached.
     for (const f of shards) expect(residentPages(f), f).toBeLessThanOrEqual(1);
+    // Chunks went from the output slab to disk where they lay: each starts on a block boundary.
+    let chunks = 0;
+    for (const f of shards)
+      for (const e of shardIndex(fs.readFileSync(f), 8)) {
+        if (!e) continue;
+        chunks++;
+        expect(e.offset % DIRECT_ALIGN, `${f}: chunk at ${e.offset}`).toBe(0);
+      }
+    expect(chunks).toBeGreaterThan(0);
     const arr = await openArray(store);
     let n = 0;
     for (const f of readFrameLog(log)) {
@@ -145,6 +175,96 @@ describe('shard appends through O_DIRECT', () => {
       n++;
     }
     expect(n).toBe(96);
+  });
+
+  it('chunks in page-aligned memory go to disk from where they lie, on block boundaries, and read back bit-exact', async () => {
+    const dir = tmpDir('direct-inplace');
+    dirs.push(dir);
+    const mode = new WriteMode(true);
+    const slot = 3 * DIRECT_ALIGN;
+    const slab = pageAlignedBuffer(6 * slot);
+    if (!slab) throw new Error('no page-aligned memory in this runtime');
+    // Chunks in slots (lengths around a block), and two ordinary arrays between them.
+    const lengths = [5000, DIRECT_ALIGN, 1, 2 * DIRECT_ALIGN + 17, slot, 777];
+    const chunks = lengths.map((len, k) => {
+      const v = new Uint8Array(slab, k * slot, len);
+      v.set(randomBytes(len));
+      new Uint8Array(slab, k * slot + len, slot - len).fill(0xee); // stale bytes from an earlier chunk
+      return v;
+    });
+    const loose = [new Uint8Array(randomBytes(123)), new Uint8Array(randomBytes(DIRECT_ALIGN + 9))];
+    const order: Uint8Array[] = [chunks[0], loose[0], chunks[1], chunks[2], chunks[3], chunks[4], chunks[5], loose[1]];
+    const expected = order.map((c) => Buffer.from(c));
+    const file = path.join(dir, 'shard');
+    const returned: Uint8Array[] = [];
+    const shard = new ShardFile(
+      file,
+      `${file}.tmp`,
+      order.length,
+      1,
+      (e) => {
+        throw e;
+      },
+      mode,
+    );
+    await shard.append(
+      order.slice(0, 3).map((bytes, i) => ({ i, bytes })),
+      (b) => returned.push(b),
+    );
+    await shard.append(
+      order.slice(3).map((bytes, i) => ({ i: i + 3, bytes })),
+      (b) => returned.push(b),
+    );
+    const size = await shard.finish();
+    const back = fs.readFileSync(file);
+    expect(size).toBe(back.length);
+    expect(shard.sha256).toBe(createHash('sha256').update(back).digest('hex'));
+    const index = shardIndex(back, order.length);
+    for (let i = 0; i < order.length; i++) {
+      const e = index[i];
+      expect(e, `chunk ${i}`).not.toBeNull();
+      if (!e) continue;
+      expect(e.nbytes, `chunk ${i} length`).toBe(expected[i].length);
+      expect(Buffer.compare(back.subarray(e.offset, e.offset + e.nbytes), expected[i]), `chunk ${i} bytes`).toBe(0);
+      // Slab chunks start on a block boundary; the loose ones follow whatever came before.
+      if (i !== 1 && i !== 7) expect(e.offset % DIRECT_ALIGN, `chunk ${i} offset ${e.offset}`).toBe(0);
+    }
+    // Padded to whole blocks: 5000 -> 8192, then the loose 123 bytes, a gap to 12288; 777 -> 4096,
+    // and the loose last chunk unpadded right before the index.
+    expect(index.map((e) => e?.offset)).toEqual([0, 8192, 12288, 16384, 20480, 32768, 45056, 49152]);
+    expect(back.length).toBe(49152 + DIRECT_ALIGN + 9 + 16 * order.length + 4);
+    // The padding is zeros (the stale bytes after a chunk never reach the file).
+    const c0 = index[0] as { offset: number };
+    expect([...back.subarray(c0.offset + 5000, c0.offset + 2 * DIRECT_ALIGN)].every((b) => b === 0)).toBe(true);
+    // Every slot and loose array came back to its owner, by the same memory.
+    for (const c of order) expect(returned.some((r) => r.buffer === c.buffer && r.byteOffset === c.byteOffset)).toBe(true);
+    expect(paddedInPlace(loose[0]), 'ordinary memory is never padded in place').toBeNull();
+  });
+
+  it('the appender writes page-aligned whole blocks without staging them, anything else staged, in order', async () => {
+    const dir = tmpDir('direct-parts');
+    dirs.push(dir);
+    const slab = pageAlignedBuffer(4 * DIRECT_ALIGN);
+    if (!slab) throw new Error('no page-aligned memory in this runtime');
+    const aligned = new Uint8Array(slab, DIRECT_ALIGN, 2 * DIRECT_ALIGN);
+    aligned.set(randomBytes(aligned.length));
+    const offBoundary = new Uint8Array(slab, 100, DIRECT_ALIGN);
+    const small = new Uint8Array(randomBytes(DIRECT_ALIGN));
+    const file = path.join(dir, 'f');
+    const a = (await openAppender(file, new WriteMode(true))) as DirectAppender;
+    try {
+      // Staged first (a whole block), then in place; off a boundary: staged; after 100 bytes staged,
+      // the aligned part must be staged too (its file offset is off a block).
+      await a.append([small, aligned, offBoundary]);
+      expect(a.writtenInPlace).toBe(2 * DIRECT_ALIGN);
+      await a.append([small.subarray(0, 100), aligned]);
+      expect(a.writtenInPlace).toBe(2 * DIRECT_ALIGN);
+      await a.finish();
+    } finally {
+      await a.close();
+    }
+    const want = Buffer.concat([small, aligned, offBoundary, small.subarray(0, 100), aligned]);
+    expect(Buffer.compare(fs.readFileSync(file), want)).toBe(0);
   });
 
   it('a write the kernel refuses midway (EINVAL) goes on buffered at the same position: the file is whole', async () => {

@@ -6,6 +6,7 @@
 import type { Config } from '../config/config.js';
 import { chunkBytesOf, type TileGeometry } from '../../workers/kernels/tiles.js';
 import { BlockAssembler } from './block-assembler.js';
+import { wholeBlocks } from '../zarr/appender.js';
 
 export interface PoolPlan {
   maxBlocks: number;
@@ -41,10 +42,10 @@ export function planPools(
   }
   // Encoded chunks land in slab slots: two blocks' worth (one when the pool holds only two huge
   // blocks). A slot holds a chunk compressed to 60 % of its raw size or better; larger chunks
-  // (and the numcodecs path) come back as new arrays.
+  // (and the numcodecs path) come back as new arrays. Slots are whole O_DIRECT blocks (see OutputSlab).
   const chunkBytes = chunkBytesOf(geometry);
   const slab = opts.asyncCodec
     ? null
-    : { slotBytes: Math.ceil((chunkBytes * 0.6 + 4096) / 64) * 64, slots: (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY };
+    : { slotBytes: wholeBlocks(chunkBytes * 0.6 + 4096), slots: (maxBlocks >= 3 ? 2 : 1) * geometry.tilesX * geometry.tilesY };
   return { maxBlocks, slab, warnings };
 }

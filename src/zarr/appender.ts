@@ -9,6 +9,8 @@
  *   0.3–0.95 CPU-s per raw GB less); a week of data also never evicts the rest of the page cache. A file system that refuses O_DIRECT (EINVAL at open: ramfs, tmpfs before
  *   Linux 6.6) gets buffered writes; one that refuses a write midway continues buffered at the
  *   same position — the optimisation never costs a shard.
+ *   Parts that already lie in page-aligned memory on whole blocks (`pageAlignedBuffer`: the output
+ *   slab's chunks, padded in place by ShardFile) are written from where they are, without the copy.
  * - `BufferedAppender`: ordinary writes through the page cache, in calls of at most WRITE_BYTES.
  */
 import fs from 'node:fs';
@@ -29,6 +31,48 @@ export interface Appender {
   /** Everything appended is in the file, at its true length, and synced (fdatasync). */
   finish(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Buffers whose first byte is page-aligned (see `pageAlignedBuffer`). */
+const pageAligned = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A SharedArrayBuffer that starts on a page (a shared WebAssembly.Memory's: the only page-aligned
+ * memory JavaScript gets), or null where the runtime refuses one that large. Its owner promises that
+ * a view starting on a DIRECT_ALIGN boundary owns the bytes up to the next boundary after its end:
+ * `paddedInPlace` may zero them, and such padded views go to disk without the staging copy.
+ */
+export function pageAlignedBuffer(bytes: number): SharedArrayBuffer | null {
+  const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE));
+  try {
+    const buffer = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as SharedArrayBuffer;
+    pageAligned.add(buffer);
+    return buffer;
+  } catch {
+    return null;
+  }
+}
+
+/** `bytes` rounded up to whole O_DIRECT blocks. */
+export function wholeBlocks(bytes: number): number {
+  return Math.ceil(bytes / DIRECT_ALIGN) * DIRECT_ALIGN;
+}
+
+/**
+ * `chunk` extended to whole blocks with zeros written after it, when it lies in page-aligned memory
+ * and starts on a block boundary (so it can be written through O_DIRECT where it is); else null.
+ */
+export function paddedInPlace(chunk: Uint8Array): Uint8Array | null {
+  const end = chunk.byteOffset + wholeBlocks(chunk.length);
+  if (!pageAligned.has(chunk.buffer) || chunk.byteOffset % DIRECT_ALIGN !== 0 || end > chunk.buffer.byteLength) return null;
+  const padded = new Uint8Array(chunk.buffer, chunk.byteOffset, end - chunk.byteOffset);
+  padded.fill(0, chunk.length);
+  return padded;
+}
+
+/** True when `p` can go through O_DIRECT as it is: page-aligned memory, whole blocks at a block boundary. */
+function inPlace(p: Uint8Array, align: number): boolean {
+  return pageAligned.has(p.buffer) && p.byteOffset % align === 0 && p.length % align === 0 && p.length > 0;
 }
 
 /** Whether a store's shards go through O_DIRECT; switched off for good at the first refusal. */
@@ -100,6 +144,8 @@ export class DirectAppender implements Appender {
   private fill = 0;
   private pos = 0;
   private direct = true;
+  /** Bytes written from the callers' memory, without the staging copy. */
+  writtenInPlace = 0;
 
   /** `align`: DIRECT_ALIGN (a test passes 1 to make the kernel refuse a write midway). */
   constructor(
@@ -112,6 +158,16 @@ export class DirectAppender implements Appender {
   async append(parts: Uint8Array[]): Promise<void> {
     const stage = this.buffer();
     for (const p of parts) {
+      if (this.direct && this.fill % this.align === 0 && inPlace(p, this.align)) {
+        // Whatever is staged is whole blocks too: it goes first, then the part from where it lies.
+        if (this.fill > 0) await this.writeAt(stage.subarray(0, this.fill), this.pos);
+        this.pos += this.fill;
+        this.fill = 0;
+        await this.writeAt(p, this.pos);
+        this.pos += p.length;
+        this.writtenInPlace += p.length;
+        continue;
+      }
       for (let o = 0; o < p.length; ) {
         const n = Math.min(p.length - o, stage.length - this.fill);
         stage.set(p.subarray(o, o + n), this.fill);

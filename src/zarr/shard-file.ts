@@ -10,7 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ShardIndex } from './shard-format.js';
 import { syncDir } from './dir-sync.js';
-import { openAppender, type Appender, type WriteMode } from './appender.js';
+import { DIRECT_ALIGN, openAppender, paddedInPlace, type Appender, type WriteMode } from './appender.js';
+
+/** The zeros before a chunk that must start on a block boundary (never written to). */
+const GAP = new Uint8Array(DIRECT_ALIGN);
 
 export class ShardFile {
   private readonly index: ShardIndex;
@@ -44,9 +47,17 @@ export class ShardFile {
   append(chunks: { i: number; bytes: Uint8Array }[], written: (bytes: Uint8Array) => void): Promise<void> {
     const parts: Uint8Array[] = [];
     for (const c of chunks) {
+      // Through O_DIRECT, a chunk in page-aligned memory (the output slab) is written from its slot:
+      // it starts on a block boundary in the file and is padded with zeros to whole blocks (the
+      // index gives its true length; readers never see the gaps). Anything else is appended as is.
+      const padded = this.mode.direct ? paddedInPlace(c.bytes) : null;
+      const gap = padded ? (DIRECT_ALIGN - (this.end % DIRECT_ALIGN)) % DIRECT_ALIGN : 0;
+      if (gap > 0) parts.push(GAP.subarray(0, gap));
+      this.end += gap;
       this.index.set(c.i, this.end, c.bytes.length);
-      this.end += c.bytes.length;
-      parts.push(c.bytes);
+      const part = padded ?? c.bytes;
+      this.end += part.length;
+      parts.push(part);
     }
     return this.enqueue(async () => {
       try {
