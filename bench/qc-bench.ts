@@ -194,9 +194,16 @@ export async function qcTable(
     'pyramid reduce job: z pair of 2x2 sums -> level 1 plane (mean, round half to even), per 2 frames',
     timeIt(() => combinePair(ext, ext2, true, W, H, 'mean', half), minMs),
   );
-  for (const format of ['jpeg', 'webp', 'raw']) {
+  // The default kernels (SIMD binning and mapping), and the JS kernels for comparison.
+  for (const [format, simd] of [
+    ['jpeg', true],
+    ['webp', true],
+    ['raw', true],
+    ['jpeg', false],
+    ['raw', false],
+  ] as [string, boolean][]) {
     add(
-      `preview 2048² -> 1024² ${format} (sharp)`,
+      `preview 2048² -> 1024² ${format} (sharp)${simd ? '' : ', JS kernels (pipeline.kernels js)'}`,
       await timeItAsync(async () => {
         await runPreviewTask({
           kind: 'preview',
@@ -212,6 +219,7 @@ export async function qcTable(
           quality: 80,
           clipPercent: 0.1,
           window: null,
+          simd,
         });
       }, minMs),
     );

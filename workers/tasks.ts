@@ -120,6 +120,8 @@ export interface PreviewTask {
   clipPercent: number;
   /** Fixed contrast window, or null for percentile auto-contrast. */
   window: [number, number] | null;
+  /** Use the WebAssembly SIMD preview where it applies (`pipeline.kernels`: simd; js = the plain kernels). */
+  simd?: boolean;
   /**
    * `frames` is a pyramid level `factor` times smaller than the camera frame here: saturated pixels
    * are marked from this full-resolution frame (a mean would hide a lone saturated pixel).

@@ -39,6 +39,8 @@ export class WorkerPool {
       filename: workerFile(),
       minThreads: 1,
       maxThreads: 1,
+      // One preview at a time: the SIMD preview's bytes stay in its kernel memory while sharp encodes.
+      concurrentTasksPerWorker: 1,
       idleTimeout: 60_000,
       workerData: { pool: 'preview' },
     });

@@ -215,6 +215,7 @@ export class PreviewService implements PreviewPort {
         clipPercent: this.cfg.preview.clip_percent,
         window: d.window,
         saturation,
+        simd: this.cfg.pipeline.kernels === 'simd',
       });
       this.bus.emit('preview', {
         stream,

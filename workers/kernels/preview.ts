@@ -100,6 +100,11 @@ export function percentileWindow(img: Uint16Array, n: number, clipPercent: numbe
   const hist = WINDOW_HIST;
   hist.fill(0);
   for (let i = 0; i < n; i++) hist[img[i]]++;
+  return windowFromHistogram(hist, n, clipPercent);
+}
+
+/** The percentile window of n values from their 65536-bin histogram (also the SIMD preview's). */
+export function windowFromHistogram(hist: Uint32Array, n: number, clipPercent: number): [number, number] {
   const lowRank = Math.floor((clipPercent / 100) * n);
   const highRank = Math.max(0, Math.ceil((1 - clipPercent / 100) * n) - 1);
   let cum = 0;
@@ -172,7 +177,6 @@ export function accumulateMip(px: Uint16Array | Uint8Array, width: number, heigh
   }
 }
 
-/** Indices of preview pixels whose block maximum reached the saturation level (capped). */
 /**
  * Indices (in an ow-wide preview grid, each cell `factor` x `factor` frame pixels) of the cells that
  * hold a frame pixel >= level, ascending, at most `cap`. `mark` (ow x oh) is scratch.
@@ -208,6 +212,7 @@ export function saturatedCells(
   return out;
 }
 
+/** Indices of preview pixels whose block maximum reached the saturation level, ascending, at most cap. */
 export function saturatedIndices(maxImg: Uint16Array, n: number, level: number, cap: number): Uint32Array {
   let count = 0;
   for (let i = 0; i < n; i++) if (maxImg[i] >= level) count++;

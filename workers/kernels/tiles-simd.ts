@@ -5,8 +5,8 @@
  * memory, so each strip of one tile row is copied in and each tile's two byte planes copied out:
  * 2 ms of copies for a 2048² frame against 10 ms saved (bench/qc-bench.ts has both rows).
  */
-import fs from 'node:fs';
 import { chunkBytesOf, type TileGeometry } from './tiles.js';
+import { ensureMemory, loadWasm } from './wasm-module.js';
 
 interface StripKernel {
   memory: WebAssembly.Memory;
@@ -43,21 +43,7 @@ const HIST_BYTES = 2 * 65536 * 4;
  */
 const STRIP_ROWS = 64;
 
-function load(): { kernel: StripKernel | null; why: string } {
-  try {
-    // Beside this module in dist/; from the sources (vitest), the built copy in dist/.
-    const here = new URL('./wasm/tiles16.wasm', import.meta.url);
-    const built = new URL('../../dist/workers/kernels/wasm/tiles16.wasm', import.meta.url);
-    const bytes = fs.readFileSync(fs.existsSync(here) ? here : built);
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-    return { kernel: inst.exports as unknown as StripKernel, why: '' };
-  } catch (e) {
-    // Not built (no wabt at build time) or no WebAssembly SIMD in this runtime: the JS kernel runs.
-    return { kernel: null, why: (e as Error).message.split('\n')[0] };
-  }
-}
-
-const loaded = load();
+const loaded = loadWasm<StripKernel>('tiles16');
 
 /** Why the SIMD kernel cannot run here ('' when it can). */
 export function simdUnavailableReason(): string {
@@ -98,7 +84,7 @@ export function histogramToTilesSimd(
   const VROW = COL + g.width * 2;
   const ow = volume ? Math.ceil(g.width / volume.step) : 0;
   const need = VROW + ow * 2;
-  ensureMemory(k, need);
+  ensureMemory(k.memory, need);
   const mem = new Uint8Array(k.memory.buffer);
   const any = new Uint32Array(k.memory.buffer, ANY, g.tilesX);
   const src = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
@@ -141,11 +127,6 @@ export function histogramToTilesSimd(
   return new Uint32Array(k.memory.buffer, HIST, 65536);
 }
 
-/** Grows the kernel's memory to at least `bytes` (it never shrinks). */
-function ensureMemory(k: StripKernel, bytes: number): void {
-  if (k.memory.buffer.byteLength < bytes) k.memory.grow(Math.ceil((bytes - k.memory.buffer.byteLength) / 65536));
-}
-
 /** Max-bins the strip in kernel memory (frame rows y..y+rows) into the volume plane, row group by row group. */
 function binStrip(
   k: StripKernel,
@@ -183,7 +164,7 @@ export function binMaxPlaneSimd(px: Uint16Array, width: number, height: number, 
   const VROW = COL + width * 2;
   const ow = Math.ceil(width / v.step);
   const need = VROW + ow * 2;
-  ensureMemory(k, need);
+  ensureMemory(k.memory, need);
   const mem = new Uint8Array(k.memory.buffer);
   const src = new Uint8Array(px.buffer, px.byteOffset, width * height * 2);
   k.zero(COL, width * 2);
