@@ -73,7 +73,7 @@ describe('acquisition start', () => {
       try {
         store(fd, H.acquisitionFirstFrame, w.framesWritten, 8);
         store(fd, H.acquisitionId, 2, 8);
-        await new Promise((r) => setTimeout(r, 300)); // the ingest thread polls every millisecond meanwhile
+        await new Promise((r) => setTimeout(r, 300)); // the ingest thread polls the ring many times meanwhile
         expect(rec.events['acquisition-finished']?.length ?? 0, 'acquisition 2 not ended while its state still read finished').toBe(1);
         store(fd, H.state, STATE_ACQUIRING, 4);
       } finally {

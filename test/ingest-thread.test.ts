@@ -8,6 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
+import { IngestClient } from '../src/ingest/ingest-client.js';
+import { RingReader } from '../src/ingest/ring-reader.js';
+import { RingWriter } from '../src/ingest/ring-writer.js';
 import {
   BIN,
   exited,
@@ -30,6 +33,62 @@ afterEach(() => {
 });
 
 describe('ingest in a thread of its own', () => {
+  it('polls every millisecond while frames flow, every 5 ms once a second passed without one, and reads the next frame', async () => {
+    const ring = shmPath('ingest-idle');
+    cleanup.push(ring);
+    const w = RingWriter.create(ring, {
+      width: 16,
+      height: 16,
+      dtype: 'uint8',
+      bitDepth: 8,
+      slotCount: 8,
+      zPlanes: 2,
+      channels: 1,
+      views: 1,
+    });
+    const header = RingReader.open(ring);
+    const seqs: number[] = [];
+    const client: IngestClient = new IngestClient(ring, header.header, { next: 0, lateBefore: -1, finishedId: null }, 4, (batch) => {
+      for (const m of batch)
+        if (m.k === 'frame') {
+          seqs.push(m.meta.seq);
+          client.pool.release(m.slot);
+        }
+    });
+    header.close();
+    const publish = (z: number) =>
+      w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
+    try {
+      w.startAcquisition();
+      publish(0);
+      await waitFor(() => seqs.length === 1, 30_000, 'the first frame read');
+      // Frames every 20 ms for half a second: between them the thread polls about once a millisecond.
+      const flowing0 = client.polls;
+      const t0 = performance.now();
+      for (let z = 1; z <= 25; z++) {
+        publish(z);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const flowingRate = (client.polls - flowing0) / ((performance.now() - t0) / 1000);
+      await waitFor(() => seqs.length === 26, 30_000, 'the flowing frames read');
+      // A second and a half without a frame, then a whole second of idle polls counted.
+      await new Promise((r) => setTimeout(r, 1500));
+      const idle0 = client.polls;
+      const t1 = performance.now();
+      await new Promise((r) => setTimeout(r, 1000));
+      const idleRate = (client.polls - idle0) / ((performance.now() - t1) / 1000);
+      expect(flowingRate, 'polls per second while frames flow').toBeGreaterThan(300);
+      expect(idleRate, 'polls per second when idle').toBeLessThan(250);
+      expect(idleRate, 'polls per second when idle').toBeGreaterThan(20);
+      publish(26);
+      await waitFor(() => seqs.length === 27, 30_000, 'the frame after the pause read');
+      expect(seqs).toEqual([...Array(27).keys()]);
+    } finally {
+      await client.abort();
+      w.close();
+    }
+  });
+
   it('a main thread blocked for 10× the ring depth loses no frame: they wait in the pool and are all stored bit-exact', async () => {
     const ring = shmPath('ingest-stall');
     const out = tmpDir('ingest-stall');

@@ -15,6 +15,7 @@ import {
   CTL_COMMAND,
   INGEST_NICE,
   STATUS_MAX_POLL_GAP,
+  STATUS_POLLS,
   STATUS_RING_FILL,
   STATUS_WORDS,
   type IngestMessage,
@@ -82,6 +83,11 @@ export class IngestClient {
   /** Ring frames published but not yet read, over the slot count (kept current by the thread). */
   get ringFill(): number {
     return this.status[STATUS_RING_FILL];
+  }
+
+  /** Ring polls so far (every millisecond while frames flow, every 5 ms when idle). */
+  get polls(): number {
+    return this.status[STATUS_POLLS];
   }
 
   /** The longest pause between two ring polls since the last call, ms. */

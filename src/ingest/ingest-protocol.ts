@@ -72,4 +72,6 @@ export const CMD_ABORT = 2;
 export const STATUS_RING_FILL = 0;
 /** Longest time between two polls since the main thread last zeroed it, ms. */
 export const STATUS_MAX_POLL_GAP = 2;
+/** Ring polls since the thread started. */
+export const STATUS_POLLS = 3;
 export const STATUS_WORDS = 4;

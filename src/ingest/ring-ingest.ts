@@ -14,6 +14,7 @@ import {
   CMD_DRAIN,
   CTL_COMMAND,
   STATUS_MAX_POLL_GAP,
+  STATUS_POLLS,
   STATUS_RING_FILL,
   type IngestMessage,
   type IngestStartPosition,
@@ -57,6 +58,14 @@ const BATCH = 16;
  * Only a finished state that holds this long, still without a frame, ends it (an empty acquisition).
  */
 const EMPTY_FINISH_MS = 1000;
+/**
+ * Polling while idle: every millisecond while frames flow; after IDLE_AFTER_MS without one (between
+ * stacks of a time-lapse, between acquisitions) every IDLE_POLL_MS: the idle ingest thread took
+ * 3.3 % of a core polling every millisecond on the 2-core VM, 1.3 % at 5 ms. The first frame after a
+ * pause waits at most 5 ms in the ring (a 4-slot ring at 200 frames/s holds 20 ms).
+ */
+const IDLE_AFTER_MS = 1000;
+const IDLE_POLL_MS = 5;
 
 export class RingIngest {
   private next = 0;
@@ -77,6 +86,7 @@ export class RingIngest {
   private spare = -1;
   private lastRevalidate = performance.now();
   private lastPoll = performance.now();
+  private lastProgress = performance.now();
   private out: IngestMessage[] = [];
   private readonly meta: FrameMeta = { seq: 0, cameraCounter: 0, timestampNs: 0, t: 0, c: 0, z: 0, view: 0, flags: 0 };
 
@@ -116,7 +126,8 @@ export class RingIngest {
         return;
       }
       this.flush();
-      if (!progressed) this.pool.sleep(1);
+      if (progressed) this.lastProgress = this.lastPoll;
+      else this.pool.sleep(this.lastPoll - this.lastProgress > IDLE_AFTER_MS ? IDLE_POLL_MS : 1);
     }
     this.flush();
   }
@@ -132,6 +143,7 @@ export class RingIngest {
     const now = performance.now();
     const gap = now - this.lastPoll;
     this.lastPoll = now;
+    this.status[STATUS_POLLS]++;
     if (gap > this.status[STATUS_MAX_POLL_GAP]) this.status[STATUS_MAX_POLL_GAP] = gap;
   }
 
