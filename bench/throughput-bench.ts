@@ -228,6 +228,7 @@ export async function runStep(
   const fin = lines.find((l) => l.msg === 'acquisition finished') as Record<string, number | string> | undefined;
   fs.rmSync(out, { recursive: true, force: true });
   fs.rmSync(ring, { force: true });
+  fs.rmSync(`${ring}.seen`, { force: true });
   const d = (name: string, filter = '') => sum(m1, name, filter) - sum(m0, name, filter);
   // By reason from /metrics, over the same window as the total (the log's summaries lag by seconds).
   const reasons: Record<string, number> = {};
