@@ -33,6 +33,54 @@ afterEach(() => {
 });
 
 describe('ingest in a thread of its own', () => {
+  it('reads the ring through the descriptor the attach opened: a ring removed right after its last frame is read whole', async () => {
+    const ring = shmPath('ingest-removed');
+    cleanup.push(ring);
+    const w = RingWriter.create(ring, {
+      width: 16,
+      height: 16,
+      dtype: 'uint8',
+      bitDepth: 8,
+      slotCount: 8,
+      zPlanes: 2,
+      channels: 1,
+      views: 1,
+    });
+    w.startAcquisition();
+    for (let z = 0; z < 6; z++)
+      w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
+    w.finishAcquisition();
+    const reader = RingReader.open(ring);
+    // A producer with a short run removes its ring before the ingest thread has started.
+    w.close();
+    fs.rmSync(ring);
+    const got: { seq: number; byte: number }[] = [];
+    const said: string[] = [];
+    const client: IngestClient = new IngestClient(
+      ring,
+      reader.header,
+      { next: 0, lateBefore: -1, finishedId: null },
+      4,
+      (batch) => {
+        for (const m of batch) {
+          if (m.k === 'frame') {
+            got.push({ seq: m.meta.seq, byte: new Uint8Array(client.pool.frames, m.slot * client.pool.frameBytes, 1)[0] });
+            client.pool.release(m.slot);
+          } else if (m.k === 'acq-end') said.push('acq-end');
+          else if (m.k === 'error') said.push(m.message);
+        }
+      },
+      reader.fd,
+    );
+    try {
+      await waitFor(() => said.length > 0, 30_000, 'the acquisition ended (or an error)');
+      expect(said).toEqual(['acq-end']);
+      expect(got).toEqual([0, 1, 2, 3, 4, 5].map((z) => ({ seq: z, byte: z + 1 })));
+    } finally {
+      await client.abort();
+    }
+  });
+
   it('polls every millisecond while frames flow, every 5 ms once a second passed without one, and reads the next frame', async () => {
     const ring = shmPath('ingest-idle');
     cleanup.push(ring);
@@ -48,14 +96,20 @@ describe('ingest in a thread of its own', () => {
     });
     const header = RingReader.open(ring);
     const seqs: number[] = [];
-    const client: IngestClient = new IngestClient(ring, header.header, { next: 0, lateBefore: -1, finishedId: null }, 4, (batch) => {
-      for (const m of batch)
-        if (m.k === 'frame') {
-          seqs.push(m.meta.seq);
-          client.pool.release(m.slot);
-        }
-    });
-    header.close();
+    const client: IngestClient = new IngestClient(
+      ring,
+      header.header,
+      { next: 0, lateBefore: -1, finishedId: null },
+      4,
+      (batch) => {
+        for (const m of batch)
+          if (m.k === 'frame') {
+            seqs.push(m.meta.seq);
+            client.pool.release(m.slot);
+          }
+      },
+      header.fd,
+    );
     const publish = (z: number) =>
       w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
     try {

@@ -46,6 +46,8 @@ export class IngestClient {
     position: IngestStartPosition,
     poolCapacity: number,
     onBatch: (batch: IngestMessage[]) => void,
+    /** The ring, open: the thread takes the descriptor over. */
+    fd: number,
   ) {
     this.pool = SlotPool.create(poolCapacity, header.frameBytes);
     const control = new SharedArrayBuffer(4 * 4);
@@ -55,6 +57,7 @@ export class IngestClient {
     const start: IngestStart = {
       kind: 'spimstream-ingest',
       ringPath,
+      fd,
       pool: this.pool.shared(),
       control,
       status,
@@ -62,7 +65,12 @@ export class IngestClient {
       position,
       priority: INGEST_NICE,
     };
-    this.worker = new Worker(ingestThreadFile(), { workerData: start, name: 'spimstream-ingest' });
+    try {
+      this.worker = new Worker(ingestThreadFile(), { workerData: start, name: 'spimstream-ingest' });
+    } catch (e) {
+      fs.closeSync(fd); // the thread never took it over
+      throw e;
+    }
     let said: () => void = () => undefined;
     this.lastWord = new Promise((r) => {
       said = r;

@@ -46,6 +46,8 @@ export type IngestMessage =
 export interface IngestStart {
   kind: 'spimstream-ingest';
   ringPath: string;
+  /** The ring, open (the thread owns the descriptor from here on and closes it). */
+  fd: number;
   pool: SharedSlotPool;
   /** Int32 [CTL_COMMAND]. */
   control: SharedArrayBuffer;

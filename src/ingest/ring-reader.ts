@@ -10,7 +10,8 @@ export type ReadOutcome = 'ok' | 'not-yet' | 'overwritten';
 
 export class RingReader {
   readonly header: RingHeader;
-  private readonly fd: number;
+  /** The open ring file: handed to the ingest thread, which reads through it (see `fromFd`). */
+  readonly fd: number;
   private readonly small = new Uint8Array(SLOT_HEADER_BYTES);
   private readonly smallView = new DataView(this.small.buffer);
 
@@ -25,7 +26,15 @@ export class RingReader {
 
   /** Opens and validates a ring. Throws RingFormatError (one line, names the field) or a system error. */
   static open(path: string): RingReader {
-    const fd = fs.openSync(path, 'r');
+    return RingReader.fromFd(path, fs.openSync(path, 'r'));
+  }
+
+  /**
+   * A reader on a ring file already open as `fd` (it takes the descriptor over, closing it if the
+   * header is not a valid ring). The ingest thread reads through the descriptor the attach
+   * validated: a ring its producer removes right after its last frame is still read whole.
+   */
+  static fromFd(path: string, fd: number): RingReader {
     try {
       const size = fs.fstatSync(fd).size;
       const buf = new Uint8Array(HEADER_BYTES);

@@ -58,16 +58,23 @@ export class Intake {
     return this.client?.takeMaxPollGapMs() ?? 0;
   }
 
-  /** Starts the ingest thread on a ring whose header was validated (the thread opens it again). */
-  attach(ringPath: string, header: RingHeader, position: IngestStartPosition, poolCapacity: number): void {
+  /** Starts the ingest thread on a ring whose header was validated, open as `fd` (the thread takes it over). */
+  attach(ringPath: string, header: RingHeader, position: IngestStartPosition, poolCapacity: number, fd: number): void {
     this.refs = new Int32Array(poolCapacity);
     this.ready = false;
     this.queue = [];
     this.head = 0;
-    this.client = new IngestClient(ringPath, header, position, poolCapacity, (batch) => {
-      for (const m of batch) this.queue.push(m);
-      this.pump();
-    });
+    this.client = new IngestClient(
+      ringPath,
+      header,
+      position,
+      poolCapacity,
+      (batch) => {
+        for (const m of batch) this.queue.push(m);
+        this.pump();
+      },
+      fd,
+    );
   }
 
   /** Something downstream freed up (a z-block): offer the waiting frame again now. */

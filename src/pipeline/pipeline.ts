@@ -146,11 +146,11 @@ export class Pipeline implements IntakeSink {
     };
   }
 
-  /** Starts ingest on the ring at ringPath, whose header was just validated (reading from `position`). */
-  attach(header: RingHeader, position: IngestStartPosition): void {
+  /** Starts ingest on the ring at ringPath, whose header was just validated, open as `fd` (reading from `position`). */
+  attach(header: RingHeader, position: IngestStartPosition, fd: number): void {
     this.header = header;
     const cap = Math.max(4, Math.min(4096, Math.floor((this.cfg.pipeline.frame_pool_mib * 1048576) / header.frameBytes)));
-    this.intake.attach(this.ringPath, header, position, cap);
+    this.intake.attach(this.ringPath, header, position, cap, fd);
     this.guard.start();
   }
 

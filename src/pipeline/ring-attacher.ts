@@ -40,13 +40,15 @@ export class RingAttacher {
       () => this.stopped,
     );
     if (!reader) return;
-    // The ingest thread opens the ring again and refuses it if it changed meanwhile.
+    // The ingest thread reads through this descriptor: the ring validated here is the one read,
+    // even if its producer removes it at once (a short acquisition that ended before the thread ran).
     const header = reader.header;
     let position: ReturnType<typeof startPosition>;
     try {
       position = startPosition(reader, (id) => wasSeen(this.pipeline.ringPath, id));
-    } finally {
+    } catch (e) {
       reader.close();
+      throw e;
     }
     const r = position.recovered;
     if (r && !this.stopped) {
@@ -55,7 +57,8 @@ export class RingAttacher {
         msg: `acquisition ${r.id} finished before spimstream attached: its ${r.inRing} frames still in the ring are read and stored${r.overwritten > 0 ? `, ${r.overwritten} published before spimstream attached were overwritten (counted overrun)` : ''}; start spimstream before the producer`,
       });
     }
-    if (!this.stopped) this.pipeline.attach(header, position);
+    if (this.stopped) reader.close();
+    else this.pipeline.attach(header, position, reader.fd);
   }
 
   /** No more attaching; resolves when an attach in progress has given up or finished. */
