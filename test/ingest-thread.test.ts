@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumPixels } from '../workers/kernels/stats.js';
 import { IngestClient } from '../src/ingest/ingest-client.js';
+import { nextFrameGapMs, pollSleepMs } from '../src/ingest/ring-ingest.js';
 import { RingReader } from '../src/ingest/ring-reader.js';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import {
@@ -81,7 +82,21 @@ describe('ingest in a thread of its own', () => {
     }
   });
 
-  it('polls every millisecond while frames flow, every 5 ms once a second passed without one, and reads the next frame', async () => {
+  it('the poll interval: a quarter of the time between frames, 1 to 5 ms; 5 ms after a second without a frame', () => {
+    expect(pollSleepMs(0, 0.5)).toBe(1);
+    expect(pollSleepMs(10, 2)).toBe(1);
+    expect(pollSleepMs(10, 10)).toBe(2.5);
+    expect(pollSleepMs(10, 16.7)).toBeCloseTo(4.175, 10);
+    expect(pollSleepMs(500, 100)).toBe(5);
+    expect(pollSleepMs(1001, 1)).toBe(5);
+    // Smoothing: a long pause counts as 20 ms, and four frames 1 ms apart bring the interval back down.
+    let gap = nextFrameGapMs(1, 60_000);
+    expect(gap).toBeCloseTo(1 + 19 / 4, 10);
+    for (let i = 0; i < 8; i++) gap = nextFrameGapMs(gap, 1);
+    expect(pollSleepMs(1, gap)).toBe(1);
+  });
+
+  it('polls about every 5 ms when frames come 20 ms apart and when none come, and reads the next frame', async () => {
     const ring = shmPath('ingest-idle');
     cleanup.push(ring);
     const w = RingWriter.create(ring, {
@@ -116,7 +131,7 @@ describe('ingest in a thread of its own', () => {
       w.startAcquisition();
       publish(0);
       await waitFor(() => seqs.length === 1, 30_000, 'the first frame read');
-      // Frames every 20 ms for half a second: between them the thread polls about once a millisecond.
+      // Frames every 20 ms for half a second: the thread polls every 5 ms between them, not every 1.
       const flowing0 = client.polls;
       const t0 = performance.now();
       for (let z = 1; z <= 25; z++) {
@@ -131,7 +146,8 @@ describe('ingest in a thread of its own', () => {
       const t1 = performance.now();
       await new Promise((r) => setTimeout(r, 1000));
       const idleRate = (client.polls - idle0) / ((performance.now() - t1) / 1000);
-      expect(flowingRate, 'polls per second while frames flow').toBeGreaterThan(300);
+      expect(flowingRate, 'polls per second while frames come 20 ms apart').toBeLessThan(400);
+      expect(flowingRate, 'polls per second while frames come 20 ms apart').toBeGreaterThan(20);
       expect(idleRate, 'polls per second when idle').toBeLessThan(250);
       expect(idleRate, 'polls per second when idle').toBeGreaterThan(20);
       publish(26);
