@@ -33,23 +33,30 @@ afterEach(() => {
   for (const f of cleanup.splice(0)) fs.rmSync(f, { force: true, recursive: true });
 });
 
+/** A 16 x 16 uint8 ring of 8 slots; publish(z) writes a frame filled with z + 1. */
+function smallRing(name: string) {
+  const ring = shmPath(name);
+  cleanup.push(ring);
+  const w = RingWriter.create(ring, {
+    width: 16,
+    height: 16,
+    dtype: 'uint8',
+    bitDepth: 8,
+    slotCount: 8,
+    zPlanes: 2,
+    channels: 1,
+    views: 1,
+  });
+  const publish = (z: number) =>
+    w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
+  return { ring, w, publish };
+}
+
 describe('ingest in a thread of its own', () => {
   it('reads the ring through the descriptor the attach opened: a ring removed right after its last frame is read whole', async () => {
-    const ring = shmPath('ingest-removed');
-    cleanup.push(ring);
-    const w = RingWriter.create(ring, {
-      width: 16,
-      height: 16,
-      dtype: 'uint8',
-      bitDepth: 8,
-      slotCount: 8,
-      zPlanes: 2,
-      channels: 1,
-      views: 1,
-    });
+    const { ring, w, publish } = smallRing('ingest-removed');
     w.startAcquisition();
-    for (let z = 0; z < 6; z++)
-      w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
+    for (let z = 0; z < 6; z++) publish(z);
     w.finishAcquisition();
     const reader = RingReader.open(ring);
     // A producer with a short run removes its ring before the ingest thread has started.
@@ -97,18 +104,7 @@ describe('ingest in a thread of its own', () => {
   });
 
   it('polls about every 5 ms when frames come 20 ms apart and when none come, and reads the next frame', async () => {
-    const ring = shmPath('ingest-idle');
-    cleanup.push(ring);
-    const w = RingWriter.create(ring, {
-      width: 16,
-      height: 16,
-      dtype: 'uint8',
-      bitDepth: 8,
-      slotCount: 8,
-      zPlanes: 2,
-      channels: 1,
-      views: 1,
-    });
+    const { ring, w, publish } = smallRing('ingest-idle');
     const header = RingReader.open(ring);
     const seqs: number[] = [];
     const client: IngestClient = new IngestClient(
@@ -125,8 +121,6 @@ describe('ingest in a thread of its own', () => {
       },
       header.fd,
     );
-    const publish = (z: number) =>
-      w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
     try {
       w.startAcquisition();
       publish(0);
