@@ -115,6 +115,12 @@ describe('life cycle of the sidecar process', () => {
     expect(stored).toBe(R - U);
     expect(U).toBe(0);
     expect(lines.some((l) => l.msg === 'stopped cleanly')).toBe(true);
+    // Nothing but its log lines: no runtime warning (e.g. a descriptor closed by the wrong thread).
+    const warnings = sidecar
+      .output()
+      .split('\n')
+      .filter((l) => /Warning/.test(l));
+    expect(warnings).toEqual([]);
   });
 
   it('overload (tiny z-block and frame pools, slow gzip): frames wait in the frame pool and the ring, then storage is shed — every frame stored bit-exact, counted unstored or counted overrun', async () => {

@@ -46,7 +46,7 @@ export class IngestClient {
     position: IngestStartPosition,
     poolCapacity: number,
     onBatch: (batch: IngestMessage[]) => void,
-    /** The ring, open: the thread takes the descriptor over. */
+    /** The ring, open: the thread reads through it; closed here once the thread has exited. */
     fd: number,
   ) {
     this.pool = SlotPool.create(poolCapacity, header.frameBytes);
@@ -68,7 +68,7 @@ export class IngestClient {
     try {
       this.worker = new Worker(ingestThreadFile(), { workerData: start, name: 'spimstream-ingest' });
     } catch (e) {
-      fs.closeSync(fd); // the thread never took it over
+      fs.closeSync(fd); // no thread will read it
       throw e;
     }
     let said: () => void = () => undefined;
@@ -84,7 +84,11 @@ export class IngestClient {
         onBatch([{ k: 'error', message: `ingest thread failed: ${e.message}` }]);
         said();
       });
-      this.worker.on('exit', () => resolve());
+      this.worker.on('exit', () => {
+        // Opened by the attach on this thread, so closed here (a worker closing it draws a Node warning).
+        fs.closeSync(fd);
+        resolve();
+      });
     });
   }
 

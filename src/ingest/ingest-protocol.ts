@@ -46,7 +46,7 @@ export type IngestMessage =
 export interface IngestStart {
   kind: 'spimstream-ingest';
   ringPath: string;
-  /** The ring, open (the thread owns the descriptor from here on and closes it). */
+  /** The ring, open (read through it; the main thread closes it once the thread has exited). */
   fd: number;
   pool: SharedSlotPool;
   /** Int32 [CTL_COMMAND]. */

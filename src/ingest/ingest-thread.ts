@@ -1,7 +1,7 @@
 /**
  * Entry of the ingest worker thread: reads the ring through the descriptor in workerData (opened and
- * validated by the attach) and runs the ingest loop until the main thread says stop or the ring goes
- * bad. Started by IngestClient.
+ * validated by the attach, closed by the main thread once this thread has exited) and runs the
+ * ingest loop until the main thread says stop or the ring goes bad. Started by IngestClient.
  */
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -18,7 +18,7 @@ if (port && start?.kind === 'spimstream-ingest') {
   const post = (batch: IngestMessage[]): void => port.postMessage(batch);
   let reader: RingReader | null = null;
   try {
-    reader = RingReader.fromFd(start.ringPath, start.fd);
+    reader = RingReader.onFd(start.ringPath, start.fd);
     if (reader.header.frameBytes !== start.expectedFrameBytes) {
       throw new Error(
         `ring ${start.ringPath}: frame size changed while attaching (${start.expectedFrameBytes} -> ${reader.header.frameBytes} bytes)`,

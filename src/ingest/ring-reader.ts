@@ -10,7 +10,7 @@ export type ReadOutcome = 'ok' | 'not-yet' | 'overwritten';
 
 export class RingReader {
   readonly header: RingHeader;
-  /** The open ring file: handed to the ingest thread, which reads through it (see `fromFd`). */
+  /** The open ring file: handed to the ingest thread, which reads through it (see `onFd`). */
   readonly fd: number;
   private readonly small = new Uint8Array(SLOT_HEADER_BYTES);
   private readonly smallView = new DataView(this.small.buffer);
@@ -19,6 +19,8 @@ export class RingReader {
     readonly path: string,
     fd: number,
     header: RingHeader,
+    /** False for a reader on a descriptor its caller keeps (`onFd`): close() leaves it open. */
+    private readonly ownsFd: boolean,
   ) {
     this.fd = fd;
     this.header = header;
@@ -26,24 +28,30 @@ export class RingReader {
 
   /** Opens and validates a ring. Throws RingFormatError (one line, names the field) or a system error. */
   static open(path: string): RingReader {
-    return RingReader.fromFd(path, fs.openSync(path, 'r'));
-  }
-
-  /**
-   * A reader on a ring file already open as `fd` (it takes the descriptor over, closing it if the
-   * header is not a valid ring). The ingest thread reads through the descriptor the attach
-   * validated: a ring its producer removes right after its last frame is still read whole.
-   */
-  static fromFd(path: string, fd: number): RingReader {
+    const fd = fs.openSync(path, 'r');
     try {
-      const size = fs.fstatSync(fd).size;
-      const buf = new Uint8Array(HEADER_BYTES);
-      fs.readSync(fd, buf, 0, Math.min(HEADER_BYTES, size), 0);
-      return new RingReader(path, fd, parseRingHeader(buf, size, path));
+      return new RingReader(path, fd, RingReader.headerOf(path, fd), true);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
     }
+  }
+
+  /**
+   * A reader on a ring file its caller keeps open as `fd` and closes after the reader's last read
+   * (`close()` leaves it open). The ingest thread reads through the descriptor the attach validated
+   * (the main thread closes it when the thread has exited): a ring its producer removes right
+   * after its last frame is still read whole.
+   */
+  static onFd(path: string, fd: number): RingReader {
+    return new RingReader(path, fd, RingReader.headerOf(path, fd), false);
+  }
+
+  private static headerOf(path: string, fd: number): RingHeader {
+    const size = fs.fstatSync(fd).size;
+    const buf = new Uint8Array(HEADER_BYTES);
+    fs.readSync(fd, buf, 0, Math.min(HEADER_BYTES, size), 0);
+    return parseRingHeader(buf, size, path);
   }
 
   /**
@@ -188,6 +196,6 @@ export class RingReader {
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    if (this.ownsFd) fs.closeSync(this.fd);
   }
 }

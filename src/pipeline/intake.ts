@@ -58,7 +58,7 @@ export class Intake {
     return this.client?.takeMaxPollGapMs() ?? 0;
   }
 
-  /** Starts the ingest thread on a ring whose header was validated, open as `fd` (the thread takes it over). */
+  /** Starts the ingest thread on a ring whose header was validated, open as `fd` (closed when the thread has exited). */
   attach(ringPath: string, header: RingHeader, position: IngestStartPosition, poolCapacity: number, fd: number): void {
     this.refs = new Int32Array(poolCapacity);
     this.ready = false;
