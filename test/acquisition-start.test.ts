@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import { H, STATE_ACQUIRING } from '../src/ingest/ring-layout.js';
-import { openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
+import { openArray, readPlane, SMALL_RING, shmPath, startTestApp, storeDirs, tmpDir, waitFor } from './helpers.js';
 
 const cleanup: string[] = [];
 afterEach(() => {
@@ -52,16 +52,7 @@ describe('acquisition start', () => {
         });
     };
     try {
-      const w = RingWriter.create(ring, {
-        width: 16,
-        height: 16,
-        dtype: 'uint8',
-        bitDepth: 8,
-        slotCount: 8,
-        zPlanes: 2,
-        channels: 1,
-        views: 1,
-      });
+      const w = RingWriter.create(ring, SMALL_RING);
       w.startAcquisition();
       publish(w, 10);
       // Attached and reading (a ring found already finished is joined at its end, by design).
@@ -106,16 +97,7 @@ describe('acquisition start', () => {
       storage: { out, codec: 'gzip', chunk: [2, 16, 16], shard: [0, 0, 0], name: 'acq{acq}' },
     });
     try {
-      const w = RingWriter.create(ring, {
-        width: 16,
-        height: 16,
-        dtype: 'uint8',
-        bitDepth: 8,
-        slotCount: 8,
-        zPlanes: 2,
-        channels: 1,
-        views: 1,
-      });
+      const w = RingWriter.create(ring, SMALL_RING);
       w.startAcquisition();
       await waitFor(() => (rec.events['acquisition-started']?.length ?? 0) >= 1, 30_000, 'the empty acquisition started');
       w.finishAcquisition();

@@ -9,6 +9,7 @@ import { buildConfig, type Config } from '../src/config/config.js';
 import { startApp, type App } from '../src/app.js';
 import type { PipelineEvents } from '../src/pipeline/events.js';
 import { PACKAGE_ROOT } from '../src/package-info.js';
+import type { RingGeometry } from '../src/ingest/ring-layout.js';
 
 import { testLogStream } from './test-log.js';
 export const ROOT = PACKAGE_ROOT;
@@ -39,6 +40,18 @@ export function unmountFs(dir: string): void {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A tiny ring for protocol tests: 16 x 16 uint8 frames, 8 slots, 2 planes, 1 channel, 1 view. */
+export const SMALL_RING: RingGeometry = {
+  width: 16,
+  height: 16,
+  dtype: 'uint8',
+  bitDepth: 8,
+  slotCount: 8,
+  zPlanes: 2,
+  channels: 1,
+  views: 1,
+};
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const until = Date.now() + timeoutMs;

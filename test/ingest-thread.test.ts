@@ -18,6 +18,7 @@ import {
   openArray,
   readFrameLog,
   readPlane,
+  SMALL_RING,
   shmPath,
   spawnNode,
   startTestApp,
@@ -37,16 +38,7 @@ afterEach(() => {
 function smallRing(name: string) {
   const ring = shmPath(name);
   cleanup.push(ring);
-  const w = RingWriter.create(ring, {
-    width: 16,
-    height: 16,
-    dtype: 'uint8',
-    bitDepth: 8,
-    slotCount: 8,
-    zPlanes: 2,
-    channels: 1,
-    views: 1,
-  });
+  const w = RingWriter.create(ring, SMALL_RING);
   const publish = (z: number) =>
     w.publish(new Uint8Array(256).fill(z + 1), { cameraCounter: z, timestampNs: z, t: 0, c: 0, z, view: 0, flags: 0 });
   return { ring, w, publish };

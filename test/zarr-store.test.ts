@@ -6,7 +6,7 @@ import { Blosc } from 'numcodecs';
 import { RingWriter } from '../src/ingest/ring-writer.js';
 import type { Dtype } from '../src/ingest/ring-layout.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
-import { openArray, readPlane, shmPath, startTestApp, storeDirs, tmpDir, waitFor, type Recorder } from './helpers.js';
+import { openArray, readPlane, SMALL_RING, shmPath, startTestApp, storeDirs, tmpDir, waitFor, type Recorder } from './helpers.js';
 
 const cleanup: string[] = [];
 afterEach(() => {
@@ -289,16 +289,7 @@ describe('lossless OME-Zarr v3 store, read back with zarrita', () => {
       storage: { out, codec: c.codec, chunk: c.chunk, shard: c.shard, name: 'acq{acq}' },
     });
     try {
-      const w = RingWriter.create(ring, {
-        width: 16,
-        height: 16,
-        dtype: 'uint8',
-        bitDepth: 8,
-        slotCount: 8,
-        zPlanes: 2,
-        channels: 1,
-        views: 1,
-      });
+      const w = RingWriter.create(ring, SMALL_RING);
       for (let acq = 1; acq <= 3; acq++) {
         w.startAcquisition();
         for (let z = 0; z < 2; z++) {

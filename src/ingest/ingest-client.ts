@@ -97,7 +97,7 @@ export class IngestClient {
     return this.status[STATUS_RING_FILL];
   }
 
-  /** Ring polls so far (every millisecond while frames flow, every 5 ms when idle). */
+  /** Ring polls so far (the thread's poll interval: `pollSleepMs` in ring-ingest.ts). */
   get polls(): number {
     return this.status[STATUS_POLLS];
   }

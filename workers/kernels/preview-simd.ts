@@ -6,7 +6,7 @@
  * into the kernel's memory a strip at a time.
  */
 import { windowFromHistogram } from './preview.js';
-import { ensureMemory, loadWasm } from './wasm-module.js';
+import { ensureMemory, loadWasm, TWO_TABLE_HIST_BYTES } from './wasm-module.js';
 
 interface PreviewKernel {
   memory: WebAssembly.Memory;
@@ -20,7 +20,6 @@ interface PreviewKernel {
 const loaded = loadWasm<PreviewKernel>('preview16');
 /** Input rows per copy (even): 64 rows of 2048 px = 256 KiB. */
 const STRIP_ROWS = 64;
-const HIST_BYTES = 2 * 65536 * 4;
 /** Where the 0..65535 ramp lies in the kernel's memory (-1: not written since the memory grew). */
 let rampAt = -1;
 
@@ -59,7 +58,7 @@ export function previewSimd(
   const MEAN = STRIP_ROWS * width * 2;
   const MAX = MEAN + on * 2;
   const HIST = MAX + on * 2;
-  const BYTES = HIST + HIST_BYTES;
+  const BYTES = HIST + TWO_TABLE_HIST_BYTES;
   const SAT = BYTES + on;
   const RAMP = SAT + cap * 4;
   const LUT = RAMP + 65536 * 2;

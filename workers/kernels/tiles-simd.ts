@@ -6,7 +6,7 @@
  * 2 ms of copies for a 2048² frame against 10 ms saved (bench/qc-bench.ts has both rows).
  */
 import { chunkBytesOf, type TileGeometry } from './tiles.js';
-import { ensureMemory, loadWasm } from './wasm-module.js';
+import { ensureMemory, loadWasm, TWO_TABLE_HIST_BYTES } from './wasm-module.js';
 
 interface StripKernel {
   memory: WebAssembly.Memory;
@@ -36,7 +36,6 @@ export interface VolumePlane {
   out: Uint16Array;
 }
 
-const HIST_BYTES = 2 * 65536 * 4;
 /**
  * Rows per kernel call: 64 rows of 2048 px = 256 KiB in and out, a quarter of the scratch a whole
  * tile row needs (alone on a core, 256, 64 and 32 rows measured the same within noise).
@@ -79,7 +78,7 @@ export function histogramToTilesSimd(
   const IN = 0;
   const OUT = stripBytes;
   const HIST = OUT + g.tilesX * sub * g.cx * 2;
-  const ANY = HIST + HIST_BYTES;
+  const ANY = HIST + TWO_TABLE_HIST_BYTES;
   const COL = ANY + g.tilesX * 4;
   const VROW = COL + g.width * 2;
   const ow = volume ? Math.ceil(g.width / volume.step) : 0;
@@ -92,7 +91,7 @@ export function histogramToTilesSimd(
   const chunkBytes = chunkBytesOf(g);
   const planeElems = g.cy * g.cx;
   const elems = g.cz * planeElems;
-  k.zero(HIST, HIST_BYTES);
+  k.zero(HIST, TWO_TABLE_HIST_BYTES);
   if (volume) k.zero(COL, g.width * 2);
   for (let ty = 0; ty < g.tilesY; ty++) {
     const tileRows = Math.min(g.cy, g.height - ty * g.cy);

@@ -24,6 +24,12 @@ export function loadWasm<K>(name: string): LoadedKernel<K> {
   }
 }
 
+/**
+ * Bytes of the kernels' histogram: two tables of 65536 u32 (even and odd samples, so that runs of
+ * one value do not serialise on one counter), folded into the first.
+ */
+export const TWO_TABLE_HIST_BYTES = 2 * 65536 * 4;
+
 /** Grows a kernel's memory to at least `bytes` (it never shrinks). */
 export function ensureMemory(memory: WebAssembly.Memory, bytes: number): void {
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
