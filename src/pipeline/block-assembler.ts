@@ -28,6 +28,9 @@ export interface ZBlock {
   firstTimestampNs: number;
 }
 
+/** Blocks allocated ahead at most: 256 cover a GiB pool down to 256² uint16 frames (one 4 MiB chunk each). */
+const PREALLOCATE_MAX = 256;
+
 interface Buffers {
   buffer: SharedArrayBuffer;
   nonZero: SharedArrayBuffer;
@@ -68,6 +71,26 @@ export class BlockAssembler {
     return Math.max(2, Math.floor(poolBytes / BlockAssembler.bytesPerBlock(geometry, extBytes)));
   }
 
+  /**
+   * Allocates the pool's blocks now instead of on first use, at most `max` of them (a pool of tiny
+   * frames may allow millions); returns the buffers of the free blocks.
+   */
+  preallocate(max = PREALLOCATE_MAX): SharedArrayBuffer[] {
+    while (this.allocated < Math.min(this.capacity, max)) {
+      this.allocated++;
+      this.free.push(this.newBuffers());
+    }
+    return this.free.flatMap((b) => (b.ext ? [b.buffer, b.ext] : [b.buffer]));
+  }
+
+  private newBuffers(): Buffers {
+    return {
+      buffer: new SharedArrayBuffer(this.blockBytes),
+      nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY),
+      ext: this.extBytes > 0 ? new SharedArrayBuffer(this.extBytes) : null,
+    };
+  }
+
   private acquire(): Buffers | null {
     const b = this.free.pop();
     if (b) {
@@ -76,11 +99,7 @@ export class BlockAssembler {
     }
     if (this.allocated >= this.capacity) return null;
     this.allocated++;
-    return {
-      buffer: new SharedArrayBuffer(this.blockBytes),
-      nonZero: new SharedArrayBuffer(this.geometry.tilesX * this.geometry.tilesY),
-      ext: this.extBytes > 0 ? new SharedArrayBuffer(this.extBytes) : null,
-    };
+    return this.newBuffers();
   }
 
   /** Blocks filling, being written by frame tasks, or waiting for / in encoding. */

@@ -16,6 +16,7 @@ import { Inflight } from './inflight.js';
 import { Intake, type IntakeSink } from './intake.js';
 import { acquisitionName } from './naming.js';
 import { markSeen } from '../ingest/ring-seen.js';
+import { prefault } from './prefault.js';
 import { QcDispatch } from './qc-dispatch.js';
 import type { PreviewPort } from './preview-port.js';
 import { StorageStage } from './storage-stage.js';
@@ -152,6 +153,18 @@ export class Pipeline implements IntakeSink {
     const cap = Math.max(4, Math.min(4096, Math.floor((this.cfg.pipeline.frame_pool_mib * 1048576) / header.frameBytes)));
     this.intake.attach(this.ringPath, header, position, cap, fd);
     this.guard.start();
+    this.prefaultBuffers(header);
+  }
+
+  /** The frame pool and the storage buffers made resident while the producer is idle (prefault.ts). */
+  private prefaultBuffers(header: RingHeader): void {
+    const buffers = [...(this.framePool ? [this.framePool.frames] : []), ...this.storage.prepare(header)];
+    prefault(buffers).then(
+      (r) =>
+        this.bus.emit('log', { level: 'info', msg: 'buffers resident', fields: { bytes: r.bytes, seconds: Number(r.seconds.toFixed(2)) } }),
+      (e: unknown) =>
+        this.bus.emit('log', { level: 'warn', msg: `buffers not made resident ahead (${String(e)}): the first frames fault them in` }),
+    );
   }
 
   // ---- IntakeSink: what the ingest thread reports, in ring order ----

@@ -1,23 +1,22 @@
 /**
- * Storage of one acquisition: the array layout, the z-block pool and the output slab (kept for the
- * next acquisitions of the same geometry), the stores, where each frame's plane goes (or why it is
- * not stored), sealed blocks to encode and hand to the store, and partial shards flushed once their
+ * Storage of one acquisition: the stores (on the buffers of storage-buffers.ts), where each frame's
+ * plane goes (or why it is not stored), sealed blocks to encode and hand to the store, and partial shards flushed once their
  * stream has moved to the next timepoint. Storage is switched off here, loudly, on a store failure
  * or by the disk guard; the frames not stored are counted by reason.
  */
 import type { Config } from '../config/config.js';
-import { bytesPerPixel, type FrameMeta, type RingHeader } from '../ingest/ring-layout.js';
-import { BlockAssembler, type ZBlock } from './block-assembler.js';
+import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
+import type { BlockAssembler, ZBlock } from './block-assembler.js';
 import { encodeBlock } from './block-encoder.js';
 import type { Counters } from './counters.js';
 import type { EventBus, StreamKey } from './events.js';
 import type { Inflight } from './inflight.js';
-import { OutputSlab } from './output-slab.js';
+import type { OutputSlab } from './output-slab.js';
+import { StorageBuffers } from './storage-buffers.js';
 import { LateFrames } from './late-frames.js';
 import { isRecoverable, StoreRetry } from './store-retry.js';
-import { openAcquisitionStores, planArrays } from './store-factory.js';
+import { openAcquisitionStores } from './store-factory.js';
 import { PyramidStage } from './pyramid-stage.js';
-import { planPools } from './pool-plan.js';
 import { TimepointFlush } from './timepoint-flush.js';
 import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -50,10 +49,8 @@ export class StorageStage {
   disabledReason: string | null = null;
   /** The short code of disabledReason (ENOSPC, EDISKGUARD, ...): the `reason` of unstored frames. */
   disabledCode: string | null = null;
-  private blocks: BlockAssembler | null = null;
+  private readonly buffers: StorageBuffers;
   private pyramid: PyramidStage | null = null;
-  private slab: OutputSlab | null = null;
-  private buffersKey = '';
   private open = false;
   private header: RingHeader | null = null;
   private readonly timepoints = new TimepointFlush({
@@ -79,7 +76,17 @@ export class StorageStage {
     private readonly inflight: Inflight,
     private readonly streamKey: (m: { c: number; view: number }) => StreamKey,
     private readonly opts: { overwrite: boolean; append: boolean; assumed?: string[]; onBlockFreed: () => void },
-  ) {}
+  ) {
+    this.buffers = new StorageBuffers(cfg, codec, (b) => this.encode(b));
+  }
+
+  private get blocks(): BlockAssembler | null {
+    return this.buffers.blocks;
+  }
+
+  private get slab(): OutputSlab | null {
+    return this.buffers.slab;
+  }
 
   get geometry(): TileGeometry | null {
     return this.blocks?.geometry ?? null;
@@ -94,30 +101,22 @@ export class StorageStage {
     return this.stores.length > 0 && this.stores.every((s) => s.failed === null) && this.disabledReason === null;
   }
 
+  /**
+   * At ring attach, before any frame: allocates the storage buffers of the ring's geometry and
+   * returns them, to be made resident while the producer is still idle (see prefault.ts).
+   */
+  prepare(h: RingHeader): SharedArrayBuffer[] {
+    return this.open ? [] : this.buffers.prepare(h);
+  }
+
   /** Lays out the acquisition's array and opens its stores (storage off with one line when they cannot be). */
   begin(h: RingHeader, acq: AcquisitionInfo): void {
     this.header = h;
     this.open = true;
-    const bpp = bytesPerPixel(h.dtype);
-    const {
-      layout,
-      geometry,
-      plan: planned,
-    } = planArrays(this.cfg, this.codec, { c: h.channels, z: h.zPlanes, h: h.height, w: h.width }, bpp);
+    const { layout, plan, warnings } = this.buffers.plan(h);
     this.layout = layout;
     const st = this.cfg.storage;
-    const plan = st.enabled ? planned : null;
-    const extBytes = plan && plan.layouts.length > 1 ? BlockAssembler.extBytesOf(geometry) : 0;
-    const pools = planPools(this.cfg, geometry, h.channels * h.views, extBytes, { storing: st.enabled, asyncCodec: this.codec.async });
-    for (const msg of pools.warnings) this.bus.emit('log', { level: 'warn', msg });
-    const buffersKey = JSON.stringify([geometry, h.zPlanes, pools.maxBlocks, extBytes]);
-    if (buffersKey !== this.buffersKey) {
-      // Kept for the next acquisitions of this geometry: a new acquisition then starts on touched
-      // pages instead of faulting in a fresh GiB while the old one waits for garbage collection.
-      this.buffersKey = buffersKey;
-      this.blocks = new BlockAssembler(geometry, h.zPlanes, pools.maxBlocks, (b) => this.encode(b), extBytes);
-      this.slab = pools.slab ? new OutputSlab(pools.slab.slotBytes, pools.slab.slots) : null;
-    }
+    for (const msg of warnings) this.bus.emit('log', { level: 'warn', msg });
     this.stores = [];
     this.retry.stop();
     this.disabledReason = null;
