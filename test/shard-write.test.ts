@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WRITE_BYTES, writeAll } from '../src/zarr/appender.js';
+import { hashInTurns } from '../src/zarr/shard-file.js';
 import { mulberry32 } from '../src/ingest/sim-scene.js';
 import { tmpDir } from './helpers.js';
 
@@ -41,5 +43,38 @@ describe('writeAll: bounded write calls, exact bytes', () => {
       }
     }
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("a shard's SHA-256 while it is written", () => {
+  it('hashes one part per event-loop turn (other work runs between parts), same digest as one pass', async () => {
+    const rnd = mulberry32(5);
+    const parts = [1_400_000, 0, 7, 2_000_000, 4096].map((n) => {
+      const p = new Uint8Array(n);
+      for (let i = 0; i < n; i++) p[i] = (rnd() * 256) | 0;
+      return p;
+    });
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const real = createHash('sha256');
+    const turnAtUpdate: number[] = [];
+    await hashInTurns(
+      {
+        update(p) {
+          turnAtUpdate.push(turns);
+          return real.update(p);
+        },
+      },
+      parts,
+    );
+    ticking = false;
+    expect(turnAtUpdate.length).toBe(parts.length);
+    for (let i = 1; i < turnAtUpdate.length; i++) expect(turnAtUpdate[i]).toBeGreaterThan(turnAtUpdate[i - 1]);
+    expect(real.digest('hex')).toBe(createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
   });
 });

@@ -5,12 +5,24 @@
  * when the shard is complete. A crash therefore leaves only whole shards under final names.
  * Operations on one shard run strictly in order; a failure aborts the shard and removes the file.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ShardIndex } from './shard-format.js';
 import { syncDir } from './dir-sync.js';
 import { DIRECT_ALIGN, openAppender, paddedInPlace, type Appender, type WriteMode } from './appender.js';
+
+/**
+ * Feeds parts to the hash one per event-loop turn, while their write runs in the thread pool: a
+ * z-block's ~90 MB in one synchronous loop held the main thread for ~90 ms, and the frames that
+ * arrived meanwhile reached the workers as one burst.
+ */
+export async function hashInTurns(hash: Pick<Hash, 'update'>, parts: Uint8Array[]): Promise<void> {
+  for (const p of parts) {
+    hash.update(p);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
 
 /** The zeros before a chunk that must start on a block boundary (never written to). */
 const GAP = new Uint8Array(DIRECT_ALIGN);
@@ -63,8 +75,10 @@ export class ShardFile {
       try {
         if (this.failed || parts.length === 0) return;
         this.out ??= await this.open();
-        await this.out.append(parts);
-        for (const p of parts) this.hash.update(p); // in file order: appends run strictly in order
+        const write = this.out.append(parts);
+        write.catch(() => undefined); // awaited below, after the hash
+        await hashInTurns(this.hash, parts); // in file order: appends run strictly in order
+        await write;
       } finally {
         for (const p of parts) written(p);
       }
