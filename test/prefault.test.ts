@@ -34,8 +34,8 @@ describe('prefault', () => {
       for (let i = 0; i < u.length; i++) u[i] = (i * 2654435761) >>> 24;
       expected.push(u.slice());
     }
-    const r = await prefault([plain, aligned]);
-    expect(r.bytes).toBe(plain.byteLength + aligned.byteLength);
+    const r = await prefault([plain, aligned]).done;
+    expect(r).toMatchObject({ bytes: plain.byteLength + aligned.byteLength, total: plain.byteLength + aligned.byteLength, stopped: false });
     expect(Buffer.compare(new Uint8Array(plain), expected[0])).toBe(0);
     expect(Buffer.compare(new Uint8Array(aligned), expected[1])).toBe(0);
   });
@@ -44,11 +44,20 @@ describe('prefault', () => {
     const size = 256 * MiB;
     const b = new SharedArrayBuffer(size);
     const before = rss();
-    await prefault([b]);
+    await prefault([b]).done;
     const grown = rss() - before;
     // Other allocations in this process move RSS by a few MiB either way.
     expect(grown).toBeGreaterThan(size - 16 * MiB);
     expect(grown).toBeLessThan(size + 16 * MiB);
+  });
+
+  it('stops when told (the acquisition started): what it did not reach stays untouched', async () => {
+    const b = new SharedArrayBuffer(64 * MiB);
+    const before = rss();
+    const p = prefault([b]);
+    p.stop(); // before the thread's first look at the flag
+    expect(await p.done).toMatchObject({ bytes: 0, total: 64 * MiB, stopped: true });
+    expect(rss() - before).toBeLessThan(16 * MiB);
   });
 });
 
@@ -103,7 +112,7 @@ describe('the sidecar at ring attach', () => {
       // Frame pool: 8 frames of 128 KiB. Blocks: 16 MiB / one 32x256x256 uint16 chunk = 4 blocks.
       // Output slab: 2 blocks' slots of 60 % of a chunk in whole 4 KiB blocks, in 64 KiB Wasm pages.
       const slab = Math.ceil((2 * Math.ceil((0.6 * 4 * MiB + 4096) / 4096) * 4096) / 65536) * 65536;
-      expect(resident()?.fields?.bytes).toBe(1 * MiB + 16 * MiB + slab);
+      expect(resident()?.fields).toMatchObject({ bytes: 1 * MiB + 16 * MiB + slab, of: 1 * MiB + 16 * MiB + slab });
       expect(rec.events['acquisition-started'] ?? []).toEqual([]);
     } finally {
       await app.stop();

@@ -16,7 +16,7 @@ import { Inflight } from './inflight.js';
 import { Intake, type IntakeSink } from './intake.js';
 import { acquisitionName } from './naming.js';
 import { markSeen } from '../ingest/ring-seen.js';
-import { prefault } from './prefault.js';
+import { type Prefault, prefault } from './prefault.js';
 import { QcDispatch } from './qc-dispatch.js';
 import type { PreviewPort } from './preview-port.js';
 import { StorageStage } from './storage-stage.js';
@@ -52,6 +52,8 @@ export class Pipeline implements IntakeSink {
   private acqName = '';
   private stopping = false;
   private finishing: Promise<void> | null = null;
+  /** Buffers being made resident since the ring's attach; stopped when an acquisition starts. */
+  private prefaulting: Prefault | null = null;
 
   constructor(
     private readonly cfg: Config,
@@ -159,9 +161,15 @@ export class Pipeline implements IntakeSink {
   /** The frame pool and the storage buffers made resident while the producer is idle (prefault.ts). */
   private prefaultBuffers(header: RingHeader): void {
     const buffers = [...(this.framePool ? [this.framePool.frames] : []), ...this.storage.prepare(header)];
-    prefault(buffers).then(
+    this.prefaulting?.stop();
+    this.prefaulting = prefault(buffers);
+    this.prefaulting.done.then(
       (r) =>
-        this.bus.emit('log', { level: 'info', msg: 'buffers resident', fields: { bytes: r.bytes, seconds: Number(r.seconds.toFixed(2)) } }),
+        this.bus.emit('log', {
+          level: 'info',
+          msg: r.stopped ? 'buffers partly resident when the acquisition started' : 'buffers resident',
+          fields: { bytes: r.bytes, of: r.total, seconds: Number(r.seconds.toFixed(2)) },
+        }),
       (e: unknown) =>
         this.bus.emit('log', { level: 'warn', msg: `buffers not made resident ahead (${String(e)}): the first frames fault them in` }),
     );
@@ -189,6 +197,7 @@ export class Pipeline implements IntakeSink {
 
   acquisitionStart(id: number): void {
     const h = this.header as RingHeader;
+    this.prefaulting?.stop();
     this.acqId = id;
     this.acqOpen = true;
     this.counters.reset();
