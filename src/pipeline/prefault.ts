@@ -13,9 +13,8 @@ const PAGE = 4096;
 /** Pages between two looks at the stop flag (1 MiB). */
 const CHECK_EVERY = 256;
 
-// Plain JS evaluated in the thread (no module to resolve from dist or from the TS sources). It runs
-// at the lowest priority (nice 19: on Linux a thread's own) and stops when told to: the pages it
-// did not reach are faulted in by the frames that need them, as without it.
+// Plain JS evaluated in the thread (no module to resolve from dist or from the TS sources), at the
+// lowest priority (nice 19: on Linux a thread's own), looking at the stop flag every MiB.
 const TOUCH = `
 const { parentPort, workerData } = require('node:worker_threads');
 try { require('node:os').setPriority(0, 19); } catch {}

@@ -1,8 +1,8 @@
 /**
  * Storage of one acquisition: the stores (on the buffers of storage-buffers.ts), where each frame's
- * plane goes (or why it is not stored), sealed blocks to encode and hand to the store, and partial shards flushed once their
- * stream has moved to the next timepoint. Storage is switched off here, loudly, on a store failure
- * or by the disk guard; the frames not stored are counted by reason.
+ * plane goes (or why it is not stored), sealed blocks to encode and hand to the store, and partial
+ * shards flushed once their stream has moved to the next timepoint. Storage is switched off here,
+ * loudly, on a store failure or by the disk guard; the frames not stored are counted by reason.
  */
 import type { Config } from '../config/config.js';
 import type { FrameMeta, RingHeader } from '../ingest/ring-layout.js';
