@@ -74,6 +74,7 @@ export class Pipeline implements IntakeSink {
     });
     this.qc = new QcDispatch(cfg, bus, workers, this.counters, this.inflight, {
       blockPoolInUseRatio: () => this.storage.blockPoolInUseRatio(),
+      framePoolSlots: () => this.intake.pool?.capacity ?? 0,
       geometry: () => this.storage.geometry,
       planeDone: (t, ok) => this.storage.planeDone(t, ok),
       mipTarget: (meta, stream) => (this.preview && this.header ? this.preview.mipTarget(meta, stream, this.header) : null),

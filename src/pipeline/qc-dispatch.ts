@@ -18,16 +18,63 @@ import type { FrameQc } from '../qc/qc-types.js';
 import type { PreviewRequest, VolumeTarget } from './preview-port.js';
 import { excluded } from '../qc/qc-gate.js';
 
+/** Frame tasks in flight that never count as behind (a few frame times at any frame size). */
+const QC_SAMPLE_MIN_INFLIGHT = 8;
 /**
- * Frame tasks in flight above which QC is sampled (focus and drift skipped): the queue is then
- * longer than the workers clear in a few frame times, and storage must not wait behind QC.
+ * Seconds of the workers' time the frame tasks in flight may stand for before QC is sampled. A
+ * producer's burst clears within it unsampled: a camera buffer catching up delivered 16 frames of
+ * 2048² at once at 300 MB/s (~0.1 s of work on 2 workers), which a fixed 8 in flight had sampled.
  */
-const QC_SAMPLE_INFLIGHT = 8;
+const QC_SAMPLE_BACKLOG_S = 0.25;
+/**
+ * Seconds of a frame task: the median of the last 16 unsampled ones, once 8 are in. A median, because
+ * each worker's first tasks run before the JIT has compiled the kernels (90 ms against 3 ms at 1024²)
+ * and a stack's drift plane costs several times a plane without: either would make a mean say
+ * "behind" for a burst the workers clear in a few milliseconds.
+ */
+export class TaskSeconds {
+  private readonly last = new Float64Array(16);
+  private readonly sorted = new Float64Array(16);
+  private n = 0;
+  private median = 0;
+
+  add(seconds: number): void {
+    this.last[this.n % this.last.length] = seconds;
+    this.n++;
+    const k = Math.min(this.n, this.last.length);
+    if (k < 8) return;
+    this.sorted.set(this.last.subarray(0, k));
+    const s = this.sorted.subarray(0, k).sort();
+    this.median = k % 2 ? s[k >> 1] : (s[k / 2 - 1] + s[k / 2]) / 2;
+  }
+
+  /** 0 until 8 tasks were measured. */
+  get value(): number {
+    return this.median;
+  }
+
+  reset(): void {
+    this.n = 0;
+    this.median = 0;
+  }
+}
+
+/**
+ * Frame tasks in flight from which QC is sampled: those the workers clear in QC_SAMPLE_BACKLOG_S at
+ * the measured seconds per frame task, at most half the frame pool (each holds a slot; the other
+ * half takes what arrives while QC is sampled), never fewer than QC_SAMPLE_MIN_INFLIGHT.
+ */
+export function sampleThreshold(o: { poolSlots: number; workers: number; taskSeconds: number }): number {
+  const byTime = o.taskSeconds > 0 ? Math.floor((QC_SAMPLE_BACKLOG_S * o.workers) / o.taskSeconds) : Number.POSITIVE_INFINITY;
+  return Math.max(QC_SAMPLE_MIN_INFLIGHT, Math.min(byTime, Math.floor(o.poolSlots / 2)));
+}
 /** z-block pool use above which QC is sampled: encodes are behind, give them the workers. */
 const QC_SAMPLE_BLOCK_USE = 0.5;
 
 export interface QcDispatchHooks {
   blockPoolInUseRatio(): number;
+  /** Buffers of the frame pool (0 before a ring is attached). */
+  framePoolSlots(): number;
   geometry(): TileGeometry | null;
   /** The plane was written into its z-block (ok) or the task failed. */
   planeDone(target: PlaneTarget, ok: boolean): void;
@@ -42,6 +89,7 @@ export type { PreviewRequest } from './preview-port.js';
 export class QcDispatch {
   /** Frame tasks sent to the workers and not yet back. */
   private frameTasks = 0;
+  private readonly taskSeconds = new TaskSeconds();
   private readonly driftRefs = new Map<string, SharedArrayBuffer>();
   /** The last judged drift plane's signal per stream and plane: an intensity step is not judged (qc-gate.ts). */
   private readonly driftSignal = new Map<string, number>();
@@ -60,11 +108,17 @@ export class QcDispatch {
 
   /** The workers are behind: QC is sampled, and previews are throttled (PreviewService). */
   behind(): boolean {
-    return this.frameTasks >= QC_SAMPLE_INFLIGHT || this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
+    const limit = sampleThreshold({
+      poolSlots: this.hooks.framePoolSlots(),
+      workers: this.workers.threads,
+      taskSeconds: this.taskSeconds.value,
+    });
+    return this.frameTasks >= limit || this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
   }
 
-  /** A new acquisition: drift is measured against its own first stack. */
+  /** A new acquisition: drift is measured against its own first stack; its frames may differ in size. */
   reset(): void {
+    this.taskSeconds.reset();
     this.driftRefs.clear();
     this.driftSignal.clear();
   }
@@ -135,6 +189,7 @@ export class QcDispatch {
         (r) => {
           this.frameTasks--;
           ref.release();
+          if (!sampled) this.taskSeconds.add(r.seconds);
           if (target) this.hooks.planeDone(target, true);
           preview?.ready(true);
           const qc = this.gateDrift(r.qc, refKey);

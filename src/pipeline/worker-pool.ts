@@ -25,8 +25,12 @@ export class WorkerPool {
    */
   private readonly previewPool: Piscina;
 
+  /** Threads of the pool that runs frame, encode and reduce tasks. */
+  readonly threads: number;
+
   constructor(threads: number) {
     const n = threads > 0 ? threads : Math.max(1, os.availableParallelism());
+    this.threads = n;
     this.pool = new Piscina({
       filename: workerFile(),
       minThreads: n,
