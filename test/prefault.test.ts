@@ -78,13 +78,17 @@ describe('the z-block pool allocated ahead', () => {
     expect(a.assign(3, 0, 0, 0, 0)).toBeNull();
   });
 
-  it('a pool of tiny blocks is allocated ahead only up to 256 blocks; the rest as frames need them', () => {
+  it('a pool of tiny blocks holds at most 256 blocks, all allocated ahead', () => {
     const g: TileGeometry = { width: 16, height: 16, cx: 16, cy: 16, cz: 2, tilesX: 1, tilesY: 1, bytesPerPixel: 1, shuffled: false };
+    // A GiB holds 2^21 blocks of 512 bytes.
     const a = new BlockAssembler(g, 2, BlockAssembler.capacity(g, 1 << 30), () => undefined);
-    expect(a.capacity).toBe(2 ** 21);
+    expect(a.capacity).toBe(256);
     expect(a.preallocate().length).toBe(256);
-    for (let t = 0; t < 300; t++) expect(a.assign(t, 0, 0, 0, 0)).not.toBeNull();
-    expect(a.inUse).toBe(300);
+    for (let t = 0; t < 256; t++) expect(a.assign(t, 0, 0, 0, 0)).not.toBeNull();
+    expect(a.assign(256, 0, 0, 0, 0), 'the 257th block waits for one to be freed').toBeNull();
+    expect(a.inUse).toBe(256);
+    // Below the cap the pool's size decides.
+    expect(BlockAssembler.capacity(g, 100 * 512)).toBe(100);
   });
 });
 

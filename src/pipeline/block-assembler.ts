@@ -28,8 +28,11 @@ export interface ZBlock {
   firstTimestampNs: number;
 }
 
-/** Blocks allocated ahead at most: 256 cover a GiB pool down to 256² uint16 frames (one 4 MiB chunk each). */
-const PREALLOCATE_MAX = 256;
+/**
+ * Blocks in a pool at most: 256 fill a GiB pool down to 256² uint16 frames (one 4 MiB chunk each);
+ * a pool of tiny frames would otherwise allow millions of blocks, which buy nothing but allocation.
+ */
+const BLOCKS_MAX = 256;
 
 interface Buffers {
   buffer: SharedArrayBuffer;
@@ -66,17 +69,14 @@ export class BlockAssembler {
     return geometry.cz * ((geometry.width + 1) >> 1) * ((geometry.height + 1) >> 1) * 4;
   }
 
-  /** Blocks that may be allocated from the configured pool size (at least 2: one filling, one encoding). */
+  /** Blocks the configured pool size holds (at least 2: one filling, one encoding; at most BLOCKS_MAX). */
   static capacity(geometry: TileGeometry, poolBytes: number, extBytes = 0): number {
-    return Math.max(2, Math.floor(poolBytes / BlockAssembler.bytesPerBlock(geometry, extBytes)));
+    return Math.max(2, Math.min(BLOCKS_MAX, Math.floor(poolBytes / BlockAssembler.bytesPerBlock(geometry, extBytes))));
   }
 
-  /**
-   * Allocates the pool's blocks now instead of on first use, at most `max` of them (a pool of tiny
-   * frames may allow millions); returns the buffers of the free blocks.
-   */
-  preallocate(max = PREALLOCATE_MAX): SharedArrayBuffer[] {
-    while (this.allocated < Math.min(this.capacity, max)) {
+  /** Allocates the pool's blocks now instead of on first use; returns the buffers of the free blocks. */
+  preallocate(): SharedArrayBuffer[] {
+    while (this.allocated < this.capacity) {
       this.allocated++;
       this.free.push(this.newBuffers());
     }
