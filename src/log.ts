@@ -86,6 +86,7 @@ export function attachLogger(
       frames_gap: e.summary.framesGap,
       frames_torn: e.summary.framesTorn,
       qc_sampled: e.summary.qcSampled,
+      qc_sampled_reasons: e.summary.qcSampledReasons,
       frames_unstored: e.summary.framesUnstored,
       bytes_received: e.summary.bytesReceived,
       bytes_written: e.summary.bytesWritten,

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingWriter } from '../src/ingest/ring-writer.js';
-import type { PipelineEvents } from '../src/pipeline/events.js';
+import type { AcquisitionSummary, PipelineEvents } from '../src/pipeline/events.js';
 import { GLOBAL_ALERTS, STREAM_ALERTS } from '../src/qc/alerts.js';
 import { EventBus } from '../src/pipeline/events.js';
 import { attachLogger } from '../src/log.js';
@@ -114,19 +114,20 @@ describe('alerts', () => {
       total += 4;
       await sleep(100);
     }
-    const summary: Record<string, number> = {
+    const summary: AcquisitionSummary = {
       framesReceived: 0,
       framesOverrun: 0,
       framesGap: 0,
       framesTorn: 0,
       qcSampled: 0,
+      qcSampledReasons: {},
       framesUnstored: total,
       bytesReceived: 0,
       bytesWritten: 0,
       compressionRatio: 1,
       durationSeconds: 3,
     };
-    bus.emit('acquisition-finished', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', summary } as never);
+    bus.emit('acquisition-finished', { id: 3, name: 'acq3', storePath: '/data/acq3.ome.zarr', summary });
     const unstored = lines.filter((l) => /frames (still )?not stored/.test(l));
     expect(unstored.length, unstored.join('')).toBe(2); // the first second, and the rest at the end
     expect(unstored.reduce((a, l) => a + Number(/frames=(\d+)/.exec(l)![1]), 0)).toBe(total);

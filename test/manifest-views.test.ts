@@ -68,6 +68,7 @@ describe('manifest per view', () => {
       framesGap: 0,
       framesTorn: 0,
       qcSampled: 0,
+      qcSampledReasons: {},
       framesUnstored: 0,
       bytesReceived: 1,
       bytesWritten: 1,

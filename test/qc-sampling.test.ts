@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sampleThreshold, TaskSeconds } from '../src/pipeline/qc-dispatch.js';
+import { sampleReason, sampleThreshold, TaskSeconds } from '../src/pipeline/qc-dispatch.js';
 import { checksumPixels } from '../workers/kernels/stats.js';
 import {
   BIN,
@@ -41,6 +41,13 @@ describe('QC sampling threshold', () => {
     expect(sampleThreshold({ poolSlots: 0, workers: 2, taskSeconds: 0 })).toBe(8);
     // No task measured yet: half the pool.
     expect(sampleThreshold({ poolSlots: 128, workers: 2, taskSeconds: 0 })).toBe(64);
+  });
+
+  it('the reason: the z-block pool over half used first (encodes behind), then the frame tasks (workers behind)', () => {
+    expect(sampleReason({ blockPoolUse: 0.5, frameTasks: 15, threshold: 16 })).toBeNull();
+    expect(sampleReason({ blockPoolUse: 0.5, frameTasks: 16, threshold: 16 })).toBe('workers-behind');
+    expect(sampleReason({ blockPoolUse: 0.75, frameTasks: 0, threshold: 16 })).toBe('encodes-behind');
+    expect(sampleReason({ blockPoolUse: 0.75, frameTasks: 40, threshold: 16 })).toBe('encodes-behind');
   });
 
   it("a frame task's seconds: the median of the last 16, none before 8, cold first tasks and drift planes ignored", () => {
@@ -100,10 +107,12 @@ describe('QC sampling threshold', () => {
     expect(s.framesReceived).toBe(40);
     expect(s.framesUnstored).toBe(0);
     expect(s.qcSampled, 'a burst the frame pool holds is not QC-sampled').toBe(0);
+    expect(s.qcSampledReasons).toEqual({});
     const qc = rec.events['frame-qc'] ?? [];
     expect(qc.length).toBe(40);
     for (const e of qc) {
       expect(e.qc.sampled).toBe(false);
+      expect(e.sampledReason).toBeNull();
       expect(Object.keys(e.qc.focus).sort(), `frame ${e.meta.seq} focus measured`).toEqual(['dcts', 'tenengrad']);
     }
     const [store] = storeDirs(path.join(dir, 'data'));

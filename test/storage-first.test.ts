@@ -85,6 +85,14 @@ describe('storage first under a QC overload', () => {
     expect(s.qcSampled, 'QC overloaded: focus and drift sampled').toBeGreaterThan(0);
     const qcEvents = rec.events['frame-qc'] ?? [];
     expect(qcEvents.filter((e) => e.qc.sampled).length).toBe(s.qcSampled);
+    // Each sampled frame says why, in its event, the summary and /metrics; QC overloaded: the workers.
+    for (const e of qcEvents) expect(e.sampledReason !== null, `frame ${e.meta.seq}`).toBe(e.qc.sampled);
+    expect(Object.values(s.qcSampledReasons).reduce((a, n) => a + n, 0)).toBe(s.qcSampled);
+    expect(s.qcSampledReasons['workers-behind'], JSON.stringify(s.qcSampledReasons)).toBeGreaterThan(0);
+    for (const [reason, n] of Object.entries(s.qcSampledReasons))
+      expect(qcEvents.filter((e) => e.sampledReason === reason).length, reason).toBe(n);
+    const perReason = [...metrics.matchAll(/^spimstream_qc_sampled_total\{[^}]*reason="([a-z-]+)"[^}]*\} (\d+)$/gm)];
+    expect(Object.fromEntries(perReason.map((m) => [m[1], Number(m[2])]))).toEqual(s.qcSampledReasons);
     // Every frame still has intensity and saturation; sampled ones have no focus or drift.
     for (const e of qcEvents.filter((x) => x.qc.sampled)) {
       expect(Object.keys(e.qc.focus)).toEqual([]);

@@ -29,6 +29,9 @@ export function renderStatus(m, stream) {
   $('st-dropped').textContent = `${m.frames_overrun + m.frames_gap + (m.frames_torn ?? 0)}`;
   $('st-unstored').textContent = `${m.frames_unstored}`;
   $('st-qcsampled').textContent = `${m.qc_sampled ?? 0}`;
+  // Why, when it happened: the workers behind the frames, or encoding (or the disk) behind.
+  const why = Object.entries(m.qc_sampled_reasons || {}).map(([r, n]) => `${r.replace('-', ' ')} ${n}`);
+  $('st-qcsampled-why').textContent = why.length ? ` (${why.join(', ')})` : '';
   $('st-prevthrottled').textContent = `${m.previews_throttled ?? 0}`;
   $('st-ratio').textContent = m.compression_ratio ? `${m.compression_ratio.toFixed(2)}×` : '–';
   $('st-disk').textContent = fmtBytes(m.disk_free_bytes);

@@ -155,6 +155,7 @@ export class ManifestWriter {
       lost: { overrun: summary.framesOverrun, gap: summary.framesGap, torn: summary.framesTorn },
       unstored: c.unstored,
       qc_sampled: summary.qcSampled,
+      qc_sampled_reasons: summary.qcSampledReasons,
     };
     const bytes = { received: summary.bytesReceived, written: summary.bytesWritten, compression_ratio: summary.compressionRatio };
     let metadata: unknown = null;

@@ -33,7 +33,14 @@ export interface ReportInput {
   timeStepS: number | null;
   started: string;
   finished: string;
-  frames: { received: number; lost: Record<string, number>; unstored: Record<string, number>; qc_sampled: number };
+  frames: {
+    received: number;
+    lost: Record<string, number>;
+    unstored: Record<string, number>;
+    qc_sampled: number;
+    /** Absent in manifests written before it was recorded. */
+    qc_sampled_reasons?: Record<string, number>;
+  };
   bytes: { written: number; compression_ratio: number };
   stacks: ReportStack[];
   metadata: unknown;
@@ -230,7 +237,11 @@ figure{display:inline-block;margin:4px 12px 4px 0}figcaption{font-size:12px;colo
           .map(([k, v]) => `${k}: ${v}`)
           .join(', ')})`
       : 0,
-    'QC sampled': r.frames.qc_sampled,
+    'QC sampled': Object.keys(r.frames.qc_sampled_reasons ?? {}).length
+      ? `${r.frames.qc_sampled} (${Object.entries(r.frames.qc_sampled_reasons ?? {})
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')})`
+      : r.frames.qc_sampled,
     'written to disk': humanBytes(r.bytes.written),
     'compression ratio': Number(r.bytes.compression_ratio.toFixed(3)),
     spimstream: r.version,

@@ -1,3 +1,5 @@
+import type { QcSampledReason } from './events.js';
+
 /** Running totals of one acquisition (what the summary line and /metrics report). */
 export class Counters {
   framesReceived = 0;
@@ -7,6 +9,7 @@ export class Counters {
   framesUnstored = 0;
   /** Frames whose focus and drift were skipped (workers behind; storage first). */
   qcSampled = 0;
+  qcSampledReasons: Partial<Record<QcSampledReason, number>> = {};
   /** Previews not rendered because the workers were behind (capped at 1 per second per stream). */
   previewsThrottled = 0;
   bytesReceived = 0;

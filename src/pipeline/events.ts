@@ -22,7 +22,15 @@ export interface PipelineEvents {
   'frame-received': { meta: FrameMeta; bytes: number; stream: StreamKey; readLagMs: number };
   /** `late`: overwritten before this sidecar attached (it joined a running acquisition), not fallen behind. */
   'frames-lost': { reason: 'overrun' | 'gap' | 'torn'; count: number; atSeq: number; late?: boolean };
-  'frame-qc': { meta: FrameMeta; stream: StreamKey; qc: FrameQc; latencyMs: number; processingSeconds: number };
+  /** `sampledReason`: why focus and drift were skipped (null: measured in full). */
+  'frame-qc': {
+    meta: FrameMeta;
+    stream: StreamKey;
+    qc: FrameQc;
+    latencyMs: number;
+    processingSeconds: number;
+    sampledReason: QcSampledReason | null;
+  };
   'stack-qc': { stream: StreamKey; t: number; qc: StackQc };
   /** reason: a short code from a bounded set (a metric label), see spimstream_frames_unstored_total. */
   'frames-unstored': { count: number; reason: string };
@@ -89,12 +97,21 @@ export interface PipelineEvents {
   log: { level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 }
 
+/**
+ * Why a frame's QC was sampled: the frame tasks in flight stand for more of the workers' time than
+ * a burst (workers-behind), or the z-block pool is over half used (encodes-behind: encoding or the
+ * disk is behind, and the workers go to encoding first).
+ */
+export type QcSampledReason = 'workers-behind' | 'encodes-behind';
+
 export interface AcquisitionSummary {
   framesReceived: number;
   framesOverrun: number;
   framesGap: number;
   framesTorn: number;
   qcSampled: number;
+  /** qcSampled by reason (only the reasons that occurred). */
+  qcSampledReasons: Partial<Record<QcSampledReason, number>>;
   framesUnstored: number;
   bytesReceived: number;
   bytesWritten: number;

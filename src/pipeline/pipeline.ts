@@ -305,6 +305,7 @@ export class Pipeline implements IntakeSink {
         framesGap: c.framesGap,
         framesTorn: c.framesTorn,
         qcSampled: c.qcSampled,
+        qcSampledReasons: { ...c.qcSampledReasons },
         framesUnstored: c.framesUnstored,
         bytesReceived: c.bytesReceived,
         bytesWritten: c.bytesWritten,

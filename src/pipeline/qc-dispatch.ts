@@ -7,7 +7,7 @@ import type { DownsampleMethod } from '../../workers/kernels/pyramid.js';
 import type { Config } from '../config/config.js';
 import { bytesPerPixel, type FrameMeta, type RingHeader } from '../ingest/ring-layout.js';
 import type { Counters } from './counters.js';
-import type { EventBus, StreamKey } from './events.js';
+import type { EventBus, QcSampledReason, StreamKey } from './events.js';
 import type { FrameRef } from './frame-ref.js';
 import type { Inflight } from './inflight.js';
 import type { PlaneTarget } from './storage-stage.js';
@@ -71,6 +71,12 @@ export function sampleThreshold(o: { poolSlots: number; workers: number; taskSec
 /** z-block pool use above which QC is sampled: encodes are behind, give them the workers. */
 const QC_SAMPLE_BLOCK_USE = 0.5;
 
+/** Why QC is sampled now, if it is: the z-block pool first (storage at stake), then the frame tasks. */
+export function sampleReason(o: { blockPoolUse: number; frameTasks: number; threshold: number }): QcSampledReason | null {
+  if (o.blockPoolUse > QC_SAMPLE_BLOCK_USE) return 'encodes-behind';
+  return o.frameTasks >= o.threshold ? 'workers-behind' : null;
+}
+
 export interface QcDispatchHooks {
   blockPoolInUseRatio(): number;
   /** Buffers of the frame pool (0 before a ring is attached). */
@@ -108,12 +114,16 @@ export class QcDispatch {
 
   /** The workers are behind: QC is sampled, and previews are throttled (PreviewService). */
   behind(): boolean {
-    const limit = sampleThreshold({
+    return this.sampleReason() !== null;
+  }
+
+  private sampleReason(): QcSampledReason | null {
+    const threshold = sampleThreshold({
       poolSlots: this.hooks.framePoolSlots(),
       workers: this.workers.threads,
       taskSeconds: this.taskSeconds.value,
     });
-    return this.frameTasks >= limit || this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE;
+    return sampleReason({ blockPoolUse: this.hooks.blockPoolInUseRatio(), frameTasks: this.frameTasks, threshold });
   }
 
   /** A new acquisition: drift is measured against its own first stack; its frames may differ in size. */
@@ -148,8 +158,12 @@ export class QcDispatch {
     const refKey = `${stream.view}/${meta.c}/${meta.z}`;
     const doDrift = this.cfg.qc.drift_planes === 'all' || meta.z === Math.floor(h.zPlanes / 2);
     const mip = this.hooks.mipTarget(meta, stream);
-    const sampled = this.behind();
-    if (sampled) this.counters.qcSampled++;
+    const reason = this.sampleReason();
+    const sampled = reason !== null;
+    if (reason) {
+      this.counters.qcSampled++;
+      this.counters.qcSampledReasons[reason] = (this.counters.qcSampledReasons[reason] ?? 0) + 1;
+    }
     this.frameTasks++;
     const geometry = this.hooks.geometry();
     const task = this.workers
@@ -197,7 +211,7 @@ export class QcDispatch {
           if (!qc.drift?.excluded && r.newReference && (!this.driftRefs.has(refKey) || this.cfg.qc.drift_reference === 'previous'))
             this.driftRefs.set(refKey, r.newReference);
           const latencyMs = Date.now() - meta.timestampNs / 1e6;
-          this.bus.emit('frame-qc', { meta, stream, qc, latencyMs, processingSeconds: r.seconds });
+          this.bus.emit('frame-qc', { meta, stream, qc, latencyMs, processingSeconds: r.seconds, sampledReason: reason });
         },
         (e: unknown) => {
           this.frameTasks--;

@@ -63,6 +63,7 @@ export function statusMessage(s: PageSources, viewers: number): Record<string, u
     frames_gap: c.framesGap,
     frames_torn: c.framesTorn,
     qc_sampled: c.qcSampled,
+    qc_sampled_reasons: c.qcSampledReasons,
     previews_throttled: c.previewsThrottled,
     frames_unstored: c.framesUnstored,
     bytes_received: c.bytesReceived,

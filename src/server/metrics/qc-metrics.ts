@@ -11,8 +11,8 @@ export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): v
   const m = register(registry, {
     sampled: counter(
       'spimstream_qc_sampled_total',
-      'Frames received whose focus and drift were skipped because the workers were behind (storage comes first); intensity and saturation are still measured on every frame (from every 4th row of it).',
-      SL,
+      "Frames received whose focus and drift were skipped because the workers were behind (storage comes first), by reason: workers-behind (the frame tasks in flight stand for more than 0.25 s of the workers' time), encodes-behind (the z-block pool is over half used: encoding or the disk is behind); intensity and saturation are still measured on every frame (from every 4th row of it).",
+      [...SL, 'reason'],
     ),
     focus: gauge('spimstream_focus_score', 'Focus measure of the latest frame (higher = sharper; compare within a measure only).', [
       ...SL,
@@ -99,7 +99,7 @@ export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): v
   bus.on('frame-qc', (e) => {
     const l = streamLabels(e.stream);
     const q = e.qc;
-    if (q.sampled) m.sampled.inc(l);
+    if (e.sampledReason) m.sampled.inc({ ...l, reason: e.sampledReason });
     for (const [measure, v] of Object.entries(q.focus)) m.focus.set({ ...l, measure }, v);
     m.sat.set(l, q.saturatedRatio);
     m.under.set(l, q.underexposedRatio);
