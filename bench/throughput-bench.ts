@@ -50,6 +50,7 @@ export interface StepResult {
   written_mb: number;
   ratio: number;
   unstored_reasons: Record<string, number>;
+  qc_sampled_reasons: Record<string, number>;
   /** Worker seconds of the pyramid's reduce jobs per level (level 1's first 2x2 step rides in the frame tasks). */
   pyramid_s: Record<string, number>;
   /** The sidecar's CPU seconds per raw GB by thread kind (spimstream_thread_cpu_seconds_total). */
@@ -231,14 +232,17 @@ export async function runStep(
   fs.rmSync(`${ring}.seen`, { force: true });
   const d = (name: string, filter = '') => sum(m1, name, filter) - sum(m0, name, filter);
   // By reason from /metrics, over the same window as the total (the log's summaries lag by seconds).
-  const reasons: Record<string, number> = {};
-  for (const k of m1.keys()) {
-    const reason = /^spimstream_frames_unstored_total\{.*reason="([^"]+)"/.exec(k)?.[1];
-    if (reason && !(reason in reasons)) {
-      const n = d('spimstream_frames_unstored_total', `reason="${reason}"`);
-      if (n > 0) reasons[reason] = n;
+  const byReason = (metric: string): Record<string, number> => {
+    const reasons: Record<string, number> = {};
+    for (const k of m1.keys()) {
+      const reason = new RegExp(`^${metric}\\{.*reason="([^"]+)"`).exec(k)?.[1];
+      if (reason && !(reason in reasons)) {
+        const n = d(metric, `reason="${reason}"`);
+        if (n > 0) reasons[reason] = n;
+      }
     }
-  }
+    return reasons;
+  };
   const bytesIn = d('spimstream_bytes_received_total');
   const bytesTotal = sum(m1, 'spimstream_bytes_received_total');
   const pyramid: Record<string, number> = {};
@@ -271,7 +275,8 @@ export async function runStep(
     rss_peak_mb: rssPeak / 1e6,
     written_mb: Number(fin?.bytes_written ?? 0) / 1e6,
     ratio: Number(fin?.compression_ratio ?? 0),
-    unstored_reasons: reasons,
+    unstored_reasons: byReason('spimstream_frames_unstored_total'),
+    qc_sampled_reasons: byReason('spimstream_qc_sampled_total'),
     pyramid_s: pyramid,
     cpu_s_per_gb_by_thread: Object.fromEntries(
       ['main', 'ingest', 'worker', 'preview', 'other'].map((k) => [
