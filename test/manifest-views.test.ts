@@ -67,8 +67,8 @@ describe('manifest per view', () => {
       framesOverrun: 0,
       framesGap: 0,
       framesTorn: 0,
-      qcSampled: 0,
-      qcSampledReasons: {},
+      qcSampled: 3,
+      qcSampledReasons: { 'workers-behind': 2, 'encodes-behind': 1 },
       framesUnstored: 0,
       bytesReceived: 1,
       bytesWritten: 1,
@@ -87,13 +87,17 @@ describe('manifest per view', () => {
     expect(rows[0][2]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     expect(rows[0][3]).toMatch(/UTC$/);
     expect(rows[1][3]).toBe('still firing at the end');
+    // The summary says why QC was sampled; so does each view's manifest.
+    expect(report).toContain('<th>QC sampled</th><td>3 (workers-behind: 2, encodes-behind: 1)</td>');
     roots.forEach((r, v) => {
       const m = JSON.parse(fs.readFileSync(path.join(r, 'spimstream-manifest.json'), 'utf8')) as {
         acquisition: { store: string; view: number; views: number };
         stacks: { view: string }[];
         files: { path: string; bytes: number; sha256: string }[];
         metadata: { view: number };
+        frames: { qc_sampled: number; qc_sampled_reasons: Record<string, number> };
       };
+      expect(m.frames).toMatchObject({ qc_sampled: 3, qc_sampled_reasons: { 'workers-behind': 2, 'encodes-behind': 1 } });
       expect(m.acquisition).toMatchObject({ store: path.basename(r), view: v, views: 2 });
       expect(m.metadata.view).toBe(v);
       expect(m.stacks.length, "this view's stacks only").toBe(2 + v);

@@ -51,6 +51,12 @@ export interface ReportInput {
 /** 2026-12-07 04:12:03 UTC from an ISO time. */
 export const humanTime = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
 
+/** "12 (a: 10, b: 2)", or the bare total when no reason was recorded. */
+function withReasons(total: number, reasons: Record<string, number>): string | number {
+  const why = Object.entries(reasons).map(([k, v]) => `${k}: ${v}`);
+  return why.length ? `${total} (${why.join(', ')})` : total;
+}
+
 export function humanBytes(b: number): string {
   if (b >= 1e12) return `${(b / 1e12).toFixed(2)} TB`;
   if (b >= 1e9) return `${(b / 1e9).toFixed(2)} GB`;
@@ -232,16 +238,8 @@ figure{display:inline-block;margin:4px 12px 4px 0}figcaption{font-size:12px;colo
     'frames lost (overrun)': r.frames.lost.overrun ?? 0,
     'frames lost (gap)': r.frames.lost.gap ?? 0,
     'frames lost (torn)': r.frames.lost.torn ?? 0,
-    'frames not stored': Object.keys(r.frames.unstored).length
-      ? `${unstored} (${Object.entries(r.frames.unstored)
-          .map(([k, v]) => `${k}: ${v}`)
-          .join(', ')})`
-      : 0,
-    'QC sampled': Object.keys(r.frames.qc_sampled_reasons ?? {}).length
-      ? `${r.frames.qc_sampled} (${Object.entries(r.frames.qc_sampled_reasons ?? {})
-          .map(([k, v]) => `${k}: ${v}`)
-          .join(', ')})`
-      : r.frames.qc_sampled,
+    'frames not stored': withReasons(unstored, r.frames.unstored),
+    'QC sampled': withReasons(r.frames.qc_sampled, r.frames.qc_sampled_reasons ?? {}),
     'written to disk': humanBytes(r.bytes.written),
     'compression ratio': Number(r.bytes.compression_ratio.toFixed(3)),
     spimstream: r.version,

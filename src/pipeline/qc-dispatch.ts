@@ -68,6 +68,7 @@ export function sampleThreshold(o: { poolSlots: number; workers: number; taskSec
   const byTime = o.taskSeconds > 0 ? Math.floor((QC_SAMPLE_BACKLOG_S * o.workers) / o.taskSeconds) : Number.POSITIVE_INFINITY;
   return Math.max(QC_SAMPLE_MIN_INFLIGHT, Math.min(byTime, Math.floor(o.poolSlots / 2)));
 }
+
 /** z-block pool use above which QC is sampled: encodes are behind, give them the workers. */
 const QC_SAMPLE_BLOCK_USE = 0.5;
 
