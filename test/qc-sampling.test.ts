@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BlockAssembler, type ZBlock } from '../src/pipeline/block-assembler.js';
 import { sampleReason, sampleThreshold, TaskSeconds } from '../src/pipeline/qc-dispatch.js';
+import type { TileGeometry } from '../workers/kernels/tiles.js';
 import { checksumPixels } from '../workers/kernels/stats.js';
 import {
   BIN,
@@ -44,10 +46,62 @@ describe('QC sampling threshold', () => {
   });
 
   it('the reason: the z-block pool over half used first (encodes behind), then the frame tasks (workers behind)', () => {
-    expect(sampleReason({ blockPoolUse: 0.5, frameTasks: 15, threshold: 16 })).toBeNull();
-    expect(sampleReason({ blockPoolUse: 0.5, frameTasks: 16, threshold: 16 })).toBe('workers-behind');
-    expect(sampleReason({ blockPoolUse: 0.75, frameTasks: 0, threshold: 16 })).toBe('encodes-behind');
-    expect(sampleReason({ blockPoolUse: 0.75, frameTasks: 40, threshold: 16 })).toBe('encodes-behind');
+    expect(sampleReason({ encodesBehind: false, frameTasks: 15, threshold: 16 })).toBeNull();
+    expect(sampleReason({ encodesBehind: false, frameTasks: 16, threshold: 16 })).toBe('workers-behind');
+    expect(sampleReason({ encodesBehind: true, frameTasks: 0, threshold: 16 })).toBe('encodes-behind');
+    expect(sampleReason({ encodesBehind: true, frameTasks: 40, threshold: 16 })).toBe('encodes-behind');
+  });
+
+  it('encodes behind: the pool over half used and a block sealed before the filling one still in use at its half', () => {
+    // Blocks of 4 planes, stacks of 8 planes (two blocks a stack), 4 blocks in the pool.
+    const g: TileGeometry = { width: 16, height: 16, cx: 16, cy: 16, cz: 4, tilesX: 1, tilesY: 1, bytesPerPixel: 2, shuffled: true };
+    const pool = (capacity: number) => {
+      const ready: ZBlock[] = [];
+      const a = new BlockAssembler(g, 8, capacity, (b) => ready.push(b));
+      // A frame task writes its plane and is done at once; encodes finish only when released below.
+      const frame = (t: number, c: number, z: number) => a.copied(a.assign(t, c, z, 0, 0)!.block);
+      return { a, ready, frame };
+    };
+    // One stream whose encodes are slow: two sealed blocks still in use while the third fills.
+    const one = pool(4);
+    for (let z = 0; z < 8; z++) one.frame(0, 0, z);
+    one.frame(1, 0, 0);
+    expect(one.a.inUse).toBe(3);
+    expect(one.a.encodesBehind(), 'the new block is not half full yet').toBe(false);
+    one.frame(1, 0, 1);
+    expect(one.a.encodesBehind(), 'half full, two blocks sealed before it still encoding').toBe(true);
+    for (const b of one.ready.splice(0)) one.a.release(b);
+    expect(one.a.encodesBehind(), 'encodes done').toBe(false);
+    // Two channels interleaved per plane: both blocks seal together and both next ones open at once.
+    const two = pool(4);
+    for (let z = 0; z < 4; z++) for (const c of [0, 1]) two.frame(0, c, z);
+    two.frame(0, 0, 4);
+    two.frame(0, 1, 4);
+    expect(two.a.inUse).toBe(4);
+    expect(two.a.encodesBehind(), 'a full pool right after the boundary is normal').toBe(false);
+    for (const b of two.ready.splice(0)) two.a.release(b);
+    for (const c of [0, 1]) two.frame(0, c, 5);
+    expect(two.a.encodesBehind(), 'the previous blocks encoded within half a block').toBe(false);
+    // Slow encodes: the previous blocks still in use when these are half full.
+    for (const c of [0, 1]) two.frame(0, c, 6);
+    for (const c of [0, 1]) two.frame(0, c, 7);
+    for (const c of [0, 1]) two.frame(1, c, 0);
+    for (const c of [0, 1]) two.frame(1, c, 1);
+    expect(two.a.encodesBehind()).toBe(true);
+    // A block sealed after the filling one opened has only just started encoding: not behind.
+    const three = pool(3);
+    for (let z = 0; z < 4; z++) for (const c of [0, 1]) three.frame(0, c, z);
+    for (const b of three.ready.splice(0)) three.a.release(b);
+    for (let z = 4; z < 7; z++) for (const c of [0, 1]) three.frame(0, c, z);
+    three.frame(0, 0, 7);
+    expect(three.a.inUse).toBe(2);
+    expect(three.a.encodesBehind(), "channel 0's block sealed after channel 1's opened").toBe(false);
+    // A larger pool, half used or less: not behind, whatever the age.
+    const big = pool(8);
+    for (let z = 0; z < 8; z++) big.frame(0, 0, z);
+    for (let z = 0; z < 3; z++) big.frame(1, 0, z);
+    expect(big.a.inUse).toBe(3);
+    expect(big.a.encodesBehind()).toBe(false);
   });
 
   it("a frame task's seconds: the median of the last 16, none before 8, cold first tasks and drift planes ignored", () => {

@@ -24,6 +24,8 @@ export interface ZBlock {
    * copiesPending counts the frame tasks still writing into the block. */
   present: number[];
   sealed: boolean;
+  /** When it was opened, in the order of the pool's opens and seals. */
+  openSeq: number;
   /** ns timestamp of the first frame (latency to storage is measured from it). */
   firstTimestampNs: number;
 }
@@ -45,6 +47,10 @@ export class BlockAssembler {
   private allocated = 0;
   private readonly open = new Map<string, ZBlock>();
   private nextId = 1;
+  /** Counts opens and seals: which block was sealed before which was opened. */
+  private seq = 0;
+  /** Sealed blocks not yet released (waiting for their encode, or in it), with when they were sealed. */
+  private readonly sealedInUse = new Map<ZBlock, number>();
   readonly blockBytes: number;
 
   constructor(
@@ -107,7 +113,22 @@ export class BlockAssembler {
     return this.allocated - this.free.length;
   }
 
+  /**
+   * Encoding (or the disk behind it) is behind: the pool is over half used, and a block sealed before
+   * one that is filling now is still in use when that one is half full. Right after a block boundary
+   * every stream's previous block still encodes, which is normal: two channels interleaved per plane
+   * fill and seal their blocks together, so a 4-block pool is then full for a moment.
+   */
+  encodesBehind(): boolean {
+    if (this.inUse * 2 <= this.capacity || this.sealedInUse.size === 0) return false;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const s of this.sealedInUse.values()) oldest = Math.min(oldest, s);
+    for (const b of this.open.values()) if (b.openSeq > oldest && b.planesAssigned * 2 >= b.planesExpected) return true;
+    return false;
+  }
+
   release(b: ZBlock): void {
+    this.sealedInUse.delete(b);
     this.free.push({ buffer: b.buffer, nonZero: b.nonZero, ext: b.ext });
   }
 
@@ -141,6 +162,7 @@ export class BlockAssembler {
         copiesPending: 0,
         present: new Array<number>(cz).fill(0),
         sealed: false,
+        openSeq: ++this.seq,
         firstTimestampNs: tsNs,
       };
       this.open.set(key, b);
@@ -168,6 +190,7 @@ export class BlockAssembler {
     if (this.open.get(key) === b) this.open.delete(key);
     if (b.sealed) return;
     b.sealed = true;
+    this.sealedInUse.set(b, ++this.seq);
     if (b.copiesPending === 0) this.onReady(b);
   }
 

@@ -99,8 +99,8 @@ export interface PipelineEvents {
 
 /**
  * Why a frame's QC was sampled: the frame tasks in flight stand for more of the workers' time than
- * a burst (workers-behind), or the z-block pool is over half used (encodes-behind: encoding or the
- * disk is behind, and the workers go to encoding first).
+ * a burst (workers-behind), or encoding or the disk is behind (encodes-behind: BlockAssembler's
+ * encodesBehind; the workers go to encoding first).
  */
 export type QcSampledReason = 'workers-behind' | 'encodes-behind';
 

@@ -73,7 +73,7 @@ export class Pipeline implements IntakeSink {
       onBlockFreed: () => this.intake.kick(),
     });
     this.qc = new QcDispatch(cfg, bus, workers, this.counters, this.inflight, {
-      blockPoolInUseRatio: () => this.storage.blockPoolInUseRatio(),
+      encodesBehind: () => this.storage.encodesBehind(),
       framePoolSlots: () => this.intake.pool?.capacity ?? 0,
       geometry: () => this.storage.geometry,
       planeDone: (t, ok) => this.storage.planeDone(t, ok),

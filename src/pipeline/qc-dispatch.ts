@@ -69,17 +69,18 @@ export function sampleThreshold(o: { poolSlots: number; workers: number; taskSec
   return Math.max(QC_SAMPLE_MIN_INFLIGHT, Math.min(byTime, Math.floor(o.poolSlots / 2)));
 }
 
-/** z-block pool use above which QC is sampled: encodes are behind, give them the workers. */
-const QC_SAMPLE_BLOCK_USE = 0.5;
-
-/** Why QC is sampled now, if it is: the z-block pool first (storage at stake), then the frame tasks. */
-export function sampleReason(o: { blockPoolUse: number; frameTasks: number; threshold: number }): QcSampledReason | null {
-  if (o.blockPoolUse > QC_SAMPLE_BLOCK_USE) return 'encodes-behind';
+/**
+ * Why QC is sampled now, if it is: encodes behind first (the z-block pool, storage at stake: give
+ * encoding the workers), then the frame tasks.
+ */
+export function sampleReason(o: { encodesBehind: boolean; frameTasks: number; threshold: number }): QcSampledReason | null {
+  if (o.encodesBehind) return 'encodes-behind';
   return o.frameTasks >= o.threshold ? 'workers-behind' : null;
 }
 
 export interface QcDispatchHooks {
-  blockPoolInUseRatio(): number;
+  /** Encoding or the disk is behind the frames (BlockAssembler.encodesBehind). */
+  encodesBehind(): boolean;
   /** Buffers of the frame pool (0 before a ring is attached). */
   framePoolSlots(): number;
   geometry(): TileGeometry | null;
@@ -124,7 +125,7 @@ export class QcDispatch {
       workers: this.workers.threads,
       taskSeconds: this.taskSeconds.value,
     });
-    return sampleReason({ blockPoolUse: this.hooks.blockPoolInUseRatio(), frameTasks: this.frameTasks, threshold });
+    return sampleReason({ encodesBehind: this.hooks.encodesBehind(), frameTasks: this.frameTasks, threshold });
   }
 
   /** A new acquisition: drift is measured against its own first stack; its frames may differ in size. */
@@ -184,8 +185,8 @@ export class QcDispatch {
         driftRefreshReference: this.cfg.qc.drift_reference === 'previous',
         mip: mip?.buffer ?? null,
         mipStep: mip?.step ?? 1,
-        // The live volume yields to storage: skipped while encodes are behind (z-block pool half used).
-        volume: this.hooks.volumeTarget(meta, stream, this.hooks.blockPoolInUseRatio() > QC_SAMPLE_BLOCK_USE),
+        // The live volume yields to storage: skipped while encodes are behind.
+        volume: this.hooks.volumeTarget(meta, stream, reason === 'encodes-behind'),
         store:
           target && geometry
             ? {

@@ -97,6 +97,11 @@ export class StorageStage {
     return this.blocks ? this.blocks.inUse / this.blocks.capacity : 0;
   }
 
+  /** Encoding or the disk is behind the frames (BlockAssembler.encodesBehind; false when not storing). */
+  encodesBehind(): boolean {
+    return this.blocks?.encodesBehind() ?? false;
+  }
+
   get writable(): boolean {
     return this.stores.length > 0 && this.stores.every((s) => s.failed === null) && this.disabledReason === null;
   }

@@ -11,7 +11,7 @@ export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): v
   const m = register(registry, {
     sampled: counter(
       'spimstream_qc_sampled_total',
-      "Frames received whose focus and drift were skipped because the workers were behind (storage comes first), by reason: workers-behind (the frame tasks in flight stand for more than 0.25 s of the workers' time), encodes-behind (the z-block pool is over half used: encoding or the disk is behind); intensity and saturation are still measured on every frame (from every 4th row of it).",
+      "Frames received whose focus and drift were skipped because the workers were behind (storage comes first), by reason: workers-behind (the frame tasks in flight stand for more than 0.25 s of the workers' time), encodes-behind (encoding or the disk is behind: a block sealed before the one filling now is still waiting for its encode or write when that one is half full, with the z-block pool over half used); intensity and saturation are still measured on every frame (from every 4th row of it).",
       [...SL, 'reason'],
     ),
     focus: gauge('spimstream_focus_score', 'Focus measure of the latest frame (higher = sharper; compare within a measure only).', [
