@@ -162,10 +162,7 @@ export class QcDispatch {
     const mip = this.hooks.mipTarget(meta, stream);
     const reason = this.sampleReason();
     const sampled = reason !== null;
-    if (reason) {
-      this.counters.qcSampled++;
-      this.counters.qcSampledReasons[reason] = (this.counters.qcSampledReasons[reason] ?? 0) + 1;
-    }
+    if (reason) this.counters.qcSampledReasons[reason] = (this.counters.qcSampledReasons[reason] ?? 0) + 1;
     this.frameTasks++;
     const geometry = this.hooks.geometry();
     const task = this.workers
