@@ -28,6 +28,12 @@ export function witnessDone(): void {
   fs.rmSync(marker(), { force: true });
 }
 
+interface FatalReport {
+  header?: { event?: string; trigger?: string; processId?: number; threadId?: number | null };
+  javascriptStack?: { message?: string; stack?: string[] };
+  nativeStack?: { pc?: string; symbol?: string }[];
+}
+
 /** In the main process after the run: one paragraph per test process that died mid-test. */
 export function witnessReport(): string {
   const dir = witnessDir();
@@ -41,9 +47,13 @@ export function witnessReport(): string {
       out.push(`test process ${pid} died while running: ${fs.readFileSync(file, 'utf8').trim()}`);
       for (const l of kernel.split('\n')) if (new RegExp(`\\b${pid}\\b`).test(l)) out.push(`  kernel: ${l.trim()}`);
     } else if (f.endsWith('.json')) {
-      const r = JSON.parse(fs.readFileSync(file, 'utf8')) as { header?: { event?: string; trigger?: string; processId?: number } };
-      out.push(`Node fatal-error report of process ${r.header?.processId}: ${r.header?.event} (${r.header?.trigger}), ${file}`);
-      continue; // kept for a closer look
+      const r = JSON.parse(fs.readFileSync(file, 'utf8')) as FatalReport;
+      out.push(
+        `Node fatal-error report of process ${r.header?.processId} (thread ${r.header?.threadId ?? 'main'}): ${r.header?.event} (${r.header?.trigger})`,
+      );
+      // The run's folder is removed after this: the stacks are what a CI log keeps of the crash.
+      for (const l of (r.javascriptStack?.stack ?? []).slice(0, 12)) out.push(`  js: ${l.trim()}`);
+      for (const f of (r.nativeStack ?? []).slice(0, 16)) out.push(`  native: ${f.symbol ?? f.pc ?? '?'}`);
     }
     fs.rmSync(file, { force: true });
   }
