@@ -2,16 +2,20 @@
  * Piscina entry: one worker module serves every per-pixel job (QC, chunk encoding, pyramid, previews) so
  * that the pool balances them; each job lives in its own file.
  */
+import { parentPort, threadId } from 'node:worker_threads';
 import { move, workerData } from 'piscina';
 import { nameThisThread } from '../src/ingest/thread-cpu.js';
 import { runFrameTask } from './frame-task.js';
 import { runEncodeTask, runEncodeTaskAsync } from './encode-task.js';
 import { runPreviewTask } from './preview-task.js';
 import { runReduceTask } from './reduce-task.js';
-import type { Task } from './tasks.js';
+import { type Task, WORKER_LOADED } from './tasks.js';
 
 // top -H / ps -L and spimstream_thread_cpu_seconds_total tell the two pools apart by name.
 nameThisThread((workerData as { pool?: string } | undefined)?.pool === 'preview' ? 'spim-preview' : 'spim-worker');
+// After the loader's steps that follow this module's body (require of ESM then builds a facade);
+// not setImmediate: an idle piscina thread blocks in Atomics.wait.
+queueMicrotask(() => parentPort?.postMessage({ [WORKER_LOADED]: threadId }));
 
 export default async function handle(task: Task): Promise<unknown> {
   switch (task.kind) {

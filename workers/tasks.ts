@@ -149,3 +149,9 @@ export interface PreviewResult {
 }
 
 export type Task = FrameTask | EncodeTask | PreviewTask | ReduceTask;
+
+/**
+ * Posted by a worker once its modules are loaded (the value is its threadId): the pool does not
+ * terminate a thread before that (worker-pool.ts, close).
+ */
+export const WORKER_LOADED = 'spimstreamWorkerLoaded';

@@ -8,7 +8,18 @@ import { Piscina } from 'piscina';
 // with libvips threads still running: sharp's rule for worker threads (lovell/sharp#2263).
 import 'sharp';
 import { TwoLevelTaskQueue, urgent } from './task-queue.js';
-import type { EncodeTask, FrameResult, FrameTask, PreviewResult, PreviewTask, ReduceTask } from '../../workers/tasks.js';
+import {
+  type EncodeTask,
+  type FrameResult,
+  type FrameTask,
+  type PreviewResult,
+  type PreviewTask,
+  type ReduceTask,
+  WORKER_LOADED,
+} from '../../workers/tasks.js';
+
+/** How long a stop waits for threads still loading their modules before terminating them anyway. */
+const LOAD_WAIT_MS = 30_000;
 
 /** Finds dist/workers/pipeline-worker.js from either the compiled tree or the TS sources (tests). */
 export function workerFile(): string {
@@ -48,7 +59,18 @@ export class WorkerPool {
       idleTimeout: 60_000,
       workerData: { pool: 'preview' },
     });
+    for (const p of [this.pool, this.previewPool]) {
+      p.on('message', (m: unknown) => {
+        const id = (m as Record<string, unknown> | null)?.[WORKER_LOADED];
+        if (typeof id === 'number') this.loaded.add(id);
+        this.loadChanged?.();
+      });
+      p.on('workerDestroy', () => this.loadChanged?.());
+    }
   }
+
+  private readonly loaded = new Set<number>();
+  private loadChanged: (() => void) | null = null;
 
   /** Per-frame QC (and the stored frame's write into its z-block): ahead of every queued encode. */
   frame(t: FrameTask): Promise<FrameResult> {
@@ -72,7 +94,36 @@ export class WorkerPool {
     return this.previewPool.run(t) as Promise<PreviewResult>;
   }
 
+  /** Threads of both pools that said their modules are loaded, since the pool was made. */
+  get loadedThreads(): number {
+    return this.loaded.size;
+  }
+
+  /** Every live thread of both pools has loaded its modules. */
+  get allLoaded(): boolean {
+    return [this.pool, this.previewPool].every((p) => p.threads.every((w) => this.loaded.has(w.threadId)));
+  }
+
+  /**
+   * Waits for threads still loading their modules (a stop right after start): Node 20 aborts the
+   * whole process when a thread is terminated during ES module instantiation (a fatal V8 error,
+   * reproduced here by closing a fresh pool at random moments under load).
+   */
   async close(): Promise<void> {
+    if (!this.allLoaded)
+      await new Promise<void>((resolve) => {
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          this.loadChanged?.();
+        }, LOAD_WAIT_MS);
+        this.loadChanged = () => {
+          if (!this.allLoaded && !timedOut) return;
+          clearTimeout(timer);
+          this.loadChanged = null;
+          resolve();
+        };
+      });
     await Promise.all([this.pool.destroy(), this.previewPool.destroy()]);
   }
 }
