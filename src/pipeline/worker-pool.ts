@@ -38,6 +38,9 @@ export class WorkerPool {
 
   /** Threads of the pool that runs frame, encode and reduce tasks. */
   readonly threads: number;
+  /** Threads that said their modules are loaded (WORKER_LOADED), and who waits for that. */
+  private readonly loaded = new Set<number>();
+  private loadChanged: (() => void) | null = null;
 
   constructor(threads: number) {
     const n = threads > 0 ? threads : Math.max(1, os.availableParallelism());
@@ -68,9 +71,6 @@ export class WorkerPool {
       p.on('workerDestroy', () => this.loadChanged?.());
     }
   }
-
-  private readonly loaded = new Set<number>();
-  private loadChanged: (() => void) | null = null;
 
   /** Per-frame QC (and the stored frame's write into its z-block): ahead of every queued encode. */
   frame(t: FrameTask): Promise<FrameResult> {
