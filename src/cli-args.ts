@@ -39,7 +39,7 @@ Example: spimstream run --source shm:/dev/shm/scope1 --out /data/spim --port 808
   --faults JSON        e.g. {"defocus_from_t": 5, "drift_px_per_t": [0.3, -0.2], "saturate_from_t": 3, "gap_every": 50};
                        "shift_px": [8, 0] bumps the stage, "fault_channel": 0 limits defocus, saturation and gain
                        to channel 0 (an unknown name is refused with the list of them all)
-  --seed N --precomputed N --log-frames FILE --unlink --stdin-commands
+  --seed N --blobs N --offset N --precomputed N --log-frames FILE --unlink --stdin-commands
 Defaults: 512 x 512, 16 planes, 2 channels, 40 fps, 64 slots, 16-bit, run until stopped
 Example: spimstream sim --ring /dev/shm/scope1 --width 2048 --height 2048 --fps 100 --faults '{"saturate_from_t": 5}'
 `,
@@ -92,4 +92,9 @@ export function parseArgs(argv: string[]): Parsed {
     flags.set(name, [...(flags.get(name) ?? []), value]);
   }
   return { cmd, flags };
+}
+
+/** A flag the command does not take is refused in one line, never ignored (a typo would run with a default). */
+export function refuseUnknownFlags(flags: Map<string, string[]>, known: readonly string[]): void {
+  for (const k of flags.keys()) if (!known.includes(k)) throw new UsageError(`unknown flag --${k} (see spimstream help)`);
 }

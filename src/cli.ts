@@ -13,7 +13,7 @@ import { writeProvisioning } from './observability/provisioning.js';
 import { calibrate } from './qc/calibrate.js';
 import { qcParamsFromConfig } from './pipeline/pipeline.js';
 import { appendRefusal } from './pipeline/store-factory.js';
-import { COMMAND_HELP, HELP, parseArgs, UsageError } from './cli-args.js';
+import { COMMAND_HELP, HELP, parseArgs, refuseUnknownFlags, UsageError } from './cli-args.js';
 
 const RUN_FLAGS: Record<string, string> = {
   source: 'source',
@@ -53,8 +53,7 @@ function configLayers(flags: Map<string, string[]>): unknown[] {
     if (eq <= 0) throw new UsageError(`--set needs key.path=VALUE, got "${s}"`);
     layers.push(overrideFromString(s.slice(0, eq), s.slice(eq + 1)));
   }
-  const known = new Set([...Object.keys(RUN_FLAGS), 'config', 'overwrite', 'append', 'json-logs', 'set', 'print']);
-  for (const k of flags.keys()) if (!known.has(k)) throw new UsageError(`unknown flag --${k} (see spimstream help)`);
+  refuseUnknownFlags(flags, [...Object.keys(RUN_FLAGS), 'config', 'overwrite', 'append', 'json-logs', 'set', 'print']);
   return layers;
 }
 
@@ -66,8 +65,32 @@ function num(flags: Map<string, string[]>, name: string, def: number): number {
   return n;
 }
 
+/** Every flag `spimstream sim` takes (its help lists them). */
+const SIM_FLAGS = [
+  'ring',
+  'width',
+  'height',
+  'bit-depth',
+  'fps',
+  'mbps',
+  'faults',
+  'z-planes',
+  'channels',
+  'slots',
+  'timepoints',
+  'seed',
+  'blobs',
+  'offset',
+  'frames',
+  'log-frames',
+  'precomputed',
+  'unlink',
+  'stdin-commands',
+] as const;
+
 async function cmdSim(flags: Map<string, string[]>): Promise<number> {
   survivePipeErrors();
+  refuseUnknownFlags(flags, SIM_FLAGS);
   const ring = flags.get('ring')?.[0];
   if (!ring) throw new UsageError('sim needs --ring PATH (e.g. /dev/shm/spimstream-ring)');
   const d = DEFAULT_CONFIG.sim;

@@ -20,6 +20,16 @@ describe('command line', () => {
     const r = spawnSync(process.execPath, [BIN, 'run', '--frobnicate', 'x'], { encoding: 'utf8', timeout: 60000 });
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/--frobnicate/);
+    // The simulator too: a typo must not run at a default rate.
+    const ring = '/dev/shm/spimstream-test-typo';
+    try {
+      const sim = cli('sim', '--ring', ring, '--fsp', '100', '--frames', '1');
+      expect(sim.status).toBe(2);
+      expect(oneLine(sim.stderr)).toBe('spimstream: unknown flag --fsp (see spimstream help)');
+      expect(fs.existsSync(ring), 'nothing simulated').toBe(false);
+    } finally {
+      for (const f of [ring, `${ring}.lock`]) fs.rmSync(f, { force: true });
+    }
   });
 
   it('-h and `help CMD` answer too; --help after other flags prints help instead of running', () => {
