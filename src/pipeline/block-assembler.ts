@@ -49,7 +49,7 @@ export class BlockAssembler {
   private nextId = 1;
   /** Counts opens and seals: which block was sealed before which was opened. */
   private seq = 0;
-  /** Sealed blocks not yet released (waiting for their encode, or in it), with when they were sealed. */
+  /** Sealed blocks not yet released (waiting for their encode, or in it), with when they were sealed, in seal order. */
   private readonly sealedInUse = new Map<ZBlock, number>();
   readonly blockBytes: number;
 
@@ -120,9 +120,10 @@ export class BlockAssembler {
    * fill and seal their blocks together, so a 4-block pool is then full for a moment.
    */
   encodesBehind(): boolean {
-    if (this.inUse * 2 <= this.capacity || this.sealedInUse.size === 0) return false;
-    let oldest = Number.POSITIVE_INFINITY;
-    for (const s of this.sealedInUse.values()) oldest = Math.min(oldest, s);
+    if (this.inUse * 2 <= this.capacity) return false;
+    // A Map iterates in insertion order, i.e. in the order of the seals: the first is the oldest.
+    const oldest = this.sealedInUse.values().next().value;
+    if (oldest === undefined) return false;
     for (const b of this.open.values()) if (b.openSeq > oldest && b.planesAssigned * 2 >= b.planesExpected) return true;
     return false;
   }

@@ -25,7 +25,7 @@ const QC_SAMPLE_MIN_INFLIGHT = 8;
  * producer's burst clears within it unsampled: a camera buffer catching up delivered 16 frames of
  * 2048² at once at 300 MB/s (~0.1 s of work on 2 workers), which a fixed 8 in flight had sampled.
  */
-const QC_SAMPLE_BACKLOG_S = 0.25;
+export const QC_SAMPLE_BACKLOG_S = 0.25;
 /**
  * Seconds of a frame task: the median of the last 16 unsampled ones, once 8 are in. A median, because
  * each worker's first tasks run before the JIT has compiled the kernels (90 ms against 3 ms at 1024²)

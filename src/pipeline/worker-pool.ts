@@ -100,7 +100,7 @@ export class WorkerPool {
   }
 
   /** Every live thread of both pools has loaded its modules. */
-  get allLoaded(): boolean {
+  private get allLoaded(): boolean {
     return [this.pool, this.previewPool].every((p) => p.threads.every((w) => this.loaded.has(w.threadId)));
   }
 

@@ -5,13 +5,14 @@
 import { GLOBAL_ALERTS, STREAM_ALERTS } from '../../qc/alerts.js';
 import { counter, gauge, histogram, type MetricsContext, register, SL, streamLabels } from './metric-kit.js';
 import { streamId } from '../../pipeline/events.js';
+import { QC_SAMPLE_BACKLOG_S } from '../../pipeline/qc-dispatch.js';
 import { focusPlottable } from '../../qc/qc-types.js';
 
 export function qcMetrics({ bus, camera, sources, registry }: MetricsContext): void {
   const m = register(registry, {
     sampled: counter(
       'spimstream_qc_sampled_total',
-      "Frames received whose focus and drift were skipped because the workers were behind (storage comes first), by reason: workers-behind (the frame tasks in flight stand for more than 0.25 s of the workers' time), encodes-behind (encoding or the disk is behind: a block sealed before the one filling now is still waiting for its encode or write when that one is half full, with the z-block pool over half used); intensity and saturation are still measured on every frame (from every 4th row of it).",
+      `Frames received whose focus and drift were skipped because the workers were behind (storage comes first), by reason: workers-behind (the frame tasks in flight stand for more than ${QC_SAMPLE_BACKLOG_S} s of the workers' time), encodes-behind (encoding or the disk is behind: a block sealed before the one filling now is still waiting for its encode or write when that one is half full, with the z-block pool over half used); intensity and saturation are still measured on every frame (from every 4th row of it).`,
       [...SL, 'reason'],
     ),
     focus: gauge('spimstream_focus_score', 'Focus measure of the latest frame (higher = sharper; compare within a measure only).', [
